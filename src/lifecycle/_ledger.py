@@ -1,0 +1,266 @@
+"""The fold of one customer's history into the facts every rule reads.
+
+A :class:`Ledger` applies events in replay order and keeps running aggregates (valid orders per
+purchase day, reviews, complaints, partnerships, referrals), so both a one-off assessment and a
+replay of the whole timeline cost one pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+
+import attrs
+
+from lifecycle._time import local_date, zone
+from lifecycle.customer import Profile
+from lifecycle.errors import InvalidEvent
+from lifecycle.events import (
+    ComplaintOpened,
+    ComplaintResolved,
+    CustomerRegistered,
+    Engaged,
+    Event,
+    FeedbackGiven,
+    LeadCaptured,
+    OrderCancelled,
+    OrderPaid,
+    OrderPlaced,
+    OrderRefunded,
+    PartnershipEnded,
+    PartnershipSigned,
+    ProfileUpdated,
+    Referred,
+    ReviewPosted,
+    sort_key,
+)
+from lifecycle.policy import Policy
+
+
+@attrs.define
+class OrderState:
+    """What is known about one order so far."""
+
+    order_id: str
+    placed: OrderPlaced | None = None
+    paid: OrderPaid | None = None
+    cancelled: OrderCancelled | None = None
+    refunds: list[OrderRefunded] = attrs.field(factory=list)
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((r.amount for r in self.refunds), Decimal(0))
+
+    @property
+    def fully_refunded(self) -> bool:
+        return self.paid is not None and bool(self.refunds) and self.refunded >= self.paid.amount
+
+    @property
+    def valid(self) -> bool:
+        """Paid, not cancelled and not fully refunded."""
+        return self.paid is not None and self.cancelled is None and not self.fully_refunded
+
+    @property
+    def net_amount(self) -> Decimal:
+        return self.paid.amount - self.refunded if self.paid is not None else Decimal(0)
+
+
+def customer_zone(history: Iterable[Event], policy: Policy) -> tzinfo:
+    """The customer's time zone: the latest profile that names one, else the shop's."""
+    name = None
+    for event in history:
+        if isinstance(event, CustomerRegistered | ProfileUpdated) and event.profile.timezone:
+            name = event.profile.timezone
+    return zone(name or policy.timezone)
+
+
+def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event]:
+    """The events at or before ``now``, in replay order."""
+    events = [e for e in history if now is None or e.at <= now]
+    events.sort(key=sort_key)
+    return events
+
+
+class Ledger:
+    """Running facts about one customer, fed events in replay order."""
+
+    def __init__(self, policy: Policy, tz: tzinfo):
+        self.policy = policy
+        self.tz = tz
+        self.profile = Profile()
+        self.first_seen: Event | None = None
+        self.lead: LeadCaptured | None = None
+        self.engagement: Event | None = None
+        self.orders: dict[str, OrderState] = {}
+        self.valid_days: Counter[date] = Counter()
+        self.valid_count = 0
+        self._first_day: date | None = None
+        self._last_day: date | None = None
+        self.latest_nps: FeedbackGiven | None = None
+        self.review_count = 0
+        self.review_total = 0
+        self.review_ids: list[str] = []
+        self.open_complaints: dict[str, ComplaintOpened] = {}
+        self.last_complaint: ComplaintOpened | None = None
+        self.partnerships: dict[str, PartnershipSigned] = {}
+        self.ended_partnerships: dict[str, PartnershipEnded] = {}
+        self.referrals: dict[str, Referred] = {}
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        if self.first_seen is None:
+            self.first_seen = event
+        match event:
+            case CustomerRegistered(profile=p) | ProfileUpdated(profile=p):
+                self.profile = self.profile.merge(p)
+            case LeadCaptured():
+                self.lead = self.lead or event
+            case Engaged(kind=kind):
+                if kind in self.policy.stage.prospect_engagements:
+                    self.engagement = event
+            case OrderPlaced() | OrderPaid() | OrderCancelled() | OrderRefunded():
+                self._apply_order(event)
+            case FeedbackGiven(kind="nps"):
+                self.latest_nps = event
+            case ReviewPosted(rating=rating):
+                self.review_count += 1
+                self.review_total += rating
+                self.review_ids.append(event.event_id)
+            case ComplaintOpened(complaint_id=cid):
+                self.open_complaints[cid] = event
+                self.last_complaint = event
+            case ComplaintResolved(complaint_id=cid):
+                self.open_complaints.pop(cid, None)
+            case Referred(referred_id=rid):
+                self.referrals.setdefault(rid, event)
+            case PartnershipSigned(kind=kind):
+                self.partnerships[kind] = event
+                self.ended_partnerships.pop(kind, None)
+            case PartnershipEnded(kind=kind):
+                if self.partnerships.pop(kind, None) is not None:
+                    self.ended_partnerships[kind] = event
+
+    def _apply_order(self, event: OrderPlaced | OrderPaid | OrderCancelled | OrderRefunded) -> None:
+        state = self.orders.get(event.order_id)
+        if state is None:
+            state = self.orders[event.order_id] = OrderState(event.order_id)
+        was_valid = state.valid
+        match event:
+            case OrderPlaced():
+                state.placed = state.placed or event
+            case OrderPaid():
+                state.paid = state.paid or event
+            case OrderCancelled():
+                state.cancelled = state.cancelled or event
+            case OrderRefunded():
+                state.refunds.append(event)
+        if state.placed is not None and self.policy.stage.placed_order_is_engagement:
+            self.engagement = self.engagement or state.placed
+        if was_valid != state.valid:
+            assert state.paid is not None
+            self._count(self.day(state.paid.at), +1 if state.valid else -1)
+
+    def _count(self, day: date, delta: int) -> None:
+        self.valid_count += delta
+        self.valid_days[day] += delta
+        if self.valid_days[day] == 0:
+            del self.valid_days[day]
+            if day in (self._first_day, self._last_day):
+                self._first_day = min(self.valid_days, default=None)
+                self._last_day = max(self.valid_days, default=None)
+        else:
+            if self._first_day is None or day < self._first_day:
+                self._first_day = day
+            if self._last_day is None or day > self._last_day:
+                self._last_day = day
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def day(self, at: datetime) -> date:
+        """The customer's calendar date at instant ``at``."""
+        return local_date(at, self.tz)
+
+    @property
+    def first_day(self) -> date | None:
+        return self._first_day
+
+    @property
+    def last_day(self) -> date | None:
+        return self._last_day
+
+    def valid_orders(self) -> list[OrderState]:
+        """Valid orders by payment time."""
+        out = [o for o in self.orders.values() if o.valid]
+        out.sort(key=lambda o: sort_key(o.paid))  # type: ignore[arg-type]  # valid => paid
+        return out
+
+    def undone_orders(self) -> list[OrderState]:
+        """Paid orders that no longer count: cancelled or fully refunded."""
+        return [o for o in self.orders.values() if o.paid is not None and not o.valid]
+
+    def partly_refunded_orders(self) -> list[OrderState]:
+        return [o for o in self.orders.values() if o.valid and o.refunds]
+
+    @property
+    def review_average(self) -> float | None:
+        return self.review_total / self.review_count if self.review_count else None
+
+
+def fold(history: Sequence[Event], policy: Policy, now: datetime) -> Ledger:
+    """A ledger of every event at or before ``now``."""
+    events = ordered(history, now)
+    ledger = Ledger(policy, customer_zone(events, policy))
+    for event in events:
+        ledger.apply(event)
+    return ledger
+
+
+def check_orders(history: Sequence[Event], new: Sequence[Event]) -> None:
+    """Refuse new order events that contradict what the history says about their orders.
+
+    A refund may not take more than was paid on a known order, in another currency; an order
+    is paid once. Raises :class:`InvalidEvent` naming the offending event.
+    """
+    touched = {e.order_id for e in new if isinstance(e, OrderPaid | OrderRefunded)}
+    if not touched:
+        return
+    new_ids = {e.event_id for e in new}
+    paid: dict[str, OrderPaid] = {}
+    refunds: dict[str, list[OrderRefunded]] = {}
+    for e in sorted((*history, *new), key=sort_key):
+        if not isinstance(e, OrderPaid | OrderRefunded) or e.order_id not in touched:
+            continue
+        if isinstance(e, OrderPaid):
+            first = paid.setdefault(e.order_id, e)
+            if first is not e:
+                blame, other = (e, first) if e.event_id in new_ids else (first, e)
+                raise InvalidEvent(
+                    f"order {e.order_id!r} is already paid by event {other.event_id!r}",
+                    event_id=blame.event_id,
+                )
+        else:
+            refunds.setdefault(e.order_id, []).append(e)
+    for order_id, rs in refunds.items():
+        p = paid.get(order_id)
+        if p is None:
+            continue  # the payment may arrive later; it is checked then
+        total = Decimal(0)
+        for r in rs:
+            if r.currency != p.currency:
+                raise InvalidEvent(
+                    f"refund in {r.currency} for order {order_id!r} paid in {p.currency}",
+                    field="currency",
+                    event_id=r.event_id,
+                )
+            total += r.amount
+            if total > p.amount:
+                blame_id = next(x.event_id for x in new if getattr(x, "order_id", None) == order_id)
+                raise InvalidEvent(
+                    f"refunds on order {order_id!r} would total {total}, more than the "
+                    f"{p.amount} paid",
+                    field="amount",
+                    event_id=blame_id,
+                )

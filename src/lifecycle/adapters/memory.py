@@ -1,0 +1,136 @@
+"""The in-memory store: the reference implementation of :class:`~lifecycle.ports.Store`.
+
+Thread-safe, complete and fast; tests use it as the model other stores are compared with.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+
+from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
+from lifecycle.events import Event, Referred, sort_key
+from lifecycle.ports import Snapshot
+from lifecycle.stages import Stage
+from lifecycle.status import Status
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Events, snapshots and indexes in dictionaries, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._by_id: dict[str, Event] = {}
+        self._histories: dict[str, list[Event]] = {}
+        self._keys: dict[str, list[tuple[object, ...]]] = {}
+        self._referrers: defaultdict[str, set[str]] = defaultdict(set)
+        self._snapshots: dict[str, Snapshot] = {}
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+    def append(
+        self,
+        events: Sequence[Event],
+        snapshots: Sequence[Snapshot] = (),
+        *,
+        expected_versions: Mapping[str, int] | None = None,
+    ) -> int:
+        with self._lock:
+            self._check_open()
+            for cid, expected in (expected_versions or {}).items():
+                if self.version(cid) != expected:
+                    raise ConcurrencyError(cid)
+            new: dict[str, Event] = {}
+            for e in events:
+                seen = self._by_id.get(e.event_id) or new.get(e.event_id)
+                if seen is None:
+                    new[e.event_id] = e
+                elif seen != e:
+                    raise ConflictingEvent(e.event_id)
+            # Validation is over: from here on nothing can fail, so the call is all or nothing.
+            for e in new.values():
+                self._by_id[e.event_id] = e
+                hist = self._histories.setdefault(e.customer_id, [])
+                keys = self._keys.setdefault(e.customer_id, [])
+                k = sort_key(e)
+                i = bisect.bisect_right(keys, k)
+                keys.insert(i, k)
+                hist.insert(i, e)
+                if isinstance(e, Referred):
+                    self._referrers[e.referred_id].add(e.customer_id)
+            self._put(snapshots)
+            return len(new)
+
+    def events_by_id(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        with self._lock:
+            self._check_open()
+            return {i: self._by_id[i] for i in event_ids if i in self._by_id}
+
+    def history(self, customer_id: str) -> tuple[Event, ...]:
+        with self._lock:
+            self._check_open()
+            return tuple(self._histories.get(customer_id, ()))
+
+    def version(self, customer_id: str) -> int:
+        with self._lock:
+            return len(self._histories.get(customer_id, ()))
+
+    def customer_ids(self) -> Iterator[str]:
+        with self._lock:
+            self._check_open()
+            ids = sorted(self._histories)
+        return iter(ids)
+
+    def referrers(self, customer_id: str) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._referrers.get(customer_id, ()))
+
+    def _put(self, snapshots: Sequence[Snapshot]) -> None:
+        for s in snapshots:
+            if s.version == self.version(s.customer_id):
+                self._snapshots[s.customer_id] = s
+
+    def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        with self._lock:
+            self._check_open()
+            self._put(snapshots)
+
+    def snapshots(
+        self,
+        *,
+        stages: Collection[Stage] | None = None,
+        statuses: Collection[Status | None] | None = None,
+        holding_at: datetime | None = None,
+        expired_at: datetime | None = None,
+    ) -> Iterator[Snapshot]:
+        with self._lock:
+            self._check_open()
+            out = [
+                s
+                for _, s in sorted(self._snapshots.items())
+                if (stages is None or s.stage in stages)
+                and (statuses is None or s.status in statuses)
+                and (holding_at is None or s.holds_at(holding_at))
+                and (expired_at is None or not s.holds_at(expired_at))
+            ]
+        return iter(out)
+
+    def snapshot(self, customer_id: str) -> Snapshot | None:
+        with self._lock:
+            self._check_open()
+            return self._snapshots.get(customer_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(customers={len(self._histories)}, events={len(self._by_id)})"

@@ -1,0 +1,555 @@
+"""The events: immutable facts about a customer, the only source of every derived state.
+
+Every event has a ``customer_id``, an aware ``at`` and an ``event_id``. Leave ``event_id`` out and
+it is derived from the event's natural key (kind plus order id, complaint id, customer and time,
+...), never at random, so the same fact sent twice gets the same id and is recorded once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, Final
+
+import attrs
+
+from lifecycle._time import require_aware, to_utc
+from lifecycle.customer import CONTACT_CHANNELS, Profile, Purpose
+from lifecycle.errors import InvalidEvent
+
+__all__ = [
+    "ENGAGEMENT_KINDS",
+    "EVENT_TYPES",
+    "FEEDBACK_KINDS",
+    "PARTNERSHIP_KINDS",
+    "ComplaintOpened",
+    "ComplaintResolved",
+    "ConsentChanged",
+    "Contacted",
+    "CustomerRegistered",
+    "Engaged",
+    "Event",
+    "FeedbackGiven",
+    "LeadCaptured",
+    "OrderCancelled",
+    "OrderDelivered",
+    "OrderPaid",
+    "OrderPlaced",
+    "OrderRefunded",
+    "OrderShipped",
+    "OwnerAssigned",
+    "PartnershipEnded",
+    "PartnershipSigned",
+    "ProfileUpdated",
+    "Referred",
+    "Replied",
+    "ReturnedToPool",
+    "ReviewPosted",
+    "sort_key",
+]
+
+#: Engagement kinds the library knows; hosts may send others.
+ENGAGEMENT_KINDS: Final = frozenset(
+    {"inquiry", "chat", "add_to_cart", "coupon_claim", "visit", "follow", "favorite"}
+)
+#: Feedback kinds and the score range of each.
+FEEDBACK_KINDS: Final = {"nps": (0, 10), "csat": (1, 5)}
+#: Kinds of partnership agreement.
+PARTNERSHIP_KINDS: Final = frozenset({"agent", "distributor", "reseller", "shareholder"})
+
+
+# -- validators and converters ------------------------------------------------------------------
+
+
+def _check_id(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent("must be a non-empty string", field=attr.name)
+
+
+def _check_optional_id(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _check_id(inst, attr, value)
+
+
+def _check_aware(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    require_aware(value, attr.name)
+
+
+def _check_optional_aware(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        require_aware(value, attr.name)
+
+
+def _check_optional_text(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidEvent("must be a string", field=attr.name)
+
+
+def _to_decimal(value: object) -> Decimal:
+    """Money as ``Decimal``: Decimal, int and numeric strings pass; floats are refused."""
+    if isinstance(value, bool):
+        raise InvalidEvent("an amount must be a Decimal, not a bool", field="amount")
+    if isinstance(value, float):
+        raise InvalidEvent(
+            "an amount must be a Decimal (or int/str), not a float, which cannot hold cents "
+            "exactly: write Decimal('19.90')",
+            field="amount",
+        )
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | str):
+        try:
+            return Decimal(value)
+        except InvalidOperation as e:
+            raise InvalidEvent("not a number", field="amount") from e
+    raise InvalidEvent(f"an amount must be a Decimal, got {type(value).__name__}", field="amount")
+
+
+def _check_amount(inst: object, attr: attrs.Attribute[Any], value: Decimal) -> None:
+    if not value.is_finite():
+        raise InvalidEvent("must be a finite number", field=attr.name)
+    if value < 0:
+        raise InvalidEvent("must not be negative", field=attr.name)
+
+
+def _to_currency(value: object) -> str:
+    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise InvalidEvent("must be a three-letter ISO 4217 code such as 'CNY'", field="currency")
+    return value.upper()
+
+
+def _to_str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise InvalidEvent("give a collection of strings, not one string", field="items")
+    out = tuple(value)
+    for item in out:
+        if not isinstance(item, str) or not item:
+            raise InvalidEvent("must hold non-empty strings", field="items")
+    return out
+
+
+def _stamp(at: datetime) -> str:
+    return to_utc(at).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def _id_field() -> Any:
+    return attrs.field(validator=_check_id)
+
+
+# -- the base -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """What every event has: the customer, the instant and a stable id.
+
+    Leave ``event_id`` empty to derive it from the event's natural key.
+    """
+
+    event_type: ClassVar[str] = "event"
+    #: Order among events at the same instant, so replays are deterministic.
+    rank: ClassVar[int] = 50
+
+    customer_id: str = attrs.field(validator=_check_id)
+    at: datetime = attrs.field(validator=_check_aware)
+    event_id: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+
+    def __attrs_post_init__(self) -> None:
+        if not self.event_id.strip():
+            object.__setattr__(self, "event_id", self.natural_key())
+
+    def natural_key(self) -> str:
+        """The id this event gets when the host gives none."""
+        return f"{self.event_type}:{self.customer_id}:{_stamp(self.at)}"
+
+    def personal_fields(self) -> tuple[str, ...]:
+        """Names of the fields that hold personal data (erased on request)."""
+        return tuple(f.name for f in attrs.fields(type(self)) if f.metadata.get("personal"))
+
+
+def sort_key(event: Event) -> tuple[datetime, int, str]:
+    """The replay order: by instant, then by kind (a payment before its refund), then by id."""
+    return (event.at, event.rank, event.event_id)
+
+
+def _personal_text() -> Any:
+    return attrs.field(
+        default=None, validator=_check_optional_text, repr=False, metadata={"personal": True}
+    )
+
+
+# -- who the customer is ------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class CustomerRegistered(Event):
+    """The customer became known to the shop with this profile."""
+
+    event_type: ClassVar[str] = "registered"
+    rank: ClassVar[int] = 0
+    profile: Profile = attrs.field(
+        factory=Profile,
+        validator=attrs.validators.instance_of(Profile),
+        metadata={"personal": True},
+    )
+
+    def natural_key(self) -> str:
+        return f"registered:{self.customer_id}"
+
+
+@attrs.frozen(kw_only=True)
+class ProfileUpdated(Event):
+    """The customer's profile changed: the fields set in ``profile`` replace the old ones."""
+
+    event_type: ClassVar[str] = "profile_updated"
+    rank: ClassVar[int] = 1
+    profile: Profile = attrs.field(
+        validator=attrs.validators.instance_of(Profile), metadata={"personal": True}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class LeadCaptured(Event):
+    """Known to the shop (lead list, visitor, follower) but not engaged yet."""
+
+    event_type: ClassVar[str] = "lead"
+    rank: ClassVar[int] = 2
+    source: str = attrs.field(default="unknown", validator=_check_id)
+
+    def natural_key(self) -> str:
+        return f"lead:{self.customer_id}:{self.source}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class Engaged(Event):
+    """An engagement: inquiry, chat, add-to-cart, coupon claim, visit, ..."""
+
+    event_type: ClassVar[str] = "engaged"
+    rank: ClassVar[int] = 3
+    kind: str = attrs.field(validator=_check_id)
+
+    def natural_key(self) -> str:
+        return f"engaged:{self.customer_id}:{self.kind}:{_stamp(self.at)}"
+
+
+# -- orders -------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _OrderEvent(Event):
+    order_id: str = _id_field()
+
+    def natural_key(self) -> str:
+        return f"{self.event_type}:{self.order_id}"
+
+
+@attrs.frozen(kw_only=True)
+class _MoneyOrderEvent(_OrderEvent):
+    amount: Decimal = attrs.field(converter=_to_decimal, validator=_check_amount)
+    currency: str = attrs.field(converter=_to_currency)
+    items: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
+    discount: Decimal = attrs.field(
+        default=Decimal(0), converter=_to_decimal, validator=_check_amount
+    )
+
+
+@attrs.frozen(kw_only=True)
+class OrderPlaced(_MoneyOrderEvent):
+    """An order was placed; it is not a valid order until it is paid."""
+
+    event_type: ClassVar[str] = "order_placed"
+    rank: ClassVar[int] = 10
+
+
+@attrs.frozen(kw_only=True)
+class OrderPaid(_MoneyOrderEvent):
+    """An order was paid: a paid order that is not cancelled or fully refunded is valid."""
+
+    event_type: ClassVar[str] = "order_paid"
+    rank: ClassVar[int] = 11
+
+
+@attrs.frozen(kw_only=True)
+class OrderShipped(_OrderEvent):
+    """An order left the warehouse."""
+
+    event_type: ClassVar[str] = "order_shipped"
+    rank: ClassVar[int] = 12
+    carrier: str | None = attrs.field(default=None, validator=_check_optional_id)
+    tracking: str | None = attrs.field(default=None, validator=_check_optional_id)
+    expected_delivery: datetime | None = attrs.field(default=None, validator=_check_optional_aware)
+
+
+@attrs.frozen(kw_only=True)
+class OrderDelivered(_OrderEvent):
+    """An order reached the customer."""
+
+    event_type: ClassVar[str] = "order_delivered"
+    rank: ClassVar[int] = 13
+
+
+@attrs.frozen(kw_only=True)
+class OrderCancelled(_OrderEvent):
+    """An order was cancelled: it is no longer a valid order."""
+
+    event_type: ClassVar[str] = "order_cancelled"
+    rank: ClassVar[int] = 14
+    reason: str | None = attrs.field(default=None, validator=_check_optional_text)
+
+
+@attrs.frozen(kw_only=True)
+class OrderRefunded(_OrderEvent):
+    """Money went back to the customer for an order, wholly or in part."""
+
+    event_type: ClassVar[str] = "order_refunded"
+    rank: ClassVar[int] = 15
+    amount: Decimal = attrs.field(converter=_to_decimal, validator=_check_amount)
+    currency: str = attrs.field(converter=_to_currency)
+    reason: str | None = attrs.field(default=None, validator=_check_optional_text)
+
+    def natural_key(self) -> str:
+        return f"order_refunded:{self.order_id}:{_stamp(self.at)}:{self.amount}"
+
+
+# -- contact ------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Contacted(Event):
+    """The shop reached out: through which channel, by which rule and template, under which key."""
+
+    event_type: ClassVar[str] = "contacted"
+    rank: ClassVar[int] = 30
+    channel: str = _id_field()
+    purpose: Purpose | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Purpose)
+    )
+    rule: str | None = attrs.field(default=None, validator=_check_optional_id)
+    template: str | None = attrs.field(default=None, validator=_check_optional_id)
+    key: str | None = attrs.field(default=None, validator=_check_optional_id)
+
+    def natural_key(self) -> str:
+        if self.key is not None:
+            return f"contacted:{self.key}"
+        return f"contacted:{self.customer_id}:{self.channel}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class Replied(Event):
+    """The customer answered on ``channel``."""
+
+    event_type: ClassVar[str] = "replied"
+    rank: ClassVar[int] = 31
+    channel: str = _id_field()
+    text: str | None = _personal_text()
+
+    def natural_key(self) -> str:
+        return f"replied:{self.customer_id}:{self.channel}:{_stamp(self.at)}"
+
+
+# -- voice of the customer ----------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class FeedbackGiven(Event):
+    """A survey answer: NPS 0-10 by default, or CSAT 1-5."""
+
+    event_type: ClassVar[str] = "feedback"
+    rank: ClassVar[int] = 40
+    score: int = attrs.field()
+    kind: str = attrs.field(default="nps")
+    text: str | None = _personal_text()
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in FEEDBACK_KINDS:
+            raise InvalidEvent(
+                f"unknown feedback kind; use one of {sorted(FEEDBACK_KINDS)}",
+                field="kind",
+            )
+        lo, hi = FEEDBACK_KINDS[self.kind]
+        if isinstance(self.score, bool) or not isinstance(self.score, int):
+            raise InvalidEvent("must be an integer", field="score")
+        if not lo <= self.score <= hi:
+            raise InvalidEvent(f"{self.kind} score must be {lo}-{hi}", field="score")
+        super().__attrs_post_init__()
+
+    def natural_key(self) -> str:
+        return f"feedback:{self.customer_id}:{self.kind}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class ReviewPosted(Event):
+    """A product or order review with a rating of 1-5."""
+
+    event_type: ClassVar[str] = "review"
+    rank: ClassVar[int] = 41
+    rating: int = attrs.field()
+    order_id: str | None = attrs.field(default=None, validator=_check_optional_id)
+    text: str | None = _personal_text()
+
+    @rating.validator
+    def _check_rating(self, _: attrs.Attribute[int], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidEvent("must be an integer", field="rating")
+        if not 1 <= value <= 5:
+            raise InvalidEvent("rating must be 1-5", field="rating")
+
+    def natural_key(self) -> str:
+        return f"review:{self.customer_id}:{self.order_id or ''}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class ComplaintOpened(Event):
+    """The customer complained."""
+
+    event_type: ClassVar[str] = "complaint_opened"
+    rank: ClassVar[int] = 42
+    complaint_id: str = _id_field()
+    order_id: str | None = attrs.field(default=None, validator=_check_optional_id)
+    text: str | None = _personal_text()
+
+    def natural_key(self) -> str:
+        return f"complaint_opened:{self.complaint_id}"
+
+
+@attrs.frozen(kw_only=True)
+class ComplaintResolved(Event):
+    """A complaint was resolved."""
+
+    event_type: ClassVar[str] = "complaint_resolved"
+    rank: ClassVar[int] = 43
+    complaint_id: str = _id_field()
+    text: str | None = _personal_text()
+
+    def natural_key(self) -> str:
+        return f"complaint_resolved:{self.complaint_id}"
+
+
+# -- relationship -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Referred(Event):
+    """This customer brought ``referred_id`` to the shop."""
+
+    event_type: ClassVar[str] = "referred"
+    rank: ClassVar[int] = 44
+    referred_id: str = _id_field()
+
+    def __attrs_post_init__(self) -> None:
+        if self.referred_id == self.customer_id:
+            raise InvalidEvent("a customer cannot refer themselves", field="referred_id")
+        super().__attrs_post_init__()
+
+    def natural_key(self) -> str:
+        return f"referred:{self.customer_id}:{self.referred_id}"
+
+
+def _check_partnership(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value not in PARTNERSHIP_KINDS:
+        raise InvalidEvent(
+            f"unknown partnership kind; use one of {sorted(PARTNERSHIP_KINDS)}",
+            field="kind",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class PartnershipSigned(Event):
+    """An agent, distributor, reseller or shareholder agreement took effect."""
+
+    event_type: ClassVar[str] = "partnership_signed"
+    rank: ClassVar[int] = 45
+    kind: str = attrs.field(validator=_check_partnership)
+
+    def natural_key(self) -> str:
+        return f"partnership_signed:{self.customer_id}:{self.kind}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class PartnershipEnded(Event):
+    """A partnership agreement ended."""
+
+    event_type: ClassVar[str] = "partnership_ended"
+    rank: ClassVar[int] = 46
+    kind: str = attrs.field(validator=_check_partnership)
+
+    def natural_key(self) -> str:
+        return f"partnership_ended:{self.customer_id}:{self.kind}:{_stamp(self.at)}"
+
+
+def _check_contact_channel(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value not in CONTACT_CHANNELS:
+        raise InvalidEvent(
+            f"unknown channel; use one of {sorted(CONTACT_CHANNELS)}", field="channel"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ConsentChanged(Event):
+    """Consent for one channel and purpose was granted or withdrawn."""
+
+    event_type: ClassVar[str] = "consent"
+    rank: ClassVar[int] = 5
+    channel: str = attrs.field(validator=_check_contact_channel)
+    purpose: Purpose = attrs.field(converter=Purpose)
+    granted: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+
+    def natural_key(self) -> str:
+        return f"consent:{self.customer_id}:{self.channel}:{self.purpose}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class OwnerAssigned(Event):
+    """A sales owner took the customer."""
+
+    event_type: ClassVar[str] = "owner_assigned"
+    rank: ClassVar[int] = 47
+    owner_id: str = _id_field()
+
+    def natural_key(self) -> str:
+        return f"owner_assigned:{self.customer_id}:{self.owner_id}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class ReturnedToPool(Event):
+    """The owner gave the customer back to the shared pool (公海)."""
+
+    event_type: ClassVar[str] = "returned_to_pool"
+    rank: ClassVar[int] = 48
+    owner_id: str = _id_field()
+    reason: str | None = attrs.field(default=None, validator=_check_optional_text)
+
+    def natural_key(self) -> str:
+        return f"returned_to_pool:{self.customer_id}:{self.owner_id}:{_stamp(self.at)}"
+
+
+#: Every event class by its ``event_type``, for decoding stored events.
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.event_type: cls
+    for cls in (
+        CustomerRegistered,
+        ProfileUpdated,
+        LeadCaptured,
+        Engaged,
+        OrderPlaced,
+        OrderPaid,
+        OrderShipped,
+        OrderDelivered,
+        OrderCancelled,
+        OrderRefunded,
+        Contacted,
+        Replied,
+        FeedbackGiven,
+        ReviewPosted,
+        ComplaintOpened,
+        ComplaintResolved,
+        Referred,
+        PartnershipSigned,
+        PartnershipEnded,
+        ConsentChanged,
+        OwnerAssigned,
+        ReturnedToPool,
+    )
+}

@@ -1,0 +1,203 @@
+"""Events to and from plain dicts and JSON, exactly: ``Decimal`` stays ``Decimal``, zones stay.
+
+Each dict carries ``type`` (the event type) and ``v`` (the schema version). A datetime is written
+as ISO 8601 with its offset and, for an IANA zone, the zone name in brackets (RFC 9557), e.g.
+``2026-11-11T20:05:00+08:00[Asia/Shanghai]``. Dicts of older schema versions are upgraded on
+read; a dict from a newer version is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from functools import cache
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from lifecycle._time import zone
+from lifecycle.errors import InvalidEvent, LifecycleError
+from lifecycle.events import EVENT_TYPES, Event
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "event_from_dict",
+    "event_from_json",
+    "event_to_dict",
+    "event_to_json",
+]
+
+#: The version of the event dict layout this release writes.
+SCHEMA_VERSION: Final = 1
+
+#: Upgrades from version N to N + 1, applied in turn to older dicts.
+_MIGRATIONS: Final[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+
+
+def _encode(value: object) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value.value if isinstance(value, Enum) else value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        if isinstance(value.tzinfo, ZoneInfo):
+            text += f"[{value.tzinfo.key}]"
+        return text
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, frozenset):
+        return sorted(_encode(v) for v in value)
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    if attrs.has(type(value)):
+        fields = attrs.fields(type(value))  # type: ignore[arg-type]  # attrs.has narrows at run time only
+        return {f.name: _encode(getattr(value, f.name)) for f in fields}
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The event as a dict of JSON-ready values, with its ``type`` and schema version ``v``."""
+    out: dict[str, Any] = {"type": event.event_type, "v": SCHEMA_VERSION}
+    for f in attrs.fields(type(event)):
+        out[f.name] = _encode(getattr(event, f.name))
+    return out
+
+
+def event_to_json(event: Event) -> str:
+    """The event as compact JSON (non-ASCII kept as is)."""
+    return json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode(tp: Any, value: Any, field: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = (a for a in args if a is not type(None))
+        return _decode(inner, value, field)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise InvalidEvent("expected a list", field=field)
+        return tuple(_decode(typing.get_args(tp)[0], v, field) for v in value)
+    if origin is frozenset:
+        if not isinstance(value, list):
+            raise InvalidEvent("expected a list", field=field)
+        return frozenset(_decode(typing.get_args(tp)[0], v, field) for v in value)
+    if tp is datetime:
+        return _decode_datetime(value, field)
+    if tp is Decimal:
+        if not isinstance(value, str):
+            raise InvalidEvent("expected a decimal string", field=field)
+        try:
+            return Decimal(value)
+        except InvalidOperation as e:
+            raise InvalidEvent("not a decimal number", field=field) from e
+    if tp is date:
+        try:
+            return date.fromisoformat(value)
+        except (TypeError, ValueError) as e:
+            raise InvalidEvent("not an ISO date", field=field) from e
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        try:
+            return tp(value)
+        except ValueError as e:
+            raise InvalidEvent(f"not a valid {tp.__name__}", field=field) from e
+    if isinstance(tp, type) and attrs.has(tp):
+        if not isinstance(value, Mapping):
+            raise InvalidEvent("expected an object", field=field)
+        return _build(tp, value, prefix=f"{field}.")
+    if tp in (str, int, bool):
+        if type(value) is not tp:
+            raise InvalidEvent(f"expected {tp.__name__}", field=field)
+        return value
+    raise InvalidEvent(f"cannot decode a value of type {tp!r}", field=field)
+
+
+def _decode_datetime(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidEvent("expected an ISO 8601 timestamp", field=field)
+    key = None
+    if value.endswith("]") and "[" in value:
+        value, key = value[:-1].split("[", 1)
+    try:
+        at = datetime.fromisoformat(value)
+        if key is not None:
+            at = at.astimezone(zone(key))
+    except (ValueError, KeyError) as e:
+        raise InvalidEvent("not a valid ISO 8601 timestamp with zone", field=field) from e
+    if at.tzinfo is None:
+        raise InvalidEvent("timestamp has no offset", field=field)
+    return at
+
+
+def _build(cls: type, data: Mapping[str, Any], *, prefix: str = "") -> Any:
+    hints = _field_types(cls)
+    names = {f.name for f in attrs.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise InvalidEvent("unknown field", field=prefix + sorted(unknown)[0])
+    kwargs = {k: _decode(hints[k], v, prefix + k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except LifecycleError:
+        raise
+    except TypeError as e:
+        missing = [
+            f.name for f in attrs.fields(cls) if f.name not in data and f.default is attrs.NOTHING
+        ]
+        raise InvalidEvent(
+            "missing required field", field=prefix + (missing[0] if missing else "?")
+        ) from e
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from :func:`event_to_dict` output, upgrading older schema versions.
+
+    Raises:
+        InvalidEvent: unknown type, a newer schema version, or a field that does not decode.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidEvent("an event dict must be a mapping")
+    body = dict(data)
+    kind = body.pop("type", None)
+    version = body.pop("v", None)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidEvent("missing or bad schema version", field="v")
+    if version > SCHEMA_VERSION:
+        raise InvalidEvent(
+            f"written by a newer release (schema version {version}, this release reads up to "
+            f"{SCHEMA_VERSION}); upgrade lifecycle to read it",
+            field="v",
+        )
+    while version < SCHEMA_VERSION:
+        body = _MIGRATIONS[version](body)
+        version += 1
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise InvalidEvent(f"unknown event type {kind!r}", field="type")
+    event: Event = _build(cls, body)
+    return event
+
+
+def event_from_json(text: str | bytes) -> Event:
+    """Rebuild an event from :func:`event_to_json` output."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise InvalidEvent("not valid JSON") from e
+    return event_from_dict(data)

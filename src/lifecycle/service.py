@@ -1,0 +1,282 @@
+"""The facade: :class:`Lifecycle` wires a policy, a store and a clock into one object."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from lifecycle._ledger import check_orders
+from lifecycle._time import require_aware
+from lifecycle.adapters.memory import MemoryStore
+from lifecycle.assessment import Assessment, assess, first_valid_order_at
+from lifecycle.clock import Clock, SystemClock
+from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
+from lifecycle.events import Event, Referred
+from lifecycle.policy import Policy
+from lifecycle.ports import Snapshot, Store
+from lifecycle.stages import Stage, StageChange, stage_history
+from lifecycle.status import AliveModel, Status
+
+__all__ = ["Lifecycle", "RecordResult"]
+
+
+@attrs.frozen(kw_only=True)
+class RecordResult:
+    """What :meth:`Lifecycle.record` did: events newly recorded and exact repeats skipped."""
+
+    recorded: int
+    duplicates: int
+    customers: tuple[str, ...]
+
+
+def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, kind | str):
+        return frozenset({kind(value)})
+    return frozenset(kind(v) for v in value)
+
+
+class Lifecycle:
+    """The customer lifecycle of one shop.
+
+    Args:
+        store: where events live; ``None`` means a new in-memory store.
+        policy: the shop's policies; ``None`` means the defaults.
+        clock: where "now" comes from; ``None`` means the system clock.
+        model: a fitted model that gives P(alive) for the status; ``None`` means the rhythm rule.
+    """
+
+    #: How often :meth:`record` retries when another writer got there first.
+    retries = 5
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        policy: Policy | None = None,
+        clock: Clock | None = None,
+        model: AliveModel | None = None,
+    ):
+        self.store: Store = store if store is not None else MemoryStore()
+        self.policy = policy if policy is not None else Policy()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.model = model
+
+    @classmethod
+    def in_memory(
+        cls,
+        *,
+        policy: Policy | None = None,
+        clock: Clock | None = None,
+        model: AliveModel | None = None,
+    ) -> Lifecycle:
+        """A lifecycle on a fresh in-memory store, for tests and notebooks."""
+        return cls(store=MemoryStore(), policy=policy, clock=clock, model=model)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def record(self, *events: Event | Iterable[Event]) -> RecordResult:
+        """Record events, all or nothing.
+
+        Exact repeats of recorded events are skipped, so recording is idempotent. Raises
+        :class:`InvalidEvent` (and records nothing) for a non-event, an id already used by a
+        different event, or order events that contradict the history (a refund larger than
+        the payment, a second payment).
+        """
+        batch: dict[str, Event] = {}
+        for item in events:
+            for e in (item,) if isinstance(item, Event) else item:
+                if not isinstance(e, Event):
+                    raise InvalidEvent(f"expected an Event, got {type(e).__name__}")
+                seen = batch.get(e.event_id)
+                if seen is not None and seen != e:
+                    raise ConflictingEvent(e.event_id)
+                batch[e.event_id] = e
+        for attempt in range(self.retries + 1):
+            try:
+                return self._record_once(list(batch.values()))
+            except ConcurrencyError:
+                if attempt == self.retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record_once(self, batch: list[Event]) -> RecordResult:
+        stored = self.store.events_by_id(e.event_id for e in batch)
+        for e in batch:
+            s = stored.get(e.event_id)
+            if s is not None and s != e:
+                raise ConflictingEvent(e.event_id)
+        new = [e for e in batch if e.event_id not in stored]
+        if not new:
+            return RecordResult(recorded=0, duplicates=len(batch), customers=())
+        by_customer: dict[str, list[Event]] = {}
+        for e in new:
+            by_customer.setdefault(e.customer_id, []).append(e)
+        histories: dict[str, tuple[Event, ...]] = {}
+        versions: dict[str, int] = {}
+        for cid, added in by_customer.items():
+            versions[cid] = self.store.version(cid)
+            old = self.store.history(cid)
+            check_orders(old, added)
+            histories[cid] = old + tuple(added)
+        snapshots = self._snapshots_after(histories, versions)
+        added_count = self.store.append(new, snapshots, expected_versions=versions)
+        return RecordResult(
+            recorded=added_count,
+            duplicates=len(batch) - added_count,
+            customers=tuple(sorted(by_customer)),
+        )
+
+    def _snapshots_after(
+        self, histories: dict[str, tuple[Event, ...]], versions: dict[str, int]
+    ) -> list[Snapshot]:
+        """Snapshots of the changed customers and of those who referred them.
+
+        Referrers join ``versions`` so that a concurrent change to them is caught too.
+        """
+        now = self.clock.now()
+        out = [
+            self._snapshot(self._assess(cid, hist, now, histories), len(hist))
+            for cid, hist in histories.items()
+        ]
+        for cid in list(histories):
+            for ref in self.store.referrers(cid):
+                if ref not in histories and ref not in versions:
+                    hist = self.store.history(ref)
+                    versions[ref] = len(hist)
+                    out.append(self._snapshot(self._assess(ref, hist, now, histories), len(hist)))
+        return out
+
+    @staticmethod
+    def _snapshot(a: Assessment, version: int) -> Snapshot:
+        return Snapshot(
+            customer_id=a.customer_id,
+            stage=a.stage,
+            status=a.status,
+            as_of=a.as_of,
+            valid_until=a.valid_until,
+            version=version,
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _now(self, at: datetime | None) -> datetime:
+        return self.clock.now() if at is None else require_aware(at, "at")
+
+    def _referrals(
+        self,
+        history: Sequence[Event],
+        now: datetime,
+        pending: dict[str, tuple[Event, ...]] | None = None,
+    ) -> dict[str, datetime]:
+        """When each customer this one referred first made an order still valid at ``now``."""
+        out = {}
+        for e in history:
+            if isinstance(e, Referred) and e.referred_id not in out:
+                other = (pending or {}).get(e.referred_id)
+                if other is None:
+                    other = self.store.history(e.referred_id)
+                first = first_valid_order_at(other, self.policy, now)
+                if first is not None:
+                    out[e.referred_id] = first
+        return out
+
+    def _assess(
+        self,
+        customer_id: str,
+        history: Sequence[Event],
+        now: datetime,
+        pending: dict[str, tuple[Event, ...]] | None = None,
+    ) -> Assessment:
+        return assess(
+            customer_id,
+            history,
+            self.policy,
+            now,
+            referrals=self._referrals(history, now, pending),
+            model=self.model,
+        )
+
+    def assess(self, customer_id: str, at: datetime | None = None) -> Assessment:
+        """The customer's stage, status and reasons at ``at`` (default: the clock's now).
+
+        Raises:
+            NotFound: the customer has no events.
+        """
+        now = self._now(at)
+        history = self.store.history(customer_id)
+        if not history:
+            raise NotFound(customer_id)
+        return self._assess(customer_id, history, now)
+
+    def history(self, customer_id: str) -> tuple[Event, ...]:
+        """The customer's events in replay order (time, then kind, then id)."""
+        history = self.store.history(customer_id)
+        if not history:
+            raise NotFound(customer_id)
+        return history
+
+    def stage_history(
+        self, customer_id: str, at: datetime | None = None
+    ) -> tuple[StageChange, ...]:
+        """Every stage change up to ``at``: "repeat buyer since 2026-03-02, order o-981"."""
+        now = self._now(at)
+        history = self.history(customer_id)
+        return stage_history(history, self.policy, now, referrals=self._referrals(history, now))
+
+    def customers(
+        self,
+        stage: Stage | Collection[Stage] | None = None,
+        status: Status | Collection[Status] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> list[str]:
+        """Ids of the customers in ``stage`` and ``status`` at ``at``, sorted.
+
+        Served from stored snapshots; a customer whose snapshot does not hold at ``at`` is
+        assessed again (and, for the present, the snapshot refreshed).
+        """
+        now = self._now(at)
+        stages = _as_set(stage, Stage)
+        statuses = _as_set(status, Status)
+        out = [
+            s.customer_id
+            for s in self.store.snapshots(stages=stages, statuses=statuses, holding_at=now)
+        ]
+        refreshed: list[Snapshot] = []
+        for stale in list(self.store.snapshots(expired_at=now)):
+            history = self.store.history(stale.customer_id)
+            a = self._assess(stale.customer_id, history, now)
+            if at is None:
+                refreshed.append(self._snapshot(a, len(history)))
+            if (stages is None or a.stage in stages) and (statuses is None or a.status in statuses):
+                out.append(stale.customer_id)
+        if refreshed:
+            self.store.put_snapshots(refreshed)
+        out.sort()
+        return out
+
+    # -- resources ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        self.store.close()
+
+    def __enter__(self) -> Lifecycle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Lifecycle(store={self.store!r}, clock={self.clock!r})"

@@ -1,0 +1,225 @@
+"""Relationship health: active, at risk (churn early warning), lapsed, won back.
+
+The default rule compares the days since the last valid order with the customer's own rhythm
+(median gap between purchase days). Pass a fitted model (anything with ``p_alive``) and the
+probability that the customer is still alive decides instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from lifecycle._ledger import Ledger, fold
+from lifecycle.events import Event
+from lifecycle.policy import Policy, StatusPolicy
+from lifecycle.reasons import Reason
+
+__all__ = ["AliveModel", "Status", "StatusAssessment", "assess_status"]
+
+
+class Status(StrEnum):
+    """The health of a buying relationship. Customers who never bought have none."""
+
+    ACTIVE = "active"
+    AT_RISK = "at_risk"
+    LAPSED = "lapsed"
+    WON_BACK = "won_back"
+
+    @property
+    def label_en(self) -> str:
+        return _STATUS_LABELS[self][0]
+
+    @property
+    def label_zh(self) -> str:
+        return _STATUS_LABELS[self][1]
+
+    def label(self, lang: str = "en") -> str:
+        return self.label_zh if lang == "zh" else self.label_en
+
+
+_STATUS_LABELS = {
+    Status.ACTIVE: ("active", "活跃"),
+    Status.AT_RISK: ("at risk", "流失预警"),
+    Status.LAPSED: ("lapsed", "已流失"),
+    Status.WON_BACK: ("won back", "已挽回"),
+}
+
+
+@runtime_checkable
+class AliveModel(Protocol):
+    """A fitted model that tells the probability a customer is still alive.
+
+    The arguments follow the field's vocabulary, in days: ``frequency`` (repeat purchase days),
+    ``recency`` (last - first purchase day) and ``T`` (now - first purchase day).
+    """
+
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+
+
+@attrs.frozen(kw_only=True)
+class StatusAssessment:
+    """A customer's status at ``as_of`` with the figures behind it.
+
+    ``status`` is ``None`` for customers with no valid order. ``threshold_days`` is the idle time
+    past which the customer counts as at risk under the rhythm rule; ``p_alive`` is set when a
+    model decided.
+    """
+
+    status: Status | None
+    reasons: tuple[Reason, ...]
+    as_of: datetime
+    days_since_last_order: int | None = None
+    median_gap_days: float | None = None
+    threshold_days: float | None = None
+    p_alive: float | None = None
+
+
+def _median(sorted_values: Sequence[int]) -> float:
+    n = len(sorted_values)
+    mid = n // 2
+    return float(sorted_values[mid]) if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
+
+
+class _Rhythm:
+    """Walks purchase days in order, keeping the sorted gaps for the median."""
+
+    def __init__(self, policy: StatusPolicy):
+        self.p = policy
+        self.gaps: list[int] = []
+
+    def threshold(self) -> tuple[float, float | None]:
+        """(at-risk threshold in days, median gap or None when the fallback applies)."""
+        if len(self.gaps) + 1 >= self.p.rhythm_min_days:
+            median = _median(self.gaps)
+            return self.p.at_risk_multiple * median, median
+        return self.p.at_risk_multiple * self.p.fallback_gap_days, None
+
+
+def _classify(
+    idle: int,
+    threshold: float,
+    p: StatusPolicy,
+    alive: float | None,
+) -> Status:
+    if idle > p.lapsed_days or (alive is not None and alive < p.lapsed_p_alive):
+        return Status.LAPSED
+    if alive is not None:
+        return Status.AT_RISK if alive < p.at_risk_p_alive else Status.ACTIVE
+    return Status.AT_RISK if idle > threshold else Status.ACTIVE
+
+
+def _p_alive(
+    model: AliveModel | None, days: Sequence[date], upto: int, today: date
+) -> float | None:
+    if model is None:
+        return None
+    first, last = days[0], days[upto - 1]
+    return float(model.p_alive(upto - 1, (last - first).days, (today - first).days))
+
+
+def assess_status(
+    history: Sequence[Event],
+    policy: Policy,
+    now: datetime,
+    *,
+    model: AliveModel | None = None,
+) -> StatusAssessment:
+    """The customer's relationship health at ``now``.
+
+    Won back is the status from the first valid order after being at risk or lapsed until the
+    next valid order (active again) or the next slide into risk.
+    """
+    return status_from_ledger(fold(history, policy, now), now, model=model)
+
+
+def status_from_ledger(
+    ledger: Ledger, now: datetime, *, model: AliveModel | None = None
+) -> StatusAssessment:
+    """:func:`assess_status` on an already folded ledger."""
+    p = ledger.policy.status
+    days = sorted(ledger.valid_days)
+    if not days:
+        return StatusAssessment(
+            status=None,
+            reasons=(
+                Reason(
+                    code="status.none",
+                    en="No valid order yet, so no buying relationship to measure.",
+                    zh="尚无有效订单，暂无购买关系状态。",
+                ),
+            ),
+            as_of=now,
+        )
+    rhythm = _Rhythm(p)
+    won_back_on: date | None = None
+    for i in range(1, len(days)):
+        gap = (days[i] - days[i - 1]).days
+        threshold, _ = rhythm.threshold()
+        before = _classify(gap, threshold, p, _p_alive(model, days, i, days[i]))
+        won_back_on = days[i] if before in (Status.AT_RISK, Status.LAPSED) else None
+        bisect.insort(rhythm.gaps, gap)
+    today = ledger.day(now)
+    idle = (today - days[-1]).days
+    threshold, median = rhythm.threshold()
+    alive = _p_alive(model, days, len(days), today)
+    status = _classify(idle, threshold, p, alive)
+    if status is Status.ACTIVE and won_back_on is not None:
+        status = Status.WON_BACK
+    rhythm_en = (
+        f"their median gap between purchases is {median:g} days"
+        if median is not None
+        else f"with fewer than {p.rhythm_min_days} purchase days the fallback gap is {p.fallback_gap_days} days"
+    )
+    rhythm_zh = (
+        f"其购买间隔中位数为{median:g}天"
+        if median is not None
+        else f"购买天数少于{p.rhythm_min_days}天，按默认间隔{p.fallback_gap_days}天计"
+    )
+    last = f"{days[-1]}"
+    if status is Status.LAPSED and (alive is None or idle > p.lapsed_days):
+        reason = Reason(
+            code="status.lapsed",
+            en=f"No valid order for {idle} days (since {last}); lapsed after {p.lapsed_days}.",
+            zh=f"已{idle}天无有效订单（最近一笔在{last}），超过{p.lapsed_days}天视为流失。",
+        )
+    elif alive is not None:
+        cut = p.lapsed_p_alive if status is Status.LAPSED else p.at_risk_p_alive
+        verdict = {Status.LAPSED: "lapsed", Status.AT_RISK: "at risk"}.get(status, "active")
+        reason = Reason(
+            code=f"status.model.{status.value}",
+            en=f"The model puts the chance the customer is still active at {alive:.0%} ({verdict}, threshold {cut:.0%}).",
+            zh=f"模型估计客户仍活跃的概率为{alive:.0%}（阈值{cut:.0%}）。",
+        )
+    elif status is Status.AT_RISK:
+        reason = Reason(
+            code="status.at_risk",
+            en=f"No valid order for {idle} days (since {last}); {rhythm_en}, so after {threshold:g} days they are at risk.",
+            zh=f"已{idle}天无有效订单（最近一笔在{last}）；{rhythm_zh}，超过{threshold:g}天即为流失预警。",
+        )
+    elif status is Status.WON_BACK:
+        reason = Reason(
+            code="status.won_back",
+            en=f"Came back with a valid order on {won_back_on} after a long pause.",
+            zh=f"长时间未购买后于{won_back_on}重新下单，已挽回。",
+        )
+    else:
+        reason = Reason(
+            code="status.active",
+            en=f"Last valid order {idle} days ago ({last}); {rhythm_en}, at risk only after {threshold:g} days.",
+            zh=f"最近一笔有效订单在{idle}天前（{last}）；{rhythm_zh}，超过{threshold:g}天才预警。",
+        )
+    return StatusAssessment(
+        status=status,
+        reasons=(reason,),
+        as_of=now,
+        days_since_last_order=idle,
+        median_gap_days=median,
+        threshold_days=threshold if alive is None else None,
+        p_alive=alive,
+    )
