@@ -157,8 +157,9 @@ class Ledger:
                 state.cancelled = state.cancelled or event
             case OrderRefunded():
                 state.refunds.append(event)
-        if state.placed is not None and self.policy.stage.placed_order_is_engagement:
-            self.engagement = self.engagement or state.placed
+        intent = state.placed or state.paid
+        if intent is not None and self.policy.stage.placed_order_is_engagement:
+            self.engagement = self.engagement or intent
         if was_valid != state.valid:
             assert state.paid is not None
             self._count(self.day(state.paid.at), +1 if state.valid else -1)

@@ -405,7 +405,7 @@ class _Judge:
         e = self.lg.engagement
         if e is None:
             return False, []
-        what = getattr(e, "kind", None) or "placed an order"
+        what = getattr(e, "kind", None) or f"order {getattr(e, 'order_id', '')}"
         return True, [
             Reason(
                 code="stage.prospect",
