@@ -68,7 +68,16 @@ from lifecycle.serde import (
     event_to_json,
 )
 from lifecycle.service import Lifecycle, RecordResult
-from lifecycle.stages import Job, Stage, StageAssessment, StageChange, assess_stage, stage_history
+from lifecycle.stages import (
+    Job,
+    Stage,
+    StageAssessment,
+    StageChange,
+    assess_stage,
+    stage_criteria,
+    stage_history,
+    stage_table,
+)
 from lifecycle.status import AliveModel, Status, StatusAssessment, assess_status
 
 __all__ = [
@@ -145,5 +154,7 @@ __all__ = [
     "event_to_dict",
     "event_to_json",
     "first_valid_order_at",
+    "stage_criteria",
     "stage_history",
+    "stage_table",
 ]

@@ -15,10 +15,19 @@ import attrs
 
 from lifecycle._ledger import Ledger, OrderState, customer_zone, fold, ordered
 from lifecycle.events import Event
-from lifecycle.policy import Policy
+from lifecycle.policy import Policy, StagePolicy
 from lifecycle.reasons import Reason
 
-__all__ = ["Job", "Stage", "StageAssessment", "StageChange", "assess_stage", "stage_history"]
+__all__ = [
+    "Job",
+    "Stage",
+    "StageAssessment",
+    "StageChange",
+    "assess_stage",
+    "stage_criteria",
+    "stage_history",
+    "stage_table",
+]
 
 
 class Job(IntEnum):
@@ -619,3 +628,72 @@ def stage_history(
                 heapq.heappush(pending, ct)
                 break
     return tuple(changes)
+
+
+def stage_criteria(policy: StagePolicy | None = None, lang: str = "en") -> dict[Stage, str]:
+    """The entry evidence of each stage under ``policy``, in words (``lang`` "en" or "zh").
+
+    The stage tables in the docs are this function's output, so they always match the code.
+    """
+    p = policy or StagePolicy()
+    engagements = ", ".join(sorted(p.prospect_engagements))
+    partners = ", ".join(sorted(p.partnership_kinds))
+    if lang == "zh":
+        return {
+            Stage.SUSPECT: "已知客户（线索、访客、关注者），尚无互动",
+            Stage.PROSPECT: f"有互动（{engagements}"
+            + ("，或已下单" if p.placed_order_is_engagement else "")
+            + "），尚无有效订单",
+            Stage.FIRST_PURCHASE: "一笔有效订单（已付款、未取消、未全额退款）",
+            Stage.REPEAT: f"在{p.repeat_min_days}个不同日期有有效订单",
+            Stage.LONG_TERM: (
+                f"至少{p.long_term_min_orders}笔有效订单，跨度至少{p.long_term_min_span_days}天，"
+                f"最近一笔在{p.long_term_max_idle_days}天内"
+            ),
+            Stage.ADVOCATE: (
+                f"长期客户，且净推荐值{p.promoter_min_score}分以上或评价平均"
+                f"{p.advocate_min_review_average}分以上，且无未解决投诉、"
+                f"{p.complaint_free_days}天内无新投诉"
+            ),
+            Stage.STRATEGIC: (
+                f"本人有{p.strategic_min_orders}笔以上有效订单，且转介绍的客户中至少"
+                f"{p.strategic_min_referrals}位已成交"
+            ),
+            Stage.PARTNER: f"有生效的合作协议（{partners}）",
+        }
+    return {
+        Stage.SUSPECT: "known to the shop (lead, visitor, follower), not engaged",
+        Stage.PROSPECT: f"engaged ({engagements}"
+        + (", or placed an order" if p.placed_order_is_engagement else "")
+        + "), no valid order",
+        Stage.FIRST_PURCHASE: "one valid order (paid, not cancelled, not fully refunded)",
+        Stage.REPEAT: f"valid orders on {p.repeat_min_days} different days",
+        Stage.LONG_TERM: (
+            f"at least {p.long_term_min_orders} valid orders spanning at least "
+            f"{p.long_term_min_span_days} days, the last within {p.long_term_max_idle_days} days"
+        ),
+        Stage.ADVOCATE: (
+            f"long-term, with an NPS answer of {p.promoter_min_score}+ or reviews averaging "
+            f"{p.advocate_min_review_average}+, no complaint open and none opened within "
+            f"{p.complaint_free_days} days"
+        ),
+        Stage.STRATEGIC: (
+            f"at least {p.strategic_min_orders} valid order(s) of their own, and at least "
+            f"{p.strategic_min_referrals} referred customer(s) with a valid order"
+        ),
+        Stage.PARTNER: f"an active partnership agreement ({partners})",
+    }
+
+
+def stage_table(policy: StagePolicy | None = None) -> str:
+    """The stage table under ``policy`` as Markdown, as the docs show it."""
+    en, zh = stage_criteria(policy, "en"), stage_criteria(policy, "zh")
+    rows = [
+        "| # | stage | label | 中文 | entry evidence | 判定依据 |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {s.value} | `{s.name}` | {s.label_en} | {s.label_zh} | {en[s]} | {zh[s]} |"
+        for s in Stage
+    ]
+    return "\n".join(rows)
