@@ -477,6 +477,41 @@ class _Judge:
             )
         return out
 
+    def stage(self) -> Stage:
+        """The stage alone, from running totals: what :meth:`decide` decides, cheaply."""
+        lg, p = self.lg, self.p
+        if any(k in p.partnership_kinds for k in lg.partnerships):
+            return Stage.PARTNER
+        if (
+            len(self.converted) >= p.strategic_min_referrals
+            and lg.valid_count >= p.strategic_min_orders
+        ):
+            return Stage.STRATEGIC
+        if (
+            lg.first_day is not None
+            and lg.last_day is not None
+            and lg.valid_count >= p.long_term_min_orders
+            and (lg.last_day - lg.first_day).days >= p.long_term_min_span_days
+            and (self.today - lg.last_day).days <= p.long_term_max_idle_days
+        ):
+            nps = lg.latest_nps
+            avg = lg.review_average
+            trusted = (nps is not None and nps.score >= p.promoter_min_score) or (
+                avg is not None
+                and lg.review_count >= p.advocate_min_reviews
+                and avg >= p.advocate_min_review_average
+            )
+            last = lg.last_complaint
+            calm = not lg.open_complaints and (
+                last is None or (self.today - lg.day(last.at)).days > p.complaint_free_days
+            )
+            return Stage.ADVOCATE if trusted and calm else Stage.LONG_TERM
+        if len(lg.valid_days) >= p.repeat_min_days:
+            return Stage.REPEAT
+        if lg.valid_count >= 1:
+            return Stage.FIRST_PURCHASE
+        return Stage.PROSPECT if lg.engagement is not None else Stage.SUSPECT
+
     def decide(self) -> StageAssessment:
         notes: list[Reason] = []
         decided: tuple[Stage, list[Reason]] | None = None
@@ -608,8 +643,9 @@ def stage_history(
             ledger.apply(events[i])
             i += 1
         judge = _Judge(ledger, converted, t)
-        result = judge.decide()
-        if result.stage != current:
+        # Reasons are built only where the stage changes: a long replay stays linear.
+        if judge.stage() != current:
+            result = judge.decide()
             current = result.stage
             changes.append(
                 StageChange(
