@@ -27,6 +27,7 @@ __all__ = [
     "ComplaintResolved",
     "ConsentChanged",
     "Contacted",
+    "CustomerErased",
     "CustomerRegistered",
     "Engaged",
     "Event",
@@ -165,7 +166,34 @@ class Event:
 
     def personal_fields(self) -> tuple[str, ...]:
         """Names of the fields that hold personal data (erased on request)."""
-        return tuple(f.name for f in attrs.fields(type(self)) if f.metadata.get("personal"))
+        return _personal_fields(type(self))
+
+    def redacted(self) -> Event:
+        """This event without personal data: free text dropped, a profile cut to its time zone.
+
+        What stays (ids, instants, amounts, ratings, the zone that calendar rules need) keeps
+        shop-level figures and stages unchanged after an erasure.
+        """
+        changes: dict[str, Any] = {}
+        for name in self.personal_fields():
+            value = getattr(self, name)
+            if isinstance(value, Profile):
+                changes[name] = Profile(timezone=value.timezone)
+            elif value is not None:
+                changes[name] = None
+        return attrs.evolve(self, **changes) if changes else self
+
+
+_PERSONAL: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _personal_fields(cls: type[Event]) -> tuple[str, ...]:
+    names = _PERSONAL.get(cls)
+    if names is None:
+        names = _PERSONAL[cls] = tuple(
+            f.name for f in attrs.fields(cls) if f.metadata.get("personal")
+        )
+    return names
 
 
 def sort_key(event: Event) -> tuple[datetime, int, str]:
@@ -525,6 +553,17 @@ class ReturnedToPool(Event):
         return f"returned_to_pool:{self.customer_id}:{self.owner_id}:{_stamp(self.at)}"
 
 
+@attrs.frozen(kw_only=True)
+class CustomerErased(Event):
+    """The customer's personal data was erased on request; the shop never contacts them again."""
+
+    event_type: ClassVar[str] = "erased"
+    rank: ClassVar[int] = 99
+
+    def natural_key(self) -> str:
+        return f"erased:{self.customer_id}"
+
+
 #: Every event class by its ``event_type``, for decoding stored events.
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
     cls.event_type: cls
@@ -551,5 +590,6 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         ConsentChanged,
         OwnerAssigned,
         ReturnedToPool,
+        CustomerErased,
     )
 }

@@ -7,8 +7,9 @@ conformance suites that prove an implementation keeps the contract.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -17,7 +18,7 @@ from lifecycle.events import Event
 from lifecycle.stages import Stage
 from lifecycle.status import Status
 
-__all__ = ["Clock", "Snapshot", "Store"]
+__all__ = ["Clock", "OutboxEntry", "OutboxState", "Snapshot", "Store"]
 
 
 @attrs.frozen(kw_only=True)
@@ -40,6 +41,58 @@ class Snapshot:
         return self.as_of <= at and (self.valid_until is None or at < self.valid_until)
 
 
+class OutboxState(StrEnum):
+    """Where a planned message stands in the outbox."""
+
+    PENDING = "pending"
+    """Waiting for ``next_attempt_at`` (its due time, or a retry)."""
+    CLAIMED = "claimed"
+    """Held by one dispatcher until ``lease_until``; after that, claimable again."""
+    SENT = "sent"
+    """Delivered to the channel; never sent again."""
+    FAILED = "failed"
+    """Given up: a permanent failure or too many attempts."""
+    CANCELLED = "cancelled"
+    """Withdrawn before sending (consent withdrawn, customer erased, rule stopped)."""
+
+
+@attrs.frozen(kw_only=True)
+class OutboxEntry:
+    """A planned message, stored so that it is sent once and only once.
+
+    ``key`` is deterministic (customer, rule, occurrence): storing the same key twice keeps the
+    first entry. ``payload`` holds JSON-ready values for the template.
+    """
+
+    key: str
+    customer_id: str
+    channel: str
+    due_at: datetime
+    rule: str | None = None
+    purpose: str | None = None
+    template: str | None = None
+    payload: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    state: OutboxState = OutboxState.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    updated_at: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.next_attempt_at is None:
+            object.__setattr__(self, "next_attempt_at", self.due_at)
+
+    def claimable_at(self, at: datetime) -> bool:
+        """Whether a dispatcher may claim this entry at ``at``."""
+        if self.state is OutboxState.PENDING:
+            return self.next_attempt_at is not None and self.next_attempt_at <= at
+        if self.state is OutboxState.CLAIMED:
+            return self.lease_until is not None and self.lease_until <= at
+        return False
+
+
 @runtime_checkable
 class Store(Protocol):
     """Where events and snapshots live.
@@ -54,6 +107,8 @@ class Store(Protocol):
       ``expected_versions`` raises ``ConcurrencyError`` (storing nothing) when any listed
       customer's version differs, so two writers never both win silently.
     - ``history`` returns events in replay order (``lifecycle.events.sort_key``).
+    - Outbox entries are idempotent by ``key``; ``claim`` hands each claimable entry to one
+      caller only, and ``settle`` changes an entry only for the worker holding its claim.
     - Driver failures surface as ``StoreError``; nothing is half-written.
     """
 
@@ -62,9 +117,14 @@ class Store(Protocol):
         events: Sequence[Event],
         snapshots: Sequence[Snapshot] = (),
         *,
+        outbox: Sequence[OutboxEntry] = (),
         expected_versions: Mapping[str, int] | None = None,
     ) -> int:
-        """Store events and snapshots together; return how many events were new."""
+        """Store events, snapshots and new outbox entries in one transaction.
+
+        Returns how many events were new. Outbox entries whose key is already stored are left
+        as they are.
+        """
         ...
 
     def events_by_id(self, event_ids: Iterable[str]) -> dict[str, Event]:
@@ -108,6 +168,57 @@ class Store(Protocol):
 
     def snapshot(self, customer_id: str) -> Snapshot | None:
         """The customer's stored snapshot, if any."""
+        ...
+
+    def forget(self, customer_id: str, redacted: Sequence[Event], at: datetime) -> None:
+        """Erase a customer's personal data, in one transaction.
+
+        Replaces each stored event of ``redacted`` by its redacted copy (same id, customer and
+        type), and cancels the customer's unsent outbox entries, clearing their payloads. The
+        old contents must not survive anywhere the store writes (free pages, journals).
+        """
+        ...
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        """The outbox entry under ``key``, if any."""
+        ...
+
+    def outbox_entries(
+        self,
+        *,
+        states: Collection[OutboxState] | None = None,
+        customer_id: str | None = None,
+    ) -> Iterator[OutboxEntry]:
+        """Outbox entries, by due time then key, filtered when arguments are given."""
+        ...
+
+    def claim(
+        self, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
+    ) -> list[OutboxEntry]:
+        """Claim up to ``limit`` entries claimable at ``at`` for ``worker``, oldest due first.
+
+        Each claimed entry becomes ``CLAIMED`` by ``worker`` until ``at + lease`` with
+        ``attempts`` one higher. No entry is handed to two callers whose leases overlap.
+        """
+        ...
+
+    def settle(
+        self,
+        key: str,
+        *,
+        worker: str,
+        state: OutboxState,
+        at: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+        events: Sequence[Event] = (),
+        snapshots: Sequence[Snapshot] = (),
+    ) -> bool:
+        """Move ``worker``'s claimed entry to ``state`` and store ``events`` with it, atomically.
+
+        ``PENDING`` with ``next_attempt_at`` schedules a retry. Returns ``False`` (changing
+        nothing) when ``worker`` no longer holds the claim.
+        """
         ...
 
     def close(self) -> None:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from os import PathLike
 from types import TracebackType
 from typing import Any
 
 import attrs
 
-from lifecycle._ledger import check_orders
+from lifecycle._ledger import check_orders, fold
 from lifecycle._time import require_aware
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.assessment import Assessment, assess, first_valid_order_at
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
-from lifecycle.events import Event, Referred
+from lifecycle.events import CustomerErased, Event, Referred
 from lifecycle.policy import Policy
 from lifecycle.ports import Snapshot, Store
+from lifecycle.serde import _encode, event_to_dict
 from lifecycle.stages import Stage, StageChange, stage_history
 from lifecycle.status import AliveModel, Status
 
@@ -78,6 +81,28 @@ class Lifecycle:
         """A lifecycle on a fresh in-memory store, for tests and notebooks."""
         return cls(store=MemoryStore(), policy=policy, clock=clock, model=model)
 
+    @classmethod
+    def open(
+        cls,
+        path: str | PathLike[str],
+        *,
+        policy: Policy | None = None,
+        clock: Clock | None = None,
+        model: AliveModel | None = None,
+        busy_timeout: float = 30.0,
+        synchronous: str = "FULL",
+    ) -> Lifecycle:
+        """A lifecycle on the embedded SQLite store in ``path`` (created if missing).
+
+        See :class:`~lifecycle.adapters.sqlite.SQLiteStore` for ``busy_timeout`` and
+        ``synchronous``.
+        """
+        # Imported here so that `import lifecycle` does not load sqlite3.
+        from lifecycle.adapters.sqlite import SQLiteStore
+
+        store = SQLiteStore(path, busy_timeout=busy_timeout, synchronous=synchronous)
+        return cls(store=store, policy=policy, clock=clock, model=model)
+
     # -- writing ------------------------------------------------------------------------------
 
     def record(self, *events: Event | Iterable[Event]) -> RecordResult:
@@ -106,6 +131,15 @@ class Lifecycle:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record_once(self, batch: list[Event]) -> RecordResult:
+        old: dict[str, tuple[Event, ...]] = {}
+        for e in batch:
+            if e.customer_id not in old:
+                old[e.customer_id] = self.store.history(e.customer_id)
+        # An erased customer's personal data is dropped on the way in, too.
+        erased = {e.customer_id for e in batch if isinstance(e, CustomerErased)}
+        erased |= {cid for cid, h in old.items() if any(isinstance(e, CustomerErased) for e in h)}
+        if erased:
+            batch = [e.redacted() if e.customer_id in erased else e for e in batch]
         stored = self.store.events_by_id(e.event_id for e in batch)
         for e in batch:
             s = stored.get(e.event_id)
@@ -118,12 +152,12 @@ class Lifecycle:
         for e in new:
             by_customer.setdefault(e.customer_id, []).append(e)
         histories: dict[str, tuple[Event, ...]] = {}
+        # The history read is the version expected: a writer in between makes append refuse.
         versions: dict[str, int] = {}
         for cid, added in by_customer.items():
-            versions[cid] = self.store.version(cid)
-            old = self.store.history(cid)
-            check_orders(old, added)
-            histories[cid] = old + tuple(added)
+            check_orders(old[cid], added)
+            versions[cid] = len(old[cid])
+            histories[cid] = old[cid] + tuple(added)
         snapshots = self._snapshots_after(histories, versions)
         added_count = self.store.append(new, snapshots, expected_versions=versions)
         return RecordResult(
@@ -260,6 +294,56 @@ class Lifecycle:
             self.store.put_snapshots(refreshed)
         out.sort()
         return out
+
+    # -- privacy ------------------------------------------------------------------------------
+
+    def export(self, customer_id: str, at: datetime | None = None) -> str:
+        """Everything held about the customer, as JSON: profile, events, assessment, outbox."""
+        now = self._now(at)
+        history = self.history(customer_id)
+        profile = fold(history, self.policy, max(now, history[-1].at)).profile
+        a = self._assess(customer_id, history, now)
+        document = {
+            "customer_id": customer_id,
+            "exported_at": now.isoformat(),
+            "profile": _encode(profile),
+            "assessment": {
+                "stage": a.stage.name,
+                "status": None if a.status is None else a.status.value,
+                "as_of": a.as_of.isoformat(),
+                "reasons": [{"code": r.code, "en": r.en, "zh": r.zh} for r in a.reasons],
+            },
+            "events": [event_to_dict(e) for e in history],
+            "outbox": [
+                {
+                    "key": o.key,
+                    "channel": o.channel,
+                    "rule": o.rule,
+                    "state": o.state.value,
+                    "due_at": o.due_at.isoformat(),
+                    "attempts": o.attempts,
+                    "payload": dict(o.payload),
+                }
+                for o in self.store.outbox_entries(customer_id=customer_id)
+            ],
+        }
+        return json.dumps(document, ensure_ascii=False, indent=2)
+
+    def erase(self, customer_id: str, at: datetime | None = None) -> int:
+        """Erase the customer's personal data and never contact them again.
+
+        Profiles are cut to their time zone and free text (feedback, reviews, complaints,
+        replies) is dropped; ids, instants and amounts stay, so shop-level figures and stages
+        do not change. Unsent messages are cancelled. Events recorded later for the customer
+        are stripped the same way. Erasing twice is harmless. Returns how many events were
+        redacted.
+        """
+        now = self._now(at)
+        history = self.history(customer_id)
+        self.record(CustomerErased(customer_id=customer_id, at=now))
+        redacted = [r for r in (e.redacted() for e in history) if r not in history]
+        self.store.forget(customer_id, redacted, now)
+        return len(redacted)
 
     # -- resources ----------------------------------------------------------------------------
 

@@ -9,15 +9,19 @@ import bisect
 import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import attrs
 
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
 from lifecycle.events import Event, Referred, sort_key
-from lifecycle.ports import Snapshot
+from lifecycle.ports import OutboxEntry, OutboxState, Snapshot
 from lifecycle.stages import Stage
 from lifecycle.status import Status
 
 __all__ = ["MemoryStore"]
+
+_UNSENT = (OutboxState.PENDING, OutboxState.CLAIMED)
 
 
 class MemoryStore:
@@ -30,6 +34,7 @@ class MemoryStore:
         self._keys: dict[str, list[tuple[object, ...]]] = {}
         self._referrers: defaultdict[str, set[str]] = defaultdict(set)
         self._snapshots: dict[str, Snapshot] = {}
+        self._outbox: dict[str, OutboxEntry] = {}
         self._closed = False
 
     def _check_open(self) -> None:
@@ -41,6 +46,7 @@ class MemoryStore:
         events: Sequence[Event],
         snapshots: Sequence[Snapshot] = (),
         *,
+        outbox: Sequence[OutboxEntry] = (),
         expected_versions: Mapping[str, int] | None = None,
     ) -> int:
         with self._lock:
@@ -48,26 +54,36 @@ class MemoryStore:
             for cid, expected in (expected_versions or {}).items():
                 if self.version(cid) != expected:
                     raise ConcurrencyError(cid)
-            new: dict[str, Event] = {}
-            for e in events:
-                seen = self._by_id.get(e.event_id) or new.get(e.event_id)
-                if seen is None:
-                    new[e.event_id] = e
-                elif seen != e:
-                    raise ConflictingEvent(e.event_id)
+            new = self._new_events(events)
             # Validation is over: from here on nothing can fail, so the call is all or nothing.
-            for e in new.values():
-                self._by_id[e.event_id] = e
-                hist = self._histories.setdefault(e.customer_id, [])
-                keys = self._keys.setdefault(e.customer_id, [])
-                k = sort_key(e)
-                i = bisect.bisect_right(keys, k)
-                keys.insert(i, k)
-                hist.insert(i, e)
-                if isinstance(e, Referred):
-                    self._referrers[e.referred_id].add(e.customer_id)
+            self._insert(new.values())
             self._put(snapshots)
+            for entry in outbox:
+                self._outbox.setdefault(entry.key, entry)
             return len(new)
+
+    def _new_events(self, events: Iterable[Event]) -> dict[str, Event]:
+        """The events not stored yet, by id; raises ConflictingEvent on a clash."""
+        new: dict[str, Event] = {}
+        for e in events:
+            seen = self._by_id.get(e.event_id) or new.get(e.event_id)
+            if seen is None:
+                new[e.event_id] = e
+            elif seen != e:
+                raise ConflictingEvent(e.event_id)
+        return new
+
+    def _insert(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self._by_id[e.event_id] = e
+            hist = self._histories.setdefault(e.customer_id, [])
+            keys = self._keys.setdefault(e.customer_id, [])
+            k = sort_key(e)
+            i = bisect.bisect_right(keys, k)
+            keys.insert(i, k)
+            hist.insert(i, e)
+            if isinstance(e, Referred):
+                self._referrers[e.referred_id].add(e.customer_id)
 
     def events_by_id(self, event_ids: Iterable[str]) -> dict[str, Event]:
         with self._lock:
@@ -127,6 +143,109 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             return self._snapshots.get(customer_id)
+
+    def forget(self, customer_id: str, redacted: Sequence[Event], at: datetime) -> None:
+        with self._lock:
+            self._check_open()
+            for e in redacted:
+                old = self._by_id.get(e.event_id)
+                if old is None or (old.customer_id, type(old)) != (customer_id, type(e)):
+                    raise StoreError(
+                        f"event {e.event_id!r} is not a stored event of this customer and type"
+                    )
+            hist = self._histories.get(customer_id, [])
+            index = {x.event_id: i for i, x in enumerate(hist)}
+            for e in redacted:
+                self._by_id[e.event_id] = e
+                hist[index[e.event_id]] = e
+            for key, entry in self._outbox.items():
+                if entry.customer_id == customer_id and entry.state in _UNSENT:
+                    self._outbox[key] = attrs.evolve(
+                        entry,
+                        state=OutboxState.CANCELLED,
+                        payload={},
+                        claimed_by=None,
+                        lease_until=None,
+                        last_error="customer erased",
+                        updated_at=at,
+                    )
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        with self._lock:
+            self._check_open()
+            return self._outbox.get(key)
+
+    def outbox_entries(
+        self,
+        *,
+        states: Collection[OutboxState] | None = None,
+        customer_id: str | None = None,
+    ) -> Iterator[OutboxEntry]:
+        with self._lock:
+            self._check_open()
+            out = [
+                e
+                for e in self._outbox.values()
+                if (states is None or e.state in states)
+                and (customer_id is None or e.customer_id == customer_id)
+            ]
+        out.sort(key=lambda e: (e.due_at, e.key))
+        return iter(out)
+
+    def claim(
+        self, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
+    ) -> list[OutboxEntry]:
+        with self._lock:
+            self._check_open()
+            due = sorted(
+                (e for e in self._outbox.values() if e.claimable_at(at)),
+                key=lambda e: (e.next_attempt_at or e.due_at, e.key),
+            )[:limit]
+            claimed = []
+            for e in due:
+                c = attrs.evolve(
+                    e,
+                    state=OutboxState.CLAIMED,
+                    claimed_by=worker,
+                    lease_until=at + lease,
+                    attempts=e.attempts + 1,
+                    updated_at=at,
+                )
+                self._outbox[e.key] = c
+                claimed.append(c)
+            return claimed
+
+    def settle(
+        self,
+        key: str,
+        *,
+        worker: str,
+        state: OutboxState,
+        at: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+        events: Sequence[Event] = (),
+        snapshots: Sequence[Snapshot] = (),
+    ) -> bool:
+        with self._lock:
+            self._check_open()
+            e = self._outbox.get(key)
+            if e is None or e.state is not OutboxState.CLAIMED or e.claimed_by != worker:
+                return False
+            self._insert(self._new_events(events).values())
+            self._put(snapshots)
+            self._outbox[key] = attrs.evolve(
+                e,
+                state=state,
+                next_attempt_at=next_attempt_at
+                if state is OutboxState.PENDING
+                else e.next_attempt_at,
+                claimed_by=None,
+                lease_until=None,
+                last_error=error,
+                updated_at=at,
+            )
+            return True
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,659 @@
+"""The embedded store: events, snapshots and the outbox in one SQLite file.
+
+WAL mode, a busy timeout, ``BEGIN IMMEDIATE`` for every writer, secure deletion, a schema-version
+table with forward migrations, and every driver error translated into a ``StoreError`` that
+names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from os import PathLike
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
+from lifecycle.events import Event, Referred
+from lifecycle.ports import OutboxEntry, OutboxState, Snapshot
+from lifecycle.serde import event_from_json, event_to_json
+from lifecycle.stages import Stage
+from lifecycle.status import Status
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+#: The layout of the file this release writes.
+SCHEMA_VERSION: Final = 1
+
+_T = TypeVar("_T")
+
+_SCHEMA_V1 = """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    customer_id TEXT NOT NULL,
+    at_utc TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX events_by_customer ON events (customer_id, at_utc, rank, event_id);
+CREATE TABLE customers (
+    customer_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE referrals (
+    referred_id TEXT NOT NULL,
+    referrer_id TEXT NOT NULL,
+    PRIMARY KEY (referred_id, referrer_id)
+) WITHOUT ROWID;
+CREATE TABLE snapshots (
+    customer_id TEXT PRIMARY KEY,
+    stage INTEGER NOT NULL,
+    status TEXT,
+    as_of TEXT NOT NULL,
+    valid_until TEXT,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX snapshots_by_stage ON snapshots (stage, status);
+CREATE INDEX snapshots_by_expiry ON snapshots (valid_until);
+CREATE TABLE outbox (
+    key TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    rule TEXT,
+    purpose TEXT,
+    template TEXT,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TEXT,
+    claimed_by TEXT,
+    lease_until TEXT,
+    last_error TEXT,
+    updated_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX outbox_by_due ON outbox (state, next_attempt_at);
+CREATE INDEX outbox_by_customer ON outbox (customer_id);
+"""
+
+#: Forward migrations: the SQL that takes a file from version N - 1 to version N.
+_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1}
+
+_UNSENT = (OutboxState.PENDING.value, OutboxState.CLAIMED.value)
+_CHUNK = 500  # below SQLite's default limit on bound parameters
+
+
+def _ts(at: datetime) -> str:
+    """An instant as fixed-width UTC text, so that text order is time order."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _opt_ts(at: datetime | None) -> str | None:
+    return None if at is None else _ts(at)
+
+
+def _from_ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class SQLiteStore:
+    """A :class:`~lifecycle.ports.Store` in one SQLite file, safe for several processes.
+
+    Args:
+        path: the database file; created with its folder's permissions if missing.
+        busy_timeout: how long a writer waits for another process's lock, in seconds, before
+            the call fails with ``StoreError``.
+        synchronous: SQLite's ``synchronous`` setting: ``"FULL"`` (default) survives power
+            loss; ``"NORMAL"`` survives a killed process and is faster.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        busy_timeout: float = 30.0,
+        synchronous: str = "FULL",
+    ):
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise StoreError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            self._db = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot open: {e}") from e
+        try:
+            self._configure(synchronous)
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _fail(self, e: sqlite3.Error) -> StoreError:
+        msg = str(e)
+        if "locked" in msg or "busy" in msg:
+            return StoreError(
+                f"{self.path}: still locked by another writer after {self.busy_timeout:g} s"
+            )
+        if "full" in msg:
+            return StoreError(f"{self.path}: the disk or the file is full; nothing was written")
+        if "not a database" in msg or "malformed" in msg:
+            return StoreError(
+                f"{self.path}: the file is not a lifecycle database or is corrupt ({msg})"
+            )
+        return StoreError(f"{self.path}: {msg}")
+
+    def _configure(self, synchronous: str) -> None:
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal" and str(self.path) != ":memory:":
+                raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+            self._db.execute(f"PRAGMA synchronous = {synchronous}")
+            self._db.execute("PRAGMA secure_delete = ON")
+            self._db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+
+    def _migrate(self) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS lifecycle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            row = db.execute(
+                "SELECT value FROM lifecycle_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer release (schema version {current}; this "
+                    f"release reads up to {SCHEMA_VERSION}); upgrade lifecycle to open it"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('schema_version', ?)",
+                    (str(version),),
+                )
+
+        self._write(run)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+
+    def _write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: all of it or none of it.
+
+        The busy timeout makes SQLite wait for other writers; should the lock still be taken
+        (a checkpoint, a long writer), the transaction is retried until ``busy_timeout``.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        with self._lock:
+            self._check_open()
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as e:
+                    if ("locked" in str(e) or "busy" in str(e)) and time.monotonic() < deadline:
+                        time.sleep(0.005)
+                        continue
+                    raise self._fail(e) from e
+                except sqlite3.Error as e:
+                    raise self._fail(e) from e
+                try:
+                    result = work(self._db)
+                    self._db.execute("COMMIT")
+                    return result
+                except BaseException as e:
+                    self._rollback()
+                    if isinstance(e, sqlite3.Error):
+                        raise self._fail(e) from e
+                    raise
+
+    def _rollback(self) -> None:
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the transaction is gone either way; the original error is what matters
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._check_open()
+            try:
+                yield self._db
+            except sqlite3.Error as e:
+                raise self._fail(e) from e
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _stored_bodies(self, db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                db.execute(f"SELECT event_id, body FROM events WHERE event_id IN ({marks})", chunk)
+            )
+        return out
+
+    def _insert_events(self, db: sqlite3.Connection, events: Sequence[Event]) -> int:
+        """Insert the events not stored yet; raise ConflictingEvent on a clash."""
+        batch: dict[str, Event] = {}
+        for e in events:
+            seen = batch.get(e.event_id)
+            if seen is not None and seen != e:
+                raise ConflictingEvent(e.event_id)
+            batch[e.event_id] = e
+        stored = self._stored_bodies(db, list(batch))
+        for event_id, body in stored.items():
+            if event_from_json(body) != batch[event_id]:
+                raise ConflictingEvent(event_id)
+        new = [e for i, e in batch.items() if i not in stored]
+        if not new:
+            return 0
+        db.executemany(
+            "INSERT INTO events (event_id, customer_id, at_utc, rank, type, body) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (e.event_id, e.customer_id, _ts(e.at), e.rank, e.event_type, event_to_json(e))
+                for e in new
+            ],
+        )
+        counts: dict[str, int] = {}
+        for e in new:
+            counts[e.customer_id] = counts.get(e.customer_id, 0) + 1
+        db.executemany(
+            "INSERT INTO customers (customer_id, version) VALUES (?, ?) "
+            "ON CONFLICT (customer_id) DO UPDATE SET version = version + excluded.version",
+            list(counts.items()),
+        )
+        referrals = [(e.referred_id, e.customer_id) for e in new if isinstance(e, Referred)]
+        if referrals:
+            db.executemany(
+                "INSERT OR IGNORE INTO referrals (referred_id, referrer_id) VALUES (?, ?)",
+                referrals,
+            )
+        return len(new)
+
+    def _put_snapshots(self, db: sqlite3.Connection, snapshots: Sequence[Snapshot]) -> None:
+        if not snapshots:
+            return
+        db.executemany(
+            "INSERT OR REPLACE INTO snapshots (customer_id, stage, status, as_of, valid_until, version) "
+            "SELECT ?, ?, ?, ?, ?, ? WHERE ? = (SELECT version FROM customers WHERE customer_id = ?)",
+            [
+                (
+                    s.customer_id,
+                    int(s.stage),
+                    None if s.status is None else s.status.value,
+                    _ts(s.as_of),
+                    _opt_ts(s.valid_until),
+                    s.version,
+                    s.version,
+                    s.customer_id,
+                )
+                for s in snapshots
+            ],
+        )
+
+    def append(
+        self,
+        events: Sequence[Event],
+        snapshots: Sequence[Snapshot] = (),
+        *,
+        outbox: Sequence[OutboxEntry] = (),
+        expected_versions: Mapping[str, int] | None = None,
+    ) -> int:
+        def run(db: sqlite3.Connection) -> int:
+            if expected_versions:
+                actual = self._versions(db, list(expected_versions))
+                for cid, expected in expected_versions.items():
+                    if actual.get(cid, 0) != expected:
+                        raise ConcurrencyError(cid)
+            added = self._insert_events(db, events)
+            self._put_snapshots(db, snapshots)
+            if outbox:
+                db.executemany(
+                    "INSERT OR IGNORE INTO outbox (key, customer_id, channel, due_at, rule, purpose, "
+                    "template, payload, state, attempts, next_attempt_at, claimed_by, lease_until, "
+                    "last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_outbox_row(o) for o in outbox],
+                )
+            return added
+
+        return self._write(run)
+
+    def _versions(self, db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                db.execute(
+                    f"SELECT customer_id, version FROM customers WHERE customer_id IN ({marks})",
+                    chunk,
+                )
+            )
+        return out
+
+    def events_by_id(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        with self._reading() as db:
+            return {
+                i: event_from_json(b) for i, b in self._stored_bodies(db, list(event_ids)).items()
+            }
+
+    def history(self, customer_id: str) -> tuple[Event, ...]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT body FROM events WHERE customer_id = ? ORDER BY at_utc, rank, event_id",
+                (customer_id,),
+            ).fetchall()
+        return tuple(event_from_json(body) for (body,) in rows)
+
+    def version(self, customer_id: str) -> int:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT version FROM customers WHERE customer_id = ?", (customer_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def customer_ids(self) -> Iterator[str]:
+        with self._reading() as db:
+            ids = [
+                cid
+                for (cid,) in db.execute("SELECT customer_id FROM customers ORDER BY customer_id")
+            ]
+        return iter(ids)
+
+    def referrers(self, customer_id: str) -> frozenset[str]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT referrer_id FROM referrals WHERE referred_id = ?", (customer_id,)
+            )
+            return frozenset(r for (r,) in rows)
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        self._write(lambda db: self._put_snapshots(db, snapshots))
+
+    def snapshots(
+        self,
+        *,
+        stages: Collection[Stage] | None = None,
+        statuses: Collection[Status | None] | None = None,
+        holding_at: datetime | None = None,
+        expired_at: datetime | None = None,
+    ) -> Iterator[Snapshot]:
+        where: list[str] = []
+        args: list[Any] = []
+        if stages is not None:
+            where.append(f"stage IN ({','.join('?' * len(stages))})")
+            args += [int(s) for s in stages]
+        if statuses is not None:
+            named = [s.value for s in statuses if s is not None]
+            clause = f"status IN ({','.join('?' * len(named))})" if named else "0"
+            if None in statuses:
+                clause = f"({clause} OR status IS NULL)"
+            where.append(clause)
+            args += named
+        if holding_at is not None:
+            where.append("as_of <= ? AND (valid_until IS NULL OR valid_until > ?)")
+            args += [_ts(holding_at)] * 2
+        if expired_at is not None:
+            where.append("NOT (as_of <= ? AND (valid_until IS NULL OR valid_until > ?))")
+            args += [_ts(expired_at)] * 2
+        sql = "SELECT customer_id, stage, status, as_of, valid_until, version FROM snapshots"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._reading() as db:
+            rows = db.execute(sql + " ORDER BY customer_id", args).fetchall()
+        return iter([_snapshot(r) for r in rows])
+
+    def snapshot(self, customer_id: str) -> Snapshot | None:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT customer_id, stage, status, as_of, valid_until, version FROM snapshots WHERE customer_id = ?",
+                (customer_id,),
+            ).fetchone()
+        return None if row is None else _snapshot(row)
+
+    # -- privacy ------------------------------------------------------------------------------
+
+    def forget(self, customer_id: str, redacted: Sequence[Event], at: datetime) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            ids = [e.event_id for e in redacted]
+            stored: dict[str, tuple[str, str]] = {}
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                for event_id, cid, kind in db.execute(
+                    f"SELECT event_id, customer_id, type FROM events WHERE event_id IN ({marks})",
+                    chunk,
+                ):
+                    stored[event_id] = (cid, kind)
+            for e in redacted:
+                if stored.get(e.event_id) != (customer_id, e.event_type):
+                    raise StoreError(
+                        f"event {e.event_id!r} is not a stored event of this customer and type"
+                    )
+            db.executemany(
+                "UPDATE events SET body = ? WHERE event_id = ?",
+                [(event_to_json(e), e.event_id) for e in redacted],
+            )
+            db.execute(
+                "UPDATE outbox SET state = ?, payload = '{}', claimed_by = NULL, lease_until = NULL, "
+                "last_error = 'customer erased', updated_at = ? "
+                f"WHERE customer_id = ? AND state IN ({','.join('?' * len(_UNSENT))})",
+                (OutboxState.CANCELLED.value, _ts(at), customer_id, *_UNSENT),
+            )
+
+        self._write(run)
+        self._purge()
+
+    def _purge(self) -> None:
+        """Leave no copy of overwritten rows: rebuild the file and empty the WAL."""
+        with self._lock:
+            try:
+                self._db.execute("VACUUM")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as e:
+                raise self._fail(e) from e
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        with self._reading() as db:
+            row = db.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else _outbox_entry(row)
+
+    def outbox_entries(
+        self,
+        *,
+        states: Collection[OutboxState] | None = None,
+        customer_id: str | None = None,
+    ) -> Iterator[OutboxEntry]:
+        where: list[str] = []
+        args: list[Any] = []
+        if states is not None:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += [OutboxState(s).value for s in states]
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            args.append(customer_id)
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._reading() as db:
+            rows = db.execute(sql + " ORDER BY due_at, key", args).fetchall()
+        return iter([_outbox_entry(r) for r in rows])
+
+    def claim(
+        self, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
+    ) -> list[OutboxEntry]:
+        now = _ts(at)
+
+        def run(db: sqlite3.Connection) -> list[OutboxEntry]:
+            keys = [
+                k
+                for (k,) in db.execute(
+                    "SELECT key FROM outbox WHERE (state = 'pending' AND next_attempt_at <= ?) "
+                    "OR (state = 'claimed' AND lease_until <= ?) "
+                    "ORDER BY next_attempt_at, key LIMIT ?",
+                    (now, now, limit),
+                )
+            ]
+            db.executemany(
+                "UPDATE outbox SET state = 'claimed', claimed_by = ?, lease_until = ?, "
+                "attempts = attempts + 1, updated_at = ? WHERE key = ?",
+                [(worker, _ts(at + lease), now, k) for k in keys],
+            )
+            out = []
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                out += [
+                    _outbox_entry(r)
+                    for r in db.execute(
+                        f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE key IN ({marks})", chunk
+                    )
+                ]
+            out.sort(key=lambda e: (e.next_attempt_at or e.due_at, e.key))
+            return out
+
+        return self._write(run)
+
+    def settle(
+        self,
+        key: str,
+        *,
+        worker: str,
+        state: OutboxState,
+        at: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+        events: Sequence[Event] = (),
+        snapshots: Sequence[Snapshot] = (),
+    ) -> bool:
+        state = OutboxState(state)
+
+        def run(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT state, claimed_by FROM outbox WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None or row[0] != OutboxState.CLAIMED.value or row[1] != worker:
+                return False
+            self._insert_events(db, events)
+            self._put_snapshots(db, snapshots)
+            retry = _opt_ts(next_attempt_at) if state is OutboxState.PENDING else None
+            db.execute(
+                "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), "
+                "claimed_by = NULL, lease_until = NULL, last_error = ?, updated_at = ? WHERE key = ?",
+                (state.value, retry, error, _ts(at), key),
+            )
+            return True
+
+        return self._write(run)
+
+    # -- resources ----------------------------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
+        with self._reading() as db:
+            return "; ".join(str(r[0]) for r in db.execute("PRAGMA integrity_check"))
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                try:
+                    self._db.close()
+                except sqlite3.Error as e:
+                    raise self._fail(e) from e
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+
+_OUTBOX_COLUMNS = (
+    "key, customer_id, channel, due_at, rule, purpose, template, payload, state, attempts, "
+    "next_attempt_at, claimed_by, lease_until, last_error, updated_at"
+)
+
+
+def _outbox_row(o: OutboxEntry) -> tuple[Any, ...]:
+    return (
+        o.key,
+        o.customer_id,
+        o.channel,
+        _ts(o.due_at),
+        o.rule,
+        o.purpose,
+        o.template,
+        json.dumps(dict(o.payload), ensure_ascii=False, sort_keys=True),
+        OutboxState(o.state).value,
+        o.attempts,
+        _opt_ts(o.next_attempt_at),
+        o.claimed_by,
+        _opt_ts(o.lease_until),
+        o.last_error,
+        _opt_ts(o.updated_at),
+    )
+
+
+def _outbox_entry(r: Sequence[Any]) -> OutboxEntry:
+    due = _from_ts(r[3])
+    assert due is not None
+    return OutboxEntry(
+        key=r[0],
+        customer_id=r[1],
+        channel=r[2],
+        due_at=due,
+        rule=r[4],
+        purpose=r[5],
+        template=r[6],
+        payload=json.loads(r[7]),
+        state=OutboxState(r[8]),
+        attempts=r[9],
+        next_attempt_at=_from_ts(r[10]),
+        claimed_by=r[11],
+        lease_until=_from_ts(r[12]),
+        last_error=r[13],
+        updated_at=_from_ts(r[14]),
+    )
+
+
+def _snapshot(r: Sequence[Any]) -> Snapshot:
+    as_of = _from_ts(r[3])
+    assert as_of is not None
+    return Snapshot(
+        customer_id=r[0],
+        stage=Stage(r[1]),
+        status=None if r[2] is None else Status(r[2]),
+        as_of=as_of,
+        valid_until=_from_ts(r[4]),
+        version=r[5],
+    )
