@@ -1,0 +1,585 @@
+"""The Store conformance suite: subclass :class:`StoreContract` and supply ``make_store``.
+
+::
+
+    from lifecycle.testing import StoreContract
+
+    class TestMyStore(StoreContract):
+        def make_store(self):
+            return MyStore(dsn=...)   # a fresh, empty store each time
+
+pytest then runs every contract test against the host's store, including a hypothesis state
+machine that drives it and the in-memory reference with the same random operations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from lifecycle.adapters.memory import MemoryStore
+from lifecycle.clock import FixedClock
+from lifecycle.customer import ContactPoint, Profile
+from lifecycle.errors import ConcurrencyError, ConflictingEvent, LifecycleError, StoreError
+from lifecycle.events import (
+    ComplaintOpened,
+    CustomerRegistered,
+    Engaged,
+    Event,
+    OrderPaid,
+    OrderRefunded,
+    ProfileUpdated,
+    Referred,
+    ReviewPosted,
+    sort_key,
+)
+from lifecycle.policy import Policy
+from lifecycle.ports import OutboxEntry, OutboxState, Snapshot, Store
+from lifecycle.service import Lifecycle
+from lifecycle.stages import Stage
+from lifecycle.status import Status
+
+__all__ = ["StoreContract"]
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+def _day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+def _paid(cid: str, order: str, day: float, amount: str = "10.00") -> OrderPaid:
+    return OrderPaid(
+        customer_id=cid, at=_day(day), order_id=order, amount=Decimal(amount), currency="CNY"
+    )
+
+
+def _entry(key: str, cid: str = "c1", due: float = 0, **kw: Any) -> OutboxEntry:
+    return OutboxEntry(key=key, customer_id=cid, channel="sms", due_at=_day(due), rule="care", **kw)
+
+
+def _snap(cid: str, version: int, stage: Stage = Stage.FIRST_PURCHASE, **kw: Any) -> Snapshot:
+    defaults: dict[str, Any] = {"status": Status.ACTIVE, "as_of": _day(1), "valid_until": _day(100)}
+    defaults.update(kw)
+    return Snapshot(customer_id=cid, stage=stage, version=version, **defaults)
+
+
+class StoreContract:
+    """Contract tests every :class:`~lifecycle.ports.Store` must pass.
+
+    Subclass it (with a name starting ``Test``) and override :meth:`make_store`; override
+    :meth:`supports_threads` to return ``False`` for a store that one thread at a time uses.
+    """
+
+    def make_store(self) -> Store:
+        """A fresh, empty store."""
+        raise NotImplementedError("override make_store() to return a fresh, empty store")
+
+    def supports_threads(self) -> bool:
+        """Whether one store object may be used from several threads at once."""
+        return True
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        s = self.make_store()
+        try:
+            yield s
+        finally:
+            s.close()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def test_history_is_in_replay_order_whatever_the_append_order(self, store: Store) -> None:
+        events = [_paid("c1", f"o{i}", day) for i, day in enumerate((5, 1, 3))]
+        refund = OrderRefunded(
+            customer_id="c1", at=_day(1), order_id="o1", amount="1", currency="CNY"
+        )
+        store.append([events[0]])
+        store.append([refund, events[1], events[2]])
+        assert store.history("c1") == tuple(sorted([*events, refund], key=sort_key))
+        assert store.version("c1") == 4
+
+    def test_unknown_customers_have_no_history(self, store: Store) -> None:
+        assert store.history("nobody") == ()
+        assert store.version("nobody") == 0
+        assert store.snapshot("nobody") is None
+
+    def test_appending_the_same_events_again_stores_nothing(self, store: Store) -> None:
+        events = [_paid("c1", "o1", 0), _paid("c1", "o2", 1)]
+        assert store.append(events) == 2
+        assert store.append(events) == 0
+        assert store.append([events[1], _paid("c1", "o3", 2)]) == 1
+        assert store.version("c1") == 3
+
+    def test_a_conflicting_id_is_refused_and_the_whole_batch_with_it(self, store: Store) -> None:
+        store.append([_paid("c1", "o1", 0)])
+        clash = attrs.evolve(_paid("c1", "o1", 0), amount=Decimal("11.00"))
+        with pytest.raises(ConflictingEvent):
+            store.append(
+                [_paid("c2", "o9", 0), clash], [_snap("c2", 1)], outbox=[_entry("k1", "c2")]
+            )
+        assert store.history("c2") == ()
+        assert store.snapshot("c2") is None
+        assert store.outbox_entry("k1") is None
+        assert store.history("c1") == (_paid("c1", "o1", 0),)
+
+    def test_a_conflict_inside_one_batch_is_refused(self, store: Store) -> None:
+        a = Engaged(customer_id="c1", at=_day(0), kind="chat", event_id="same")
+        b = Engaged(customer_id="c1", at=_day(1), kind="chat", event_id="same")
+        with pytest.raises(ConflictingEvent):
+            store.append([a, b])
+        assert store.version("c1") == 0
+
+    def test_events_are_found_by_id(self, store: Store) -> None:
+        e = _paid("c1", "o1", 0)
+        store.append([e])
+        assert store.events_by_id(["order_paid:o1", "missing"]) == {"order_paid:o1": e}
+
+    def test_stale_expected_versions_are_refused_and_nothing_is_stored(self, store: Store) -> None:
+        store.append([_paid("c1", "o1", 0)])
+        with pytest.raises(ConcurrencyError) as info:
+            store.append([_paid("c1", "o2", 1)], expected_versions={"c1": 0})
+        assert info.value.customer_id == "c1"
+        assert store.version("c1") == 1
+        assert store.append([_paid("c1", "o2", 1)], expected_versions={"c1": 1, "c2": 0}) == 1
+
+    def test_customers_are_listed_in_order(self, store: Store) -> None:
+        store.append([_paid(c, f"o-{c}", 0) for c in ("b", "c", "a")])
+        assert list(store.customer_ids()) == ["a", "b", "c"]
+
+    def test_referrers_are_indexed(self, store: Store) -> None:
+        store.append(
+            [
+                Referred(customer_id="a", at=_day(0), referred_id="x"),
+                Referred(customer_id="b", at=_day(0), referred_id="x"),
+                Referred(customer_id="a", at=_day(0), referred_id="y"),
+            ]
+        )
+        assert store.referrers("x") == frozenset({"a", "b"})
+        assert store.referrers("z") == frozenset()
+
+    def test_text_full_of_quotes_sql_and_emoji_reads_back_exactly(self, store: Store) -> None:
+        nasty = 'Robert\'); DROP TABLE events;-- "quoted" \\ \x00\x07\u2028 客户 🎉🧧 %s ? :name'
+        events: list[Event] = [
+            CustomerRegistered(
+                customer_id=nasty,
+                at=_day(0),
+                profile=Profile(
+                    name=nasty, contacts=(ContactPoint(channel="email", address=nasty),)
+                ),
+            ),
+            ReviewPosted(customer_id=nasty, at=_day(1), rating=5, text=nasty, event_id=nasty),
+            ComplaintOpened(customer_id=nasty, at=_day(2), complaint_id=nasty, text=nasty),
+        ]
+        store.append(events)
+        assert store.history(nasty) == tuple(events)
+        assert list(store.customer_ids()) == [nasty]
+        assert store.events_by_id([nasty]) == {nasty: events[1]}
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    def test_snapshots_are_stored_with_their_events(self, store: Store) -> None:
+        store.append([_paid("c1", "o1", 0)], [_snap("c1", 1)])
+        assert store.snapshot("c1") == _snap("c1", 1)
+
+    def test_a_snapshot_of_another_version_is_not_stored(self, store: Store) -> None:
+        store.append([_paid("c1", "o1", 0)], [_snap("c1", 1)])
+        store.put_snapshots([_snap("c1", 5, Stage.PARTNER)])
+        assert store.snapshot("c1") == _snap("c1", 1)
+        store.put_snapshots([_snap("c1", 1, Stage.REPEAT)])
+        snap = store.snapshot("c1")
+        assert snap is not None
+        assert snap.stage is Stage.REPEAT
+
+    def test_snapshots_are_filtered_by_stage_status_and_time(self, store: Store) -> None:
+        store.append(
+            [
+                _paid("a", "oa", 0),
+                _paid("b", "ob", 0),
+                Engaged(customer_id="c", at=_day(0), kind="chat"),
+            ],
+            [
+                _snap("a", 1, Stage.REPEAT),
+                _snap("b", 1, Stage.FIRST_PURCHASE, status=Status.AT_RISK, valid_until=None),
+                _snap("c", 1, Stage.PROSPECT, status=None, valid_until=_day(10)),
+            ],
+        )
+
+        def ids(**kw: Any) -> list[str]:
+            return [s.customer_id for s in store.snapshots(**kw)]
+
+        assert ids() == ["a", "b", "c"]
+        assert ids(stages=[Stage.REPEAT, Stage.PROSPECT]) == ["a", "c"]
+        assert ids(statuses=[Status.ACTIVE]) == ["a"]
+        assert ids(statuses=[None]) == ["c"]
+        assert ids(statuses=[None, Status.AT_RISK]) == ["b", "c"]
+        assert ids(holding_at=_day(50)) == ["a", "b"]
+        assert ids(expired_at=_day(50)) == ["c"]
+        assert ids(expired_at=_day(0)) == ["a", "b", "c"]  # before as_of
+        assert ids(holding_at=_day(100)) == ["b"]  # valid_until is exclusive
+        assert ids(stages=[Stage.REPEAT], holding_at=_day(5)) == ["a"]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def test_outbox_entries_are_idempotent_by_key(self, store: Store) -> None:
+        store.append([], outbox=[_entry("k1", due=1)])
+        store.append([], outbox=[_entry("k1", due=9, template="other")])
+        entry = store.outbox_entry("k1")
+        assert entry is not None
+        assert entry.due_at == _day(1)
+        assert entry.state is OutboxState.PENDING
+        assert entry.attempts == 0
+
+    def test_outbox_payloads_round_trip(self, store: Store) -> None:
+        payload = {"name": "王小明", "n": 3, "items": ["a", "b"], "ok": True, "none": None}
+        store.append([], outbox=[_entry("k1", payload=payload)])
+        entry = store.outbox_entry("k1")
+        assert entry is not None
+        assert dict(entry.payload) == payload
+
+    def test_only_due_entries_are_claimed_oldest_first(self, store: Store) -> None:
+        store.append([], outbox=[_entry("late", due=5), _entry("b", due=1), _entry("a", due=2)])
+        claimed = store.claim(_day(3), worker="w1", lease=LEASE)
+        assert [e.key for e in claimed] == ["b", "a"]
+        assert all(e.state is OutboxState.CLAIMED and e.claimed_by == "w1" for e in claimed)
+        assert all(e.attempts == 1 and e.lease_until == _day(3) + LEASE for e in claimed)
+        assert store.claim(_day(3), worker="w2", lease=LEASE) == []
+
+    def test_claims_respect_the_limit(self, store: Store) -> None:
+        store.append([], outbox=[_entry(f"k{i}", due=0) for i in range(5)])
+        assert len(store.claim(_day(1), worker="w1", lease=LEASE, limit=2)) == 2
+        assert len(store.claim(_day(1), worker="w2", lease=LEASE, limit=10)) == 3
+
+    def test_an_expired_lease_can_be_claimed_again(self, store: Store) -> None:
+        store.append([], outbox=[_entry("k1")])
+        store.claim(_day(1), worker="w1", lease=LEASE)
+        assert store.claim(_day(1) + LEASE / 2, worker="w2", lease=LEASE) == []
+        (again,) = store.claim(_day(1) + LEASE, worker="w2", lease=LEASE)
+        assert (again.claimed_by, again.attempts) == ("w2", 2)
+        assert not store.settle("k1", worker="w1", state=OutboxState.SENT, at=_day(2))
+
+    def test_settling_sent_stores_the_events_with_it(self, store: Store) -> None:
+        store.append([], outbox=[_entry("k1")])
+        store.claim(_day(1), worker="w1", lease=LEASE)
+        touch = Engaged(customer_id="c1", at=_day(1), kind="chat")
+        assert store.settle("k1", worker="w1", state=OutboxState.SENT, at=_day(1), events=[touch])
+        entry = store.outbox_entry("k1")
+        assert entry is not None
+        assert (entry.state, entry.claimed_by, entry.lease_until) == (OutboxState.SENT, None, None)
+        assert store.history("c1") == (touch,)
+        assert store.claim(_day(99), worker="w1", lease=LEASE) == []
+        assert not store.settle("k1", worker="w1", state=OutboxState.SENT, at=_day(2))
+
+    def test_a_retry_waits_for_its_time(self, store: Store) -> None:
+        store.append([], outbox=[_entry("k1")])
+        store.claim(_day(1), worker="w1", lease=LEASE)
+        assert store.settle(
+            "k1",
+            worker="w1",
+            state=OutboxState.PENDING,
+            at=_day(1),
+            next_attempt_at=_day(2),
+            error="timeout",
+        )
+        entry = store.outbox_entry("k1")
+        assert entry is not None
+        assert (entry.state, entry.attempts, entry.last_error) == (
+            OutboxState.PENDING,
+            1,
+            "timeout",
+        )
+        assert entry.next_attempt_at == _day(2)
+        assert store.claim(_day(1.5), worker="w1", lease=LEASE) == []
+        assert [e.attempts for e in store.claim(_day(2), worker="w1", lease=LEASE)] == [2]
+
+    def test_a_failed_entry_is_never_claimed_again(self, store: Store) -> None:
+        store.append([], outbox=[_entry("k1")])
+        store.claim(_day(1), worker="w1", lease=LEASE)
+        store.settle("k1", worker="w1", state=OutboxState.FAILED, at=_day(1), error="bad address")
+        assert store.claim(_day(50), worker="w1", lease=LEASE) == []
+        assert [e.key for e in store.outbox_entries(states=[OutboxState.FAILED])] == ["k1"]
+
+    def test_a_settle_that_conflicts_changes_nothing(self, store: Store) -> None:
+        store.append([_paid("c1", "o1", 0)], outbox=[_entry("k1")])
+        store.claim(_day(1), worker="w1", lease=LEASE)
+        clash = attrs.evolve(_paid("c1", "o1", 0), amount=Decimal("99.00"))
+        with pytest.raises(ConflictingEvent):
+            store.settle("k1", worker="w1", state=OutboxState.SENT, at=_day(1), events=[clash])
+        entry = store.outbox_entry("k1")
+        assert entry is not None
+        assert entry.state is OutboxState.CLAIMED
+
+    def test_outbox_entries_are_filtered(self, store: Store) -> None:
+        store.append([], outbox=[_entry("a", "c1", 2), _entry("b", "c2", 1), _entry("c", "c1", 0)])
+        store.claim(_day(0), worker="w", lease=LEASE)
+        assert [e.key for e in store.outbox_entries()] == ["c", "b", "a"]
+        assert [e.key for e in store.outbox_entries(customer_id="c1")] == ["c", "a"]
+        assert [e.key for e in store.outbox_entries(states=[OutboxState.PENDING])] == ["b", "a"]
+
+    def test_concurrent_claims_never_hand_out_an_entry_twice(self, store: Store) -> None:
+        if not self.supports_threads():
+            pytest.skip("the store is used by one thread at a time")
+        store.append([], outbox=[_entry(f"k{i:03}") for i in range(200)])
+        got: list[list[str]] = [[] for _ in range(8)]
+
+        def work(i: int) -> None:
+            while batch := store.claim(_day(1), worker=f"w{i}", lease=LEASE, limit=7):
+                got[i] += [e.key for e in batch]
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        everything = [k for keys in got for k in keys]
+        assert sorted(everything) == [f"k{i:03}" for i in range(200)]
+
+    # -- privacy ----------------------------------------------------------------------------
+
+    def test_forget_redacts_and_cancels_unsent_messages(self, store: Store) -> None:
+        review = ReviewPosted(customer_id="c1", at=_day(1), rating=4, text="private words")
+        store.append(
+            [_paid("c1", "o1", 0), review],
+            outbox=[_entry("k1"), _entry("k2"), _entry("other", "c2")],
+        )
+        store.claim(_day(0), worker="w", lease=LEASE, limit=1)
+        store.forget("c1", [review.redacted()], _day(2))
+        assert store.history("c1") == (_paid("c1", "o1", 0), review.redacted())
+        states = {e.key: e.state for e in store.outbox_entries()}
+        assert states == {
+            "k1": OutboxState.CANCELLED,
+            "k2": OutboxState.CANCELLED,
+            "other": OutboxState.PENDING,
+        }
+        assert all(not e.payload for e in store.outbox_entries(customer_id="c1"))
+
+    def test_forget_refuses_events_it_does_not_hold_and_changes_nothing(self, store: Store) -> None:
+        review = ReviewPosted(customer_id="c1", at=_day(1), rating=4, text="private words")
+        store.append([review], outbox=[_entry("k1")])
+        stranger = ReviewPosted(customer_id="c1", at=_day(2), rating=4, text=None)
+        with pytest.raises(StoreError):
+            store.forget("c1", [review.redacted(), stranger], _day(2))
+        assert store.history("c1") == (review,)
+        entry = store.outbox_entry("k1")
+        assert entry is not None
+        assert entry.state is OutboxState.PENDING
+
+    # -- through the facade -----------------------------------------------------------------
+
+    def test_snapshots_equal_a_replay(self, store: Store) -> None:
+        shop = Lifecycle(store=store, policy=Policy(), clock=FixedClock(_day(400)))
+        shop.record([_paid("a", "a1", 0), _paid("a", "a2", 100), _paid("a", "a3", 200)])
+        shop.record([_paid("b", "b1", 0), Referred(customer_id="b", at=_day(1), referred_id="a")])
+        shop.record(ReviewPosted(customer_id="a", at=_day(300), rating=5))
+        for cid in store.customer_ids():
+            snap = store.snapshot(cid)
+            assert snap is not None
+            a = shop.assess(cid, at=snap.as_of)
+            assert (snap.stage, snap.status, snap.version) == (
+                a.stage,
+                a.status,
+                store.version(cid),
+            )
+
+    def test_concurrent_writers_lose_no_event(self, store: Store) -> None:
+        if not self.supports_threads():
+            pytest.skip("the store is used by one thread at a time")
+        shop = Lifecycle(store=store, clock=FixedClock(_day(100)))
+        shop.retries = 1000
+
+        def work(w: int) -> None:
+            for i in range(25):
+                shop.record(_paid(f"c{i % 3}", f"w{w}-o{i}", i))
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(store.version(f"c{i}") for i in range(3)) == 100
+        for i in range(3):
+            snap = store.snapshot(f"c{i}")
+            assert snap is not None
+            assert snap.version == store.version(f"c{i}")
+
+    def test_erase_through_the_facade_keeps_the_figures(self, store: Store) -> None:
+        shop = Lifecycle(store=store, clock=FixedClock(_day(30)))
+        profile = Profile(
+            name="Ann Example",
+            timezone="Asia/Shanghai",
+            contacts=(ContactPoint(channel="sms", address="+86 138 0000 1111"),),
+        )
+        shop.record(
+            CustomerRegistered(customer_id="c1", at=_day(0), profile=profile),
+            _paid("c1", "o1", 1),
+            _paid("c1", "o2", 9),
+            ReviewPosted(customer_id="c1", at=_day(10), rating=5, text="Ann loved it"),
+        )
+        before = shop.assess("c1")
+        shop.erase("c1")
+        after = shop.assess("c1")
+        assert (after.stage, after.status) == (before.stage, before.status)
+        text = repr(list(shop.history("c1"))) + shop.export("c1")
+        for secret in ("Ann", "138 0000", "loved"):
+            assert secret not in text
+        paid = [e.amount for e in shop.history("c1") if isinstance(e, OrderPaid)]
+        assert sum(paid) == Decimal("20.00")
+        # Personal data recorded after the erasure is dropped on the way in.
+        shop.record(
+            ProfileUpdated(customer_id="c1", at=_day(31), profile=Profile(name="Ann Again"))
+        )
+        assert "Ann" not in shop.export("c1")
+
+    # -- a random walk against the reference -----------------------------------------------
+
+    def test_random_operations_agree_with_the_reference(self) -> None:
+        make = self.make_store
+
+        class Machine(_StoreMachine):
+            def new_store(self) -> Store:
+                return make()
+
+        run_state_machine_as_test(
+            Machine,
+            settings=settings(
+                max_examples=25,
+                stateful_step_count=30,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+
+
+_customers = st.sampled_from(["c1", "c2", "c3"])
+_orders = st.sampled_from([f"o{i}" for i in range(8)])
+_days = st.integers(min_value=0, max_value=60)
+
+
+@st.composite
+def _some_events(draw: st.DrawFn) -> list[Event]:
+    out: list[Event] = []
+    for _ in range(draw(st.integers(1, 4))):
+        cid = draw(_customers)
+        kind = draw(st.sampled_from(["paid", "chat", "review", "refer"]))
+        at = _day(draw(_days))
+        if kind == "paid":
+            # Order ids are shared across customers on purpose: a clash is a conflict.
+            amount = draw(st.sampled_from(["10.00", "20.00"]))
+            out.append(
+                OrderPaid(
+                    customer_id=cid, at=at, order_id=draw(_orders), amount=amount, currency="CNY"
+                )
+            )
+        elif kind == "chat":
+            out.append(Engaged(customer_id=cid, at=at, kind="chat"))
+        elif kind == "review":
+            out.append(
+                ReviewPosted(
+                    customer_id=cid,
+                    at=at,
+                    rating=draw(st.integers(1, 5)),
+                    text=draw(st.text(max_size=5)),
+                )
+            )
+        else:
+            other = draw(st.sampled_from([c for c in ("c1", "c2", "c3") if c != cid]))
+            out.append(Referred(customer_id=cid, at=at, referred_id=other))
+    return out
+
+
+class _StoreMachine(RuleBasedStateMachine):
+    """Runs the same operations on a candidate store and on :class:`MemoryStore`."""
+
+    def new_store(self) -> Store:
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.candidate = self.new_store()
+        self.reference: Store = MemoryStore()
+        self.now = T0
+        self.keys: list[str] = []
+
+    def _both(self, op: Any) -> Any:
+        outcomes = []
+        for s in (self.reference, self.candidate):
+            try:
+                outcomes.append(("ok", op(s)))
+            except LifecycleError as e:
+                outcomes.append(("error", type(e)))
+        assert outcomes[0] == outcomes[1], outcomes
+        return outcomes[0][1]
+
+    @rule(events=_some_events(), snapshot=st.booleans(), guard=st.booleans())
+    def append(self, events: list[Event], snapshot: bool, guard: bool) -> None:
+        cids = sorted({e.customer_id for e in events})
+        expected = {c: self.reference.version(c) for c in cids} if guard else None
+        snaps: Sequence[Snapshot] = ()
+        if snapshot:
+            counts = {
+                c: self.reference.version(c)
+                + len({e.event_id for e in events if e.customer_id == c})
+                for c in cids
+            }
+            snaps = [_snap(c, counts[c]) for c in cids]
+        self._both(lambda s: s.append(events, snaps, expected_versions=expected))
+
+    @rule(events=_some_events())
+    def replay(self, events: list[Event]) -> None:
+        stored = [e for c in ("c1", "c2", "c3") for e in self.reference.history(c)]
+        self._both(lambda s: s.append(stored[: len(events)]))
+
+    @rule(key=st.sampled_from(["k1", "k2", "k3", "k4"]), cid=_customers, due=_days)
+    def plan(self, key: str, cid: str, due: int) -> None:
+        self._both(lambda s: s.append([], outbox=[_entry(key, cid, due)]))
+
+    @rule(step=st.integers(0, 3), worker=st.sampled_from(["w1", "w2"]))
+    def claim(self, step: int, worker: str) -> None:
+        self.now += timedelta(days=step)
+        now = self.now
+        got = self._both(
+            lambda s: [e.key for e in s.claim(now, worker=worker, lease=timedelta(days=1), limit=2)]
+        )
+        self.keys = got if isinstance(got, list) else []
+
+    @precondition(lambda self: bool(self.keys))
+    @rule(
+        worker=st.sampled_from(["w1", "w2"]),
+        state=st.sampled_from([OutboxState.SENT, OutboxState.PENDING, OutboxState.FAILED]),
+    )
+    def settle(self, worker: str, state: OutboxState) -> None:
+        key = self.keys.pop()
+        now = self.now
+        retry = now + timedelta(days=1) if state is OutboxState.PENDING else None
+        self._both(
+            lambda s: s.settle(key, worker=worker, state=state, at=now, next_attempt_at=retry)
+        )
+
+    @invariant()
+    def same_contents(self) -> None:
+        for c in ("c1", "c2", "c3"):
+            assert self.candidate.history(c) == self.reference.history(c)
+            assert self.candidate.version(c) == self.reference.version(c)
+            assert self.candidate.snapshot(c) == self.reference.snapshot(c)
+            assert self.candidate.referrers(c) == self.reference.referrers(c)
+        assert list(self.candidate.customer_ids()) == list(self.reference.customer_ids())
+        assert list(self.candidate.outbox_entries()) == list(self.reference.outbox_entries())
+
+    def teardown(self) -> None:
+        self.candidate.close()
