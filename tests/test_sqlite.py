@@ -1,0 +1,253 @@
+"""The embedded SQLite store: the file, crashes, concurrency, failures and privacy."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import lifecycle as lc
+from lifecycle.adapters.sqlite import SCHEMA_VERSION, SQLiteStore
+
+WORKER = Path(__file__).with_name("sqlite_worker.py")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _paid(cid: str, n: int) -> lc.OrderPaid:
+    return lc.OrderPaid(
+        customer_id=cid,
+        at=T0 + timedelta(days=n),
+        order_id=f"{cid}-{n}",
+        amount=Decimal("5.00"),
+        currency="CNY",
+    )
+
+
+def test_the_file_uses_wal_secure_delete_and_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT value FROM lifecycle_meta WHERE key = 'schema_version'").fetchone()[
+        0
+    ] == str(SCHEMA_VERSION)
+    db.close()
+
+
+def test_lifecycle_open_uses_the_file_and_reopens_it(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    with lc.Lifecycle.open(path, clock=lc.FixedClock(T0 + timedelta(days=5))) as shop:
+        shop.record(_paid("c1", 0), _paid("c1", 1))
+    with lc.Lifecycle.open(path, clock=lc.FixedClock(T0 + timedelta(days=5))) as shop:
+        assert shop.assess("c1").stage is lc.Stage.REPEAT
+        assert shop.customers(stage=lc.Stage.REPEAT) == ["c1"]
+
+
+def test_a_file_from_a_newer_release_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(
+        "UPDATE lifecycle_meta SET value = ? WHERE key = 'schema_version'",
+        (str(SCHEMA_VERSION + 1),),
+    )
+    db.commit()
+    db.close()
+    with pytest.raises(lc.StoreError, match="newer release") as info:
+        SQLiteStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_corrupt_file_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(os.urandom(8192))
+    with pytest.raises(lc.StoreError, match="not a lifecycle database or is corrupt") as info:
+        SQLiteStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_lock_held_past_the_timeout_is_a_store_error_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    store = SQLiteStore(path, busy_timeout=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(lc.StoreError, match="locked") as info:
+            store.append([_paid("c1", 0)])
+        assert str(path) in str(info.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.version("c1") == 0
+    assert store.append([_paid("c1", 0)]) == 1
+    store.close()
+
+
+def test_a_full_disk_is_a_store_error_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "full.db"
+    shop = lc.Lifecycle.open(path, clock=lc.FixedClock(T0 + timedelta(days=500)))
+    shop.record([_paid("small", n) for n in range(3)])
+    store = shop.store
+    assert isinstance(store, SQLiteStore)
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages + 2}")
+    big = [
+        lc.OrderPaid(
+            customer_id="big",
+            at=T0 + timedelta(hours=n),
+            order_id=f"big-{n}",
+            amount="1",
+            currency="CNY",
+            items=("y" * 500,),
+        )
+        for n in range(400)
+    ]
+    with pytest.raises(lc.StoreError, match="full") as info:
+        shop.record(big)
+    assert str(path) in str(info.value)
+    assert store.version("big") == 0
+    assert store.snapshot("big") is None
+    assert store.integrity_check() == "ok"
+    shop.close()
+    with lc.Lifecycle.open(path) as again:
+        assert again.store.version("small") == 3
+        assert isinstance(again.store, SQLiteStore)
+        assert again.store.integrity_check() == "ok"
+        again.record(big)
+        assert again.store.version("big") == 400
+
+
+def _spawn(path: Path, mode: str, worker: str, batches: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(path), mode, worker, str(batches)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_eight_writer_processes_lose_nothing_and_never_see_a_busy_error(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    SQLiteStore(path).close()
+    procs = [_spawn(path, "shared", f"w{i}", 15) for i in range(8)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for (out, err), p in zip(outputs, procs, strict=True):
+        assert p.returncode == 0, err
+        assert out.strip().endswith("done errors=0"), out + err
+    store = SQLiteStore(path)
+    assert sum(store.version(f"s{i}") for i in range(5)) == 8 * 15 * 5
+    for i in range(5):
+        snap = store.snapshot(f"s{i}")
+        assert snap is not None
+        assert snap.version == store.version(f"s{i}")
+    assert store.integrity_check() == "ok"
+    store.close()
+
+
+def _kill_during_ingest(path: Path, rng: random.Random) -> set[int]:
+    proc = _spawn(path, "ingest", "k", 100_000)
+    acked: set[int] = set()
+    assert proc.stdout is not None
+    deadline = time.monotonic() + rng.uniform(0.05, 0.6)
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("ack "):
+            acked.add(int(line.split()[1]))
+    proc.send_signal(signal.SIGKILL)
+    rest, _ = proc.communicate()
+    acked |= {int(x.split()[1]) for x in rest.splitlines() if x.startswith("ack ")}
+    return acked
+
+
+def check_after_crash(path: Path, acked: set[int]) -> None:
+    """Every acknowledged batch is there whole; no batch is there in part; the file is sound."""
+    store = SQLiteStore(path)
+    try:
+        assert store.integrity_check() == "ok"
+        versions = {cid: store.version(cid) for cid in store.customer_ids()}
+        for n in acked:
+            assert versions.get(f"bk-{n}") == 20, n
+        assert set(versions.values()) <= {20}
+    finally:
+        store.close()
+
+
+def test_killing_a_writer_mid_ingest_keeps_every_acknowledged_batch_whole(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    path = tmp_path / "crash.db"
+    for _ in range(24):
+        acked = _kill_during_ingest(path, rng)
+        check_after_crash(path, acked)
+
+
+def _bytes_of(path: Path) -> bytes:
+    out = b""
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            out += p.read_bytes()
+    return out
+
+
+def test_erased_personal_data_is_nowhere_in_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "privacy.db"
+    shop = lc.Lifecycle.open(path, clock=lc.FixedClock(T0 + timedelta(days=40)))
+    secrets = [
+        "Zhang Weiwei",
+        "+86 139 1234 5678",
+        "weiwei@example.com",
+        "the parcel was crushed",
+        "my cat loved it",
+    ]
+    profile = lc.Profile(
+        name=secrets[0],
+        timezone="Asia/Shanghai",
+        contacts=(
+            lc.ContactPoint(channel="sms", address=secrets[1]),
+            lc.ContactPoint(channel="email", address=secrets[2]),
+        ),
+    )
+    shop.record(
+        lc.CustomerRegistered(customer_id="c1", at=T0, profile=profile),
+        _paid("c1", 1),
+        _paid("c1", 20),
+        lc.ComplaintOpened(
+            customer_id="c1", at=T0 + timedelta(days=2), complaint_id="k1", text=secrets[3]
+        ),
+        lc.ReviewPosted(customer_id="c1", at=T0 + timedelta(days=21), rating=5, text=secrets[4]),
+        lc.FeedbackGiven(
+            customer_id="c1", at=T0 + timedelta(days=22), score=9, text=secrets[4] + " too"
+        ),
+    )
+    shop.record([_paid(f"other{i}", i) for i in range(50)])
+    assert all(s.encode() in _bytes_of(path) for s in secrets[:1])
+    totals_before = sum(
+        e.amount
+        for c in shop.store.customer_ids()
+        for e in shop.store.history(c)
+        if isinstance(e, lc.OrderPaid)
+    )
+    shop.erase("c1")
+    raw = _bytes_of(path)
+    for s in secrets:
+        assert s.encode() not in raw, s
+    totals_after = sum(
+        e.amount
+        for c in shop.store.customer_ids()
+        for e in shop.store.history(c)
+        if isinstance(e, lc.OrderPaid)
+    )
+    assert totals_after == totals_before
+    shop.close()
+    raw = _bytes_of(path)
+    for s in secrets:
+        assert s.encode() not in raw, s
