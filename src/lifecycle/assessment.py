@@ -78,6 +78,7 @@ def assess(
     *,
     referrals: Mapping[str, datetime] | None = None,
     model: AliveModel | None = None,
+    explain: bool = True,
 ) -> Assessment:
     """Stage and status of one customer at ``now`` from their events, in one pass.
 
@@ -88,11 +89,16 @@ def assess(
         now: the instant to assess at; aware.
         referrals: first valid order time of each customer this one referred.
         model: a fitted model for the status; without one the rhythm rule decides.
+        explain: ``False`` skips building reasons (``reasons`` is empty), for bulk work such
+            as refreshing snapshots.
     """
     ledger = fold(history, policy, now)
     judge = _Judge(ledger, referrals or {}, now)
-    stage = judge.decide()
-    status = status_from_ledger(ledger, now, model=model)
+    if explain:
+        stage = judge.decide()
+    else:
+        stage = StageAssessment(stage=judge.stage(), rule="", evidence=(), reasons=(), as_of=now)
+    status = status_from_ledger(ledger, now, model=model, explain=explain)
     bounds = [judge.next_boundary()]
     bounds += [e.at for e in history if e.at > now]
     bounds += [t for t in (referrals or {}).values() if t > now]

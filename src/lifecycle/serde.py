@@ -36,6 +36,8 @@ __all__ = [
 #: The version of the event dict layout this release writes.
 SCHEMA_VERSION: Final = 1
 
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 #: Upgrades from version N to N + 1, applied in turn to older dicts.
 _MIGRATIONS: Final[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
 
@@ -64,17 +66,70 @@ def _encode(value: object) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _encode_datetime(value: datetime) -> str:
+    text = value.isoformat()
+    if isinstance(value.tzinfo, ZoneInfo):
+        text += f"[{value.tzinfo.key}]"
+    return text
+
+
+def _encoder(tp: Any) -> Callable[[Any], Any]:
+    """A function that encodes values of type ``tp``: built once per field, then reused."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = (a for a in typing.get_args(tp) if a is not type(None))
+        enc = _encoder(inner)
+        if enc is _identity:
+            return _identity
+        return lambda v: None if v is None else enc(v)
+    if origin is tuple:
+        item = _encoder(typing.get_args(tp)[0])
+        return list if item is _identity else lambda v: [item(x) for x in v]
+    if origin is frozenset:
+        item = _encoder(typing.get_args(tp)[0])
+        return sorted if item is _identity else lambda v: sorted(item(x) for x in v)
+    if tp is datetime:
+        return _encode_datetime
+    if tp is Decimal:
+        return str
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return lambda v: v.value
+    if tp in (str, int, bool):
+        return _identity
+    if isinstance(tp, type) and attrs.has(tp):
+        plan = _plan(tp)
+        return lambda v: {name: enc(getattr(v, name)) for name, enc in plan}
+    return _encode
+
+
+_PLANS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """(field name, encoder) for each field of the attrs class ``cls``."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = _field_types(cls)
+        fields = attrs.fields(cls)
+        plan = _PLANS[cls] = tuple((f.name, _encoder(hints[f.name])) for f in fields)
+    return plan
+
+
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The event as a dict of JSON-ready values, with its ``type`` and schema version ``v``."""
     out: dict[str, Any] = {"type": event.event_type, "v": SCHEMA_VERSION}
-    for f in attrs.fields(type(event)):
-        out[f.name] = _encode(getattr(event, f.name))
+    for name, enc in _plan(type(event)):
+        out[name] = enc(getattr(event, name))
     return out
 
 
 def event_to_json(event: Event) -> str:
     """The event as compact JSON (non-ASCII kept as is)."""
-    return json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(event_to_dict(event))
 
 
 @cache

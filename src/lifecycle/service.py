@@ -175,7 +175,7 @@ class Lifecycle:
         """
         now = self.clock.now()
         out = [
-            self._snapshot(self._assess(cid, hist, now, histories), len(hist))
+            self._snapshot(self._assess(cid, hist, now, histories, explain=False), len(hist))
             for cid, hist in histories.items()
         ]
         for cid in list(histories):
@@ -183,7 +183,8 @@ class Lifecycle:
                 if ref not in histories and ref not in versions:
                     hist = self.store.history(ref)
                     versions[ref] = len(hist)
-                    out.append(self._snapshot(self._assess(ref, hist, now, histories), len(hist)))
+                    a = self._assess(ref, hist, now, histories, explain=False)
+                    out.append(self._snapshot(a, len(hist)))
         return out
 
     @staticmethod
@@ -226,6 +227,8 @@ class Lifecycle:
         history: Sequence[Event],
         now: datetime,
         pending: dict[str, tuple[Event, ...]] | None = None,
+        *,
+        explain: bool = True,
     ) -> Assessment:
         return assess(
             customer_id,
@@ -234,6 +237,7 @@ class Lifecycle:
             now,
             referrals=self._referrals(history, now, pending),
             model=self.model,
+            explain=explain,
         )
 
     def assess(self, customer_id: str, at: datetime | None = None) -> Assessment:
@@ -285,7 +289,7 @@ class Lifecycle:
         refreshed: list[Snapshot] = []
         for stale in list(self.store.snapshots(expired_at=now)):
             history = self.store.history(stale.customer_id)
-            a = self._assess(stale.customer_id, history, now)
+            a = self._assess(stale.customer_id, history, now, explain=False)
             if at is None:
                 refreshed.append(self._snapshot(a, len(history)))
             if (stages is None or a.stage in stages) and (statuses is None or a.status in statuses):

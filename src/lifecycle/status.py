@@ -139,9 +139,9 @@ def assess_status(
 
 
 def status_from_ledger(
-    ledger: Ledger, now: datetime, *, model: AliveModel | None = None
+    ledger: Ledger, now: datetime, *, model: AliveModel | None = None, explain: bool = True
 ) -> StatusAssessment:
-    """:func:`assess_status` on an already folded ledger."""
+    """:func:`assess_status` on an already folded ledger; ``explain=False`` skips the reasons."""
     p = ledger.policy.status
     days = sorted(ledger.valid_days)
     if not days:
@@ -171,6 +171,16 @@ def status_from_ledger(
     status = _classify(idle, threshold, p, alive)
     if status is Status.ACTIVE and won_back_on is not None:
         status = Status.WON_BACK
+    if not explain:
+        return StatusAssessment(
+            status=status,
+            reasons=(),
+            as_of=now,
+            days_since_last_order=idle,
+            median_gap_days=median,
+            threshold_days=threshold if alive is None else None,
+            p_alive=alive,
+        )
     rhythm_en = (
         f"their median gap between purchases is {median:g} days"
         if median is not None

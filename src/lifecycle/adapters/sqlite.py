@@ -37,12 +37,12 @@ CREATE TABLE events (
     seq INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
     customer_id TEXT NOT NULL,
-    at_utc TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
     rank INTEGER NOT NULL,
     type TEXT NOT NULL,
     body TEXT NOT NULL
 );
-CREATE INDEX events_by_customer ON events (customer_id, at_utc, rank, event_id);
+CREATE INDEX events_by_customer ON events (customer_id, at_us, rank, event_id);
 CREATE TABLE customers (
     customer_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL
@@ -92,7 +92,16 @@ _CHUNK = 500  # below SQLite's default limit on bound parameters
 
 def _ts(at: datetime) -> str:
     """An instant as fixed-width UTC text, so that text order is time order."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def _us(at: datetime) -> int:
+    """An instant as whole microseconds since 1970 UTC: exact, and ordered like time."""
+    return (at - _EPOCH) // _MICROSECOND
 
 
 def _opt_ts(at: datetime | None) -> str | None:
@@ -277,9 +286,9 @@ class SQLiteStore:
         if not new:
             return 0
         db.executemany(
-            "INSERT INTO events (event_id, customer_id, at_utc, rank, type, body) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (event_id, customer_id, at_us, rank, type, body) VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (e.event_id, e.customer_id, _ts(e.at), e.rank, e.event_type, event_to_json(e))
+                (e.event_id, e.customer_id, _us(e.at), e.rank, e.event_type, event_to_json(e))
                 for e in new
             ],
         )
@@ -368,7 +377,7 @@ class SQLiteStore:
     def history(self, customer_id: str) -> tuple[Event, ...]:
         with self._reading() as db:
             rows = db.execute(
-                "SELECT body FROM events WHERE customer_id = ? ORDER BY at_utc, rank, event_id",
+                "SELECT body FROM events WHERE customer_id = ? ORDER BY at_us, rank, event_id",
                 (customer_id,),
             ).fetchall()
         return tuple(event_from_json(body) for (body,) in rows)
