@@ -153,7 +153,7 @@ def test_eight_writer_processes_lose_nothing_and_never_see_a_busy_error(tmp_path
     store.close()
 
 
-def _kill_during_ingest(path: Path, rng: random.Random) -> set[int]:
+def kill_during_ingest(path: Path, rng: random.Random) -> set[int]:
     proc = _spawn(path, "ingest", "k", 100_000)
     acked: set[int] = set()
     assert proc.stdout is not None
@@ -185,7 +185,7 @@ def test_killing_a_writer_mid_ingest_keeps_every_acknowledged_batch_whole(tmp_pa
     rng = random.Random(7)
     path = tmp_path / "crash.db"
     for _ in range(24):
-        acked = _kill_during_ingest(path, rng)
+        acked = kill_during_ingest(path, rng)
         check_after_crash(path, acked)
 
 
