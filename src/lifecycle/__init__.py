@@ -37,6 +37,7 @@ from lifecycle.events import (
     ComplaintResolved,
     ConsentChanged,
     Contacted,
+    CustomerErased,
     CustomerRegistered,
     Engaged,
     Event,
@@ -58,7 +59,7 @@ from lifecycle.events import (
     ReviewPosted,
 )
 from lifecycle.policy import Policy, StagePolicy, StatusPolicy
-from lifecycle.ports import Snapshot, Store
+from lifecycle.ports import OutboxEntry, OutboxState, Snapshot, Store
 from lifecycle.reasons import Reason
 from lifecycle.serde import (
     SCHEMA_VERSION,
@@ -99,6 +100,7 @@ __all__ = [
     "ConsentChanged",
     "ContactPoint",
     "Contacted",
+    "CustomerErased",
     "CustomerRegistered",
     "Engaged",
     "Event",
@@ -118,6 +120,8 @@ __all__ = [
     "OrderPlaced",
     "OrderRefunded",
     "OrderShipped",
+    "OutboxEntry",
+    "OutboxState",
     "OwnerAssigned",
     "PartnershipEnded",
     "PartnershipSigned",
