@@ -143,3 +143,8 @@ def test_a_model_is_a_structural_alive_model() -> None:
 def test_lapsed_days_still_apply_with_a_model() -> None:
     s = History().orders(0).status(400, model=FixedModel(0.99))
     assert s.status is Status.LAPSED
+
+
+def test_status_reasons_point_at_the_latest_valid_order() -> None:
+    s = History().orders(0, 10, 20).refund("c1-o3", 21).status(30)
+    assert s.reasons[0].evidence == ("order_paid:c1-o2",)

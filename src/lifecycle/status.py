@@ -123,6 +123,13 @@ def _p_alive(
     return float(model.p_alive(upto - 1, (last - first).days, (today - first).days))
 
 
+def _last_orders(ledger: Ledger) -> tuple[str, ...]:
+    """The payment event of the latest valid order: what every status reason measures from."""
+    orders = ledger.valid_orders()
+    last = orders[-1].paid if orders else None
+    return () if last is None else (last.event_id,)
+
+
 def assess_status(
     history: Sequence[Event],
     policy: Policy,
@@ -226,7 +233,7 @@ def status_from_ledger(
         )
     return StatusAssessment(
         status=status,
-        reasons=(reason,),
+        reasons=(attrs.evolve(reason, evidence=_last_orders(ledger)),),
         as_of=now,
         days_since_last_order=idle,
         median_gap_days=median,

@@ -1,0 +1,88 @@
+"""SQLite store benchmark: bulk ingest with snapshots, and assess cost against file size.
+
+Run: .venv/bin/python benchmarks/bench_store.py [--customers 5000] [--sizes 1000,10000,100000]
+
+Prints the machine, events recorded per second into a fresh file (one batch, one transaction,
+snapshots included), and the median cost of one ``assess`` in files holding more and more
+customers (it should not grow with the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lifecycle as lc
+from lifecycle.datasets import synthetic_shop
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def ingest(folder: Path, customers: int, synchronous: str) -> tuple[int, float]:
+    shop_data = synthetic_shop(customers, seed=1)
+    path = folder / f"ingest-{customers}-{synchronous}.db"
+    with lc.Lifecycle.open(
+        path, clock=lc.FixedClock(shop_data.as_of), synchronous=synchronous
+    ) as shop:
+        start = time.perf_counter()
+        shop.record(shop_data.events)
+        seconds = time.perf_counter() - start
+    return len(shop_data.events), seconds
+
+
+def assess_cost(folder: Path, customers: int, probes: int = 200) -> float:
+    shop_data = synthetic_shop(customers, seed=2)
+    path = folder / f"size-{customers}.db"
+    with lc.Lifecycle.open(
+        path, clock=lc.FixedClock(shop_data.as_of), synchronous="NORMAL"
+    ) as shop:
+        shop.record(shop_data.events)
+        ids = list(shop_data.customer_ids)
+        step = max(1, len(ids) // probes)
+        sample = ids[::step][:probes]
+        times = []
+        for cid in sample:
+            start = time.perf_counter()
+            shop.assess(cid)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for synchronous in ("FULL", "NORMAL"):
+            n, seconds = ingest(folder, args.customers, synchronous)
+            print(
+                f"ingest  {args.customers:>7} customers  {n:>8} events  synchronous={synchronous:<6} "
+                f"{seconds:6.2f} s  {n / seconds:>9,.0f} events/s (snapshots included)"
+            )
+        for size in (int(s) for s in args.sizes.split(",")):
+            cost = assess_cost(folder, size)
+            print(f"assess  file of {size:>7} customers  median {cost * 1e3:6.2f} ms per customer")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
