@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import attrs
 
-from lifecycle._time import local_date, zone
+from lifecycle._time import local_date, to_utc, zone
 from lifecycle.customer import Profile
 from lifecycle.errors import InvalidEvent
 from lifecycle.events import (
@@ -77,8 +77,12 @@ def customer_zone(history: Iterable[Event], policy: Policy) -> tzinfo:
 
 
 def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event]:
-    """The events at or before ``now``, in replay order."""
-    events = [e for e in history if now is None or e.at <= now]
+    """The events at or before ``now``, in replay order.
+
+    ``now`` is compared as an instant; pass it in UTC (the public functions do) so that a wall
+    time in a DST fold never compares by its wall clock.
+    """
+    events = [e for e in history if now is None or to_utc(e.at) <= now]
     events.sort(key=sort_key)
     return events
 

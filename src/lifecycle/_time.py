@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from lifecycle.errors import InvalidEvent
 
@@ -34,8 +34,16 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    # "localtime" and friends name the host's setting, not a zone: results would vary by machine.
+    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})
+
+
 def valid_zone_name(name: str) -> bool:
-    """Whether ``name`` is a known IANA time zone."""
+    """Whether ``name`` is a known IANA time zone (not a host-dependent alias)."""
+    if not isinstance(name, str) or name not in _iana_names():
+        return False
     try:
         zone(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -9,6 +9,7 @@ from math import floor
 import attrs
 
 from lifecycle._ledger import Ledger, fold
+from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
@@ -62,7 +63,7 @@ def first_valid_order_at(
     history: Sequence[Event], policy: Policy, now: datetime
 ) -> datetime | None:
     """When the customer's first order still valid at ``now`` was paid, if any."""
-    orders = fold(history, policy, now).valid_orders()
+    orders = fold(history, policy, to_utc(require_aware(now, "now"))).valid_orders()
     return orders[0].paid.at if orders and orders[0].paid is not None else None
 
 
@@ -92,16 +93,18 @@ def assess(
         explain: ``False`` skips building reasons (``reasons`` is empty), for bulk work such
             as refreshing snapshots.
     """
+    now = to_utc(require_aware(now, "now"))
+    referrals = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
     ledger = fold(history, policy, now)
-    judge = _Judge(ledger, referrals or {}, now)
+    judge = _Judge(ledger, referrals, now)
     if explain:
         stage = judge.decide()
     else:
         stage = StageAssessment(stage=judge.stage(), rule="", evidence=(), reasons=(), as_of=now)
     status = status_from_ledger(ledger, now, model=model, explain=explain)
     bounds = [judge.next_boundary()]
-    bounds += [e.at for e in history if e.at > now]
-    bounds += [t for t in (referrals or {}).values() if t > now]
+    bounds += [at for at in (to_utc(e.at) for e in history) if at > now]
+    bounds += [t for t in referrals.values() if t > now]
     last = ledger.last_day
     if last is not None:
         if model is not None:

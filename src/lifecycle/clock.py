@@ -47,8 +47,10 @@ class FixedClock:
         self._at = require_aware(at, "at")
 
     def advance(self, delta: timedelta) -> None:
-        """Move the clock forward by ``delta``."""
-        self._at = self._at + delta
+        """Move the clock forward by ``delta`` of real time (across DST changes too)."""
+        if delta < timedelta(0):
+            raise ValueError("advance moves forward; use set() to go back")
+        self._at = (self._at.astimezone(UTC) + delta).astimezone(self._at.tzinfo)
 
     def __repr__(self) -> str:
         return f"FixedClock({self._at.isoformat()})"

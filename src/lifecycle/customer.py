@@ -9,7 +9,7 @@ import calendar
 from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -51,6 +51,10 @@ class Gender(StrEnum):
 
 
 def _to_purposes(value: Iterable[Purpose | str]) -> frozenset[Purpose]:
+    if isinstance(value, str):
+        raise InvalidEvent(
+            "give consent as a collection of purposes, not one string", field="consent"
+        )
     try:
         return frozenset(Purpose(v) for v in value)
     except ValueError as e:
@@ -78,7 +82,9 @@ class Birthday:
 
     def __attrs_post_init__(self) -> None:
         for name, value in (("month", self.month), ("day", self.day), ("year", self.year)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if name == "year" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidEvent("must be an integer", field=f"birthday.{name}")
         if not 1 <= self.month <= 12:
             raise InvalidEvent("month must be 1-12", field="birthday.month")
@@ -94,12 +100,14 @@ class Birthday:
         """The birthday of someone born on ``value``."""
         return cls(month=value.month, day=value.day, year=value.year)
 
-    def in_year(self, year: int, *, feb29: str = "feb28") -> date:
+    def in_year(self, year: int, *, feb29: Literal["feb28", "mar1"] = "feb28") -> date:
         """The date the birthday falls on in ``year``.
 
         Args:
             feb29: where 29 February goes in a common year: ``"feb28"`` or ``"mar1"``.
         """
+        if feb29 not in ("feb28", "mar1"):
+            raise ValueError(f"feb29 must be 'feb28' or 'mar1', not {feb29!r}")
         if self.month == 2 and self.day == 29 and not calendar.isleap(year):
             return date(year, 2, 28) if feb29 == "feb28" else date(year, 3, 1)
         return date(year, self.month, self.day)
@@ -176,16 +184,16 @@ class Profile:
     """
 
     name: str | None = attrs.field(default=None, repr=False)
-    gender: Gender | None = attrs.field(default=None, converter=_optional_gender)
-    birthday: Birthday | None = None
+    gender: Gender | None = attrs.field(default=None, converter=_optional_gender, repr=False)
+    birthday: Birthday | None = attrs.field(default=None, repr=False)
     lunar_birthday: bool = False
     timezone: str | None = None
     locale: str | None = None
     city: str | None = attrs.field(default=None, repr=False)
     occupation: str | None = attrs.field(default=None, repr=False)
-    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_to_tags)
+    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_to_tags, repr=False)
     source: str | None = None
-    referred_by: str | None = None
+    referred_by: str | None = attrs.field(default=None, repr=False)
     contacts: tuple[ContactPoint, ...] = attrs.field(default=(), converter=_to_contacts)
 
     def __attrs_post_init__(self) -> None:

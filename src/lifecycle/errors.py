@@ -18,6 +18,8 @@ Messages name the field, the event id or the customer id, never personal data.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ChannelError",
     "ConcurrencyError",
@@ -53,10 +55,20 @@ class InvalidEvent(LifecycleError, ValueError):
         if field is not None:
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        self.detail = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild,
+            (type(self), (self.detail,), {"field": self.field, "event_id": self.event_id}),
+        )
 
 
 class ConflictingEvent(InvalidEvent):
     """A different event already holds this event id; events are never merged."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.event_id,))
 
     def __init__(self, event_id: str):
         super().__init__(
@@ -75,7 +87,11 @@ class PolicyError(LifecycleError, ValueError):
 
     def __init__(self, message: str, *, key: str | None = None):
         self.key = key
+        self.detail = message
         super().__init__(f"policy {key!r}: {message}" if key else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.detail,), {"key": self.key}))
 
 
 class StoreError(LifecycleError):
@@ -88,6 +104,9 @@ class ConcurrencyError(StoreError):
     Attributes:
         customer_id: the customer both writers touched.
     """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.customer_id,))
 
     def __init__(self, customer_id: str):
         self.customer_id = customer_id
@@ -116,6 +135,14 @@ class NotFound(LifecycleError, LookupError):
         customer_id: the id that was looked up.
     """
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.customer_id,))
+
     def __init__(self, customer_id: str):
         self.customer_id = customer_id
         super().__init__(f"no customer {customer_id!r}")
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception:
+    """Unpickle an error from its constructor arguments, not from its finished message."""
+    return cls(*args, **kwargs)

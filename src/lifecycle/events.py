@@ -87,15 +87,15 @@ def _check_optional_text(inst: object, attr: attrs.Attribute[Any], value: object
         raise InvalidEvent("must be a string", field=attr.name)
 
 
-def _to_decimal(value: object) -> Decimal:
+def _decimal(value: object, field: str) -> Decimal:
     """Money as ``Decimal``: Decimal, int and numeric strings pass; floats are refused."""
     if isinstance(value, bool):
-        raise InvalidEvent("an amount must be a Decimal, not a bool", field="amount")
+        raise InvalidEvent("an amount must be a Decimal, not a bool", field=field)
     if isinstance(value, float):
         raise InvalidEvent(
             "an amount must be a Decimal (or int/str), not a float, which cannot hold cents "
             "exactly: write Decimal('19.90')",
-            field="amount",
+            field=field,
         )
     if isinstance(value, Decimal):
         return value
@@ -103,8 +103,8 @@ def _to_decimal(value: object) -> Decimal:
         try:
             return Decimal(value)
         except InvalidOperation as e:
-            raise InvalidEvent("not a number", field="amount") from e
-    raise InvalidEvent(f"an amount must be a Decimal, got {type(value).__name__}", field="amount")
+            raise InvalidEvent("not a number", field=field) from e
+    raise InvalidEvent(f"an amount must be a Decimal, got {type(value).__name__}", field=field)
 
 
 def _check_amount(inst: object, attr: attrs.Attribute[Any], value: Decimal) -> None:
@@ -114,20 +114,64 @@ def _check_amount(inst: object, attr: attrs.Attribute[Any], value: Decimal) -> N
         raise InvalidEvent("must not be negative", field=attr.name)
 
 
-def _to_currency(value: object) -> str:
+def _currency(value: object) -> str:
     if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
         raise InvalidEvent("must be a three-letter ISO 4217 code such as 'CNY'", field="currency")
     return value.upper()
 
 
-def _to_str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise InvalidEvent("give a collection of strings, not one string", field="items")
+def _str_tuple(value: object, field: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidEvent("give a collection of strings, not one string", field=field)
     out = tuple(value)
     for item in out:
         if not isinstance(item, str) or not item:
-            raise InvalidEvent("must hold non-empty strings", field="items")
+            raise InvalidEvent("must hold non-empty strings", field=field)
     return out
+
+
+def _purpose(value: object) -> Purpose:
+    try:
+        return Purpose(value)  # type: ignore[arg-type]  # a bad value raises ValueError
+    except ValueError as e:
+        raise InvalidEvent(
+            f"unknown purpose; use one of {sorted(p.value for p in Purpose)}", field="purpose"
+        ) from e
+
+
+def _optional_purpose(value: object) -> Purpose | None:
+    return None if value is None else _purpose(value)
+
+
+def _amount(value: object) -> Decimal:
+    return _decimal(value, "amount")
+
+
+def _discount(value: object) -> Decimal:
+    return _decimal(value, "discount")
+
+
+def _items(value: object) -> tuple[str, ...]:
+    return _str_tuple(value, "items")
+
+
+def _categories(value: object) -> tuple[str, ...]:
+    return _str_tuple(value, "categories")
+
+
+def _instance_of(kind: type) -> Any:
+    """Like ``attrs.validators.instance_of``, but an ``InvalidEvent`` naming the field."""
+
+    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise InvalidEvent(f"must be a {kind.__name__}", field=attr.name)
+
+    return check
+
+
+def _utc_key(value: datetime | None) -> datetime | None:
+    """Events compare instants: the same moment written in two zones is the same event."""
+    return None if value is None else to_utc(value)
 
 
 def _stamp(at: datetime) -> str:
@@ -153,8 +197,8 @@ class Event:
     rank: ClassVar[int] = 50
 
     customer_id: str = attrs.field(validator=_check_id)
-    at: datetime = attrs.field(validator=_check_aware)
-    event_id: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    at: datetime = attrs.field(validator=_check_aware, eq=_utc_key)
+    event_id: str = attrs.field(default="", validator=_instance_of(str))
 
     def __attrs_post_init__(self) -> None:
         if not self.event_id.strip():
@@ -198,7 +242,7 @@ def _personal_fields(cls: type[Event]) -> tuple[str, ...]:
 
 def sort_key(event: Event) -> tuple[datetime, int, str]:
     """The replay order: by instant, then by kind (a payment before its refund), then by id."""
-    return (event.at, event.rank, event.event_id)
+    return (to_utc(event.at), event.rank, event.event_id)
 
 
 def _personal_text() -> Any:
@@ -218,7 +262,7 @@ class CustomerRegistered(Event):
     rank: ClassVar[int] = 0
     profile: Profile = attrs.field(
         factory=Profile,
-        validator=attrs.validators.instance_of(Profile),
+        validator=_instance_of(Profile),
         metadata={"personal": True},
     )
 
@@ -232,9 +276,7 @@ class ProfileUpdated(Event):
 
     event_type: ClassVar[str] = "profile_updated"
     rank: ClassVar[int] = 1
-    profile: Profile = attrs.field(
-        validator=attrs.validators.instance_of(Profile), metadata={"personal": True}
-    )
+    profile: Profile = attrs.field(validator=_instance_of(Profile), metadata={"personal": True})
 
 
 @attrs.frozen(kw_only=True)
@@ -274,12 +316,12 @@ class _OrderEvent(Event):
 
 @attrs.frozen(kw_only=True)
 class _MoneyOrderEvent(_OrderEvent):
-    amount: Decimal = attrs.field(converter=_to_decimal, validator=_check_amount)
-    currency: str = attrs.field(converter=_to_currency)
-    items: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
-    categories: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
+    amount: Decimal = attrs.field(converter=_amount, validator=_check_amount)
+    currency: str = attrs.field(converter=_currency)
+    items: tuple[str, ...] = attrs.field(default=(), converter=_items)
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_categories)
     discount: Decimal = attrs.field(
-        default=Decimal(0), converter=_to_decimal, validator=_check_amount
+        default=Decimal(0), converter=_discount, validator=_check_amount
     )
 
 
@@ -307,7 +349,9 @@ class OrderShipped(_OrderEvent):
     rank: ClassVar[int] = 12
     carrier: str | None = attrs.field(default=None, validator=_check_optional_id)
     tracking: str | None = attrs.field(default=None, validator=_check_optional_id)
-    expected_delivery: datetime | None = attrs.field(default=None, validator=_check_optional_aware)
+    expected_delivery: datetime | None = attrs.field(
+        default=None, validator=_check_optional_aware, eq=_utc_key
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -324,7 +368,7 @@ class OrderCancelled(_OrderEvent):
 
     event_type: ClassVar[str] = "order_cancelled"
     rank: ClassVar[int] = 14
-    reason: str | None = attrs.field(default=None, validator=_check_optional_text)
+    reason: str | None = _personal_text()
 
 
 @attrs.frozen(kw_only=True)
@@ -333,12 +377,13 @@ class OrderRefunded(_OrderEvent):
 
     event_type: ClassVar[str] = "order_refunded"
     rank: ClassVar[int] = 15
-    amount: Decimal = attrs.field(converter=_to_decimal, validator=_check_amount)
-    currency: str = attrs.field(converter=_to_currency)
-    reason: str | None = attrs.field(default=None, validator=_check_optional_text)
+    amount: Decimal = attrs.field(converter=_amount, validator=_check_amount)
+    currency: str = attrs.field(converter=_currency)
+    reason: str | None = _personal_text()
 
     def natural_key(self) -> str:
-        return f"order_refunded:{self.order_id}:{_stamp(self.at)}:{self.amount}"
+        # 10 and 10.00 are one amount, so they give one id.
+        return f"order_refunded:{self.order_id}:{_stamp(self.at)}:{self.amount.normalize():f}"
 
 
 # -- contact ------------------------------------------------------------------------------------
@@ -351,9 +396,7 @@ class Contacted(Event):
     event_type: ClassVar[str] = "contacted"
     rank: ClassVar[int] = 30
     channel: str = _id_field()
-    purpose: Purpose | None = attrs.field(
-        default=None, converter=attrs.converters.optional(Purpose)
-    )
+    purpose: Purpose | None = attrs.field(default=None, converter=_optional_purpose)
     rule: str | None = attrs.field(default=None, validator=_check_optional_id)
     template: str | None = attrs.field(default=None, validator=_check_optional_id)
     key: str | None = attrs.field(default=None, validator=_check_optional_id)
@@ -391,7 +434,7 @@ class FeedbackGiven(Event):
     text: str | None = _personal_text()
 
     def __attrs_post_init__(self) -> None:
-        if self.kind not in FEEDBACK_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in FEEDBACK_KINDS:
             raise InvalidEvent(
                 f"unknown feedback kind; use one of {sorted(FEEDBACK_KINDS)}",
                 field="kind",
@@ -521,8 +564,8 @@ class ConsentChanged(Event):
     event_type: ClassVar[str] = "consent"
     rank: ClassVar[int] = 5
     channel: str = attrs.field(validator=_check_contact_channel)
-    purpose: Purpose = attrs.field(converter=Purpose)
-    granted: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    purpose: Purpose = attrs.field(converter=_purpose)
+    granted: bool = attrs.field(validator=_instance_of(bool))
 
     def natural_key(self) -> str:
         return f"consent:{self.customer_id}:{self.channel}:{self.purpose}:{_stamp(self.at)}"
@@ -547,7 +590,7 @@ class ReturnedToPool(Event):
     event_type: ClassVar[str] = "returned_to_pool"
     rank: ClassVar[int] = 48
     owner_id: str = _id_field()
-    reason: str | None = attrs.field(default=None, validator=_check_optional_text)
+    reason: str | None = _personal_text()
 
     def natural_key(self) -> str:
         return f"returned_to_pool:{self.customer_id}:{self.owner_id}:{_stamp(self.at)}"

@@ -47,10 +47,39 @@ def _number_in(key: str, lo: float, hi: float) -> Any:
     return check
 
 
-def _str_set(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        raise PolicyError("give a list of strings, not one string")
-    return frozenset(value)
+def _int_in(key: str, lo: int, hi: int) -> Any:
+    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise PolicyError(
+                f"must be a whole number in [{lo}, {hi}], got {value!r}", key=f"{key}.{attr.name}"
+            )
+
+    return check
+
+
+def _part(kind: type) -> Any:
+    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise PolicyError(f"must be a {kind.__name__}", key=attr.name)
+
+    return check
+
+
+def _str_set(value: Iterable[str], key: str) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise PolicyError("give a list of strings, not one string", key=key)
+    out = frozenset(value)
+    if not all(isinstance(v, str) and v for v in out):
+        raise PolicyError("must hold non-empty strings", key=key)
+    return out
+
+
+def _engagements(value: Iterable[str]) -> frozenset[str]:
+    return _str_set(value, "stage.prospect_engagements")
+
+
+def _partnership_kinds(value: Iterable[str]) -> frozenset[str]:
+    return _str_set(value, "stage.partnership_kinds")
 
 
 @attrs.frozen(kw_only=True)
@@ -61,7 +90,8 @@ class StagePolicy:
     """
 
     prospect_engagements: frozenset[str] = attrs.field(
-        default=frozenset({"inquiry", "chat", "add_to_cart", "coupon_claim"}), converter=_str_set
+        default=frozenset({"inquiry", "chat", "add_to_cart", "coupon_claim"}),
+        converter=_engagements,
     )
     """Engagement kinds that make a prospect (a plain visit does not)."""
     placed_order_is_engagement: bool = True
@@ -72,7 +102,7 @@ class StagePolicy:
     long_term_min_span_days: int = attrs.field(default=180, validator=_non_negative_int("stage"))
     long_term_max_idle_days: int = attrs.field(default=365, validator=_positive_int("stage"))
     """A long-term customer's last valid order is at most this many days old."""
-    promoter_min_score: int = attrs.field(default=9, validator=_number_in("stage", 0, 10))
+    promoter_min_score: int = attrs.field(default=9, validator=_int_in("stage", 0, 10))
     """Lowest NPS answer that counts as a promoter; the latest NPS answer is the one read."""
     advocate_min_review_average: float = attrs.field(
         default=4.5, validator=_number_in("stage", 1, 5)
@@ -84,7 +114,9 @@ class StagePolicy:
     """Referred customers with a valid order needed for a strategic collaborator."""
     strategic_min_orders: int = attrs.field(default=1, validator=_positive_int("stage"))
     """A strategic collaborator buys too: their own valid orders needed."""
-    partnership_kinds: frozenset[str] = attrs.field(default=PARTNERSHIP_KINDS, converter=_str_set)
+    partnership_kinds: frozenset[str] = attrs.field(
+        default=PARTNERSHIP_KINDS, converter=_partnership_kinds
+    )
     """Partnership agreements that make a partner."""
 
     def __attrs_post_init__(self) -> None:
@@ -142,5 +174,5 @@ class Policy:
     """
 
     timezone: str = attrs.field(default="UTC", validator=_check_zone)
-    stage: StagePolicy = attrs.field(factory=StagePolicy)
-    status: StatusPolicy = attrs.field(factory=StatusPolicy)
+    stage: StagePolicy = attrs.field(factory=StagePolicy, validator=_part(StagePolicy))
+    status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))

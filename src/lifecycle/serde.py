@@ -191,13 +191,24 @@ def _decode_datetime(value: Any, field: str) -> datetime:
         value, key = value[:-1].split("[", 1)
     try:
         at = datetime.fromisoformat(value)
-        if key is not None:
-            at = at.astimezone(zone(key))
-    except (ValueError, KeyError) as e:
-        raise InvalidEvent("not a valid ISO 8601 timestamp with zone", field=field) from e
+    except ValueError as e:
+        raise InvalidEvent("not a valid ISO 8601 timestamp", field=field) from e
     if at.tzinfo is None:
         raise InvalidEvent("timestamp has no offset", field=field)
-    return at
+    if key is None:
+        return at
+    try:
+        tz = zone(key)
+    except (ValueError, KeyError) as e:
+        raise InvalidEvent(f"unknown time zone {key!r}", field=field) from e
+    # Put the written wall time back in its zone, choosing the fold that has the written offset:
+    # that keeps wall times in DST gaps and folds exactly as they were.
+    wall = at.replace(tzinfo=None)
+    for fold in (0, 1):
+        candidate = wall.replace(tzinfo=tz, fold=fold)
+        if candidate.utcoffset() == at.utcoffset():
+            return candidate
+    return at.astimezone(tz)
 
 
 def _build(cls: type, data: Mapping[str, Any], *, prefix: str = "") -> Any:

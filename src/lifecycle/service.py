@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from lifecycle._ledger import check_orders, fold
-from lifecycle._time import require_aware
+from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.assessment import Assessment, assess, first_valid_order_at
 from lifecycle.clock import Clock, SystemClock
@@ -173,7 +173,7 @@ class Lifecycle:
 
         Referrers join ``versions`` so that a concurrent change to them is caught too.
         """
-        now = self.clock.now()
+        now = to_utc(self.clock.now())
         out = [
             self._snapshot(self._assess(cid, hist, now, histories, explain=False), len(hist))
             for cid, hist in histories.items()
@@ -201,7 +201,7 @@ class Lifecycle:
     # -- reading ------------------------------------------------------------------------------
 
     def _now(self, at: datetime | None) -> datetime:
-        return self.clock.now() if at is None else require_aware(at, "at")
+        return to_utc(self.clock.now() if at is None else require_aware(at, "at"))
 
     def _referrals(
         self,
@@ -305,7 +305,7 @@ class Lifecycle:
         """Everything held about the customer, as JSON: profile, events, assessment, outbox."""
         now = self._now(at)
         history = self.history(customer_id)
-        profile = fold(history, self.policy, max(now, history[-1].at)).profile
+        profile = fold(history, self.policy, max(now, to_utc(history[-1].at))).profile
         a = self._assess(customer_id, history, now)
         document = {
             "customer_id": customer_id,

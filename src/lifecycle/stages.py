@@ -14,7 +14,8 @@ from enum import IntEnum
 import attrs
 
 from lifecycle._ledger import Ledger, OrderState, customer_zone, fold, ordered
-from lifecycle.events import Event
+from lifecycle._time import require_aware, to_utc
+from lifecycle.events import Event, sort_key
 from lifecycle.policy import Policy, StagePolicy
 from lifecycle.reasons import Reason
 
@@ -134,7 +135,10 @@ class StageAssessment:
 
 @attrs.frozen(kw_only=True)
 class StageChange:
-    """One step of a customer's stage history: ``stage`` since ``since``, and why."""
+    """One step of a customer's stage history: ``stage`` since ``since``, and why.
+
+    ``since`` is in the customer's time zone, so its date is the customer's calendar date.
+    """
 
     stage: Stage
     since: datetime
@@ -173,7 +177,7 @@ class _Judge:
     def partner(self) -> tuple[bool, list[Reason]]:
         active = {k: e for k, e in self.lg.partnerships.items() if k in self.p.partnership_kinds}
         if active:
-            kind, event = min(active.items(), key=lambda kv: kv[1].at)
+            kind, event = min(active.items(), key=lambda kv: sort_key(kv[1]))
             d = self.lg.day(event.at)
             return True, [
                 Reason(
@@ -343,7 +347,7 @@ class _Judge:
     def complaint_free(self) -> tuple[bool, list[Reason]]:
         lg = self.lg
         if lg.open_complaints:
-            oldest = min(lg.open_complaints.values(), key=lambda e: e.at)
+            oldest = min(lg.open_complaints.values(), key=sort_key)
             return False, [
                 Reason(
                     code="stage.not_advocate.open_complaint",
@@ -599,6 +603,7 @@ def assess_stage(
         referrals: for each customer this one referred, when that customer's first valid order
             was paid (customers with no valid order are left out). The facade fills it in.
     """
+    now = to_utc(require_aware(now, "now"))
     ledger = fold(history, policy, now)
     return _Judge(ledger, referrals or {}, now).decide()
 
@@ -616,7 +621,8 @@ def stage_history(
     idle for over a year, a complaint leaving the complaint-free window, a referred customer's
     first order).
     """
-    converted = dict(referrals or {})
+    now = to_utc(require_aware(now, "now"))
+    converted = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
     events = ordered(history, now)
     if not events:
         return ()
@@ -629,7 +635,7 @@ def stage_history(
     while True:
         candidates = []
         if i < len(events):
-            candidates.append(events[i].at)
+            candidates.append(to_utc(events[i].at))
         if pending:
             candidates.append(pending[0])
         if not candidates:
@@ -639,7 +645,7 @@ def stage_history(
             break
         while pending and pending[0] <= t:
             heapq.heappop(pending)
-        while i < len(events) and events[i].at == t:
+        while i < len(events) and to_utc(events[i].at) == t:
             ledger.apply(events[i])
             i += 1
         judge = _Judge(ledger, converted, t)
@@ -650,7 +656,7 @@ def stage_history(
             changes.append(
                 StageChange(
                     stage=result.stage,
-                    since=t,
+                    since=t.astimezone(ledger.tz),
                     rule=result.rule,
                     evidence=result.evidence,
                     reasons=result.reasons,

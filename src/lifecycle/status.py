@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from lifecycle._ledger import Ledger, fold
+from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event
 from lifecycle.policy import Policy, StatusPolicy
 from lifecycle.reasons import Reason
@@ -142,6 +143,7 @@ def assess_status(
     Won back is the status from the first valid order after being at risk or lapsed until the
     next valid order (active again) or the next slide into risk.
     """
+    now = to_utc(require_aware(now, "now"))
     return status_from_ledger(fold(history, policy, now), now, model=model)
 
 

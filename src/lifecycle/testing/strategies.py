@@ -1,0 +1,835 @@
+"""Hypothesis strategies for ``lifecycle``: aware datetimes, profiles, events and whole histories.
+
+Shared by ``lifecycle``'s own tests and by hosts testing code built on it::
+
+    from hypothesis import given
+    from lifecycle.testing.strategies import histories
+
+    @given(histories())
+    def test_my_report_accepts_any_history(events):
+        ...
+
+Every value is valid: events construct without error, and a history is always accepted by
+:meth:`lifecycle.Lifecycle.record`. The awkward cases are drawn on purpose: wall times in DST
+gaps and folds (``fold=0`` and ``fold=1``), 29 February, month ends, zones with half-hour DST.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from lifecycle.customer import CONTACT_CHANNELS, Birthday, ContactPoint, Gender, Profile, Purpose
+from lifecycle.events import (
+    ENGAGEMENT_KINDS,
+    EVENT_TYPES,
+    FEEDBACK_KINDS,
+    PARTNERSHIP_KINDS,
+    ComplaintOpened,
+    ComplaintResolved,
+    ConsentChanged,
+    Contacted,
+    CustomerErased,
+    CustomerRegistered,
+    Engaged,
+    Event,
+    FeedbackGiven,
+    LeadCaptured,
+    OrderCancelled,
+    OrderDelivered,
+    OrderPaid,
+    OrderPlaced,
+    OrderRefunded,
+    OrderShipped,
+    OwnerAssigned,
+    PartnershipEnded,
+    PartnershipSigned,
+    ProfileUpdated,
+    Referred,
+    Replied,
+    ReturnedToPool,
+    ReviewPosted,
+)
+
+__all__ = [
+    "CURRENCIES",
+    "DEFAULT_ZONES",
+    "aware_datetimes",
+    "birthdays",
+    "contact_points",
+    "events",
+    "histories",
+    "identifiers",
+    "money",
+    "profiles",
+]
+
+#: IANA zones drawn by default: two classic DST zones (one each side of the Atlantic), a
+#: half-hour DST zone, a zone without DST and UTC.
+DEFAULT_ZONES: Final = (
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Shanghai",
+    "UTC",
+)
+#: Currency codes drawn for amounts.
+CURRENCIES: Final = ("CNY", "EUR", "USD", "GBP", "HKD")
+
+_MIN: Final = datetime(1990, 1, 1, tzinfo=UTC)
+_MAX: Final = datetime(2050, 1, 1, tzinfo=UTC)
+_HISTORY_START: Final = datetime(2023, 1, 1, tzinfo=UTC)
+_DAY: Final = 86_400
+_LOCALES: Final = ("zh-CN", "en-US", "de-DE", "en-AU")
+_LEAD_SOURCES: Final = ("douyin", "taobao", "wechat", "store", "ads")
+_EXTRA_CHANNELS: Final = ("task", "line")
+
+
+# -- small building blocks ----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def identifiers() -> st.SearchStrategy[str]:
+    """Ids as events accept them: non-empty, not only whitespace, any script."""
+    return st.text(min_size=1, max_size=16).filter(lambda s: bool(s.strip()))
+
+
+@lru_cache(maxsize=1)
+def _words() -> st.SearchStrategy[str]:
+    return st.text(
+        alphabet=st.characters(codec="utf-8", categories=("L", "N", "Zs", "P")),
+        min_size=1,
+        max_size=24,
+    ).filter(lambda s: bool(s.strip()))
+
+
+@lru_cache(maxsize=256)
+def money(max_value: Decimal = Decimal("99999.99")) -> st.SearchStrategy[Decimal]:
+    """Amounts with exactly two places, from 0.00 to ``max_value``."""
+    return st.decimals(min_value=Decimal(0), max_value=max_value, places=2)
+
+
+_BOOL: Final = st.booleans()
+
+
+@lru_cache(maxsize=4096)
+def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    # Cached: building a strategy per draw costs more than the draw itself.
+    return st.integers(lo, hi)
+
+
+@lru_cache(maxsize=512)
+def _pick_from(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(values)
+
+
+def _pick(values: Iterable[Any]) -> st.SearchStrategy[Any]:
+    return _pick_from(tuple(values))
+
+
+def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+def _sorted(values: Collection[str]) -> list[str]:
+    # Sorted so that a seed reproduces the same draws whatever the set's iteration order.
+    return sorted(values)
+
+
+def _spread(draw: st.DrawFn, limit: int) -> int:
+    """A whole number in ``[0, limit]``, spread evenly over the range; shrinks to 0.
+
+    ``st.integers`` favours small values over a wide range; picking each of the
+    three base-256 digits by itself keeps draws spread over years of seconds.
+    """
+    step1 = -(-(limit + 1) // 256)
+    step2 = -(-step1 // 256)
+    coarse = draw(_ints(0, 255))
+    middle = draw(_ints(0, 255))
+    fine = draw(_ints(0, step2 - 1))
+    return min(coarse * step1 + middle * step2 + fine, limit)
+
+
+def _to_zone(value: str | tzinfo) -> tzinfo:
+    if isinstance(value, tzinfo):
+        return value
+    try:
+        return ZoneInfo(value)
+    except (KeyError, ValueError) as e:
+        raise InvalidArgument(f"not an IANA time zone: {value!r}") from e
+
+
+# -- aware datetimes ----------------------------------------------------------------------------
+
+
+def _offset(tz: tzinfo, instant: datetime) -> timedelta:
+    off = instant.astimezone(tz).utcoffset()
+    assert off is not None  # astimezone always yields an aware datetime
+    return off
+
+
+@lru_cache(maxsize=1024)
+def _transitions(tz: tzinfo, year: int) -> tuple[tuple[datetime, timedelta, timedelta], ...]:
+    """Offset changes of ``tz`` during ``year`` (UTC): (instant, offset before, offset after)."""
+    out = []
+    day0 = datetime(year, 1, 1, tzinfo=UTC)
+    before = _offset(tz, day0)
+    for n in range(1, 367):
+        end = day0 + timedelta(days=n)
+        after = _offset(tz, end)
+        if after != before:
+            start = end - timedelta(days=1)
+            lo, hi = 0, _DAY  # the offset at start + lo is `before`, at start + hi `after`
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if _offset(tz, start + timedelta(seconds=mid)) == before:
+                    lo = mid
+                else:
+                    hi = mid
+            out.append((start + timedelta(seconds=hi), before, after))
+            before = after
+    return tuple(out)
+
+
+def _within(value: datetime, lo: datetime, hi: datetime) -> bool:
+    # Compared in UTC: comparisons within one ZoneInfo zone use wall time and ignore fold.
+    at = value.astimezone(UTC)
+    return lo <= at <= hi
+
+
+def _draw_transition(draw: st.DrawFn, tz: tzinfo, lo: datetime, hi: datetime) -> datetime | None:
+    """A wall time in, or just beside, a DST gap or fold of ``tz``."""
+    years = range(lo.year, hi.year + 1)
+    year = draw(_pick(years))
+    found = _transitions(tz, year)
+    if not found:
+        return None
+    instant, before, after = draw(_pick(found))
+    width = int(abs(after - before).total_seconds())
+    start = instant.replace(tzinfo=None) + min(before, after)
+    # From one second before the gap or fold to its first unambiguous second after.
+    step = draw(_ints(-1, width))
+    wall = start + timedelta(seconds=step)
+    if draw(_BOOL):
+        wall = wall.replace(microsecond=draw(_ints(0, 999_999)))
+    value = wall.replace(tzinfo=tz, fold=draw(_ints(0, 1)))
+    return value if _within(value, lo, hi) else None
+
+
+_CLOCK_TIMES: Final = (
+    st.sampled_from(
+        (time(0, 0), time(23, 59, 59, 999_999), time(12, 0), time(23, 30), time(0, 30), time(2, 30))
+    )
+    | st.times()
+)
+_MICROSECONDS: Final = st.sampled_from((0, 0, 0, 999_999)) | st.integers(0, 999_999)
+
+
+def _draw_calendar_edge(
+    draw: st.DrawFn, tz: tzinfo, lo: datetime, hi: datetime, *, leap_day: bool
+) -> datetime | None:
+    """The last day of a month, or 29 February, at an edge of the day."""
+    years = [y for y in range(lo.year, hi.year + 1) if not leap_day or calendar.isleap(y)]
+    if not years:
+        return None
+    year = draw(_pick(years))
+    month = 2 if leap_day else draw(_ints(1, 12))
+    day = 29 if leap_day else calendar.monthrange(year, month)[1]
+    clock = draw(_CLOCK_TIMES)
+    value = datetime.combine(date(year, month, day), clock, tzinfo=tz).replace(
+        fold=draw(_ints(0, 1))
+    )
+    return value if _within(value, lo, hi) else None
+
+
+@st.composite
+def _aware_datetimes(
+    draw: st.DrawFn, lo: datetime, hi: datetime, zones: tuple[tzinfo, ...]
+) -> datetime:
+    tz = draw(_pick(zones))
+    kind = draw(_pick(("instant", "transition", "month_end", "leap_day")))
+    value: datetime | None = None
+    if kind == "transition":
+        value = _draw_transition(draw, tz, lo, hi)
+    elif kind in ("month_end", "leap_day"):
+        value = _draw_calendar_edge(draw, tz, lo, hi, leap_day=kind == "leap_day")
+    if value is None:
+        span = int((hi - lo).total_seconds())
+        seconds = _spread(draw, span)
+        micro = draw(_MICROSECONDS)
+        instant = min(lo + timedelta(seconds=seconds, microseconds=micro), hi)
+        value = instant.astimezone(tz)
+    return value
+
+
+def aware_datetimes(
+    *,
+    min_value: datetime = _MIN,
+    max_value: datetime = _MAX,
+    zones: Sequence[str | tzinfo] = DEFAULT_ZONES,
+) -> st.SearchStrategy[datetime]:
+    """Aware datetimes whose instant lies in ``[min_value, max_value]``.
+
+    The wall time is given in one of ``zones`` (IANA names or ``tzinfo`` objects). Some draws
+    are ordinary instants; the others are wall times in or beside DST gaps and folds, with
+    ``fold`` 0 or 1, or at the edges of 29 February and of the last day of a month. A wall time in a gap does not
+    exist on the clock, but it is still a valid aware datetime: its offset (and so its instant)
+    follows ``fold`` as PEP 495 says.
+
+    Args:
+        min_value: the earliest instant; must be aware.
+        max_value: the latest instant; must be aware.
+        zones: the zones to draw from.
+
+    Raises:
+        InvalidArgument: a naive bound, bounds in the wrong order, no zones or an unknown name.
+    """
+    for name, bound in (("min_value", min_value), ("max_value", max_value)):
+        if not isinstance(bound, datetime) or bound.utcoffset() is None:
+            raise InvalidArgument(f"{name} must be an aware datetime, got {bound!r}")
+    lo, hi = min_value.astimezone(UTC), max_value.astimezone(UTC)
+    if lo > hi:
+        raise InvalidArgument(f"min_value {min_value} is after max_value {max_value}")
+    if isinstance(zones, str) or not zones:
+        raise InvalidArgument("zones must be a non-empty sequence of zone names or tzinfos")
+    return _aware_datetimes(lo, hi, tuple(_to_zone(z) for z in zones))
+
+
+# -- who the customer is ------------------------------------------------------------------------
+
+
+_BIRTH_YEARS: Final = st.none() | st.integers(1900, 2100)
+_LEAP_BIRTH_YEARS: Final = st.none() | st.integers(1900, 2100).filter(calendar.isleap)
+
+
+@st.composite
+def _birthdays(draw: st.DrawFn) -> Birthday:
+    if draw(_ints(0, 4)) == 0:
+        # 29 February, without a year or in a leap year.
+        return Birthday(month=2, day=29, year=draw(_LEAP_BIRTH_YEARS))
+    year = draw(_BIRTH_YEARS)
+    month = draw(_ints(1, 12))
+    last = calendar.monthrange(2000 if year is None else year, month)[1]
+    # The month's last day often: it is where date arithmetic goes wrong.
+    day = last if draw(_BOOL) else draw(_ints(1, last))
+    return Birthday(month=month, day=day, year=year)
+
+
+def birthdays() -> st.SearchStrategy[Birthday]:
+    """Birthdays with and without a year, often on 29 February or a month's last day."""
+    return _birthdays()
+
+
+def contact_points() -> st.SearchStrategy[ContactPoint]:
+    """Contact points on any known channel, with any set of consented purposes."""
+    return st.builds(
+        ContactPoint,
+        channel=st.sampled_from(_sorted(CONTACT_CHANNELS)),
+        address=_words(),
+        consent=st.frozensets(st.sampled_from(Purpose)),
+    )
+
+
+def profiles(zones: Sequence[str] = DEFAULT_ZONES) -> st.SearchStrategy[Profile]:
+    """Profiles from empty to full; ``timezone`` is None or one of ``zones``."""
+    return _profiles(tuple(zones))
+
+
+@lru_cache(maxsize=64)
+def _profiles(zones: tuple[str, ...]) -> st.SearchStrategy[Profile]:
+    return st.builds(
+        Profile,
+        name=_optional(_words()),
+        gender=_optional(st.sampled_from(Gender)),
+        birthday=_optional(birthdays()),
+        lunar_birthday=st.booleans(),
+        timezone=_optional(st.sampled_from(zones)),
+        locale=_optional(st.sampled_from(_LOCALES)),
+        city=_optional(_words()),
+        occupation=_optional(_words()),
+        tags=st.frozensets(_words(), max_size=3),
+        source=_optional(st.sampled_from(_LEAD_SOURCES)),
+        referred_by=_optional(identifiers()),
+        contacts=st.lists(contact_points(), max_size=3).map(tuple),
+    )
+
+
+# -- single events ------------------------------------------------------------------------------
+
+_Fields = dict[str, Any]
+_FieldDrawer = Callable[[st.DrawFn, str], _Fields]
+
+
+def _no_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {}
+
+
+def _money_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "order_id": draw(identifiers()),
+        "amount": draw(money()),
+        "currency": draw(_pick(CURRENCIES)),
+        "items": tuple(draw(st.lists(_words(), max_size=3))),
+        "categories": tuple(draw(st.lists(_words(), max_size=2))),
+        "discount": draw(st.just(Decimal("0")) | money(Decimal("500.00"))),
+    }
+
+
+def _order_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"order_id": draw(identifiers())}
+
+
+def _shipped_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "order_id": draw(identifiers()),
+        "carrier": draw(_optional(st.sampled_from(("SF", "JD", "DHL", "UPS")))),
+        "tracking": draw(_optional(identifiers())),
+        "expected_delivery": draw(_optional(aware_datetimes())),
+    }
+
+
+def _cancelled_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"order_id": draw(identifiers()), "reason": draw(_optional(st.text(max_size=40)))}
+
+
+def _refunded_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "order_id": draw(identifiers()),
+        "amount": draw(money()),
+        "currency": draw(_pick(CURRENCIES)),
+        "reason": draw(_optional(st.text(max_size=40))),
+    }
+
+
+def _channel() -> st.SearchStrategy[str]:
+    return st.sampled_from(_sorted(CONTACT_CHANNELS) + list(_EXTRA_CHANNELS))
+
+
+def _contacted_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "channel": draw(_channel()),
+        "purpose": draw(_optional(st.sampled_from(Purpose))),
+        "rule": draw(_optional(identifiers())),
+        "template": draw(_optional(identifiers())),
+        "key": draw(_optional(identifiers())),
+    }
+
+
+def _replied_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"channel": draw(_channel()), "text": draw(_optional(st.text(max_size=60)))}
+
+
+def _feedback_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    kind = draw(_pick(_sorted(FEEDBACK_KINDS)))
+    lo, hi = FEEDBACK_KINDS[kind]
+    return {
+        "kind": kind,
+        "score": draw(_ints(lo, hi)),
+        "text": draw(_optional(st.text(max_size=60))),
+    }
+
+
+def _review_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "rating": draw(_ints(1, 5)),
+        "order_id": draw(_optional(identifiers())),
+        "text": draw(_optional(st.text(max_size=60))),
+    }
+
+
+def _complaint_opened_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "complaint_id": draw(identifiers()),
+        "order_id": draw(_optional(identifiers())),
+        "text": draw(_optional(st.text(max_size=60))),
+    }
+
+
+def _complaint_resolved_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "complaint_id": draw(identifiers()),
+        "text": draw(_optional(st.text(max_size=60))),
+    }
+
+
+def _referred_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"referred_id": draw(identifiers().filter(lambda r: r != customer_id))}
+
+
+def _partnership_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"kind": draw(_pick(_sorted(PARTNERSHIP_KINDS)))}
+
+
+def _consent_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "channel": draw(_pick(_sorted(CONTACT_CHANNELS))),
+        "purpose": draw(_pick(Purpose)),
+        "granted": draw(_BOOL),
+    }
+
+
+def _owner_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"owner_id": draw(identifiers())}
+
+
+def _returned_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"owner_id": draw(identifiers()), "reason": draw(_optional(st.text(max_size=40)))}
+
+
+def _profile_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"profile": draw(profiles())}
+
+
+def _lead_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {"source": draw(_pick(_LEAD_SOURCES) | identifiers())}
+
+
+def _engaged_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    # Hosts may send kinds the library does not know.
+    return {"kind": draw(_pick(_sorted(ENGAGEMENT_KINDS)) | identifiers())}
+
+
+_FIELDS: Final[dict[type[Event], _FieldDrawer]] = {
+    CustomerRegistered: _profile_fields,
+    ProfileUpdated: _profile_fields,
+    LeadCaptured: _lead_fields,
+    Engaged: _engaged_fields,
+    OrderPlaced: _money_fields,
+    OrderPaid: _money_fields,
+    OrderShipped: _shipped_fields,
+    OrderDelivered: _order_fields,
+    OrderCancelled: _cancelled_fields,
+    OrderRefunded: _refunded_fields,
+    Contacted: _contacted_fields,
+    Replied: _replied_fields,
+    FeedbackGiven: _feedback_fields,
+    ReviewPosted: _review_fields,
+    ComplaintOpened: _complaint_opened_fields,
+    ComplaintResolved: _complaint_resolved_fields,
+    Referred: _referred_fields,
+    PartnershipSigned: _partnership_fields,
+    PartnershipEnded: _partnership_fields,
+    ConsentChanged: _consent_fields,
+    OwnerAssigned: _owner_fields,
+    ReturnedToPool: _returned_fields,
+    CustomerErased: _no_fields,
+}
+
+
+@st.composite
+def _events(
+    draw: st.DrawFn,
+    classes: tuple[type[Event], ...],
+    customer_ids: st.SearchStrategy[str],
+    instants: st.SearchStrategy[datetime],
+) -> Event:
+    cls: type[Event] = draw(_pick(classes))
+    customer_id = draw(customer_ids)
+    fields = _FIELDS[cls](draw, customer_id)
+    # Mostly the id derived from the natural key; sometimes one the host chose.
+    event_id = draw(st.just("") | identifiers())
+    return cls(customer_id=customer_id, at=draw(instants), event_id=event_id, **fields)
+
+
+def events(
+    *,
+    customer_id: str | st.SearchStrategy[str] | None = None,
+    at: st.SearchStrategy[datetime] | None = None,
+    classes: Collection[type[Event]] | None = None,
+) -> st.SearchStrategy[Event]:
+    """Any single valid event of any class in :data:`lifecycle.EVENT_TYPES`.
+
+    Args:
+        customer_id: a fixed id or a strategy for it; ``None`` draws any valid id.
+        at: a strategy for the instant; ``None`` means :func:`aware_datetimes`.
+        classes: the event classes to draw from; ``None`` means all of them.
+    """
+    if classes is None:
+        picked = tuple(EVENT_TYPES.values())
+    else:
+        picked = tuple(classes)
+        unknown = [c for c in picked if c not in _FIELDS]
+        if not picked or unknown:
+            raise InvalidArgument(f"classes must be event classes of EVENT_TYPES, got {unknown}")
+    if customer_id is None:
+        ids = identifiers()
+    elif isinstance(customer_id, str):
+        ids = st.just(customer_id)
+    else:
+        ids = customer_id
+    return _events(picked, ids, aware_datetimes() if at is None else at)
+
+
+# -- whole histories ----------------------------------------------------------------------------
+
+
+class _Window:
+    """Instants as whole seconds from the window's start, shown in a drawn zone."""
+
+    def __init__(self, draw: st.DrawFn, start: datetime, seconds: int, zones: tuple[tzinfo, ...]):
+        self.draw = draw
+        self.start = start
+        self.seconds = seconds
+        self.zones = zones
+
+    def anywhere(self) -> int:
+        return _spread(self.draw, self.seconds)
+
+    def after(self, offset: int, max_days: float, min_seconds: int = 0) -> int:
+        """An offset from ``min_seconds`` to ``max_days`` after ``offset``, kept in the window."""
+        delta = _spread(self.draw, max(0, int(max_days * _DAY) - min_seconds))
+        return min(offset + min_seconds + delta, self.seconds)
+
+    def at(self, offset: int) -> datetime:
+        tz = self.draw(_pick(self.zones))
+        return (self.start + timedelta(seconds=offset)).astimezone(tz)
+
+
+def _count(draw: st.DrawFn, weights: Sequence[int]) -> int:
+    """A small count, drawn so that ``weights[n]`` is the weight of ``n`` (shrinks to 0)."""
+    choices = [n for n, w in enumerate(weights) for _ in range(w)]
+    count: int = draw(_pick(choices))
+    return count
+
+
+def _rarely(draw: st.DrawFn, n: int) -> bool:
+    """True about once in ``n`` draws; shrinks to False, so to fewer events."""
+    return draw(_ints(0, n - 1)) == n - 1
+
+
+def _usually(draw: st.DrawFn, n: int) -> bool:
+    """False about once in ``n`` draws; shrinks to False, so to fewer events."""
+    return draw(_ints(0, n - 1)) != 0
+
+
+def _draw_order(
+    draw: st.DrawFn, w: _Window, customer_id: str, order_id: str, placed_at: int
+) -> list[Event]:
+    """One order's events: placed, paid, shipped, delivered, cancelled, refunded, in any mix."""
+    out: list[Event] = []
+    amount = draw(money(Decimal("5000.00")))
+    currency = draw(_pick(CURRENCIES))
+    common: _Fields = {"customer_id": customer_id, "order_id": order_id}
+    placed = _usually(draw, 5)
+    paid = _usually(draw, 6)
+    if placed:
+        out.append(OrderPlaced(at=w.at(placed_at), amount=amount, currency=currency, **common))
+    # Most orders are paid within minutes; some wait for days.
+    delay = 3 if _rarely(draw, 4) else 0.02
+    paid_at = w.after(placed_at, delay) if placed else placed_at
+    if paid:
+        out.append(OrderPaid(at=w.at(paid_at), amount=amount, currency=currency, **common))
+        if _usually(draw, 4):
+            shipped_at = w.after(paid_at, 5, min_seconds=3600)
+            expected = draw(_ints(0, 10)) or None
+            out.append(
+                OrderShipped(
+                    at=w.at(shipped_at),
+                    carrier=draw(_pick((None, "SF", "JD", "DHL"))),
+                    tracking=f"t-{order_id}" if draw(_BOOL) else None,
+                    expected_delivery=None
+                    if expected is None
+                    else w.at(min(shipped_at + expected * _DAY, w.seconds)),
+                    **common,
+                )
+            )
+            if _usually(draw, 4):
+                out.append(OrderDelivered(at=w.at(w.after(shipped_at, 10, 3600)), **common))
+    if (placed or paid) and _rarely(draw, 8):
+        out.append(OrderCancelled(at=w.at(w.after(placed_at, 30)), **common))
+    if paid:
+        remaining = amount
+        for _ in range(_count(draw, (6, 2, 1))):
+            if not remaining:
+                break
+            full = draw(_BOOL)
+            part = remaining if full else draw(money(remaining))
+            remaining -= part
+            out.append(
+                OrderRefunded(
+                    at=w.at(w.after(paid_at, 90)),
+                    amount=part,
+                    currency=currency,
+                    **common,
+                )
+            )
+    return out
+
+
+@st.composite
+def _histories(
+    draw: st.DrawFn,
+    customer_id: str,
+    start: datetime,
+    days: int,
+    zones: tuple[tzinfo, ...],
+    profile_zones: tuple[str, ...],
+    id_prefix: str,
+) -> list[Event]:
+    w = _Window(draw, start, days * _DAY, zones)
+    cid = customer_id
+    out: list[Event] = []
+
+    if draw(_BOOL):
+        out.append(
+            CustomerRegistered(
+                customer_id=cid, at=w.at(w.anywhere()), profile=draw(profiles(profile_zones))
+            )
+        )
+    for _ in range(_count(draw, (6, 1, 1))):
+        out.append(
+            ProfileUpdated(
+                customer_id=cid, at=w.at(w.anywhere()), profile=draw(profiles(profile_zones))
+            )
+        )
+    for _ in range(_count(draw, (3, 2, 1))):
+        source = draw(_pick(_LEAD_SOURCES))
+        out.append(LeadCaptured(customer_id=cid, at=w.at(w.anywhere()), source=source))
+    for _ in range(_count(draw, (3, 2, 2, 1, 1))):
+        kind = draw(_pick(_sorted(ENGAGEMENT_KINDS)))
+        out.append(Engaged(customer_id=cid, at=w.at(w.anywhere()), kind=kind))
+
+    order_count = _count(draw, (2, 2, 2, 2, 2, 2, 1, 1, 1))
+    previous: int | None = None
+    for n in range(1, order_count + 1):
+        if previous is not None and _rarely(draw, 5):
+            # Now and then a second order on (about) the same day as the one before.
+            placed_at = w.after(previous, 0.25)
+        else:
+            placed_at = w.anywhere()
+        previous = placed_at
+        out.extend(_draw_order(draw, w, cid, f"{id_prefix}o{n}", placed_at))
+    order_ids = [f"{id_prefix}o{n}" for n in range(1, order_count + 1)]
+
+    # Loyal buyers are asked for (and give) more feedback and reviews.
+    voice = (1, 2, 2, 1) if order_count >= 3 else (3, 2, 1, 1)
+    for _ in range(_count(draw, voice)):
+        kind = draw(_pick(("nps", "nps", "csat")))
+        lo, hi = FEEDBACK_KINDS[kind]
+        # Weighted towards the top, where promoters and advocates are.
+        score = draw(_pick((*range(lo, hi + 1), hi - 1, hi, hi, hi)))
+        out.append(FeedbackGiven(customer_id=cid, at=w.at(w.anywhere()), score=score, kind=kind))
+    for _ in range(_count(draw, voice)):
+        out.append(
+            ReviewPosted(
+                customer_id=cid,
+                at=w.at(w.anywhere()),
+                rating=draw(_pick((1, 2, 3, 4, 5, 5, 5, 5, 5))),
+                order_id=draw(_pick((None, *order_ids))),
+            )
+        )
+    for k in range(1, _count(draw, (3, 2, 1)) + 1):
+        complaint_id = f"{id_prefix}k{k}"
+        opened = w.anywhere()
+        out.append(ComplaintOpened(customer_id=cid, at=w.at(opened), complaint_id=complaint_id))
+        if _usually(draw, 3):
+            resolved = w.after(opened, 150)
+            out.append(
+                ComplaintResolved(customer_id=cid, at=w.at(resolved), complaint_id=complaint_id)
+            )
+    for referred in ("r1", "r2", "r3"):
+        if _rarely(draw, 5):
+            out.append(Referred(customer_id=cid, at=w.at(w.anywhere()), referred_id=referred))
+    if _rarely(draw, 4):
+        active: set[str] = set()
+        offsets = sorted(w.anywhere() for _ in range(_count(draw, (0, 1, 3, 2))))
+        for offset in offsets:
+            idle = _sorted(PARTNERSHIP_KINDS - active)
+            if active and (not idle or draw(_BOOL)):
+                kind = draw(_pick(_sorted(active)))
+                active.discard(kind)
+                out.append(PartnershipEnded(customer_id=cid, at=w.at(offset), kind=kind))
+            else:
+                kind = draw(_pick(idle))
+                active.add(kind)
+                out.append(PartnershipSigned(customer_id=cid, at=w.at(offset), kind=kind))
+    for _ in range(_count(draw, (4, 1, 1))):
+        out.append(
+            Contacted(
+                customer_id=cid,
+                at=w.at(w.anywhere()),
+                channel=draw(_pick(_sorted(CONTACT_CHANNELS))),
+                purpose=draw(_pick((None, *Purpose))),
+            )
+        )
+    for _ in range(_count(draw, (4, 1))):
+        channel = draw(_pick(_sorted(CONTACT_CHANNELS)))
+        out.append(Replied(customer_id=cid, at=w.at(w.anywhere()), channel=channel))
+    for _ in range(_count(draw, (4, 1, 1))):
+        out.append(
+            ConsentChanged(
+                customer_id=cid,
+                at=w.at(w.anywhere()),
+                channel=draw(_pick(_sorted(CONTACT_CHANNELS))),
+                purpose=draw(_pick(Purpose)),
+                granted=draw(_BOOL),
+            )
+        )
+    if _rarely(draw, 5):
+        owner = draw(_pick(("u1", "u2")))
+        taken = w.anywhere()
+        out.append(OwnerAssigned(customer_id=cid, at=w.at(taken), owner_id=owner))
+        if draw(_BOOL):
+            out.append(ReturnedToPool(customer_id=cid, at=w.at(w.after(taken, 60)), owner_id=owner))
+
+    if not out:
+        out.append(LeadCaptured(customer_id=cid, at=w.at(w.anywhere()), source="store"))
+    # Replay order, by the instant in UTC (a comparison within one zone ignores `fold`). Two
+    # draws can land on one natural key (same kind, same second): the first one stays.
+    out.sort(key=lambda e: (e.at.astimezone(UTC), e.rank, e.event_id))
+    unique: dict[str, Event] = {}
+    for e in out:
+        unique.setdefault(e.event_id, e)
+    return list(unique.values())
+
+
+def histories(
+    customer_id: str = "c1",
+    *,
+    start: datetime = _HISTORY_START,
+    days: int = 3 * 365 + 1,
+    zones: Sequence[str | tzinfo] = DEFAULT_ZONES,
+    id_prefix: str = "",
+) -> st.SearchStrategy[list[Event]]:
+    """A coherent, non-empty history of one customer, in replay order.
+
+    Orders ``o1`` .. ``oN`` may be placed, paid (at most once), shipped, delivered, cancelled and
+    refunded in part or in full (refunds in the payment's currency, never more than was paid);
+    around them come registrations and profile updates, leads, engagements, NPS and CSAT
+    answers, reviews, complaints opened and perhaps resolved (``k1`` ..), referrals of ``r1`` ..
+    ``r3``, partnerships signed and ended, contacts, replies, consent changes and owners.
+    Instants spread over ``days`` days from ``start``, so that the 90-, 180- and 365-day
+    thresholds are often crossed, and each is shown in one of ``zones``.
+
+    The result is always accepted by :meth:`lifecycle.Lifecycle.record`. Order and complaint
+    ids (and so their derived event ids) are the same in every history: give each customer its
+    own ``id_prefix`` to record several histories in one store.
+
+    Args:
+        customer_id: whose history it is.
+        start: the first instant of the window; must be aware.
+        days: the window's length in days.
+        zones: the zones the instants are shown in; profiles name them as time zones too.
+        id_prefix: prepended to order and complaint ids.
+    """
+    if not isinstance(start, datetime) or start.utcoffset() is None:
+        raise InvalidArgument(f"start must be an aware datetime, got {start!r}")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise InvalidArgument(f"days must be a whole number >= 1, got {days!r}")
+    if not isinstance(customer_id, str) or not customer_id.strip():
+        raise InvalidArgument(f"customer_id must be a non-empty string, got {customer_id!r}")
+    if isinstance(zones, str) or not zones:
+        raise InvalidArgument("zones must be a non-empty sequence of zone names or tzinfos")
+    tzs = tuple(_to_zone(z) for z in zones)
+    names = tuple(z.key for z in tzs if isinstance(z, ZoneInfo) and z.key)
+    return _histories(
+        customer_id, start.astimezone(UTC), days, tzs, names or DEFAULT_ZONES, id_prefix
+    )
