@@ -53,7 +53,7 @@ def datetimes_of(event: lc.Event) -> list[tuple[str, datetime]]:
     return [
         (f.name, value)
         for f in attrs.fields(type(event))
-        if isinstance(value := getattr(event, f.name), datetime)
+        if f.init and isinstance(value := getattr(event, f.name), datetime)
     ]
 
 

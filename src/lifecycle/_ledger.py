@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import attrs
 
-from lifecycle._time import local_date, to_utc, zone
+from lifecycle._time import local_date, zone
 from lifecycle.customer import Profile
 from lifecycle.errors import InvalidEvent
 from lifecycle.events import (
@@ -82,7 +82,7 @@ def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event
     ``now`` is compared as an instant; pass it in UTC (the public functions do) so that a wall
     time in a DST fold never compares by its wall clock.
     """
-    events = [e for e in history if now is None or to_utc(e.at) <= now]
+    events = [e for e in history if now is None or sort_key(e)[0] <= now]
     events.sort(key=sort_key)
     return events
 

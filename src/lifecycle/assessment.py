@@ -10,7 +10,7 @@ import attrs
 
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
-from lifecycle.events import Event
+from lifecycle.events import Event, sort_key
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
 from lifecycle.stages import Stage, StageAssessment, _Judge
@@ -103,7 +103,7 @@ def assess(
         stage = StageAssessment(stage=judge.stage(), rule="", evidence=(), reasons=(), as_of=now)
     status = status_from_ledger(ledger, now, model=model, explain=explain)
     bounds = [judge.next_boundary()]
-    bounds += [at for at in (to_utc(e.at) for e in history) if at > now]
+    bounds += [at for at in (sort_key(e)[0] for e in history) if at > now]
     bounds += [t for t in referrals.values() if t > now]
     last = ledger.last_day
     if last is not None:

@@ -135,6 +135,14 @@ class Store(Protocol):
         """The customer's events in replay order; empty for an unknown customer."""
         ...
 
+    def histories(self, customer_ids: Iterable[str]) -> dict[str, tuple[Event, ...]]:
+        """Several customers' histories in one read, each in replay order.
+
+        Customers without events are left out. Bulk ingest reads every touched customer at
+        once through this.
+        """
+        ...
+
     def version(self, customer_id: str) -> int:
         """How many events the customer has; 0 for an unknown customer."""
         ...
@@ -143,8 +151,11 @@ class Store(Protocol):
         """Every customer with at least one event, in sorted order."""
         ...
 
-    def referrers(self, customer_id: str) -> frozenset[str]:
-        """The customers whose ``Referred`` events name ``customer_id``."""
+    def referrers(self, customer_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """For each of ``customer_ids`` that was referred: the customers who referred them.
+
+        Customers nobody referred are left out.
+        """
         ...
 
     def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:

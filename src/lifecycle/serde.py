@@ -36,7 +36,7 @@ __all__ = [
 #: The version of the event dict layout this release writes.
 SCHEMA_VERSION: Final = 1
 
-_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
 
 #: Upgrades from version N to N + 1, applied in turn to older dicts.
 _MIGRATIONS: Final[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
@@ -115,16 +115,38 @@ def _plan(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     if plan is None:
         hints = _field_types(cls)
         fields = attrs.fields(cls)
-        plan = _PLANS[cls] = tuple((f.name, _encoder(hints[f.name])) for f in fields)
+        plan = _PLANS[cls] = tuple((f.name, _encoder(hints[f.name])) for f in fields if f.init)
     return plan
+
+
+_EVENT_ENCODERS: dict[type, Callable[[Event], dict[str, Any]]] = {}
+
+
+def _event_encoder(cls: type[Event]) -> Callable[[Event], dict[str, Any]]:
+    """A function that turns one ``cls`` event into a dict, written out field by field.
+
+    Generated once per class (as attrs generates ``__init__``): a loop over the fields costs
+    more than the encoding itself, and bulk ingest encodes every event.
+    """
+    encoder = _EVENT_ENCODERS.get(cls)
+    if encoder is None:
+        namespace: dict[str, Any] = {}
+        items = [f"'type': {cls.event_type!r}", f"'v': {SCHEMA_VERSION}"]
+        for i, (name, enc) in enumerate(_plan(cls)):
+            if enc is _identity:
+                items.append(f"{name!r}: e.{name}")
+            else:
+                namespace[f"enc{i}"] = enc
+                items.append(f"{name!r}: enc{i}(e.{name})")
+        source = "def encode(e):\n    return {" + ", ".join(items) + "}\n"
+        exec(compile(source, f"<lifecycle event encoder {cls.__name__}>", "exec"), namespace)
+        encoder = _EVENT_ENCODERS[cls] = namespace["encode"]
+    return encoder
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The event as a dict of JSON-ready values, with its ``type`` and schema version ``v``."""
-    out: dict[str, Any] = {"type": event.event_type, "v": SCHEMA_VERSION}
-    for name, enc in _plan(type(event)):
-        out[name] = enc(getattr(event, name))
-    return out
+    return _event_encoder(type(event))(event)
 
 
 def event_to_json(event: Event) -> str:
@@ -213,7 +235,7 @@ def _decode_datetime(value: Any, field: str) -> datetime:
 
 def _build(cls: type, data: Mapping[str, Any], *, prefix: str = "") -> Any:
     hints = _field_types(cls)
-    names = {f.name for f in attrs.fields(cls)}
+    names = {f.name for f in attrs.fields(cls) if f.init}
     unknown = set(data) - names
     if unknown:
         raise InvalidEvent("unknown field", field=prefix + sorted(unknown)[0])
@@ -224,7 +246,9 @@ def _build(cls: type, data: Mapping[str, Any], *, prefix: str = "") -> Any:
         raise
     except TypeError as e:
         missing = [
-            f.name for f in attrs.fields(cls) if f.name not in data and f.default is attrs.NOTHING
+            f.name
+            for f in attrs.fields(cls)
+            if f.init and f.name not in data and f.default is attrs.NOTHING
         ]
         raise InvalidEvent(
             "missing required field", field=prefix + (missing[0] if missing else "?")

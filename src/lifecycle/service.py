@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from os import PathLike
 from types import TracebackType
@@ -42,6 +44,28 @@ def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
     if isinstance(value, kind | str):
         return frozenset({kind(value)})
     return frozenset(kind(v) for v in value)
+
+
+#: Batches at least this large pause the cyclic garbage collector while they are recorded.
+_BULK = 1000
+
+
+@contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a bulk write, then restore it.
+
+    A bulk write allocates many small objects that all stay alive, and each full collection
+    walks every one of them: without the pause, half of an ingest's time goes to collections
+    that find nothing. Nothing recorded forms reference cycles, so nothing is left behind.
+    """
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class Lifecycle:
@@ -122,19 +146,20 @@ class Lifecycle:
                 if seen is not None and seen != e:
                     raise ConflictingEvent(e.event_id)
                 batch[e.event_id] = e
-        for attempt in range(self.retries + 1):
-            try:
-                return self._record_once(list(batch.values()))
-            except ConcurrencyError:
-                if attempt == self.retries:
-                    raise
+        with _collector_paused(len(batch) >= _BULK):
+            for attempt in range(self.retries + 1):
+                try:
+                    return self._record_once(list(batch.values()))
+                except ConcurrencyError:
+                    if attempt == self.retries:
+                        raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record_once(self, batch: list[Event]) -> RecordResult:
-        old: dict[str, tuple[Event, ...]] = {}
-        for e in batch:
-            if e.customer_id not in old:
-                old[e.customer_id] = self.store.history(e.customer_id)
+        touched = {e.customer_id for e in batch}
+        old = self.store.histories(touched)
+        for cid in touched:
+            old.setdefault(cid, ())
         # An erased customer's personal data is dropped on the way in, too.
         erased = {e.customer_id for e in batch if isinstance(e, CustomerErased)}
         erased |= {cid for cid, h in old.items() if any(isinstance(e, CustomerErased) for e in h)}
@@ -178,13 +203,16 @@ class Lifecycle:
             self._snapshot(self._assess(cid, hist, now, histories, explain=False), len(hist))
             for cid, hist in histories.items()
         ]
-        for cid in list(histories):
-            for ref in self.store.referrers(cid):
-                if ref not in histories and ref not in versions:
-                    hist = self.store.history(ref)
-                    versions[ref] = len(hist)
-                    a = self._assess(ref, hist, now, histories, explain=False)
-                    out.append(self._snapshot(a, len(hist)))
+        referrers = {
+            ref
+            for refs in self.store.referrers(histories).values()
+            for ref in refs
+            if ref not in histories and ref not in versions
+        }
+        for ref, hist in sorted(self.store.histories(referrers).items()):
+            versions[ref] = len(hist)
+            a = self._assess(ref, hist, now, histories, explain=False)
+            out.append(self._snapshot(a, len(hist)))
         return out
 
     @staticmethod
@@ -210,15 +238,17 @@ class Lifecycle:
         pending: dict[str, tuple[Event, ...]] | None = None,
     ) -> dict[str, datetime]:
         """When each customer this one referred first made an order still valid at ``now``."""
+        referred = {e.referred_id for e in history if isinstance(e, Referred)}
+        if not referred:
+            return {}
+        pending = pending or {}
+        found = {r: pending[r] for r in referred if r in pending}
+        found.update(self.store.histories(referred - found.keys()))
         out = {}
-        for e in history:
-            if isinstance(e, Referred) and e.referred_id not in out:
-                other = (pending or {}).get(e.referred_id)
-                if other is None:
-                    other = self.store.history(e.referred_id)
-                first = first_valid_order_at(other, self.policy, now)
-                if first is not None:
-                    out[e.referred_id] = first
+        for r, other in found.items():
+            first = first_valid_order_at(other, self.policy, now)
+            if first is not None:
+                out[r] = first
         return out
 
     def _assess(

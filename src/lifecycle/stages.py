@@ -47,6 +47,9 @@ class Job(IntEnum):
     def label_zh(self) -> str:
         return _JOB_LABELS[self][1]
 
+    def label(self, lang: str = "en") -> str:
+        return self.label_zh if lang == "zh" else self.label_en
+
 
 _JOB_LABELS = {
     Job.SELECT: ("select", "选择客户"),

@@ -95,6 +95,11 @@ class MemoryStore:
             self._check_open()
             return tuple(self._histories.get(customer_id, ()))
 
+    def histories(self, customer_ids: Iterable[str]) -> dict[str, tuple[Event, ...]]:
+        with self._lock:
+            self._check_open()
+            return {c: tuple(self._histories[c]) for c in customer_ids if c in self._histories}
+
     def version(self, customer_id: str) -> int:
         with self._lock:
             return len(self._histories.get(customer_id, ()))
@@ -105,9 +110,12 @@ class MemoryStore:
             ids = sorted(self._histories)
         return iter(ids)
 
-    def referrers(self, customer_id: str) -> frozenset[str]:
+    def referrers(self, customer_ids: Iterable[str]) -> dict[str, frozenset[str]]:
         with self._lock:
-            return frozenset(self._referrers.get(customer_id, ()))
+            self._check_open()
+            return {
+                c: frozenset(self._referrers[c]) for c in customer_ids if self._referrers.get(c)
+            }
 
     def _put(self, snapshots: Sequence[Snapshot]) -> None:
         for s in snapshots:

@@ -181,6 +181,7 @@ class SQLiteStore:
                 raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
             self._db.execute(f"PRAGMA synchronous = {synchronous}")
             self._db.execute("PRAGMA secure_delete = ON")
+            self._db.execute("PRAGMA cache_size = -65536")
             self._db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as e:
             raise self._fail(e) from e
@@ -278,20 +279,31 @@ class SQLiteStore:
             if seen is not None and seen != e:
                 raise ConflictingEvent(e.event_id)
             batch[e.event_id] = e
-        stored = self._stored_bodies(db, list(batch))
-        for event_id, body in stored.items():
-            if event_from_json(body) != batch[event_id]:
-                raise ConflictingEvent(event_id)
-        new = [e for i, e in batch.items() if i not in stored]
+        insert = (
+            "INSERT INTO events (event_id, customer_id, at_us, rank, type, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        rows = [
+            (e.event_id, e.customer_id, _us(e.at), e.rank, e.event_type, event_to_json(e))
+            for e in batch.values()
+        ]
+        # Usually every event is new (the facade has filtered repeats): insert them all at
+        # once, and only when an id is taken, go back and sort repeats from conflicts.
+        db.execute("SAVEPOINT insert_events")
+        try:
+            db.executemany(insert, rows)
+            new = list(batch.values())
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK TO insert_events")
+            stored = self._stored_bodies(db, list(batch))
+            for event_id, body in stored.items():
+                if event_from_json(body) != batch[event_id]:
+                    raise ConflictingEvent(event_id) from None
+            new = [e for i, e in batch.items() if i not in stored]
+            db.executemany(insert, [r for r in rows if r[0] not in stored])
+        db.execute("RELEASE insert_events")
         if not new:
             return 0
-        db.executemany(
-            "INSERT INTO events (event_id, customer_id, at_us, rank, type, body) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (e.event_id, e.customer_id, _us(e.at), e.rank, e.event_type, event_to_json(e))
-                for e in new
-            ],
-        )
         counts: dict[str, int] = {}
         for e in new:
             counts[e.customer_id] = counts.get(e.customer_id, 0) + 1
@@ -382,6 +394,20 @@ class SQLiteStore:
             ).fetchall()
         return tuple(event_from_json(body) for (body,) in rows)
 
+    def histories(self, customer_ids: Iterable[str]) -> dict[str, tuple[Event, ...]]:
+        out: dict[str, list[Event]] = {}
+        with self._reading() as db:
+            for chunk in _chunks(sorted(set(customer_ids))):
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    f"SELECT customer_id, body FROM events WHERE customer_id IN ({marks}) "
+                    "ORDER BY customer_id, at_us, rank, event_id",
+                    chunk,
+                ).fetchall()
+                for cid, body in rows:
+                    out.setdefault(cid, []).append(event_from_json(body))
+        return {cid: tuple(events) for cid, events in out.items()}
+
     def version(self, customer_id: str) -> int:
         with self._reading() as db:
             row = db.execute(
@@ -397,12 +423,17 @@ class SQLiteStore:
             ]
         return iter(ids)
 
-    def referrers(self, customer_id: str) -> frozenset[str]:
+    def referrers(self, customer_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        found: dict[str, set[str]] = {}
         with self._reading() as db:
-            rows = db.execute(
-                "SELECT referrer_id FROM referrals WHERE referred_id = ?", (customer_id,)
-            )
-            return frozenset(r for (r,) in rows)
+            for chunk in _chunks(sorted(set(customer_ids))):
+                marks = ",".join("?" * len(chunk))
+                for referred, referrer in db.execute(
+                    f"SELECT referred_id, referrer_id FROM referrals WHERE referred_id IN ({marks})",
+                    chunk,
+                ):
+                    found.setdefault(referred, set()).add(referrer)
+        return {c: frozenset(r) for c, r in found.items()}
 
     # -- snapshots ----------------------------------------------------------------------------
 

@@ -163,6 +163,15 @@ class StoreContract:
         store.append([_paid(c, f"o-{c}", 0) for c in ("b", "c", "a")])
         assert list(store.customer_ids()) == ["a", "b", "c"]
 
+    def test_histories_reads_several_customers_at_once(self, store: Store) -> None:
+        store.append([_paid("c2", "o2", 1), _paid("c1", "o1", 2), _paid("c1", "o0", 0)])
+        assert store.histories(["c1", "c2", "nobody", "c1"]) == {
+            "c1": store.history("c1"),
+            "c2": store.history("c2"),
+        }
+        assert store.histories(["c1"])["c1"] == (_paid("c1", "o0", 0), _paid("c1", "o1", 2))
+        assert store.histories([]) == {}
+
     def test_referrers_are_indexed(self, store: Store) -> None:
         store.append(
             [
@@ -171,8 +180,11 @@ class StoreContract:
                 Referred(customer_id="a", at=_day(0), referred_id="y"),
             ]
         )
-        assert store.referrers("x") == frozenset({"a", "b"})
-        assert store.referrers("z") == frozenset()
+        assert store.referrers(["x", "y", "z"]) == {
+            "x": frozenset({"a", "b"}),
+            "y": frozenset({"a"}),
+        }
+        assert store.referrers([]) == {}
 
     def test_text_full_of_quotes_sql_and_emoji_reads_back_exactly(self, store: Store) -> None:
         nasty = 'Robert\'); DROP TABLE events;-- "quoted" \\ \x00\x07\u2028 客户 🎉🧧 %s ? :name'
@@ -577,7 +589,9 @@ class _StoreMachine(RuleBasedStateMachine):
             assert self.candidate.history(c) == self.reference.history(c)
             assert self.candidate.version(c) == self.reference.version(c)
             assert self.candidate.snapshot(c) == self.reference.snapshot(c)
-            assert self.candidate.referrers(c) == self.reference.referrers(c)
+        ids = ["c1", "c2", "c3", "nobody"]
+        assert self.candidate.histories(ids) == self.reference.histories(ids)
+        assert self.candidate.referrers(ids) == self.reference.referrers(ids)
         assert list(self.candidate.customer_ids()) == list(self.reference.customer_ids())
         assert list(self.candidate.outbox_entries()) == list(self.reference.outbox_entries())
 

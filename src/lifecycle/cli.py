@@ -1,0 +1,280 @@
+"""The ``lifecycle`` command (also ``python -m lifecycle``).
+
+Exit codes: 0 success; 1 the library refused the data (a :class:`LifecycleError`); 2 a usage
+mistake (bad arguments, a file that cannot be used). Mistakes print one line on stderr, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from lifecycle._version import __version__
+from lifecycle.errors import ConflictingEvent, LifecycleError
+from lifecycle.stages import Job, Stage
+from lifecycle.status import Status
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake on the command line; printed as one line, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    out = out if out is not None else sys.stdout
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse has printed its message already
+        return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_help(out)
+        return EXIT_USAGE
+    try:
+        return int(args.run(args, out))
+    except UsageError as e:
+        print(f"lifecycle: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except LifecycleError as e:
+        print(f"lifecycle: error: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print("lifecycle: interrupted", file=sys.stderr)
+        return 130
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lifecycle",
+        description="The customer side of an online shop: stages, health and reasons.",
+        epilog="Exit codes: 0 success, 1 data refused, 2 usage mistake.",
+    )
+    parser.add_argument("--version", action="version", version=f"lifecycle {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="generate a synthetic shop, record it into SQLite and report on it",
+        description=(
+            "Generate a seeded synthetic shop, record every event into an SQLite file and "
+            "print the stage funnel, the health of the base and ten customers with reasons. "
+            "Running it again on the same file records nothing new."
+        ),
+    )
+    demo.add_argument("--customers", type=_positive, default=5000, help="default 5000")
+    demo.add_argument("--seed", type=int, default=0, help="default 0")
+    demo.add_argument("--db", type=Path, default=Path("demo.db"), help="default demo.db")
+    demo.add_argument(
+        "--fresh", action="store_true", help="delete the --db file first if it holds a shop"
+    )
+    demo.add_argument("--lang", choices=("en", "zh"), default="en", help="default en")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from lifecycle.clock import FixedClock
+    from lifecycle.datasets import synthetic_shop
+    from lifecycle.policy import Policy
+    from lifecycle.service import Lifecycle
+
+    lang: str = args.lang
+    db: Path = args.db
+    if db.is_dir():
+        raise UsageError(f"{db} is a directory; give a file for --db")
+    if args.fresh and db.exists():
+        _remove_shop_file(db)
+    started = time.perf_counter()
+    data = synthetic_shop(args.customers, seed=args.seed)
+    generated = time.perf_counter() - started
+    clock = FixedClock(data.as_of)
+    policy = Policy(timezone=data.timezone)
+    _say(
+        out,
+        lang,
+        f"lifecycle {__version__} demo: a synthetic shop of {args.customers:,} customers "
+        f"(seed {args.seed}), as of {data.as_of:%Y-%m-%d %H:%M} {data.timezone}",
+        f"lifecycle {__version__} 演示：{args.customers:,} 位客户的模拟店铺（种子 {args.seed}），"
+        f"截至 {data.as_of:%Y-%m-%d %H:%M} {data.timezone}",
+    )
+    with Lifecycle.open(db, policy=policy, clock=clock, synchronous="NORMAL") as shop:
+        started = time.perf_counter()
+        try:
+            result = shop.record(data.events)
+        except ConflictingEvent as e:
+            raise UsageError(
+                f"{db} already holds a different shop ({e}); pass --fresh or another --db"
+            ) from None
+        recorded = time.perf_counter() - started
+        rate = len(data.events) / recorded if recorded > 0 else float("inf")
+        _say(
+            out,
+            lang,
+            f"generated {len(data.events):,} events in {generated:.1f} s; recorded into {db} "
+            f"in {recorded:.1f} s ({rate:,.0f} events/s): {result.recorded:,} new, "
+            f"{result.duplicates:,} already there",
+            f"生成 {len(data.events):,} 条事件用时 {generated:.1f} 秒；写入 {db} 用时 "
+            f"{recorded:.1f} 秒（每秒 {rate:,.0f} 条）：新增 {result.recorded:,}，"
+            f"已存在 {result.duplicates:,}",
+        )
+        ids = set(data.customer_ids)
+        started = time.perf_counter()
+        stages = {s: [c for c in shop.customers(stage=s) if c in ids] for s in Stage}
+        statuses = {s: len([c for c in shop.customers(status=s) if c in ids]) for s in Status}
+        queried = time.perf_counter() - started
+        out.write("\n")
+        _funnel(out, lang, {s: len(c) for s, c in stages.items()})
+        out.write("\n")
+        _health(out, lang, statuses)
+        out.write("\n")
+        examples = _examples(stages)
+        started = time.perf_counter()
+        assessments = [shop.assess(c) for c in examples]
+        assessed = time.perf_counter() - started
+        _say(out, lang, "Ten customers and why:", "十位客户及其原因：")
+        for a in assessments:
+            text = a.explain(lang).splitlines()
+            out.write(f"\n  {a.customer_id}  {text[0]}\n")
+            for line in text[1:]:
+                out.write(f"    {line}\n")
+        out.write("\n")
+        per = assessed / max(1, len(assessments)) * 1e3
+        _say(
+            out,
+            lang,
+            f"stage and status queries for {len(ids):,} customers: {queried * 1e3:.0f} ms "
+            f"(from stored snapshots); one explained assessment: {per:.2f} ms",
+            f"{len(ids):,} 位客户的阶段与状态查询：{queried * 1e3:.0f} 毫秒（读取快照）；"
+            f"单个客户带原因的评估：{per:.2f} 毫秒",
+        )
+    return EXIT_OK
+
+
+def _remove_shop_file(db: Path) -> None:
+    """Delete ``db`` and its WAL files, but only when it is a lifecycle SQLite file."""
+    import sqlite3
+
+    try:
+        with db.open("rb") as f:
+            header = f.read(16)
+    except OSError as e:
+        raise UsageError(f"cannot read {db}: {e.strerror}") from None
+    if header and header != b"SQLite format 3\x00":
+        raise UsageError(f"{db} is not an SQLite file; refusing to delete it")
+    if header:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError:
+            tables = set()
+        finally:
+            conn.close()
+        if "lifecycle_meta" not in tables:
+            raise UsageError(f"{db} is not a lifecycle shop; refusing to delete it")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def _examples(stages: dict[Stage, list[str]]) -> list[str]:
+    """Ten customers: the first of each stage, then more from the higher stages."""
+    chosen = [ids[0] for ids in stages.values() if ids]
+    for stage in reversed(Stage):
+        for cid in stages[stage][1:]:
+            if len(chosen) >= 10:
+                return chosen
+            chosen.append(cid)
+            break
+    return chosen[:10]
+
+
+def _funnel(out: TextIO, lang: str, counts: dict[Stage, int]) -> None:
+    total = sum(counts.values())
+    _say(
+        out,
+        lang,
+        "Stages: customers now, and the share who got at least that far",
+        "阶段：当前客户数，以及至少达到该阶段的比例",
+    )
+    head = (
+        ("job", "stage", "customers", "share", "reached", "from previous")
+        if lang == "en"
+        else ("职能", "阶段", "客户数", "占比", "达到", "上一阶段转化")
+    )
+    rows: list[tuple[str, ...]] = []
+    job: Job | None = None
+    for stage in Stage:
+        reached = sum(n for s, n in counts.items() if s >= stage)
+        before = sum(n for s, n in counts.items() if s >= stage - 1) if stage > 1 else None
+        conversion = f"{reached / before:.1%}" if before else ""
+        rows.append(
+            (
+                stage.job.label(lang) if stage.job is not job else "",
+                f"{int(stage)} {stage.label(lang)}",
+                f"{counts[stage]:,}",
+                _pct(counts[stage], total),
+                f"{reached:,}",
+                conversion,
+            )
+        )
+        job = stage.job
+    _table(out, head, rows, right=(2, 3, 4, 5))
+
+
+def _health(out: TextIO, lang: str, counts: dict[Status, int]) -> None:
+    buyers = sum(counts.values())
+    _say(
+        out,
+        lang,
+        f"Health of the {buyers:,} buying relationships",
+        f"{buyers:,} 个购买关系的健康状况",
+    )
+    head = ("status", "customers", "share") if lang == "en" else ("状态", "客户数", "占比")
+    rows = [(s.label(lang), f"{n:,}", _pct(n, buyers)) for s, n in counts.items()]
+    _table(out, head, rows, right=(1, 2))
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "-"
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(
+    out: TextIO, head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+) -> None:
+    widths = [max(_width(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    for row in (head, *rows):
+        cells = []
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - _width(cell))
+            cells.append(pad + cell if i in right else cell + pad)
+        out.write("  " + "  ".join(cells).rstrip() + "\n")
+
+
+def _say(out: TextIO, lang: str, en: str, zh: str) -> None:
+    out.write((zh if lang == "zh" else en) + "\n")
