@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import unicodedata
@@ -51,6 +52,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except KeyboardInterrupt:
         print("lifecycle: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`lifecycle demo | head`): stop quietly, as Unix tools do.
+        if out is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_REFUSED
 
 
 def _positive(text: str) -> int:
@@ -128,17 +135,27 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
                 f"{db} already holds a different shop ({e}); pass --fresh or another --db"
             ) from None
         recorded = time.perf_counter() - started
-        rate = len(data.events) / recorded if recorded > 0 else float("inf")
-        _say(
-            out,
-            lang,
-            f"generated {len(data.events):,} events in {generated:.1f} s; recorded into {db} "
-            f"in {recorded:.1f} s ({rate:,.0f} events/s): {result.recorded:,} new, "
-            f"{result.duplicates:,} already there",
-            f"生成 {len(data.events):,} 条事件用时 {generated:.1f} 秒；写入 {db} 用时 "
-            f"{recorded:.1f} 秒（每秒 {rate:,.0f} 条）：新增 {result.recorded:,}，"
-            f"已存在 {result.duplicates:,}",
-        )
+        if result.recorded:
+            rate = result.recorded / recorded if recorded > 0 else float("inf")
+            _say(
+                out,
+                lang,
+                f"generated {len(data.events):,} events in {generated:.1f} s; recorded "
+                f"{result.recorded:,} new into {db} in {recorded:.1f} s ({rate:,.0f} events/s, "
+                f"snapshots included); {result.duplicates:,} were already there",
+                f"生成 {len(data.events):,} 条事件用时 {generated:.1f} 秒；新写入 {db} "
+                f"{result.recorded:,} 条，用时 {recorded:.1f} 秒（每秒 {rate:,.0f} 条，含快照）；"
+                f"已存在 {result.duplicates:,} 条",
+            )
+        else:
+            _say(
+                out,
+                lang,
+                f"generated {len(data.events):,} events in {generated:.1f} s; all were already "
+                f"in {db}, nothing recorded twice (checked in {recorded:.1f} s)",
+                f"生成 {len(data.events):,} 条事件用时 {generated:.1f} 秒；{db} 中已全部存在，"
+                f"未重复写入（核对用时 {recorded:.1f} 秒）",
+            )
         ids = set(data.customer_ids)
         started = time.perf_counter()
         stages = {s: [c for c in shop.customers(stage=s) if c in ids] for s in Stage}

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from os import PathLike
 from types import TracebackType
@@ -13,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from lifecycle._bulk import collector_paused
 from lifecycle._ledger import check_orders, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
@@ -48,24 +47,6 @@ def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
-
-
-@contextmanager
-def _collector_paused(pause: bool) -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a bulk write, then restore it.
-
-    A bulk write allocates many small objects that all stay alive, and each full collection
-    walks every one of them: without the pause, half of an ingest's time goes to collections
-    that find nothing. Nothing recorded forms reference cycles, so nothing is left behind.
-    """
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class Lifecycle:
@@ -146,7 +127,7 @@ class Lifecycle:
                 if seen is not None and seen != e:
                     raise ConflictingEvent(e.event_id)
                 batch[e.event_id] = e
-        with _collector_paused(len(batch) >= _BULK):
+        with collector_paused(len(batch) >= _BULK):
             for attempt in range(self.retries + 1):
                 try:
                     return self._record_once(list(batch.values()))

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import numpy as np
 
+from lifecycle._bulk import collector_paused
 from lifecycle._time import require_aware, valid_zone_name
 from lifecycle.customer import Birthday, ContactPoint, Gender, Profile, Purpose
 from lifecycle.events import (
@@ -202,8 +203,9 @@ def synthetic_shop(
         end = datetime(2026, 11, 1, tzinfo=shop_zone)
     require_aware(end, "end")
     generator = _Generator(customers, seed, end, years, shop_zone, currency)
-    events = generator.run()
-    events.sort(key=sort_key)
+    with collector_paused(customers >= 1000):
+        events = generator.run()
+        events.sort(key=sort_key)
     return SyntheticShop(
         events=tuple(events),
         as_of=end,

@@ -1,0 +1,116 @@
+"""The command line: --version, the demo, and one-line errors with documented exit codes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lifecycle as lc
+from lifecycle.cli import main
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"lifecycle {lc.__version__}"
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lifecycle", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert lc.__version__ in done.stdout
+
+
+def test_no_command_prints_help_and_exits_2() -> None:
+    code, text = run()
+    assert code == 2
+    assert "demo" in text
+
+
+def test_the_demo_reports_funnel_health_and_ten_customers(tmp_path: Path) -> None:
+    db = tmp_path / "shop.db"
+    code, text = run("demo", "--customers", "300", "--db", str(db))
+    assert code == 0, text
+    assert db.exists()
+    for stage in lc.Stage:
+        assert f"{int(stage)} {stage.label_en}" in text
+    for status in lc.Status:
+        assert status.label_en in text
+    assert "from previous" in text
+    assert "Ten customers and why" in text
+    assert text.count("\n    - ") >= 10  # every example shows its reasons
+    with lc.Lifecycle.open(db) as shop:
+        assert len(list(shop.store.customer_ids())) == 300
+
+
+def test_running_the_demo_again_records_nothing_twice(tmp_path: Path) -> None:
+    db = str(tmp_path / "shop.db")
+    assert run("demo", "--customers", "50", "--db", db)[0] == 0
+    code, text = run("demo", "--customers", "50", "--db", db)
+    assert code == 0
+    assert "nothing recorded twice" in text
+
+
+def test_the_demo_speaks_chinese(tmp_path: Path) -> None:
+    code, text = run("demo", "--customers", "300", "--db", str(tmp_path / "d.db"), "--lang", "zh")
+    assert code == 0
+    assert "猜想客户" in text
+    assert "流失预警" in text
+    assert "十位客户" in text
+
+
+def test_another_shop_in_the_same_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "shop.db")
+    assert run("demo", "--customers", "50", "--db", db)[0] == 0
+    capsys.readouterr()
+    code, _ = run("demo", "--customers", "50", "--seed", "9", "--db", db)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "--fresh" in err
+    assert "Traceback" not in err
+    code, text = run("demo", "--customers", "50", "--seed", "9", "--db", db, "--fresh")
+    assert code == 0, text
+
+
+def test_fresh_refuses_to_delete_a_file_that_is_not_a_shop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    code, _ = run("demo", "--customers", "10", "--db", str(notes), "--fresh")
+    assert code == 2
+    assert "refusing" in capsys.readouterr().err
+    assert notes.read_text() == "keep me"
+
+
+def test_a_directory_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run("demo", "--db", str(tmp_path))
+    assert code == 2
+    assert "directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["demo", "--customers", "0"], ["demo", "--lang", "fr"], ["nope"]])
+def test_usage_mistakes_exit_2_without_a_traceback(
+    bad: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(*bad)[0] == 2
+    err = capsys.readouterr().err
+    assert "error" in err
+    assert "Traceback" not in err
