@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -89,6 +90,25 @@ def test_a_different_event_under_a_used_id_is_refused_and_changes_nothing() -> N
     assert info.value.event_id == "order_paid:o1"
     assert isinstance(info.value, lc.InvalidEvent)
     assert dump(s) == before
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_an_id_taken_by_another_customers_event_is_refused(
+    backend: str, tmp_path: pathlib.Path
+) -> None:
+    clock = lc.FixedClock(day(100))
+    s = (
+        lc.Lifecycle.in_memory(policy=POLICY, clock=clock)
+        if backend == "memory"
+        else lc.Lifecycle.open(tmp_path / "shop.db", policy=POLICY, clock=clock)
+    )
+    s.record(lc.Engaged(customer_id="c1", at=day(0), kind="chat", event_id="x"))
+    before = dump(s)
+    other = lc.Engaged(customer_id="c2", at=day(1), kind="chat", event_id="x")
+    with pytest.raises(lc.ConflictingEvent):
+        s.record(History("c2").orders(0).events, other)
+    assert dump(s) == before
+    s.close()
 
 
 def test_a_conflict_inside_one_batch_is_refused() -> None:
