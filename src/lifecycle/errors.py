@@ -6,6 +6,7 @@
     ├── InvalidEvent (ValueError)          an event, or a batch of them, that cannot be recorded
     │   └── ConflictingEvent               an event id already used by a different event
     ├── PolicyError (ValueError)           a policy value that makes no sense
+    ├── DataError (ValueError)             columnar input that cannot be analysed
     ├── StoreError                         the store failed; nothing was written
     │   └── ConcurrencyError               another writer changed the customer first
     ├── ChannelError                       a message could not be sent
@@ -24,6 +25,7 @@ __all__ = [
     "ChannelError",
     "ConcurrencyError",
     "ConflictingEvent",
+    "DataError",
     "InvalidEvent",
     "LifecycleError",
     "NotFound",
@@ -92,6 +94,22 @@ class PolicyError(LifecycleError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (self.detail,), {"key": self.key}))
+
+
+class DataError(LifecycleError, ValueError):
+    """Columnar input (arrays, tables, data frames) that cannot be analysed.
+
+    Attributes:
+        column: the offending column, when one is to blame.
+    """
+
+    def __init__(self, message: str, *, column: str | None = None):
+        self.column = column
+        super().__init__(f"column {column!r}: {message}" if column else message)
+        self.detail = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.detail,), {"column": self.column}))
 
 
 class StoreError(LifecycleError):

@@ -736,7 +736,7 @@ def _histories(
                 ComplaintResolved(customer_id=cid, at=w.at(resolved), complaint_id=complaint_id)
             )
     for referred in ("r1", "r2", "r3"):
-        if _rarely(draw, 5):
+        if referred != cid and _rarely(draw, 5):
             out.append(Referred(customer_id=cid, at=w.at(w.anywhere()), referred_id=referred))
     if _rarely(draw, 4):
         active: set[str] = set()

@@ -1,0 +1,345 @@
+"""Per-customer summaries from the transaction table, by numpy sorting and grouping.
+
+The summary is built in two steps so that it can run on partitions: :meth:`SummaryPartial.of`
+reduces any slice of the transactions to one row per customer and day (the sufficient
+statistics), partials :func:`merge` exactly (money is counted in integer units of 1/10,000, so
+sums do not depend on the order of addition), and :meth:`SummaryPartial.finish` computes the
+summary. ``rfm_summary(table)`` does all three on one machine.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from lifecycle._time import require_aware, zone
+from lifecycle.analytics._days import datetime_to_us, local_days
+from lifecycle.analytics.table import Transactions
+from lifecycle.errors import DataError
+
+__all__ = ["CustomerSummary", "SummaryPartial", "merge", "rfm_summary"]
+
+#: Money is summed in integer units of 1/SCALE of the currency: exact and order-free.
+SCALE = 10_000
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+Unit = Literal["days", "weeks"]
+_UNIT_DAYS = {"days": 1.0, "weeks": 7.0}
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+def _units(money: FloatArray) -> IntArray:
+    return np.rint(money * SCALE).astype(np.int64)
+
+
+def _group_starts(sorted_keys: npt.NDArray[Any]) -> IntArray:
+    """Indices where a new group begins in an array sorted by group."""
+    if len(sorted_keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.empty(len(sorted_keys), dtype=bool)
+    change[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=change[1:])
+    return np.flatnonzero(change)
+
+
+def _customer_codes(ids: npt.NDArray[Any]) -> tuple[IntArray, npt.NDArray[Any] | None]:
+    """Integer codes that sort like the ids: the ids themselves when they are integers."""
+    if ids.dtype.kind in "iu" and len(ids):
+        return ids.astype(np.int64), None
+    uniques, codes = np.unique(ids, return_inverse=True)
+    return codes.astype(np.int64), uniques
+
+
+def _groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray]:
+    """The permutation that sorts rows by (customer code, day), and where each group starts."""
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cmin, dmin = int(codes.min()), int(days.min())
+    span = int(days.max()) - dmin + 1
+    if (int(codes.max()) - cmin + 1) * span < 2**62:
+        # One int64 key: a single sort, several times faster than a lexsort.
+        key = (codes - cmin) * span + (days - dmin)
+        order = np.argsort(key)
+        return order, _group_starts(key[order])
+    order = np.lexsort((days, codes))
+    c, d = codes[order], days[order]
+    change = np.ones(len(order), dtype=bool)
+    change[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1])
+    return order, np.flatnonzero(change)
+
+
+@attrs.frozen(eq=False)
+class SummaryPartial:
+    """One row per customer and calendar day, sorted by customer then day.
+
+    Partials of any split of a table merge into the partial of the whole table, exactly.
+    """
+
+    customer_id: npt.NDArray[Any]
+    day: IntArray
+    spend: IntArray
+    """Net spend (amount minus refunds) in units of 1/SCALE."""
+    orders: IntArray
+    refunds: IntArray
+    discounted: IntArray
+    """Orders bought at a discount."""
+    first_us: IntArray
+    last_us: IntArray
+    timezone: str
+
+    def __len__(self) -> int:
+        return len(self.day)
+
+    @classmethod
+    def of(cls, table: Transactions) -> SummaryPartial:
+        """Reduce a table (or any slice of one) to customer-day rows."""
+        return _reduce(
+            table.customer_id,
+            table.day,
+            _units(table.net),
+            np.ones(len(table), dtype=np.int64),
+            _units(table.refund),
+            (table.discount > 0).astype(np.int64),
+            table.at_us,
+            table.at_us,
+            table.timezone,
+        )
+
+    def merge(self, *others: SummaryPartial) -> SummaryPartial:
+        """This partial and ``others`` as one."""
+        return merge(self, *others)
+
+    def finish(self, *, end: datetime | date | None = None, unit: Unit = "days") -> CustomerSummary:
+        """The summary of every customer with a purchase day on or before ``end``.
+
+        ``end`` is the end of the observation (an aware datetime, whose date in the table's
+        zone counts, or a date), defaulting to the data's last day, never to the clock.
+        Purchases after ``end`` are left out, as in a calibration period.
+        """
+        if unit not in _UNIT_DAYS:
+            raise DataError(f"unit must be 'days' or 'weeks', not {unit!r}", column="unit")
+        if end is None:
+            if len(self) == 0:
+                raise DataError("no transactions, so no last day to end at; give end=")
+            end_day = int(self.day.max())
+        elif isinstance(end, datetime):
+            us = np.array([datetime_to_us(require_aware(end, "end"))], dtype=np.int64)
+            end_day = int(local_days(us, zone(self.timezone))[0])
+        elif isinstance(end, date):
+            end_day = end.toordinal() - _EPOCH_DAY
+        else:
+            raise DataError(f"end must be a datetime or a date, not {type(end).__name__}")
+        keep = self.day <= end_day
+        return _finish(self if keep.all() else _take(self, keep), end_day, unit)
+
+
+def _take(p: SummaryPartial, rows: npt.NDArray[Any]) -> SummaryPartial:
+    return SummaryPartial(
+        customer_id=p.customer_id[rows],
+        day=p.day[rows],
+        spend=p.spend[rows],
+        orders=p.orders[rows],
+        refunds=p.refunds[rows],
+        discounted=p.discounted[rows],
+        first_us=p.first_us[rows],
+        last_us=p.last_us[rows],
+        timezone=p.timezone,
+    )
+
+
+def _reduce(
+    ids: npt.NDArray[Any],
+    day: IntArray,
+    spend: IntArray,
+    orders: IntArray,
+    refunds: IntArray,
+    discounted: IntArray,
+    first_us: IntArray,
+    last_us: IntArray,
+    timezone: str,
+) -> SummaryPartial:
+    codes, _ = _customer_codes(ids)
+    order, starts = _groups(codes, day)
+
+    def add(values: IntArray) -> IntArray:
+        return np.add.reduceat(values[order], starts) if len(starts) else values[:0]
+
+    return SummaryPartial(
+        customer_id=ids[order][starts],
+        day=day[order][starts],
+        spend=add(spend),
+        orders=add(orders),
+        refunds=add(refunds),
+        discounted=add(discounted),
+        first_us=np.minimum.reduceat(first_us[order], starts) if len(starts) else first_us[:0],
+        last_us=np.maximum.reduceat(last_us[order], starts) if len(starts) else last_us[:0],
+        timezone=timezone,
+    )
+
+
+def merge(*partials: SummaryPartial) -> SummaryPartial:
+    """Partials of disjoint slices of one table, combined: equal to the partial of the whole."""
+    if not partials:
+        raise DataError("nothing to merge")
+    zones = {p.timezone for p in partials}
+    if len(zones) > 1:
+        raise DataError(f"partials count days in different zones {sorted(zones)}")
+    kinds = {p.customer_id.dtype.kind for p in partials if len(p)}
+    if len(kinds) > 1:
+        raise DataError("partials mix integer and text customer ids", column="customer_id")
+
+    def cat(name: str) -> npt.NDArray[Any]:
+        return np.concatenate([getattr(p, name) for p in partials])
+
+    return _reduce(
+        cat("customer_id"),
+        cat("day"),
+        cat("spend"),
+        cat("orders"),
+        cat("refunds"),
+        cat("discounted"),
+        cat("first_us"),
+        cat("last_us"),
+        partials[0].timezone,
+    )
+
+
+@attrs.frozen(eq=False)
+class CustomerSummary:
+    """One row per customer, in customer order, in the field's vocabulary.
+
+    Attributes:
+        customer_id: the customers.
+        orders: valid orders.
+        purchase_days: distinct calendar days with an order.
+        frequency: repeat purchases: purchase days - 1.
+        recency: last purchase day - first, in ``unit``.
+        T: end of observation - first purchase day, in ``unit``.
+        days_since_last: end - last purchase day, in ``unit`` (the R of RFM).
+        first_at, last_at: the first and last order instants (UTC ``datetime64[us]``).
+        total_spend: net spend (refunds deducted).
+        mean_spend: total spend / orders.
+        monetary_value: mean spend per repeat purchase day (the first day left out); 0 for
+            customers without repeat purchases.
+        refunds: refunded amounts.
+        discounted_orders: orders bought at a discount.
+        median_gap_days: median days between purchase days; NaN with one purchase day.
+        end: the last day observed.
+        unit: ``"days"`` or ``"weeks"``.
+    """
+
+    customer_id: npt.NDArray[Any]
+    orders: IntArray
+    purchase_days: IntArray
+    frequency: IntArray
+    recency: FloatArray
+    T: FloatArray
+    days_since_last: FloatArray
+    first_at: npt.NDArray[np.datetime64]
+    last_at: npt.NDArray[np.datetime64]
+    total_spend: FloatArray
+    mean_spend: FloatArray
+    monetary_value: FloatArray
+    refunds: FloatArray
+    discounted_orders: IntArray
+    median_gap_days: FloatArray
+    end: date
+    unit: str
+
+    def __len__(self) -> int:
+        return len(self.customer_id)
+
+    def columns(self) -> dict[str, npt.NDArray[Any]]:
+        """The per-customer columns by name."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in attrs.fields(CustomerSummary)
+            if f.name not in ("end", "unit")
+        }
+
+    def to_pandas(self) -> Any:
+        """The summary as a pandas DataFrame indexed by customer (pandas must be installed)."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from e
+        return pd.DataFrame(self.columns()).set_index("customer_id")
+
+
+def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
+    n_rows = len(p)
+    starts = _group_starts(p.customer_id) if n_rows else np.zeros(0, dtype=np.int64)
+    ends = np.append(starts[1:], n_rows).astype(np.int64)
+    days = ends - starts
+    first_day = p.day[starts]
+    last_day = p.day[ends - 1] if n_rows else p.day[:0]
+    scale = _UNIT_DAYS[unit]
+
+    def add(values: IntArray) -> IntArray:
+        return np.add.reduceat(values, starts) if n_rows else values[:0]
+
+    spend = add(p.spend)
+    repeat_spend = spend - p.spend[starts]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        monetary = np.where(days > 1, repeat_spend / np.maximum(days - 1, 1), 0.0) / SCALE
+    orders = add(p.orders)
+    first_us = np.minimum.reduceat(p.first_us, starts) if n_rows else p.first_us[:0]
+    last_us = np.maximum.reduceat(p.last_us, starts) if n_rows else p.last_us[:0]
+    return CustomerSummary(
+        customer_id=p.customer_id[starts],
+        orders=orders,
+        purchase_days=days,
+        frequency=days - 1,
+        recency=(last_day - first_day) / scale,
+        T=(end_day - first_day) / scale,
+        days_since_last=(end_day - last_day) / scale,
+        first_at=first_us.astype("datetime64[us]"),
+        last_at=last_us.astype("datetime64[us]"),
+        total_spend=spend / SCALE,
+        mean_spend=spend / SCALE / np.maximum(orders, 1),
+        monetary_value=monetary,
+        refunds=add(p.refunds) / SCALE,
+        discounted_orders=add(p.discounted),
+        median_gap_days=_median_gaps(p.day, starts, days),
+        end=date.fromordinal(end_day + _EPOCH_DAY),
+        unit=unit,
+    )
+
+
+def _median_gaps(day: IntArray, starts: IntArray, days: IntArray) -> FloatArray:
+    """The median gap between consecutive purchase days of each customer."""
+    out = np.full(len(starts), np.nan)
+    if len(day) < 2:
+        return out
+    gaps = np.diff(day)
+    owner = np.repeat(np.arange(len(starts)), days)[1:]
+    within = np.ones(len(gaps), dtype=bool)
+    within[starts[1:] - 1] = False  # the step from one customer's last day to the next's first
+    gaps, owner = gaps[within], owner[within]
+    if len(gaps) == 0:
+        return out
+    order = np.lexsort((gaps, owner))
+    gaps = gaps[order]
+    counts = days - 1
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    has = counts > 0
+    lo = offsets[has] + (counts[has] - 1) // 2
+    hi = offsets[has] + counts[has] // 2
+    out[has] = (gaps[lo] + gaps[hi]) / 2
+    return out
+
+
+def rfm_summary(
+    table: Transactions, *, end: datetime | date | None = None, unit: Unit = "days"
+) -> CustomerSummary:
+    """The per-customer summary of ``table``: frequency, recency, T, spend and rhythm.
+
+    ``end`` defaults to the data's last day (never the clock); see :meth:`SummaryPartial.finish`.
+    """
+    return SummaryPartial.of(table).finish(end=end, unit=unit)
