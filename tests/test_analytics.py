@@ -362,3 +362,39 @@ def test_batch_counts_and_lookup() -> None:
     assert batch.of(cid) == (a.stage, a.status)
     with pytest.raises(KeyError):
         batch.of("nobody")
+
+
+def test_a_table_from_pandas() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "buyer": ["a", "b", "a"],
+            "paid_at": pd.to_datetime(
+                ["2026-01-01 07:00", "2026-01-02 09:00", "2026-01-05 23:30"]
+            ).tz_localize("Asia/Shanghai"),
+            "total": [10.0, 20.0, 30.0],
+            "refund": [0.0, 5.0, 0.0],
+        }
+    )
+    t = Transactions.from_pandas(
+        frame,
+        customer_id="buyer",
+        at="paid_at",
+        amount="total",
+        refund="refund",
+        timezone="Asia/Shanghai",
+    )
+    assert t.customer_id.tolist() == ["a", "b", "a"]
+    assert t.net.tolist() == [10, 15, 30]
+    assert t.day.tolist() == [(date(2026, 1, d) - date(1970, 1, 1)).days for d in (1, 2, 5)]
+    summary = rfm_summary(t).to_pandas()
+    assert summary.loc["a", "frequency"] == 1
+    with pytest.raises(lc.DataError, match="naive"):
+        Transactions.from_pandas(
+            frame.assign(paid_at=frame["paid_at"].dt.tz_localize(None)),
+            at="paid_at",
+            customer_id="buyer",
+            amount="total",
+        )
+    with pytest.raises(lc.DataError, match="no such column"):
+        Transactions.from_pandas(frame, customer_id="who")
