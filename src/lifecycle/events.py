@@ -42,11 +42,14 @@ __all__ = [
     "OwnerAssigned",
     "PartnershipEnded",
     "PartnershipSigned",
+    "PointsRedeemed",
     "ProfileUpdated",
     "Referred",
     "Replied",
     "ReturnedToPool",
     "ReviewPosted",
+    "TierGranted",
+    "TierRevoked",
     "sort_key",
 ]
 
@@ -639,3 +642,72 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         CustomerErased,
     )
 }
+
+
+# -- loyalty ------------------------------------------------------------------------------------
+
+
+def _check_points(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent("must be a whole number of points", field=attr.name)
+    if value < 1:
+        raise InvalidEvent("must be at least 1", field=attr.name)
+
+
+@attrs.frozen(kw_only=True)
+class PointsRedeemed(Event):
+    """The customer spent ``points``: on an order, a coupon or a gift.
+
+    Points never go below zero: :func:`lifecycle.loyalty.check_loyalty` refuses a redemption
+    larger than the balance at its instant.
+    """
+
+    event_type: ClassVar[str] = "points_redeemed"
+    rank: ClassVar[int] = 16
+    redemption_id: str = _id_field()
+    points: int = attrs.field(validator=_check_points)
+    order_id: str | None = attrs.field(default=None, validator=_check_optional_id)
+
+    def natural_key(self) -> str:
+        return f"points_redeemed:{self.redemption_id}"
+
+
+@attrs.frozen(kw_only=True)
+class _TierMove(Event):
+    tier: str = _id_field()
+    """The key of a tier of the policy, e.g. ``"gold"``."""
+    reason: str = _id_field()
+    """Why, in the shop's words; kept after an erasure, so it holds no personal data."""
+    author: str = _id_field()
+    """Who decided: a staff id."""
+    expires_at: datetime | None = attrs.field(
+        default=None, validator=_check_optional_aware, eq=_utc_key
+    )
+    """When the move ends; ``None``: until another manual move."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.expires_at is not None and to_utc(self.expires_at) <= to_utc(self.at):
+            raise InvalidEvent("must be after the move itself", field="expires_at")
+        super().__attrs_post_init__()
+
+    def natural_key(self) -> str:
+        return f"{self.event_type}:{self.customer_id}:{self.tier}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
+class TierGranted(_TierMove):
+    """A host granted ``tier``: the customer holds at least it until ``expires_at``."""
+
+    event_type: ClassVar[str] = "tier_granted"
+    rank: ClassVar[int] = 17
+
+
+@attrs.frozen(kw_only=True)
+class TierRevoked(_TierMove):
+    """A host removed ``tier``: the customer holds a tier below it until ``expires_at``."""
+
+    event_type: ClassVar[str] = "tier_revoked"
+    rank: ClassVar[int] = 18
+
+
+EVENT_TYPES.update({cls.event_type: cls for cls in (PointsRedeemed, TierGranted, TierRevoked)})

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -14,7 +16,23 @@ from lifecycle._time import valid_zone_name
 from lifecycle.errors import PolicyError
 from lifecycle.events import PARTNERSHIP_KINDS
 
-__all__ = ["Policy", "StagePolicy", "StatusPolicy"]
+__all__ = [
+    "ClawbackShortfall",
+    "DowngradeStep",
+    "LoyaltyPolicy",
+    "PointsPolicy",
+    "PointsPosting",
+    "Policy",
+    "QualificationWindow",
+    "StagePolicy",
+    "StatusPolicy",
+    "Tier",
+    "TierBenefits",
+    "TierPolicy",
+    "TierReview",
+]
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 def _positive_int(key: str) -> Any:
@@ -57,10 +75,10 @@ def _int_in(key: str, lo: int, hi: int) -> Any:
     return check
 
 
-def _part(kind: type) -> Any:
+def _part(kind: type, key: str | None = None) -> Any:
     def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
-            raise PolicyError(f"must be a {kind.__name__}", key=attr.name)
+            raise PolicyError(f"must be a {kind.__name__}", key=key or attr.name)
 
     return check
 
@@ -161,6 +179,365 @@ class StatusPolicy:
             raise PolicyError("must not exceed at_risk_p_alive", key="status.lapsed_p_alive")
 
 
+# -- loyalty ------------------------------------------------------------------------------------
+
+
+def _to_enum(kind: type[_E], value: object, key: str) -> _E:
+    """The enum member for an option's value (a string, as TOML gives it)."""
+    try:
+        return kind(value)  # type: ignore[arg-type]  # a bad value raises ValueError
+    except ValueError:
+        raise PolicyError(
+            f"unknown option {value!r}; use one of {[m.value for m in kind]}", key=key
+        ) from None
+
+
+def _to_decimal(value: object, key: str) -> Decimal:
+    """A non-negative ``Decimal`` from a Decimal, int or numeric string; floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise PolicyError(
+            f"must be a Decimal, int or numeric string (not a float), got {value!r}", key=key
+        )
+    try:
+        out = Decimal(value)
+    except InvalidOperation:
+        raise PolicyError(f"not a number: {value!r}", key=key) from None
+    if not out.is_finite() or out < 0:
+        raise PolicyError(f"must be a finite number >= 0, got {value!r}", key=key)
+    return out
+
+
+def _optional_positive_int(key: str) -> Any:
+    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            _positive_int(key)(inst, attr, value)
+
+    return check
+
+
+def _label(key: str) -> Any:
+    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise PolicyError("must be a non-empty string", key=f"{key}.{attr.name}")
+
+    return check
+
+
+def _bool(key: str) -> Any:
+    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, bool):
+            raise PolicyError(f"must be true or false, got {value!r}", key=f"{key}.{attr.name}")
+
+    return check
+
+
+_BENEFITS = "loyalty.tiers.levels.benefits"
+_LEVEL = "loyalty.tiers.levels"
+_TIERS = "loyalty.tiers"
+_POINTS = "loyalty.points"
+
+
+class QualificationWindow(StrEnum):
+    """Which orders count towards a tier."""
+
+    LIFETIME = "lifetime"
+    """Every valid order ever."""
+    ROLLING = "rolling"
+    """Valid orders paid within the last ``window_days`` days."""
+    CALENDAR_YEAR = "calendar_year"
+    """This calendar year or the last complete one, whichever qualifies higher."""
+    MEMBERSHIP_YEAR = "membership_year"
+    """This membership year or the last complete one, whichever qualifies higher."""
+
+
+class TierReview(StrEnum):
+    """When a tier is reviewed, and the customer may lose it."""
+
+    NEVER = "never"
+    """A tier once reached is kept."""
+    TIER_ANNIVERSARY = "tier_anniversary"
+    """Every ``review_months`` months after the tier was reached."""
+    MEMBERSHIP_ANNIVERSARY = "membership_anniversary"
+    """On each anniversary of the membership after the tier was reached."""
+
+
+class DowngradeStep(StrEnum):
+    """How far a customer who fails a review falls."""
+
+    ONE_TIER = "one_tier"
+    """To the tier just below."""
+    TO_QUALIFIED = "to_qualified"
+    """Straight to the tier the customer qualifies for then."""
+
+
+class PointsPosting(StrEnum):
+    """When the points of an order post (become usable)."""
+
+    PAYMENT = "payment"
+    DELIVERY = "delivery"
+    RETURN_WINDOW = "return_window"
+    """``return_window_days`` after delivery, once the order can no longer be returned."""
+
+
+class ClawbackShortfall(StrEnum):
+    """What a claw-back does when the points it takes back were already spent."""
+
+    NEGATIVE = "negative"
+    """The balance goes below zero; later earnings pay it back first."""
+    CAP = "cap"
+    """The claw-back takes what is left and forgives the rest."""
+
+
+def _discount_percent(value: object) -> Decimal:
+    return _to_decimal(value, f"{_BENEFITS}.discount_percent")
+
+
+def _points_multiplier(value: object) -> Decimal:
+    return _to_decimal(value, f"{_BENEFITS}.points_multiplier")
+
+
+def _min_spend(value: object) -> Decimal | None:
+    return None if value is None else _to_decimal(value, f"{_LEVEL}.min_spend")
+
+
+def _window(value: object) -> QualificationWindow:
+    return _to_enum(QualificationWindow, value, f"{_TIERS}.window")
+
+
+def _review(value: object) -> TierReview:
+    return _to_enum(TierReview, value, f"{_TIERS}.review")
+
+
+def _downgrade(value: object) -> DowngradeStep:
+    return _to_enum(DowngradeStep, value, f"{_TIERS}.downgrade")
+
+
+def _posting(value: object) -> PointsPosting:
+    return _to_enum(PointsPosting, value, f"{_POINTS}.posting")
+
+
+def _shortfall(value: object) -> ClawbackShortfall:
+    return _to_enum(ClawbackShortfall, value, f"{_POINTS}.clawback_shortfall")
+
+
+def _earn_rate(value: object) -> Decimal:
+    return _to_decimal(value, f"{_POINTS}.earn_rate")
+
+
+@attrs.frozen(kw_only=True)
+class TierBenefits:
+    """What a tier gives, as data: the shop's systems read it; the library uses two of them.
+
+    ``points_multiplier`` scales the points orders earn; ``birthday_gift`` posts the birthday
+    bonus of :class:`PointsPolicy`.
+    """
+
+    discount_percent: Decimal = attrs.field(default=Decimal(0), converter=_discount_percent)
+    points_multiplier: Decimal = attrs.field(default=Decimal(1), converter=_points_multiplier)
+    free_shipping: bool = attrs.field(default=False, validator=_bool(_BENEFITS))
+    dedicated_service: bool = attrs.field(default=False, validator=_bool(_BENEFITS))
+    """A dedicated service channel (专属客服)."""
+    birthday_gift: bool = attrs.field(default=False, validator=_bool(_BENEFITS))
+
+    def __attrs_post_init__(self) -> None:
+        if self.discount_percent > 100:
+            raise PolicyError("must be at most 100", key=f"{_BENEFITS}.discount_percent")
+
+
+def _benefits(value: object) -> TierBenefits:
+    if isinstance(value, TierBenefits):
+        return value
+    if isinstance(value, Mapping):
+        return TierBenefits(**value)
+    raise PolicyError("must be a TierBenefits or a mapping", key=_BENEFITS)
+
+
+@attrs.frozen(kw_only=True)
+class Tier:
+    """One loyalty tier: its key, labels, what qualifies for it and what it gives.
+
+    A tier with no threshold is the base tier every customer holds. With several thresholds,
+    ``require="any"`` qualifies on any one of them, ``"all"`` needs every one.
+    """
+
+    key: str = attrs.field(validator=_label(_LEVEL))
+    label_en: str = attrs.field(validator=_label(_LEVEL))
+    label_zh: str = attrs.field(validator=_label(_LEVEL))
+    min_spend: Decimal | None = attrs.field(default=None, converter=_min_spend)
+    """Valid spend (paid minus refunded) in the window, in the policy's currency."""
+    min_orders: int | None = attrs.field(default=None, validator=_optional_positive_int(_LEVEL))
+    """Valid orders paid in the window."""
+    min_points: int | None = attrs.field(default=None, validator=_optional_positive_int(_LEVEL))
+    """Points orders earned in the window, before tier multipliers (a tier never feeds itself)."""
+    require: Literal["any", "all"] = attrs.field(default="any")
+    benefits: TierBenefits = attrs.field(factory=TierBenefits, converter=_benefits)
+
+    @require.validator
+    def _check_require(self, attr: attrs.Attribute[Any], value: object) -> None:
+        if value not in ("any", "all"):
+            raise PolicyError(f"must be 'any' or 'all', got {value!r}", key=f"{_LEVEL}.require")
+
+    @property
+    def is_base(self) -> bool:
+        """Whether the tier needs nothing: the one every customer holds."""
+        return self.min_spend is None and self.min_orders is None and self.min_points is None
+
+    def label(self, lang: str = "en") -> str:
+        return self.label_zh if lang == "zh" else self.label_en
+
+    def __str__(self) -> str:
+        return self.label_en
+
+
+def _default_tiers() -> tuple[Tier, ...]:
+    return (
+        Tier(key="member", label_en="Member", label_zh="普通会员"),
+        Tier(
+            key="silver",
+            label_en="Silver",
+            label_zh="银卡会员",
+            min_spend=Decimal(1000),
+            benefits=TierBenefits(
+                discount_percent=Decimal(2), points_multiplier=Decimal("1.2"), birthday_gift=True
+            ),
+        ),
+        Tier(
+            key="gold",
+            label_en="Gold",
+            label_zh="金卡会员",
+            min_spend=Decimal(5000),
+            benefits=TierBenefits(
+                discount_percent=Decimal(5),
+                points_multiplier=Decimal("1.5"),
+                free_shipping=True,
+                birthday_gift=True,
+            ),
+        ),
+        Tier(
+            key="platinum",
+            label_en="Platinum",
+            label_zh="铂金会员",
+            min_spend=Decimal(20000),
+            benefits=TierBenefits(
+                discount_percent=Decimal(8),
+                points_multiplier=Decimal(2),
+                free_shipping=True,
+                dedicated_service=True,
+                birthday_gift=True,
+            ),
+        ),
+    )
+
+
+def _tiers(value: object) -> tuple[Tier, ...]:
+    if isinstance(value, str | Mapping) or not isinstance(value, Iterable):
+        raise PolicyError("give a list of tiers, lowest first", key=_LEVEL)
+    out = tuple(v if isinstance(v, Tier) else _tier_from(v) for v in value)
+    return out
+
+
+def _tier_from(value: object) -> Tier:
+    if not isinstance(value, Mapping):
+        raise PolicyError("each tier must be a Tier or a mapping", key=_LEVEL)
+    return Tier(**value)
+
+
+@attrs.frozen(kw_only=True)
+class TierPolicy:
+    """Tiers, lowest first, and how customers reach, keep and lose them.
+
+    Defaults: Member, Silver (¥1,000), Gold (¥5,000) and Platinum (¥20,000) of valid spend
+    within a rolling 365 days; upgrade at once; review 12 months after reaching a tier; a
+    customer who no longer qualifies keeps the tier for a 30-day grace period (保级), then
+    drops one tier.
+    """
+
+    levels: tuple[Tier, ...] = attrs.field(factory=_default_tiers, converter=_tiers)
+    window: QualificationWindow = attrs.field(
+        default=QualificationWindow.ROLLING,
+        converter=_window,
+    )
+    window_days: int = attrs.field(default=365, validator=_positive_int(_TIERS))
+    """The length of a rolling window in calendar days, today included."""
+    review: TierReview = attrs.field(default=TierReview.TIER_ANNIVERSARY, converter=_review)
+    review_months: int = attrs.field(default=12, validator=_positive_int(_TIERS))
+    """Months between tier-anniversary reviews."""
+    downgrade: DowngradeStep = attrs.field(default=DowngradeStep.ONE_TIER, converter=_downgrade)
+    grace_days: int = attrs.field(default=30, validator=_non_negative_int(_TIERS))
+    """Days a customer who fails a review keeps the tier, to requalify (保级)."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.levels:
+            raise PolicyError("needs at least one tier", key=_LEVEL)
+        if not self.levels[0].is_base:
+            raise PolicyError(
+                "the lowest tier must have no threshold: every customer holds it", key=_LEVEL
+            )
+        keys = [t.key for t in self.levels]
+        if len(set(keys)) != len(keys):
+            raise PolicyError(f"tier keys must be unique, got {keys}", key=_LEVEL)
+        for t in self.levels[1:]:
+            if t.is_base:
+                raise PolicyError(f"tier {t.key!r} needs a threshold", key=_LEVEL)
+
+    def index(self, key: str) -> int | None:
+        """The position of the tier called ``key``, lowest 0; ``None`` if there is none."""
+        for i, t in enumerate(self.levels):
+            if t.key == key:
+                return i
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class PointsPolicy:
+    """How points are earned, posted, spent, expired and clawed back.
+
+    Defaults: 1 point per whole currency unit of the amount paid, times the tier's multiplier,
+    posted on payment; 10 points for a review (one per order), 100 for a referred customer's
+    first order, 100 on the birthday for tiers with the birthday gift; each lot expires 24
+    months after it posted; a refund claws back in proportion, and may take the balance
+    below zero.
+    """
+
+    earn_rate: Decimal = attrs.field(default=Decimal(1), converter=_earn_rate)
+    """Points per currency unit of the valid amount (fractions of a point are dropped)."""
+    posting: PointsPosting = attrs.field(default=PointsPosting.PAYMENT, converter=_posting)
+    return_window_days: int = attrs.field(default=7, validator=_non_negative_int(_POINTS))
+    expiry_months: int | None = attrs.field(default=24, validator=_optional_positive_int(_POINTS))
+    """Months after posting that a lot expires, at the end of that day; ``None``: never."""
+    review_bonus: int = attrs.field(default=10, validator=_non_negative_int(_POINTS))
+    referral_bonus: int = attrs.field(default=100, validator=_non_negative_int(_POINTS))
+    birthday_bonus: int = attrs.field(default=100, validator=_non_negative_int(_POINTS))
+    clawback_shortfall: ClawbackShortfall = attrs.field(
+        default=ClawbackShortfall.NEGATIVE,
+        converter=_shortfall,
+    )
+
+
+def _loyalty_currency(value: object) -> str:
+    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise PolicyError(
+            "must be a three-letter ISO 4217 code such as 'CNY'", key="loyalty.currency"
+        )
+    return value.upper()
+
+
+@attrs.frozen(kw_only=True)
+class LoyaltyPolicy:
+    """Tiers and points. Amounts (thresholds, earn rate) are in ``currency``.
+
+    Orders in another currency count as orders but add no spend and earn no points.
+    """
+
+    currency: str = attrs.field(default="CNY", converter=_loyalty_currency)
+    tiers: TierPolicy = attrs.field(
+        factory=TierPolicy, validator=_part(TierPolicy, "loyalty.tiers")
+    )
+    points: PointsPolicy = attrs.field(
+        factory=PointsPolicy, validator=_part(PointsPolicy, "loyalty.points")
+    )
+
+
 def _check_zone(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not valid_zone_name(value):
         raise PolicyError(f"not an IANA time zone name: {value!r}", key="timezone")
@@ -176,3 +553,4 @@ class Policy:
     timezone: str = attrs.field(default="UTC", validator=_check_zone)
     stage: StagePolicy = attrs.field(factory=StagePolicy, validator=_part(StagePolicy))
     status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))
+    loyalty: LoyaltyPolicy = attrs.field(factory=LoyaltyPolicy, validator=_part(LoyaltyPolicy))

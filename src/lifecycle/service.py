@@ -15,10 +15,18 @@ from lifecycle._bulk import collector_paused
 from lifecycle._ledger import check_orders, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.assessment import Assessment, assess, first_valid_order_at
+from lifecycle.assessment import Assessment, assess, first_valid_order_at, stage_and_status
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
-from lifecycle.events import CustomerErased, Event, Referred
+from lifecycle.events import (
+    CustomerErased,
+    Event,
+    PointsRedeemed,
+    Referred,
+    TierGranted,
+    TierRevoked,
+)
+from lifecycle.loyalty import check_loyalty
 from lifecycle.policy import Policy
 from lifecycle.ports import Snapshot, Store
 from lifecycle.serde import _encode, event_to_dict
@@ -164,6 +172,15 @@ class Lifecycle:
         versions: dict[str, int] = {}
         for cid, added in by_customer.items():
             check_orders(old[cid], added)
+            if any(isinstance(e, PointsRedeemed | TierGranted | TierRevoked) for e in added):
+                check_loyalty(
+                    old[cid],
+                    added,
+                    self.policy,
+                    referrals=self._referrals(
+                        old[cid] + tuple(added), to_utc(self.clock.now()), None
+                    ),
+                )
             versions[cid] = len(old[cid])
             histories[cid] = old[cid] + tuple(added)
         snapshots = self._snapshots_after(histories, versions)
@@ -183,8 +200,7 @@ class Lifecycle:
         """
         now = to_utc(self.clock.now())
         out = [
-            self._snapshot(self._assess(cid, hist, now, histories, explain=False), len(hist))
-            for cid, hist in histories.items()
+            self._snapshot(cid, hist, now, histories, len(hist)) for cid, hist in histories.items()
         ]
         referrers = {
             ref
@@ -194,18 +210,31 @@ class Lifecycle:
         }
         for ref, hist in sorted(self.store.histories(referrers).items()):
             versions[ref] = len(hist)
-            a = self._assess(ref, hist, now, histories, explain=False)
-            out.append(self._snapshot(a, len(hist)))
+            out.append(self._snapshot(ref, hist, now, histories, len(hist)))
         return out
 
-    @staticmethod
-    def _snapshot(a: Assessment, version: int) -> Snapshot:
+    def _snapshot(
+        self,
+        customer_id: str,
+        history: Sequence[Event],
+        now: datetime,
+        pending: dict[str, tuple[Event, ...]] | None,
+        version: int,
+    ) -> Snapshot:
+        """The customer's stage and status as stored: without reasons, tier or points."""
+        stage, status, valid_until = stage_and_status(
+            history,
+            self.policy,
+            now,
+            referrals=self._referrals(history, now, pending),
+            model=self.model,
+        )
         return Snapshot(
-            customer_id=a.customer_id,
-            stage=a.stage,
-            status=a.status,
-            as_of=a.as_of,
-            valid_until=a.valid_until,
+            customer_id=customer_id,
+            stage=stage,
+            status=status,
+            as_of=now,
+            valid_until=valid_until,
             version=version,
         )
 
@@ -302,10 +331,12 @@ class Lifecycle:
         refreshed: list[Snapshot] = []
         for stale in list(self.store.snapshots(expired_at=now)):
             history = self.store.history(stale.customer_id)
-            a = self._assess(stale.customer_id, history, now, explain=False)
+            fresh = self._snapshot(stale.customer_id, history, now, None, len(history))
             if at is None:
-                refreshed.append(self._snapshot(a, len(history)))
-            if (stages is None or a.stage in stages) and (statuses is None or a.status in statuses):
+                refreshed.append(fresh)
+            if (stages is None or fresh.stage in stages) and (
+                statuses is None or fresh.status in statuses
+            ):
                 out.append(stale.customer_id)
         if refreshed:
             self.store.put_snapshots(refreshed)

@@ -52,11 +52,14 @@ from lifecycle.events import (
     OwnerAssigned,
     PartnershipEnded,
     PartnershipSigned,
+    PointsRedeemed,
     ProfileUpdated,
     Referred,
     Replied,
     ReturnedToPool,
     ReviewPosted,
+    TierGranted,
+    TierRevoked,
 )
 
 __all__ = [
@@ -484,6 +487,22 @@ def _returned_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {"owner_id": draw(identifiers()), "reason": draw(_optional(st.text(max_size=40)))}
 
 
+def _redeemed_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "redemption_id": draw(identifiers()),
+        "points": draw(_ints(1, 5000)),
+        "order_id": draw(_optional(identifiers())),
+    }
+
+
+def _tier_move_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
+    return {
+        "tier": draw(_pick(("member", "silver", "gold", "platinum"))),
+        "reason": draw(identifiers()),
+        "author": draw(identifiers()),
+    }
+
+
 def _profile_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {"profile": draw(profiles())}
 
@@ -521,6 +540,9 @@ _FIELDS: Final[dict[type[Event], _FieldDrawer]] = {
     OwnerAssigned: _owner_fields,
     ReturnedToPool: _returned_fields,
     CustomerErased: _no_fields,
+    PointsRedeemed: _redeemed_fields,
+    TierGranted: _tier_move_fields,
+    TierRevoked: _tier_move_fields,
 }
 
 
