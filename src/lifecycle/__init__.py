@@ -13,7 +13,7 @@ early warning, and the reasons behind every answer::
 
 from lifecycle._version import __version__
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.assessment import Assessment, assess, first_valid_order_at
+from lifecycle.assessment import Assessment, assess, first_valid_order_at, stage_and_status
 from lifecycle.clock import Clock, FixedClock, SystemClock
 from lifecycle.customer import CONTACT_CHANNELS, Birthday, ContactPoint, Gender, Profile, Purpose
 from lifecycle.errors import (
@@ -224,6 +224,7 @@ __all__ = [
     "event_to_json",
     "first_valid_order_at",
     "points_ledger",
+    "stage_and_status",
     "stage_criteria",
     "stage_history",
     "stage_table",

@@ -17,7 +17,7 @@ from lifecycle.reasons import Reason
 from lifecycle.stages import Stage, StageAssessment, _Judge
 from lifecycle.status import AliveModel, Status, StatusAssessment, status_from_ledger
 
-__all__ = ["Assessment", "assess", "first_valid_order_at"]
+__all__ = ["Assessment", "assess", "first_valid_order_at", "stage_and_status"]
 
 
 @attrs.frozen(kw_only=True)
