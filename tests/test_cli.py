@@ -52,6 +52,12 @@ def test_the_demo_reports_funnel_health_and_ten_customers(tmp_path: Path) -> Non
         assert status.label_en in text
     assert "from previous" in text
     assert "Ten customers and why" in text
+    for tier in ("Member", "Silver", "Gold", "Platinum"):
+        assert tier in text
+    assert "points outstanding" in text
+    assert "RFM segments" in text
+    assert "Pareto: the top 20% of buyers bring" in text
+    assert "key customers" in text
     assert text.count("\n    - ") >= 10  # every example shows its reasons
     with lc.Lifecycle.open(db) as shop:
         assert len(list(shop.store.customer_ids())) == 300

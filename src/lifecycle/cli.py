@@ -13,11 +13,14 @@ import sys
 import time
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from lifecycle._version import __version__
 from lifecycle.errors import ConflictingEvent, LifecycleError
+from lifecycle.events import Event, Referred
+from lifecycle.policy import Policy
 from lifecycle.stages import Job, Stage
 from lifecycle.status import Status
 
@@ -166,6 +169,12 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         _health(out, lang, statuses)
         out.write("\n")
+        started = time.perf_counter()
+        _loyalty(out, lang, data.events, policy, data.as_of)
+        out.write("\n")
+        _value(out, lang, data.events, policy, data.as_of)
+        analysed = time.perf_counter() - started
+        out.write("\n")
         examples = _examples(stages)
         started = time.perf_counter()
         assessments = [shop.assess(c) for c in examples]
@@ -182,11 +191,127 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             out,
             lang,
             f"stage and status queries for {len(ids):,} customers: {queried * 1e3:.0f} ms "
-            f"(from stored snapshots); one explained assessment: {per:.2f} ms",
+            f"(from stored snapshots); loyalty and value analytics: {analysed:.1f} s; "
+            f"one explained assessment: {per:.2f} ms",
             f"{len(ids):,} 位客户的阶段与状态查询：{queried * 1e3:.0f} 毫秒（读取快照）；"
-            f"单个客户带原因的评估：{per:.2f} 毫秒",
+            f"会员与价值分析：{analysed:.1f} 秒；单个客户带原因的评估：{per:.2f} 毫秒",
         )
     return EXIT_OK
+
+
+def _loyalty(
+    out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime
+) -> None:
+    """The tier mix and the points outstanding."""
+    from lifecycle.assessment import first_valid_order_at
+    from lifecycle.loyalty import assess_tier, points_ledger
+
+    by_customer: dict[str, list[Event]] = {}
+    for e in events:
+        by_customer.setdefault(e.customer_id, []).append(e)
+    first_orders = {
+        cid: t
+        for cid, h in by_customer.items()
+        if (t := first_valid_order_at(h, policy, now)) is not None
+    }
+    tiers: dict[str, int] = dict.fromkeys((t.key for t in policy.loyalty.tiers.levels), 0)
+    balance = expiring = 0
+    for history in by_customer.values():
+        tiers[assess_tier(history, policy, now).tier.key] += 1
+        referrals = {
+            e.referred_id: first_orders[e.referred_id]
+            for e in history
+            if isinstance(e, Referred) and e.referred_id in first_orders
+        }
+        statement = points_ledger(history, policy, now, referrals=referrals)
+        balance += statement.balance
+        expiring += statement.expiring(30).points
+    total = sum(tiers.values())
+    _say(out, lang, "Loyalty tiers and points", "会员等级与积分")
+    head = ("tier", "customers", "share") if lang == "en" else ("等级", "客户数", "占比")
+    rows = [
+        (tier.label(lang), f"{tiers[tier.key]:,}", _pct(tiers[tier.key], total))
+        for tier in policy.loyalty.tiers.levels
+    ]
+    _table(out, head, rows, right=(1, 2))
+    _say(
+        out,
+        lang,
+        f"  points outstanding: {balance:,}; expiring within 30 days: {expiring:,}",
+        f"  未使用积分：{balance:,}；30天内到期：{expiring:,}",
+    )
+
+
+def _value(out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime) -> None:
+    """RFM segments, the 80/20 figures, ABC classes and value clusters."""
+    from lifecycle.analytics import (
+        Transactions,
+        abc_classes,
+        cluster_customers,
+        pareto,
+        rfm_scores,
+        rfm_segments,
+        rfm_summary,
+    )
+
+    summary = rfm_summary(Transactions.from_events(events, policy=policy, at=now), end=now)
+    scores = rfm_scores(summary.days_since_last, summary.orders, summary.total_spend)
+    segments = rfm_segments(scores)
+    _say(
+        out,
+        lang,
+        f"Value of the {len(summary):,} buyers: RFM segments",
+        f"{len(summary):,} 位购买客户的价值：RFM 分群",
+    )
+    head = ("segment", "customers", "share") if lang == "en" else ("分群", "客户数", "占比")
+    ranked = sorted(segments.counts.items(), key=lambda kv: -kv[1])
+    rows = [(s.label(lang), f"{n:,}", _pct(n, len(summary))) for s, n in ranked if n]
+    _table(out, head, rows, right=(1, 2))
+    p = pareto(summary.total_spend)
+    abc = abc_classes(summary.total_spend)
+    classes = {c.label(lang): n for c, n in abc.counts.items()}
+    _say(
+        out,
+        lang,
+        f"  Pareto: the top {p.top_fraction:.0%} of buyers bring {p.value_share_of_top:.1%} of "
+        f"revenue; {p.customers_for_value:,} buyers ({p.customer_share_for_value:.1%}) make "
+        f"{p.value_fraction:.0%}; Gini {p.gini:.2f}",
+        f"  二八法则：前{p.top_fraction:.0%}的客户贡献{p.value_share_of_top:.1%}的收入；"
+        f"{p.customers_for_value:,}位客户（{p.customer_share_for_value:.1%}）贡献"
+        f"{p.value_fraction:.0%}；基尼系数 {p.gini:.2f}",
+    )
+    _say(
+        out,
+        lang,
+        "  ABC classes: "
+        + ", ".join(
+            f"{k} {v:,} ({abc.value_shares[c]:.0%} of revenue)"
+            for (k, v), c in zip(classes.items(), abc.counts, strict=True)
+        ),
+        "  ABC 分类："
+        + "，".join(
+            f"{k} {v:,}（收入占{abc.value_shares[c]:.0%}）"
+            for (k, v), c in zip(classes.items(), abc.counts, strict=True)
+        ),
+    )
+    clusters = cluster_customers(summary.days_since_last, summary.orders, summary.total_spend)
+    _say(out, lang, "  Clusters (k-means on RFM):", "  聚类（基于 RFM 的 k-means）：")
+    cluster_head = (
+        ("cluster", "customers", "orders", "days since", "spend")
+        if lang == "en"
+        else ("类别", "客户数", "订单数", "距上次天数", "消费额")
+    )
+    cluster_rows = [
+        (
+            name,
+            f"{int(size):,}",
+            f"{clusters.means[i, 1]:.1f}",
+            f"{clusters.means[i, 0]:.0f}",
+            f"{clusters.means[i, 2]:,.0f}",
+        )
+        for i, (name, size) in enumerate(zip(clusters.names(lang), clusters.sizes, strict=True))
+    ]
+    _table(out, cluster_head, cluster_rows, right=(1, 2, 3, 4))
 
 
 def _remove_shop_file(db: Path) -> None:
