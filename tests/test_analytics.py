@@ -322,11 +322,13 @@ def test_mixed_currencies_need_a_choice() -> None:
 def test_batch_equals_per_customer_on_generated_shops(seed: int, days_before: int) -> None:
     data, s = shop(400, seed)
     now = data.as_of - timedelta(days=days_before)
-    batch = assess_all(data.events, s.policy, now)
+    batch = assess_all(data.events, s.policy, now, tiers=True)
     assert batch.customer_id.tolist() == sorted(data.customer_ids)
-    for cid, stage, status in zip(batch.customer_id, batch.stages(), batch.statuses(), strict=True):
+    assert batch.tier is not None
+    rows = zip(batch.customer_id, batch.stages(), batch.statuses(), batch.tier, strict=True)
+    for cid, stage, status, tier in rows:
         a = s.assess(cid, at=now)
-        assert (stage, status) == (a.stage, a.status), cid
+        assert (stage, status, tier) == (a.stage, a.status, a.tier.key), cid
     if days_before == 0:
         assert set(batch.stages()) == set(lc.Stage)
         assert set(batch.statuses()) == {*lc.Status, None}
@@ -347,16 +349,22 @@ def test_batch_equals_per_customer_on_any_histories(
     s = lc.Lifecycle.in_memory(clock=lc.FixedClock(now))
     events = [e for h in many for e in h]
     s.record(events)
-    batch = assess_all(events, s.policy, now)
-    for cid, stage, status in zip(batch.customer_id, batch.stages(), batch.statuses(), strict=True):
+    batch = assess_all(events, s.policy, now, tiers=True)
+    assert batch.tier is not None
+    rows = zip(batch.customer_id, batch.stages(), batch.statuses(), batch.tier, strict=True)
+    for cid, stage, status, tier in rows:
         a = s.assess(cid, at=now)
-        assert (stage, status) == (a.stage, a.status), cid
+        assert (stage, status, tier) == (a.stage, a.status, a.tier.key), cid
 
 
 def test_batch_counts_and_lookup() -> None:
     data, s = shop(300, 0)
     batch = assess_all(data.events, s.policy, data.as_of)
     assert sum(batch.stage_counts().values()) == len(batch) == 300
+    with pytest.raises(ValueError, match="tiers"):
+        batch.tier_counts()
+    with_tiers = assess_all(data.events, s.policy, data.as_of, tiers=True)
+    assert sum(with_tiers.tier_counts().values()) == 300
     cid = data.customer_ids[5]
     a = s.assess(cid)
     assert batch.of(cid) == (a.stage, a.status)
