@@ -120,3 +120,37 @@ def test_usage_mistakes_exit_2_without_a_traceback(
     err = capsys.readouterr().err
     assert "error" in err
     assert "Traceback" not in err
+
+
+def test_import_an_order_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,amount,placed_at,paid_at\n"
+        "o1,c1,10.00,2026-01-01 10:00,2026-01-01 10:05\n"
+        "o2,c1,12.00,2026-02-01 10:00,2026-02-01 10:05\n",
+        encoding="utf-8",
+    )
+    db = str(tmp_path / "shop.db")
+    code, text = run("import", str(export), "--db", db)
+    assert code == 0, text
+    assert "read 2 orders of 1 customers" in text
+    code, text = run("import", str(export), "--db", db)
+    assert "recorded 0 new events" in text
+    with lc.Lifecycle.open(db) as shop:
+        assert shop.assess("c1").stage is lc.Stage.REPEAT
+
+
+def test_import_refuses_a_bad_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,amount,placed_at\no1,c1,-5,2026-01-01\n", encoding="utf-8"
+    )
+    code, _ = run("import", str(export), "--db", str(tmp_path / "shop.db"))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "row 2, column 'amount'" in err
+    assert err.count("\n") == 1
+    code, _ = run("import", str(tmp_path / "nope.csv"))
+    assert code == 2
