@@ -346,28 +346,48 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
 
 
 def _median_gaps(day: IntArray, starts: IntArray, days: IntArray) -> FloatArray:
-    """The median gap between consecutive purchase days of each customer."""
+    """The median gap between consecutive purchase days of each customer.
+
+    ``day`` is sorted by customer then day, customer ``c`` owning ``days[c]`` rows from
+    ``starts[c]``. One integer sort orders every customer's gaps at once: the step from a
+    customer's last day to the next customer's first is kept as a sentinel that sorts last in
+    the earlier customer's block, so customer ``c``'s sorted gaps begin at ``starts[c]``.
+    """
+    n = len(day)
     out = np.full(len(starts), np.nan)
-    if len(day) < 2:
+    if n < 2:
         return out
+    first = np.zeros(n, dtype=bool)
+    first[starts] = True
     gaps = np.diff(day)
-    owner = np.repeat(np.arange(len(starts)), days)[1:]
-    within = np.ones(len(gaps), dtype=bool)
-    within[starts[1:] - 1] = False  # the step from one customer's last day to the next's first
-    gaps, owner = gaps[within], owner[within]
-    if len(gaps) == 0:
-        return out
-    span = int(gaps.max()) + 1
-    if (int(owner.max()) + 1) * span < 2**62:
-        gaps = np.sort(owner * span + gaps) % span  # one integer sort: by owner, then gap
+    sentinel = int(gaps.max(initial=0)) + 1
+    gaps[first[1:]] = sentinel
+    width = sentinel + 1
+    keys = len(starts) * width
+    if keys < 2**31:
+        # 32-bit keys throughout: half the memory traffic of 64 bits.
+        owner32 = np.cumsum(first[:-1], dtype=np.int32)
+        owner32 -= 1  # the customer of the earlier day of each step
+        owner32 *= width
+        owner32 += gaps.astype(np.int32)
+        ordered = np.sort(owner32) % width
+        return _pick_medians(ordered, starts, days, out)
+    owner = np.cumsum(first[:-1]) - 1
+    if keys < 2**62:
+        ordered = np.sort(owner * width + gaps) % width
     else:
-        gaps = gaps[np.lexsort((gaps, owner))]
-    counts = days - 1
-    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    has = counts > 0
-    lo = offsets[has] + (counts[has] - 1) // 2
-    hi = offsets[has] + counts[has] // 2
-    out[has] = (gaps[lo] + gaps[hi]) / 2
+        ordered = gaps[np.lexsort((gaps, owner))]
+    return _pick_medians(ordered, starts, days, out)
+
+
+def _pick_medians(
+    ordered: npt.NDArray[Any], starts: IntArray, days: IntArray, out: FloatArray
+) -> FloatArray:
+    m = days - 1
+    has = m > 0
+    lo = starts[has] + (m[has] - 1) // 2
+    hi = starts[has] + m[has] // 2
+    out[has] = (ordered[lo].astype(np.float64) + ordered[hi]) / 2
     return out
 
 
