@@ -13,7 +13,13 @@ early warning, and the reasons behind every answer::
 
 from lifecycle._version import __version__
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.assessment import Assessment, assess, first_valid_order_at, stage_and_status
+from lifecycle.assessment import (
+    Assessment,
+    ValueEstimator,
+    assess,
+    first_valid_order_at,
+    stage_and_status,
+)
 from lifecycle.clock import Clock, FixedClock, SystemClock
 from lifecycle.customer import CONTACT_CHANNELS, Birthday, ContactPoint, Gender, Profile, Purpose
 from lifecycle.errors import (
@@ -212,6 +218,7 @@ __all__ = [
     "TierReview",
     "TierRevoked",
     "TransientChannelError",
+    "ValueEstimator",
     "__version__",
     "assess",
     "assess_stage",

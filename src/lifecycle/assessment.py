@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from math import floor
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -17,7 +18,7 @@ from lifecycle.reasons import Reason
 from lifecycle.stages import Stage, StageAssessment, _Judge
 from lifecycle.status import AliveModel, Status, StatusAssessment, status_from_ledger
 
-__all__ = ["Assessment", "assess", "first_valid_order_at", "stage_and_status"]
+__all__ = ["Assessment", "ValueEstimator", "assess", "first_valid_order_at", "stage_and_status"]
 
 
 @attrs.frozen(kw_only=True)
@@ -36,6 +37,9 @@ class Assessment:
         stage_detail: the full stage assessment (rule, evidence).
         status_detail: the full status assessment (idle days, rhythm, P(alive)).
         tier_detail: the full tier assessment (totals, review date, downgrade warning).
+        expected_purchases: purchases expected over the value model's horizon (with a model
+            that predicts value; ``None`` otherwise or before the first valid order).
+        clv: the customer's lifetime value over the model's horizon, discounted.
         valid_until: the first later instant at which time alone may change the assessment
             (``None`` when only new events can); stored snapshots use it to stay correct.
     """
@@ -52,6 +56,8 @@ class Assessment:
     status_detail: StatusAssessment = attrs.field(repr=False)
     tier_detail: TierAssessment = attrs.field(repr=False)
     valid_until: datetime | None = attrs.field(default=None, repr=False)
+    expected_purchases: float | None = None
+    clv: float | None = None
 
     @property
     def p_alive(self) -> float | None:
@@ -103,7 +109,7 @@ def _relationship(
     bounds += [t for t in referrals.values() if t > now]
     last = ledger.last_day
     if last is not None:
-        if model is not None:
+        if status.p_alive is not None:
             bounds.append(_midnight_after(ledger.day(now), 1, ledger))
         else:
             bounds.append(_midnight_after(last, policy.status.lapsed_days + 1, ledger))
@@ -158,6 +164,7 @@ def assess(
     referrals = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
     stage, status, bounds = _relationship(history, policy, now, referrals, model, explain)
     loyalty = _loyalty_at(history, policy, now, referrals, explain)
+    expected, clv = _value(history, policy, now, model)
     bounds.append(loyalty.valid_until)
     valid_until = min((b for b in bounds if b is not None and b > now), default=None)
     return Assessment(
@@ -173,4 +180,44 @@ def assess(
         status_detail=status,
         tier_detail=loyalty.tier,
         valid_until=valid_until,
+        expected_purchases=expected,
+        clv=clv,
+    )
+
+
+@runtime_checkable
+class ValueEstimator(Protocol):
+    """A fitted model that also predicts purchases and value (e.g. ``lifecycle.clv.ValueModel``).
+
+    Arguments are in days: ``frequency`` (repeat purchase days), ``recency``, ``T``, and
+    ``monetary_value`` (mean spend of the repeat purchase days).
+    """
+
+    def customer_value(
+        self, frequency: float, recency: float, T: float, monetary_value: float
+    ) -> tuple[float, float | None]:
+        """Expected purchases over the model's horizon, and the CLV (``None`` if unknown)."""
+        ...
+
+
+def _value(
+    history: Sequence[Event], policy: Policy, now: datetime, model: AliveModel | None
+) -> tuple[float | None, float | None]:
+    if not isinstance(model, ValueEstimator):
+        return None, None
+    ledger = fold(history, policy, now)
+    spend: dict[date, float] = {}
+    for o in ledger.valid_orders():
+        assert o.paid is not None  # valid orders are paid
+        day = ledger.day(o.paid.at)
+        spend[day] = spend.get(day, 0.0) + float(o.net_amount)
+    if not spend:
+        return None, None
+    days = sorted(spend)
+    repeat = [spend[d] for d in days[1:]]
+    return model.customer_value(
+        len(days) - 1,
+        (days[-1] - days[0]).days,
+        (ledger.day(now) - days[0]).days,
+        sum(repeat) / len(repeat) if repeat else 0.0,
     )

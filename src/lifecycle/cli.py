@@ -15,7 +15,9 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+import numpy as np
 
 from lifecycle._version import __version__
 from lifecycle.errors import ConflictingEvent, LifecycleError
@@ -23,6 +25,9 @@ from lifecycle.events import Event, Referred
 from lifecycle.policy import Policy
 from lifecycle.stages import Job, Stage
 from lifecycle.status import Status
+
+if TYPE_CHECKING:
+    from lifecycle.service import Lifecycle
 
 __all__ = ["main"]
 
@@ -225,6 +230,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         _value(out, lang, data.events, policy, data.as_of)
         analysed = time.perf_counter() - started
         out.write("\n")
+        _predicted(out, lang, shop, data.events, policy, data.as_of, statuses[Status.AT_RISK])
+        out.write("\n")
         examples = _examples(stages)
         started = time.perf_counter()
         assessments = [shop.assess(c) for c in examples]
@@ -362,6 +369,86 @@ def _value(out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now:
         for i, (name, size) in enumerate(zip(clusters.names(lang), clusters.sizes, strict=True))
     ]
     _table(out, cluster_head, cluster_rows, right=(1, 2, 3, 4))
+
+
+def _predicted(
+    out: TextIO,
+    lang: str,
+    shop: Lifecycle,
+    events: Sequence[Event],
+    policy: Policy,
+    now: datetime,
+    at_risk_before: int,
+) -> None:
+    """Fit the value model on the shop; the model-based churn warning and the top customers."""
+    try:
+        from lifecycle.clv import ModelError, customer_lifetime_value
+    except ImportError:
+        _say(
+            out,
+            lang,
+            "Predicted value: install the clv extra (pip install 'lifecycle[clv]') to see it.",
+            "预测价值：请安装 clv 扩展（pip install 'lifecycle[clv]'）。",
+        )
+        return
+    from lifecycle.analytics import Transactions, rfm_summary
+
+    started = time.perf_counter()
+    try:
+        model = shop.fit_value_model()
+    except ModelError as e:
+        _say(out, lang, f"Predicted value: no model ({e})", f"预测价值：无法建模（{e}）")
+        return
+    fitted = time.perf_counter() - started
+    at_risk = len(shop.customers(status=Status.AT_RISK))
+    params = ", ".join(f"{k} {v:.3g}" for k, v in model.purchases.params.items())
+    _say(
+        out,
+        lang,
+        f"Predicted value: {model.variant} fitted on {model.customers:,} buyers in {fitted:.1f} s "
+        f"({params})",
+        f"预测价值：{model.variant} 模型，基于 {model.customers:,} 位购买客户，用时 {fitted:.1f} 秒"
+        f"（{params}）",
+    )
+    _say(
+        out,
+        lang,
+        f"  churn warning by P(alive) < {policy.status.at_risk_p_alive:.0%}: {at_risk:,} at risk "
+        f"(the rhythm rule alone: {at_risk_before:,})",
+        f"  按存活概率低于{policy.status.at_risk_p_alive:.0%}预警：{at_risk:,} 位流失预警"
+        f"（仅按购买节奏：{at_risk_before:,} 位）",
+    )
+    if model.spend is None:
+        return
+    s = rfm_summary(Transactions.from_events(events, policy=policy, at=now), end=now)
+    clv = customer_lifetime_value(
+        model.purchases,
+        model.spend,
+        s.frequency,
+        s.recency,
+        s.T,
+        s.monetary_value,
+        horizon_days=model.clv_horizon_days,
+        annual_discount_rate=model.annual_discount_rate,
+    )
+    alive = model.purchases.p_alive(s.frequency, s.recency, s.T)
+    top = np.argsort(-clv, kind="stable")[:5]
+    head = (
+        ("customer", "orders", "P(alive)", "12-month CLV")
+        if lang == "en"
+        else ("客户", "订单数", "存活概率", "12个月CLV")
+    )
+    rows = [
+        (str(s.customer_id[i]), f"{s.orders[i]}", f"{alive[i]:.0%}", f"{clv[i]:,.0f}") for i in top
+    ]
+    _say(out, lang, "  Top customers by predicted value:", "  预测价值最高的客户：")
+    _table(out, head, rows, right=(1, 2, 3))
+    _say(
+        out,
+        lang,
+        f"  12-month value of the whole base: {clv.sum():,.0f}",
+        f"  全部客户未来12个月预测价值：{clv.sum():,.0f}",
+    )
 
 
 def _remove_shop_file(db: Path) -> None:

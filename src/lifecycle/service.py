@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from os import PathLike
 from types import TracebackType
@@ -51,6 +51,11 @@ def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
     if isinstance(value, kind | str):
         return frozenset({kind(value)})
     return frozenset(kind(v) for v in value)
+
+
+def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
@@ -342,6 +347,41 @@ class Lifecycle:
             self.store.put_snapshots(refreshed)
         out.sort()
         return out
+
+    # -- value --------------------------------------------------------------------------------
+
+    def fit_value_model(self, at: datetime | None = None, **settings: Any) -> Any:
+        """Fit the value model (BG/NBD and Gamma-Gamma, the ``clv`` extra) on every customer's
+        valid orders up to ``at``, and use it from now on.
+
+        The status rule then reads P(alive) (the rhythm rule stays for customers with a single
+        purchase day), and :meth:`assess` reports expected purchases and CLV. Stored snapshots
+        are refreshed, so ``customers(status=...)`` agrees. Returns the
+        :class:`lifecycle.clv.ValueModel`; ``settings`` go to it (e.g. ``horizon_days``).
+
+        Raises:
+            lifecycle.clv.InvalidData: the shop's data cannot identify the model (e.g. no
+                repeat buyers yet).
+        """
+        from lifecycle.analytics import Transactions, rfm_summary
+        from lifecycle.clv.model import ValueModel
+
+        now = self._now(at)
+        ids = list(self.store.customer_ids())
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(ids, 5000):
+            histories.update(self.store.histories(chunk))
+        events = [e for h in histories.values() for e in h]
+        summary = rfm_summary(
+            Transactions.from_events(events, policy=self.policy, at=now), end=now, unit="days"
+        )
+        model = ValueModel.fit(summary, **settings)
+        self.model = model
+        current = self._now(None)
+        self.store.put_snapshots(
+            [self._snapshot(cid, h, current, histories, len(h)) for cid, h in histories.items()]
+        )
+        return model
 
     # -- privacy ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ probability that the customer is still alive decides instead.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
@@ -115,10 +116,15 @@ def _classify(
     return Status.AT_RISK if idle > threshold else Status.ACTIVE
 
 
+#: A model decides only from this many purchase days on: with one, BG/NBD-style models put
+#: P(alive) at 1 whatever the idle time, so the rhythm rule (with its fallback gap) decides.
+MODEL_MIN_PURCHASE_DAYS = 2
+
+
 def _p_alive(
     model: AliveModel | None, days: Sequence[date], upto: int, today: date
 ) -> float | None:
-    if model is None:
+    if model is None or upto < MODEL_MIN_PURCHASE_DAYS:
         return None
     first, last = days[0], days[upto - 1]
     return float(model.p_alive(upto - 1, (last - first).days, (today - first).days))
@@ -166,12 +172,15 @@ def status_from_ledger(
             as_of=now,
         )
     rhythm = _Rhythm(p)
+    rhythm.gaps = sorted((b - a).days for a, b in itertools.pairwise(days[:-1]))
     won_back_on: date | None = None
-    for i in range(1, len(days)):
-        gap = (days[i] - days[i - 1]).days
+    if len(days) >= 2:
+        # Won back depends only on the last pause: was the customer at risk or lapsed on the
+        # day of their latest purchase, judged by the rhythm (or model) before it?
+        gap = (days[-1] - days[-2]).days
         threshold, _ = rhythm.threshold()
-        before = _classify(gap, threshold, p, _p_alive(model, days, i, days[i]))
-        won_back_on = days[i] if before in (Status.AT_RISK, Status.LAPSED) else None
+        before = _classify(gap, threshold, p, _p_alive(model, days, len(days) - 1, days[-1]))
+        won_back_on = days[-1] if before in (Status.AT_RISK, Status.LAPSED) else None
         bisect.insort(rhythm.gaps, gap)
     today = ledger.day(now)
     idle = (today - days[-1]).days
@@ -210,10 +219,18 @@ def status_from_ledger(
     elif alive is not None:
         cut = p.lapsed_p_alive if status is Status.LAPSED else p.at_risk_p_alive
         verdict = {Status.LAPSED: "lapsed", Status.AT_RISK: "at risk"}.get(status, "active")
+        span = (today - days[0]).days
         reason = Reason(
             code=f"status.model.{status.value}",
-            en=f"The model puts the chance the customer is still active at {alive:.0%} ({verdict}, threshold {cut:.0%}).",
-            zh=f"模型估计客户仍活跃的概率为{alive:.0%}（阈值{cut:.0%}）。",
+            en=(
+                f"The model puts the chance the customer is still active at {alive:.0%} "
+                f"({verdict}, threshold {cut:.0%}), from {len(days)} purchase days over "
+                f"{span} days, the last {idle} days ago."
+            ),
+            zh=(
+                f"模型估计客户仍活跃的概率为{alive:.0%}（阈值{cut:.0%}），依据{span}天内的"
+                f"{len(days)}个购买日，最近一次在{idle}天前。"
+            ),
         )
     elif status is Status.AT_RISK:
         reason = Reason(

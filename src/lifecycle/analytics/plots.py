@@ -22,6 +22,7 @@ __all__ = [
     "cluster_scatter",
     "cohort_heatmap",
     "funnel_chart",
+    "p_alive_matrix",
     "pareto_curve",
     "rfm_heatmap",
 ]
@@ -238,5 +239,46 @@ def cluster_scatter(
     if t.font is not None:
         for text in legend.get_texts():
             text.set_fontfamily(t.font)
+    t.style(ax)
+    return fig
+
+
+def p_alive_matrix(
+    model: Any,
+    *,
+    T: float,
+    max_frequency: int = 20,
+    points: int = 60,
+    lang: str = "en",
+) -> Any:
+    """P(alive) by frequency (rows) and recency (columns) for customers observed for ``T``.
+
+    ``model`` is anything with a vectorised ``p_alive(frequency, recency, T)`` (a fitted
+    ``lifecycle.clv`` purchase model); ``T`` is in the model's time unit.
+    """
+    t = _Text(lang)
+    if not T > 0 or max_frequency < 1 or points < 2:
+        raise ValueError("T must be > 0, max_frequency >= 1 and points >= 2")
+    frequency = np.arange(max_frequency + 1, dtype=np.float64)
+    recency = np.linspace(0.0, T, points)
+    f, r = np.meshgrid(frequency, recency, indexing="ij")
+    grid = np.asarray(model.p_alive(f.ravel(), np.where(f.ravel() > 0, r.ravel(), 0.0), T))
+    grid = grid.reshape(f.shape)
+    grid[0, 1:] = np.nan  # no repeat purchase: recency is 0 by definition
+    fig = t.figure((7.0, 5.0))
+    ax = fig.add_subplot()
+    image = ax.imshow(
+        np.ma.masked_invalid(grid),
+        origin="lower",
+        aspect="auto",
+        cmap="RdYlGn",
+        vmin=0,
+        vmax=1,
+        extent=(0.0, T, -0.5, max_frequency + 0.5),
+    )
+    ax.set_xlabel(t("recency (time from first to last purchase)", "最近购买距首购的时间"))
+    ax.set_ylabel(t("frequency (repeat purchases)", "重复购买次数"))
+    ax.set_title(t(f"P(alive) of customers observed for {T:g}", f"观察期为{T:g}时的存活概率"))
+    fig.colorbar(image, ax=ax, label=t("probability still active", "仍活跃的概率"))
     t.style(ax)
     return fig

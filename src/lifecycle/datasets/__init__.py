@@ -1,9 +1,23 @@
-"""Data to try the library on: a seeded synthetic shop.
+"""Data to try the library on: a seeded synthetic shop and the CDNOW purchase records.
 
 ``synthetic_shop()`` draws a realistic shop (every stage and status represented) for tests,
-benchmarks, docs and first steps.
+benchmarks, docs and first steps. ``load_cdnow_summary()`` and ``load_cdnow_transactions()``
+load the CDNOW data of Fader, Hardie & Lee (2005), bundled with the package.
 """
 
+from lifecycle.datasets.cdnow import (
+    CdnowSummary,
+    CdnowTransactions,
+    load_cdnow_summary,
+    load_cdnow_transactions,
+)
 from lifecycle.datasets.synthetic import SyntheticShop, synthetic_shop
 
-__all__ = ["SyntheticShop", "synthetic_shop"]
+__all__ = [
+    "CdnowSummary",
+    "CdnowTransactions",
+    "SyntheticShop",
+    "load_cdnow_summary",
+    "load_cdnow_transactions",
+    "synthetic_shop",
+]

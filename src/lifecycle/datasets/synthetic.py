@@ -278,11 +278,12 @@ class _Generator:
         span = self.end_ts - self.start_ts
         # Acquisition: when the customer first became known; the base grows over time.
         acquired = self.start_ts + span * np.sqrt(rng.random(n))
-        # Buyers: the first order follows acquisition by a few days; a rate of orders per year
-        # and a lifetime after which they stop (some never stop within the window).
+        # Buyers: the first order follows acquisition by a few days; then orders come at the
+        # customer's own rate per year, and after each one the customer may drop out for good
+        # with their own probability (the BG/NBD story: gamma rates, beta drop-out).
         first_order = acquired + rng.exponential(4 * _DAY, n)
         rate = rng.gamma(0.9, 2.6, n) + 0.15
-        lifetime = rng.exponential(1.6 * _YEAR, n)
+        dropout = rng.beta(0.7, 3.0, n)
         buyers = np.flatnonzero((kinds == _BUYER) & (first_order < self.end_ts - 3600))
         kinds[(kinds == _BUYER) & (first_order >= self.end_ts - 3600)] = _PROSPECT
 
@@ -310,7 +311,7 @@ class _Generator:
             acquired[i] = self.start_ts + span * 0.4 * self.draw.random()
             first_order[i] = acquired[i] + self.draw.exponential(3 * _DAY)
             rate[i] = max(rate[i], 3.0 + self.draw.random() * 4)
-            lifetime[i] = 10 * _YEAR
+            dropout[i] = min(dropout[i], 0.05)
 
         referred_by = self._referrals(referrers, first_order, acquired, kinds)
         for i in range(n):
@@ -329,7 +330,7 @@ class _Generator:
                 zone,
                 first_order[i],
                 rate[i],
-                lifetime[i],
+                dropout[i],
                 loyal=i in loyal_set,
                 comeback=i in comeback_set,
             )
@@ -493,7 +494,7 @@ class _Generator:
         zone: ZoneInfo,
         first: float,
         rate: float,
-        lifetime: float,
+        dropout: float,
         *,
         loyal: bool,
         comeback: bool,
@@ -504,10 +505,10 @@ class _Generator:
             if t > self.start_ts:
                 kind = rng.pick(_ENGAGEMENTS)
                 self.events.append(Engaged(customer_id=cid, at=self.when(t, zone), kind=kind))
-        stop = min(first + lifetime, self.end_ts - 3600)
+        stop = self.end_ts - 3600
         times = [first]
         t = first
-        while True:
+        while rng.random() >= dropout:
             t += rng.exponential(_YEAR / rate)
             if t >= stop:
                 break

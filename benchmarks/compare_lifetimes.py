@@ -1,0 +1,133 @@
+"""Side by side with lifetimes 0.11.3, run from its own virtualenv in a subprocess.
+
+    python3 -m venv /tmp/lifetimes-venv && /tmp/lifetimes-venv/bin/pip install lifetimes==0.11.3
+    .venv/bin/python benchmarks/compare_lifetimes.py [--python /tmp/lifetimes-venv/bin/python]
+
+Reports agreement of P(alive) and expected purchases on every customer of the CDNOW master file
+(in days, given the same parameters), fitted parameters, fit times, and where lifetimes fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lifecycle.clv import BetaGeo, simulate_customers
+from lifecycle.datasets.cdnow import load_cdnow_summary, load_cdnow_transactions
+
+LIFETIMES = r"""
+import sys, time, warnings
+import numpy as np, pandas as pd
+warnings.simplefilter("ignore")
+from lifetimes import BetaGeoFitter
+d = np.load(sys.argv[1])
+out = {}
+m = BetaGeoFitter()
+m.params_ = pd.Series(dict(zip(["r", "alpha", "a", "b"], d["params"])))
+x, tx, T = d["x"], d["tx"], d["T"]
+out["p_alive"] = np.asarray(m.conditional_probability_alive(x, tx, T), float)
+out["expected"] = np.asarray(
+    m.conditional_expected_number_of_purchases_up_to_time(30.0, x, tx, T), float)
+for name in ("cohort", "master"):
+    f = BetaGeoFitter()
+    s = time.perf_counter()
+    f.fit(d[name + "_x"], d[name + "_tx"], d[name + "_T"])
+    out[name + "_time"] = time.perf_counter() - s
+    out[name + "_params"] = f.params_[["r", "alpha", "a", "b"]].to_numpy(float)
+for n in d["sizes"]:
+    f = BetaGeoFitter()
+    s = time.perf_counter()
+    try:
+        f.fit(d[f"sim{n}_x"], d[f"sim{n}_tx"], d[f"sim{n}_T"])
+        out[f"sim{n}_time"] = time.perf_counter() - s
+    except Exception as e:
+        out[f"sim{n}_time"] = -1.0
+np.savez(sys.argv[2], **out)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--python", default="/tmp/lifetimes-venv/bin/python")
+    parser.add_argument("--sizes", default="2357,100000,1000000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    cohort = load_cdnow_summary()
+    master = load_cdnow_transactions().summary()
+    data: dict[str, object] = {
+        "cohort_x": cohort.frequency,
+        "cohort_tx": cohort.recency,
+        "cohort_T": cohort.T,
+        "master_x": master.frequency,
+        "master_tx": master.recency,
+        "master_T": master.T,
+        "sizes": np.array(sizes),
+    }
+    ours: dict[str, float] = {}
+    for name, s in (("cohort", cohort), ("master", master)):
+        start = time.perf_counter()
+        fit = BetaGeo().fit(s.frequency, s.recency, s.T)
+        ours[name + "_time"] = time.perf_counter() - start
+        data[name + "_ours"] = np.array([fit.params[k] for k in ("r", "alpha", "a", "b")])
+    model = BetaGeo().fit(master.frequency, master.recency, master.T)
+    data.update(
+        params=np.array([model.params[k] for k in ("r", "alpha", "a", "b")]),
+        x=master.frequency,
+        tx=master.recency,
+        T=master.T,
+    )
+    truth = BetaGeo.from_params(r=0.243, alpha=4.414 * 7, a=0.793, b=2.426)
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        sim = simulate_customers(truth, rng.integers(273, 357, n).astype(float), rng)
+        data[f"sim{n}_x"], data[f"sim{n}_tx"], data[f"sim{n}_T"] = (
+            sim.frequency,
+            np.floor(sim.recency),
+            sim.T,
+        )
+        start = time.perf_counter()
+        BetaGeo().fit(sim.frequency, np.floor(sim.recency), sim.T)
+        ours[f"sim{n}_time"] = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, outp = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(inp, **data)  # type: ignore[arg-type]
+        subprocess.run([args.python, "-c", LIFETIMES, str(inp), str(outp)], check=True)
+        theirs = dict(np.load(outp))
+    alive = model.p_alive(master.frequency, master.recency, master.T)
+    expected = model.expected_purchases(30.0, master.frequency, master.recency, master.T)
+    print(f"CDNOW master file: {master.frequency.size:,} customers, days, same parameters")
+    print("| quantity | max relative difference | lifetimes NaN/inf | ours NaN/inf |")
+    print("|---|---:|---:|---:|")
+    for name, mine, other in (
+        ("P(alive)", alive, theirs["p_alive"]),
+        ("E[purchases in 30 days]", expected, theirs["expected"]),
+    ):
+        ok = np.isfinite(other)
+        rel = np.abs(mine[ok] - other[ok]) / np.maximum(np.abs(mine[ok]), 1e-300)
+        print(f"| {name} | {rel.max():.1e} | {(~ok).sum()} | {(~np.isfinite(mine)).sum()} |")
+    print("\n| fitted on | parameter | ours | lifetimes | relative difference |")
+    print("|---|---|---:|---:|---:|")
+    for name in ("cohort", "master"):
+        for i, k in enumerate(("r", "alpha", "a", "b")):
+            a, b = data[name + "_ours"][i], theirs[name + "_params"][i]  # type: ignore[index]
+            print(f"| {name} | {k} | {a:.8g} | {b:.8g} | {abs(a - b) / a:.1e} |")
+    print("\n| fit | customers | ours s | lifetimes s |")
+    print("|---|---:|---:|---:|")
+    rows = [
+        ("CDNOW cohort (weeks)", "cohort", cohort.frequency.size),
+        ("CDNOW master (days)", "master", master.frequency.size),
+    ]
+    rows += [("simulated (days)", f"sim{n}", n) for n in sizes]
+    for label, key, n in rows:
+        t = float(theirs[key + "_time"])
+        shown = "failed" if t < 0 else f"{t:.2f}"
+        print(f"| {label} | {n:,} | {ours[key + '_time']:.3f} | {shown} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Input checks and the compression of customer arrays to distinct rows with counts.
+
+The likelihoods depend on the data only through the distinct (frequency, recency, T) rows, so a
+fit over millions of customers runs over the few distinct rows. Columns that hold exact multiples
+of a simple grid (days, or weeks to two decimals) are packed into one integer key and counted with
+``bincount``; anything else falls back to a sort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from lifecycle.clv._errors import InvalidData
+
+__all__ = ["Floats", "as_column", "check_rfm", "check_weights", "unique_rows"]
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+_SCALES = (1.0, 7.0, 24.0, 100.0, 1000.0)
+
+
+def as_column(value: npt.ArrayLike, field: str) -> Floats:
+    """A 1-D float64 array of finite values (a scalar becomes a one-element array)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidData("must be numbers", field=field) from e
+    if arr.ndim > 1:
+        raise InvalidData(f"must be one-dimensional, got shape {arr.shape}", field=field)
+    arr = arr.reshape(-1)
+    if not np.isfinite(arr).all():
+        raise InvalidData("must be finite (no NaN or infinity)", field=field)
+    return arr
+
+
+def _same_length(arrays: Sequence[Floats], names: Sequence[str]) -> int:
+    n = max(a.size for a in arrays)
+    for a, name in zip(arrays, names, strict=True):
+        if a.size not in (1, n):
+            raise InvalidData(f"has {a.size} values where {n} were expected", field=name)
+    return n
+
+
+def check_rfm(
+    frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+) -> tuple[Floats, Floats, Floats]:
+    """Validated, equal-length (frequency, recency, T) arrays; scalars broadcast."""
+    x = as_column(frequency, "frequency")
+    tx = as_column(recency, "recency")
+    big_t = as_column(T, "T")
+    n = _same_length((x, tx, big_t), ("frequency", "recency", "T"))
+    x, tx, big_t = (np.broadcast_to(a, (n,)) for a in (x, tx, big_t))
+    if (x < 0).any() or (x != np.floor(x)).any():
+        raise InvalidData("must be whole numbers >= 0 (repeat purchases)", field="frequency")
+    if (tx < 0).any():
+        raise InvalidData("must be >= 0", field="recency")
+    if (tx > big_t).any():
+        raise InvalidData(
+            "must not exceed T (the last purchase is before the end)", field="recency"
+        )
+    if ((x == 0) & (tx > 0)).any():
+        raise InvalidData("must be 0 where frequency is 0 (no repeat purchase)", field="recency")
+    return x, tx, big_t
+
+
+def check_weights(weights: npt.ArrayLike | None, n: int) -> Floats | None:
+    """Validated per-row weights (customer counts), or None for all ones."""
+    if weights is None:
+        return None
+    w = as_column(weights, "weights")
+    if w.size != n:
+        raise InvalidData(f"has {w.size} values where {n} were expected", field="weights")
+    if (w < 0).any():
+        raise InvalidData("must be >= 0", field="weights")
+    return w
+
+
+def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
+    """Exact integer codes k with (k + lo) / scale == value, with scale, lo and the code range;
+    None when the column is not on one of the simple grids."""
+    if col.size == 0:
+        return None
+    sample = col[:: max(1, col.size // 997)]
+    for scale in _SCALES:
+        if not np.array_equal(np.rint(sample * scale) / scale, sample):
+            continue
+        scaled = col if scale == 1.0 else col * scale
+        if np.abs(sample).max() * scale >= 2**52:
+            return None
+        full = scaled.astype(np.int64)
+        if scale == 1.0:
+            if not np.array_equal(full, col):
+                continue
+        else:
+            full = np.rint(scaled).astype(np.int64)
+            if not np.array_equal(full / scale, col):
+                continue
+        lo = int(full.min())
+        hi = int(full.max())
+        if hi - lo > 2**40:
+            return None
+        if lo:
+            full -= lo
+        return full, scale, float(lo), hi - lo + 1
+    return None
+
+
+def unique_rows(
+    columns: Sequence[Floats],
+    weights: Floats | None = None,
+    *,
+    inverse: bool = False,
+    sort: bool = True,
+) -> tuple[list[Floats], Floats, Ints | None]:
+    """The distinct rows of equal-length columns, their summed weights (row counts without
+    weights), and optionally the map from each input row to its distinct row.
+
+    With ``sort=False``, columns off the simple grids come back as they are (a sort would cost
+    more than it saves for continuous values such as mean spends)."""
+    n = columns[0].size
+    packed = _pack(columns)
+    if packed is not None:
+        key, size, grids = packed
+        if size <= max(1 << 22, 2 * n):
+            counts = np.bincount(key, weights=weights, minlength=size)
+            present = counts > 0 if weights is None else np.bincount(key, minlength=size) > 0
+            keys = np.flatnonzero(present)
+            inv = None
+            if inverse:
+                rank = np.cumsum(present) - 1
+                inv = rank[key]
+            return _decode(keys, grids), counts[keys].astype(np.float64), inv
+        keys, inv_u = np.unique(key, return_inverse=True)
+        counts = np.bincount(inv_u, weights=weights, minlength=keys.size)
+        return _decode(keys, grids), counts.astype(np.float64), inv_u if inverse else None
+    if not sort:
+        w = np.ones(n) if weights is None else weights
+        return list(columns), w, np.arange(n) if inverse else None
+    stacked = np.stack(columns, axis=1)
+    rows, inv_u = np.unique(stacked, axis=0, return_inverse=True)
+    inv_u = inv_u.reshape(-1)
+    counts = np.bincount(inv_u, weights=weights, minlength=rows.shape[0])
+    return (
+        [np.ascontiguousarray(rows[:, i]) for i in range(rows.shape[1])],
+        counts.astype(np.float64),
+        inv_u if inverse else None,
+    )
+
+
+def _decode(keys: Ints, grids: list[tuple[float, float, int]]) -> list[Floats]:
+    """The column values of packed keys (exact: they were checked to round-trip)."""
+    out: list[Floats] = []
+    rest = keys
+    for scale, lo, span in reversed(grids):
+        out.append(np.asarray((rest % span + lo) / scale, dtype=np.float64))
+        rest = rest // span
+    return out[::-1]
+
+
+def _pack(columns: Sequence[Floats]) -> tuple[Ints, int, list[tuple[float, float, int]]] | None:
+    """One int64 key per row from the exact grid codes of every column, the key space size,
+    and each column's (scale, lo, span)."""
+    key: Ints | None = None
+    size = 1
+    grids = []
+    for col in columns:
+        coded = _grid_codes(col)
+        if coded is None:
+            return None
+        codes, scale, lo, span = coded
+        if size * span > 2**62:
+            return None
+        if key is None:
+            key = codes
+        else:
+            key *= span
+            key += codes
+        size *= span
+        grids.append((scale, lo, span))
+    assert key is not None
+    return key, size, grids

@@ -1,0 +1,438 @@
+"""The BG/NBD model of repeat buying (Fader, Hardie & Lee 2005) and its MBG/NBD variant
+(Batislam, Denizel & Filiztekin 2007): fit, P(alive), expected purchases, purchase counts.
+
+Customers buy as a Poisson process with rate lambda ~ Gamma(r, alpha) and, after each repeat
+purchase (MBG/NBD: also at the first), drop out for good with probability p ~ Beta(a, b). Times
+are in the fitted unit, ``time_unit_days`` days long (1 = days, what ``lifecycle.status`` expects).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal, overload
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from scipy.special import betainc, betaln, digamma, expit, gammaln
+
+from lifecycle.clv._data import Floats, check_rfm, check_weights, unique_rows
+from lifecycle.clv._errors import InvalidData
+from lifecycle.clv._optimize import Convergence, maximise
+from lifecycle.clv._special import alive_expected_purchases
+
+__all__ = ["BetaGeo", "BetaGeoModel", "ModifiedBetaGeo"]
+
+_NAMES = ("r", "alpha", "a", "b")
+Variant = Literal["BG/NBD", "MBG/NBD"]
+_SHIFT: dict[str, float] = {"BG/NBD": 0.0, "MBG/NBD": 1.0}
+
+
+def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType({k: float(v) for k, v in mapping.items()})
+
+
+def _check_params(values: Mapping[str, float]) -> None:
+    for name in _NAMES:
+        v = values[name]
+        if not (math.isfinite(v) and v > 0):
+            raise InvalidData(f"must be a finite number > 0, got {v!r}", field=name)
+
+
+def _check_unit(time_unit_days: float) -> float:
+    unit = float(time_unit_days)
+    if not (math.isfinite(unit) and unit > 0):
+        raise InvalidData("must be a finite number of days > 0", field="time_unit_days")
+    return unit
+
+
+class _Likelihood:
+    """Mean negative log-likelihood of compressed data and its gradient in log-parameters.
+
+    Per customer (Fader, Hardie & Lee 2005, eq. 6; MBG/NBD with s = 1):
+    ln L = lnG(r+x) - lnG(r) + r ln(alpha) - lnB(a,b) + logaddexp(A1, A2), where
+    A1 = lnB(a, b+x+s) - (r+x) ln(alpha+T) and
+    A2 = lnB(a+1, b+x+s-1) - (r+x) ln(alpha+t_x), present when x > 0 or s = 1.
+    """
+
+    def __init__(self, x: Floats, tx: Floats, T: Floats, w: Floats, shift: float):
+        self.shift = shift
+        self.total = float(w.sum())
+        self.T = T
+        self.w = w
+        (self.xu,), self.xw, xinv = unique_rows([x], w, inverse=True)
+        # -(r+x) ln(alpha+T) summed per distinct T: weights and weighted frequencies
+        (self.tu,), self.tw, tinv = unique_rows([T], w, inverse=True)
+        assert xinv is not None
+        assert tinv is not None
+        self.twx = np.bincount(tinv, weights=w * x, minlength=self.tu.size)
+        mix = (x > 0) | (shift > 0)
+        (self.txu,), _, txinv = unique_rows([tx[mix]], inverse=True)
+        assert txinv is not None
+        self.mix_w = w[mix]
+        self.mix_x = x[mix]
+        self.mix_xi = xinv[mix]
+        self.mix_ti = tinv[mix]
+        self.mix_txi = txinv
+
+    def __call__(self, theta: Floats) -> tuple[float, Floats]:
+        with np.errstate(all="ignore"):
+            return self._eval(theta)
+
+    def _eval(self, theta: Floats) -> tuple[float, Floats]:
+        r, alpha, a, b = np.exp(theta)
+        s = self.shift
+        xu, xw = self.xu, self.xw
+        bx = b + xu + s
+        # terms in x alone, summed over the distinct frequencies
+        ll = float(xw @ (gammaln(r + xu) + betaln(a, bx)))
+        ll += self.total * (-gammaln(r) + r * math.log(alpha) - betaln(a, b))
+        g = np.zeros(4)
+        g[0] = xw @ digamma(r + xu) + self.total * (math.log(alpha) - digamma(r))
+        g[1] = self.total * r / alpha
+        dab = digamma(a + bx)
+        g[2] = xw @ (digamma(a) - dab) - self.total * (digamma(a) - digamma(a + b))
+        g[3] = xw @ (digamma(bx) - dab) - self.total * (digamma(b) - digamma(a + b))
+        # -(r+x) ln(alpha+T), over the distinct T
+        log_t = np.log(alpha + self.tu)
+        inv_t = 1.0 / (alpha + self.tu)
+        ll -= r * (self.tw @ log_t) + self.twx @ log_t
+        g[0] -= self.tw @ log_t
+        g[1] -= r * (self.tw @ inv_t) + self.twx @ inv_t
+        # the second (alive-until-t_x) component, through D = A2 - A1
+        if self.mix_w.size:
+            log_tx = np.log(alpha + self.txu)
+            inv_tx = 1.0 / (alpha + self.txu)
+            k = r + self.mix_x
+            gap = log_t[self.mix_ti] - log_tx[self.mix_txi]
+            b1 = b + xu + s - 1.0
+            log_b1 = np.log(np.where(b1 > 0, b1, 1.0))  # b1 <= 0 only where x = 0 in BG/NBD
+            d = (math.log(a) - log_b1[self.mix_xi]) + k * gap
+            e = np.exp(-np.abs(d))
+            ll += self.mix_w @ (np.maximum(d, 0.0) + np.log1p(e))
+            ws = self.mix_w * (np.where(d >= 0, 1.0, e) / (1.0 + e))
+            wsk = ws * k
+            g[0] += ws @ gap
+            nt = self.tu.size
+            g[1] += np.bincount(self.mix_ti, weights=wsk, minlength=nt) @ inv_t
+            g[1] -= np.bincount(self.mix_txi, weights=wsk, minlength=self.txu.size) @ inv_tx
+            g[2] += ws.sum() / a
+            g[3] -= np.bincount(self.mix_xi, weights=ws, minlength=xu.size) @ np.exp(-log_b1)
+        grad = -g * np.array([r, alpha, a, b]) / self.total
+        return -ll / self.total, grad
+
+
+@attrs.frozen(kw_only=True)
+class BetaGeoModel:
+    """A BG/NBD (or MBG/NBD) model with known parameters: fitted, built, or loaded.
+
+    ``params`` maps ``r``, ``alpha``, ``a``, ``b``; ``alpha`` is in the unit of time the model
+    was fitted in, ``time_unit_days`` days long. ``standard_errors`` (from the inverse Hessian),
+    ``log_likelihood``, ``convergence`` and ``n_customers`` are set for fitted models.
+    """
+
+    params: Mapping[str, float] = attrs.field(converter=_frozen)
+    variant: Variant = "BG/NBD"
+    time_unit_days: float = 1.0
+    standard_errors: Mapping[str, float] | None = None
+    log_likelihood: float | None = None
+    convergence: Convergence | None = None
+    n_customers: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if set(self.params) != set(_NAMES):
+            raise InvalidData("must hold exactly r, alpha, a and b", field="params")
+        _check_params(self.params)
+        _check_unit(self.time_unit_days)
+        if self.variant not in _SHIFT:
+            raise InvalidData("must be 'BG/NBD' or 'MBG/NBD'", field="variant")
+
+    @property
+    def _p(self) -> tuple[float, float, float, float]:
+        p = self.params
+        return p["r"], p["alpha"], p["a"], p["b"]
+
+    def in_days(self) -> BetaGeoModel:
+        """The same model with days as its unit: what :class:`lifecycle.status.AliveModel` wants."""
+        return self.in_unit(1.0)
+
+    def in_unit(self, time_unit_days: float) -> BetaGeoModel:
+        """The same model measuring time in units of ``time_unit_days`` days (alpha rescales)."""
+        unit = _check_unit(time_unit_days)
+        factor = self.time_unit_days / unit
+        params = dict(self.params, alpha=self.params["alpha"] * factor)
+        se = self.standard_errors
+        if se is not None:
+            se = dict(se, alpha=se["alpha"] * factor)
+        return attrs.evolve(self, params=params, standard_errors=se, time_unit_days=unit)
+
+    @overload
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def p_alive(
+        self, frequency: npt.NDArray[Any], recency: npt.ArrayLike, T: npt.ArrayLike
+    ) -> Floats: ...
+    def p_alive(
+        self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+    ) -> float | Floats:
+        """Probability that each customer is still alive at T (Fader, Hardie & Lee 2005,
+        "Computing P(alive)"), 1 for BG/NBD customers with no repeat purchase.
+
+        Computed as a logistic of a log-odds, so it is finite for any frequency and T.
+        Scalars in give a float out.
+        """
+        x, tx, big_t = check_rfm(frequency, recency, T)
+        out = self._p_alive(x, tx, big_t)
+        return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
+
+    def _log_odds_dead(self, x: Floats, tx: Floats, T: Floats) -> Floats:
+        r, alpha, a, b = self._p
+        s = _SHIFT[self.variant]
+        with np.errstate(divide="ignore"):
+            return np.asarray(
+                math.log(a)
+                - np.log(np.maximum(b + x + s - 1.0, 0.0))
+                + (r + x) * np.log1p((T - tx) / (alpha + tx)),
+                np.float64,
+            )
+
+    def _p_alive(self, x: Floats, tx: Floats, T: Floats) -> Floats:
+        d = self._log_odds_dead(x, tx, T)
+        out = np.asarray(expit(-d), dtype=np.float64)
+        if self.variant == "BG/NBD":
+            out[x == 0] = 1.0
+        return out
+
+    @overload
+    def expected_purchases(self, t: float, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def expected_purchases(
+        self,
+        t: npt.ArrayLike,
+        frequency: npt.NDArray[Any],
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+    ) -> Floats: ...
+    def expected_purchases(
+        self, t: npt.ArrayLike, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+    ) -> float | Floats:
+        """Expected repeat purchases in the next ``t`` time units given each customer's history
+        (Fader, Hardie & Lee 2005, eq. 10): P(alive) times the purchases of an alive customer.
+
+        Customers sharing (frequency, T, t) are computed once, so millions of rows cost little.
+        """
+        x, tx, big_t = check_rfm(frequency, recency, T)
+        tt = np.broadcast_to(_horizon(t), x.shape)
+        r, alpha, a, b = self._p
+        cols, _, inv = unique_rows([x, big_t, np.ascontiguousarray(tt)], inverse=True)
+        assert inv is not None
+        h = alive_expected_purchases(cols[2], cols[0], cols[1], r, alpha, a, b, self._shift)
+        out = self._p_alive(x, tx, big_t) * h[inv]
+        return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
+
+    @property
+    def _shift(self) -> float:
+        return _SHIFT[self.variant]
+
+    def expected_purchases_new(self, t: npt.ArrayLike) -> Floats:
+        """Expected repeat purchases in ``t`` time units of a customer who has just made a first
+        purchase (Fader, Hardie & Lee 2005, eq. 9)."""
+        tt = _horizon(t)
+        r, alpha, a, b = self._p
+        h = alive_expected_purchases(tt, np.zeros_like(tt), np.zeros_like(tt), r, alpha, a, b, 0.0)
+        if self.variant == "MBG/NBD":
+            # dropout is possible at time 0: a newcomer is alive with probability b/(a+b)
+            h = (
+                b
+                / (a + b)
+                * alive_expected_purchases(
+                    tt, np.zeros_like(tt), np.zeros_like(tt), r, alpha, a, b, 1.0
+                )
+            )
+        return h
+
+    def probability_of_purchases(self, k: npt.ArrayLike, t: npt.ArrayLike) -> Floats:
+        """P(X(t) = k): probability that a new customer makes exactly ``k`` repeat purchases in
+        ``t`` time units (Fader, Hardie & Lee 2005, eq. 8; BG/NBD only)."""
+        if self.variant != "BG/NBD":
+            raise InvalidData("is available for BG/NBD models only", field="variant")
+        kk = np.asarray(k, dtype=np.float64)
+        if not np.isfinite(kk).all() or (kk < 0).any() or (kk != np.floor(kk)).any():
+            raise InvalidData("must be whole numbers >= 0", field="k")
+        tt = _horizon(t)
+        kk, tt = np.broadcast_arrays(kk, tt)
+        r, alpha, a, b = self._p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_nb = (
+                gammaln(r + kk)
+                - gammaln(r)
+                - gammaln(kk + 1.0)
+                + r * np.log(alpha / (alpha + tt))
+                + np.where(kk > 0, kk * np.log(tt / (alpha + tt)), 0.0)
+            )
+        first = np.exp(betaln(a, b + kk) - betaln(a, b) + log_nb)
+        # 1 - (NB cdf at k-1) is the regularised incomplete beta I_{t/(alpha+t)}(k, r)
+        tail = np.where(kk > 0, betainc(np.maximum(kk, 1.0), r, tt / (alpha + tt)), 0.0)
+        second = np.where(
+            kk > 0,
+            np.exp(betaln(a + 1.0, b + np.maximum(kk, 1.0) - 1.0) - betaln(a, b)) * tail,
+            0.0,
+        )
+        return np.asarray(first + second, dtype=np.float64)
+
+    def log_likelihood_of(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+        weights: npt.ArrayLike | None = None,
+    ) -> float:
+        """Total log-likelihood of the data under these parameters."""
+        lik = _build_likelihood(frequency, recency, T, weights, self._shift)
+        f, _ = lik(np.log(np.array(self._p)))
+        return float(-f * lik.total)
+
+    def to_json(self) -> str:
+        """The model as plain JSON (never pickle); :meth:`from_json` reads it back."""
+        conv = self.convergence
+        return json.dumps(
+            {
+                "model": self.variant,
+                "format": 1,
+                "params": dict(self.params),
+                "time_unit_days": self.time_unit_days,
+                "standard_errors": None
+                if self.standard_errors is None
+                else dict(self.standard_errors),
+                "log_likelihood": self.log_likelihood,
+                "n_customers": self.n_customers,
+                "convergence": None if conv is None else attrs.asdict(conv),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> BetaGeoModel:
+        """A model saved by :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+            if data.get("model") not in _SHIFT or data.get("format") != 1:
+                raise InvalidData("is not a saved BG/NBD or MBG/NBD model", field="json")
+            conv = data.get("convergence")
+            return cls(
+                params=data["params"],
+                variant=data["model"],
+                time_unit_days=float(data["time_unit_days"]),
+                standard_errors=data.get("standard_errors"),
+                log_likelihood=data.get("log_likelihood"),
+                n_customers=data.get("n_customers"),
+                convergence=None if conv is None else Convergence(**conv),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            if isinstance(e, InvalidData):
+                raise
+            raise InvalidData(f"cannot be read as a model: {e}", field="json") from e
+
+
+def _horizon(t: npt.ArrayLike) -> Floats:
+    tt = np.asarray(t, dtype=np.float64)
+    if not np.isfinite(tt).all() or (tt < 0).any():
+        raise InvalidData("must be finite and >= 0", field="t")
+    return tt
+
+
+def _build_likelihood(
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+    weights: npt.ArrayLike | None,
+    shift: float,
+) -> _Likelihood:
+    x, tx, big_t = check_rfm(frequency, recency, T)
+    w = check_weights(weights, x.size)
+    if w is not None:
+        keep = w > 0
+        x, tx, big_t, w = x[keep], tx[keep], big_t[keep], w[keep]
+    (ux, utx, ut), counts, _ = unique_rows([x, tx, big_t], w)
+    return _Likelihood(ux, utx, ut, counts, shift)
+
+
+@attrs.frozen
+class BetaGeo:
+    """The BG/NBD model (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way").
+
+    ``BetaGeo().fit(frequency, recency, T)`` returns a :class:`BetaGeoModel`.
+    """
+
+    variant: Variant = attrs.field(default="BG/NBD", init=False)
+
+    def fit(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+        weights: npt.ArrayLike | None = None,
+        *,
+        time_unit_days: float = 1.0,
+    ) -> BetaGeoModel:
+        """Maximum-likelihood fit.
+
+        Args:
+            frequency: repeat purchases per customer (whole numbers).
+            recency: time from first to last purchase, 0 with no repeat purchase.
+            T: time from first purchase to the end of observation.
+            weights: customers per row (for data already counted), default 1.
+            time_unit_days: how many days one unit of recency and T is (7 for weeks).
+
+        Raises:
+            InvalidData: malformed input, or data that cannot identify the model (fewer than two
+                customers, no repeat buyer).
+            ConvergenceError: the optimiser did not reach a maximum.
+        """
+        unit = _check_unit(time_unit_days)
+        lik = _build_likelihood(frequency, recency, T, weights, _SHIFT[self.variant])
+        if lik.total < 2:
+            raise InvalidData("at least two customers are needed to fit a model", field="frequency")
+        if not (lik.xu > 0).any():
+            raise InvalidData("no customer made a repeat purchase", field="frequency")
+        if lik.tu.max() <= 0:
+            raise InvalidData("every T is 0: no time was observed", field="T")
+        res = maximise(self.variant, lik, _start_from(lik), lik.total, _NAMES)
+        return BetaGeoModel(
+            params=dict(zip(_NAMES, res.params.tolist(), strict=True)),
+            variant=self.variant,
+            time_unit_days=unit,
+            standard_errors=dict(zip(_NAMES, res.standard_errors.tolist(), strict=True)),
+            log_likelihood=res.log_likelihood,
+            convergence=res.convergence,
+            n_customers=lik.total,
+        )
+
+    @classmethod
+    def from_params(
+        cls, *, r: float, alpha: float, a: float, b: float, time_unit_days: float = 1.0
+    ) -> BetaGeoModel:
+        """A model with known parameters (alpha in units of ``time_unit_days`` days)."""
+        return BetaGeoModel(
+            params={"r": r, "alpha": alpha, "a": a, "b": b},
+            variant=attrs.fields(cls).variant.default,
+            time_unit_days=time_unit_days,
+        )
+
+
+def _start_from(lik: _Likelihood) -> Floats:
+    mean_x = float(lik.xw @ lik.xu) / lik.total
+    mean_t = float(lik.tw @ lik.tu) / lik.total
+    alpha = max(mean_t, 1e-6) / max(mean_x, 1e-3)
+    return np.log(np.array([1.0, alpha, 1.0, 1.0], dtype=np.float64))
+
+
+@attrs.frozen
+class ModifiedBetaGeo(BetaGeo):
+    """The MBG/NBD variant (Batislam, Denizel & Filiztekin 2007): customers may also drop out
+    right after their first purchase, so one-time buyers are not certainly alive."""
+
+    variant: Variant = attrs.field(default="MBG/NBD", init=False)

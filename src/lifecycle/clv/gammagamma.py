@@ -1,0 +1,225 @@
+"""The Gamma-Gamma model of spend per transaction (Fader, Hardie & Lee 2005, "RFM and CLV";
+Colombo & Jiang 1999): fit, and the expected spend per transaction of each customer.
+
+Each transaction's value is Gamma(p, nu) with the customer's nu ~ Gamma(q, gamma), independent of
+how often they buy. Only customers with a repeat purchase inform the fit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from scipy.special import digamma, gammaln
+
+from lifecycle.clv._data import Floats, as_column, check_weights, unique_rows
+from lifecycle.clv._errors import InvalidData
+from lifecycle.clv._optimize import Convergence, maximise
+
+__all__ = ["GammaGamma", "GammaGammaModel"]
+
+_NAMES = ("p", "q", "gamma")
+
+
+def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType({k: float(v) for k, v in mapping.items()})
+
+
+def _check_spend(frequency: npt.ArrayLike, monetary_value: npt.ArrayLike) -> tuple[Floats, Floats]:
+    x = as_column(frequency, "frequency")
+    m = as_column(monetary_value, "monetary_value")
+    n = max(x.size, m.size)
+    for arr, name in ((x, "frequency"), (m, "monetary_value")):
+        if arr.size not in (1, n):
+            raise InvalidData(f"has {arr.size} values where {n} were expected", field=name)
+    x, m = np.broadcast_to(x, (n,)), np.broadcast_to(m, (n,))
+    if (x < 0).any() or (x != np.floor(x)).any():
+        raise InvalidData("must be whole numbers >= 0 (repeat purchases)", field="frequency")
+    if (m < 0).any():
+        raise InvalidData("must be >= 0", field="monetary_value")
+    if ((x > 0) & (m <= 0)).any():
+        raise InvalidData("must be > 0 for customers with repeat purchases", field="monetary_value")
+    return x, m
+
+
+class _Likelihood:
+    """Mean negative log-likelihood of the mean spends zbar of x transactions, and its gradient
+    in log-parameters (Fader, Hardie & Lee 2005, RFM and CLV, eq. 4 with zbar ~ Gamma(px, nu x)):
+    lnG(px+q) - lnG(px) - lnG(q) + q ln(gamma) + (px-1) ln zbar + px ln x - (px+q) ln(gamma + x zbar).
+    """
+
+    def __init__(self, x: Floats, m: Floats, w: Floats):
+        xu, xw, xinv = unique_rows([x], w, inverse=True)
+        assert xinv is not None
+        self.xu, self.xw, self.xinv = xu[0], xw, xinv
+        self.x, self.m, self.w = x, m, w
+        self.wx = w * x
+        self.xm = x * m
+        self.total = float(w.sum())
+        # the parts that do not move with the parameters
+        self.sum_wx_log = float(self.wx @ np.log(x * m))
+        self.sum_w_logm = float(w @ np.log(m))
+
+    def __call__(self, theta: Floats) -> tuple[float, Floats]:
+        with np.errstate(all="ignore"):
+            p, q, g = np.exp(theta)
+            px = p * self.xu
+            ll = float(self.xw @ (gammaln(px + q) - gammaln(px)))
+            ll += self.total * (q * math.log(g) - gammaln(q))
+            ll += p * self.sum_wx_log - self.sum_w_logm
+            log_s = np.log(g + self.xm)
+            inv_s = 1.0 / (g + self.xm)
+            ll -= p * (self.wx @ log_s) + q * (self.w @ log_s)
+            dq = digamma(px + q)
+            grad = np.array(
+                [
+                    self.xw @ (self.xu * (dq - digamma(px))) + self.sum_wx_log - self.wx @ log_s,
+                    self.xw @ dq + self.total * (math.log(g) - digamma(q)) - self.w @ log_s,
+                    self.total * q / g - p * (self.wx @ inv_s) - q * (self.w @ inv_s),
+                ]
+            )
+            return -ll / self.total, -grad * np.array([p, q, g]) / self.total
+
+
+@attrs.frozen(kw_only=True)
+class GammaGammaModel:
+    """A Gamma-Gamma spend model with known parameters ``p``, ``q``, ``gamma``: fitted, built or
+    loaded. ``standard_errors``, ``log_likelihood``, ``convergence`` and ``n_customers`` are set
+    for fitted models."""
+
+    params: Mapping[str, float] = attrs.field(converter=_frozen)
+    standard_errors: Mapping[str, float] | None = None
+    log_likelihood: float | None = None
+    convergence: Convergence | None = None
+    n_customers: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if set(self.params) != set(_NAMES):
+            raise InvalidData("must hold exactly p, q and gamma", field="params")
+        for name in _NAMES:
+            v = self.params[name]
+            if not (math.isfinite(v) and v > 0):
+                raise InvalidData(f"must be a finite number > 0, got {v!r}", field=name)
+
+    @property
+    def mean_spend(self) -> float:
+        """Population mean spend per transaction, p gamma / (q - 1); infinite when q <= 1."""
+        p, q, g = (self.params[n] for n in _NAMES)
+        return p * g / (q - 1.0) if q > 1.0 else math.inf
+
+    def expected_spend(self, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike) -> Floats:
+        """Expected spend per transaction of each customer given x repeat transactions of mean
+        ``monetary_value`` (Fader, Hardie & Lee 2005, RFM and CLV, eq. 5):
+        p (gamma + x zbar) / (p x + q - 1), the population mean for x = 0.
+
+        Raises:
+            InvalidData: q <= 1 and some customer has no repeat purchase (the population mean is
+                infinite), or malformed input.
+        """
+        x, m = _check_spend(frequency, monetary_value)
+        p, q, g = (self.params[n] for n in _NAMES)
+        den = p * x + q - 1.0
+        if (den <= 0).any():
+            raise InvalidData(
+                "the expected spend is infinite where p*frequency + q <= 1", field="frequency"
+            )
+        return np.asarray(p * (g + x * m) / den, dtype=np.float64)
+
+    def to_json(self) -> str:
+        """The model as plain JSON (never pickle); :meth:`from_json` reads it back."""
+        conv = self.convergence
+        return json.dumps(
+            {
+                "model": "Gamma-Gamma",
+                "format": 1,
+                "params": dict(self.params),
+                "standard_errors": None
+                if self.standard_errors is None
+                else dict(self.standard_errors),
+                "log_likelihood": self.log_likelihood,
+                "n_customers": self.n_customers,
+                "convergence": None if conv is None else attrs.asdict(conv),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> GammaGammaModel:
+        """A model saved by :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+            if data.get("model") != "Gamma-Gamma" or data.get("format") != 1:
+                raise InvalidData("is not a saved Gamma-Gamma model", field="json")
+            conv = data.get("convergence")
+            return cls(
+                params=data["params"],
+                standard_errors=data.get("standard_errors"),
+                log_likelihood=data.get("log_likelihood"),
+                n_customers=data.get("n_customers"),
+                convergence=None if conv is None else Convergence(**conv),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            if isinstance(e, InvalidData):
+                raise
+            raise InvalidData(f"cannot be read as a model: {e}", field="json") from e
+
+
+@attrs.frozen
+class GammaGamma:
+    """The Gamma-Gamma spend model. ``GammaGamma().fit(frequency, monetary_value)`` returns a
+    :class:`GammaGammaModel`; customers without repeat purchases are left out of the fit."""
+
+    def fit(
+        self,
+        frequency: npt.ArrayLike,
+        monetary_value: npt.ArrayLike,
+        weights: npt.ArrayLike | None = None,
+    ) -> GammaGammaModel:
+        """Maximum-likelihood fit on customers with frequency > 0.
+
+        Args:
+            frequency: repeat purchases per customer.
+            monetary_value: mean value of those repeat purchases.
+            weights: customers per row, default 1.
+
+        Raises:
+            InvalidData: malformed input, or fewer than two repeat buyers.
+            ConvergenceError: the optimiser did not reach a maximum.
+        """
+        x, m = _check_spend(frequency, monetary_value)
+        w = check_weights(weights, x.size)
+        keep = x > 0 if w is None else (x > 0) & (w > 0)
+        x, m = x[keep], m[keep]
+        w = np.ones(x.size) if w is None else w[keep]
+        if w.sum() < 2:
+            raise InvalidData(
+                "at least two customers with repeat purchases are needed", field="frequency"
+            )
+        (ux, um), counts, _ = unique_rows([x, m], w, sort=False)
+        lik = _Likelihood(ux, um, counts)
+        mean = float(counts @ um) / lik.total
+        var = float(counts @ (um - mean) ** 2) / lik.total
+        if var <= 0:
+            raise InvalidData(
+                "every customer has the same spend: nothing to fit", field="monetary_value"
+            )
+        # moments of the population mean give a start near the maximum
+        start = np.log(np.array([1.0, 3.0, 2.0 * mean]))
+        res = maximise("Gamma-Gamma", lik, start, lik.total, _NAMES)
+        return GammaGammaModel(
+            params=dict(zip(_NAMES, res.params.tolist(), strict=True)),
+            standard_errors=dict(zip(_NAMES, res.standard_errors.tolist(), strict=True)),
+            log_likelihood=res.log_likelihood,
+            convergence=res.convergence,
+            n_customers=lik.total,
+        )
+
+    @staticmethod
+    def from_params(*, p: float, q: float, gamma: float) -> GammaGammaModel:
+        """A model with known parameters."""
+        return GammaGammaModel(params={"p": p, "q": q, "gamma": gamma})

@@ -1,0 +1,69 @@
+"""Customer lifetime value from a purchase model and a spend model: the discounted expected
+spend over a horizon (Fader, Hardie & Lee 2005, "RFM and CLV", with discrete discounting)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from lifecycle.clv._data import Floats, check_rfm, unique_rows
+from lifecycle.clv._errors import InvalidData
+from lifecycle.clv._special import alive_expected_purchases
+from lifecycle.clv.betageo import BetaGeoModel
+from lifecycle.clv.gammagamma import GammaGammaModel
+
+__all__ = ["customer_lifetime_value"]
+
+
+def customer_lifetime_value(
+    purchases: BetaGeoModel,
+    spend: GammaGammaModel,
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+    monetary_value: npt.ArrayLike,
+    *,
+    horizon_days: float = 365.0,
+    annual_discount_rate: float = 0.1,
+    step_days: float = 30.0,
+    margin: float = 1.0,
+) -> Floats:
+    """Discounted expected value of each customer's purchases over the next ``horizon_days``.
+
+    The horizon is cut into steps of ``step_days``; the purchases expected in each step (from
+    ``purchases``, given the history) times the expected spend per transaction (from ``spend``,
+    given ``frequency`` and ``monetary_value``) times ``margin`` are discounted to today at
+    ``annual_discount_rate`` from the end of the step. ``recency`` and ``T`` are in the purchase
+    model's unit (``purchases.time_unit_days`` days).
+
+    Raises:
+        InvalidData: a negative horizon, a step <= 0, a rate <= -1, or malformed input.
+    """
+    for name, number, ok in (
+        ("horizon_days", horizon_days, horizon_days >= 0),
+        ("step_days", step_days, step_days > 0),
+        ("annual_discount_rate", annual_discount_rate, annual_discount_rate > -1),
+        ("margin", margin, True),
+    ):
+        if not math.isfinite(number) or not ok:
+            raise InvalidData(f"cannot be {number!r}", field=name)
+    x, tx, big_t = check_rfm(frequency, recency, T)
+    per_purchase = spend.expected_spend(x, monetary_value) * margin
+    alive = purchases._p_alive(x, tx, big_t)
+    (ux, ut), _, inv = unique_rows([x, big_t], inverse=True)
+    assert inv is not None
+    r, alpha, a, b = purchases._p
+    unit = purchases.time_unit_days
+    steps = max(1, math.ceil(horizon_days / step_days - 1e-12)) if horizon_days > 0 else 0
+    value = np.zeros(ux.size)
+    before = np.zeros(ux.size)
+    for i in range(1, steps + 1):
+        end_days = min(i * step_days, horizon_days)
+        cum = alive_expected_purchases(
+            np.full(ux.size, end_days / unit), ux, ut, r, alpha, a, b, purchases._shift
+        )
+        value += (cum - before) * (1.0 + annual_discount_rate) ** (-end_days / 365.0)
+        before = cum
+    return np.asarray(alive * value[inv] * per_purchase, dtype=np.float64)
