@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,73 @@ def test_import_refuses_a_bad_file_in_one_line(
     assert err.count("\n") == 1
     code, _ = run("import", str(tmp_path / "nope.csv"))
     assert code == 2
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    db = str(tmp_path_factory.mktemp("shop") / "demo.db")
+    assert main(["demo", "--customers", "120", "--db", db], out=io.StringIO()) == 0
+    return db
+
+
+AT = "2026-11-01T00:00+08:00"
+
+
+def test_assess_in_every_format(demo_db: str) -> None:
+    code, text = run("assess", "c00010", "--db", demo_db, "--at", AT)
+    assert code == 0
+    assert text.startswith("c00010  ")
+    code, text = run(
+        "assess", "c00010", "--db", demo_db, "--at", AT, "--format", "json", "--lang", "zh"
+    )
+    row = json.loads(text)
+    assert row["customer_id"] == "c00010"
+    assert row["stage"] in {s.name.lower() for s in lc.Stage}
+    code, text = run("assess", "c00010", "--db", demo_db, "--at", AT, "--format", "csv")
+    assert text.splitlines()[0].startswith("customer_id,as_of,stage")
+
+
+def test_report_in_every_format(demo_db: str) -> None:
+    code, text = run("report", "--db", demo_db, "--at", AT)
+    assert code == 0
+    assert "Stages:" in text
+    assert "Loyalty tiers" in text
+    code, text = run("report", "--db", demo_db, "--at", AT, "--format", "json")
+    data = json.loads(text)
+    assert data["customers"] == 120
+    assert sum(data["stages"].values()) == 120
+    code, text = run("report", "--db", demo_db, "--at", AT, "--format", "csv")
+    assert text.splitlines()[0] == "dimension,value,customers"
+
+
+def test_export_and_erase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "d.db")
+    assert run("demo", "--customers", "30", "--db", db)[0] == 0
+    code, text = run("export", "c00005", "--db", db)
+    assert json.loads(text)["customer_id"] == "c00005"
+    assert run("erase", "c00005", "--db", db)[0] == 2  # needs --yes
+    assert "--yes" in capsys.readouterr().err
+    code, text = run("erase", "c00005", "--db", db, "--yes")
+    assert code == 0
+    assert "erased" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["assess", "nobody", "--db", "{db}"],
+        ["assess", "c00001", "--db", "{db}", "--at", "2026-11-01T00:00"],
+        ["report", "--db", "/nonexistent/shop.db"],
+        ["assess", "c00001", "--db", "{db}", "--policy", "/nonexistent/policy.toml"],
+    ],
+)
+def test_shop_command_mistakes_are_one_line(
+    demo_db: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run(*(a.replace("{db}", demo_db) for a in argv))
+    err = capsys.readouterr().err
+    assert code in (1, 2)
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]  # argparse prints its usage first
+    assert last.startswith("lifecycle")
+    assert "error:" in last

@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -15,13 +16,13 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from lifecycle._version import __version__
 from lifecycle.errors import ConflictingEvent, LifecycleError
-from lifecycle.events import Event, Referred
+from lifecycle.events import Event, OrderPaid, Referred
 from lifecycle.policy import Policy
 from lifecycle.stages import Job, Stage
 from lifecycle.status import Status
@@ -125,7 +126,172 @@ def _parser() -> argparse.ArgumentParser:
         help="import the good rows and write the bad ones to FILE.rejected.csv",
     )
     imp.set_defaults(run=_import)
+
+    def shop_command(name: str, help_text: str, run: Any, customer: bool = False) -> Any:
+        cmd = commands.add_parser(name, help=help_text, description=help_text)
+        if customer:
+            cmd.add_argument("customer", help="the customer id")
+        cmd.add_argument("--db", type=Path, default=Path("shop.db"), help="default shop.db")
+        cmd.add_argument("--policy", type=Path, help="a policy TOML file (default: the defaults)")
+        cmd.add_argument(
+            "--at", type=_instant, help="assess at this ISO 8601 instant with offset (default: now)"
+        )
+        cmd.add_argument("--lang", choices=("en", "zh"), default="en", help="default en")
+        cmd.set_defaults(run=run)
+        return cmd
+
+    assess = shop_command(
+        "assess", "a customer's stage, status, tier and points, with why", _assess, True
+    )
+    assess.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report = shop_command(
+        "report", "the stage funnel, health, tiers and value of the shop", _report
+    )
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    shop_command("export", "everything held about a customer, as JSON", _export, True)
+    erase = shop_command("erase", "erase a customer's personal data (needs --yes)", _erase, True)
+    erase.add_argument("--yes", action="store_true", help="confirm the erasure")
     return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no offset; write e.g. 2026-11-11T20:00+08:00"
+        )
+    return value
+
+
+def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycle:
+    from lifecycle.clock import FixedClock
+    from lifecycle.config import load_policy
+    from lifecycle.service import Lifecycle
+
+    db: Path = args.db
+    if must_exist and not db.is_file():
+        raise UsageError(f"no shop file {db}; give --db or import orders first")
+    policy = load_policy(args.policy) if args.policy is not None else None
+    clock = FixedClock(args.at) if args.at is not None else None
+    return Lifecycle.open(db, policy=policy, clock=clock)
+
+
+def _assess(args: argparse.Namespace, out: TextIO) -> int:
+    from lifecycle.errors import NotFound
+
+    with _open_shop(args) as shop:
+        try:
+            a = shop.assess(args.customer)
+        except NotFound:
+            raise UsageError(f"no customer {args.customer!r} in {args.db}") from None
+    row = {
+        "customer_id": a.customer_id,
+        "as_of": a.as_of.isoformat(),
+        "stage": a.stage.name.lower(),
+        "stage_label": a.stage.label(args.lang),
+        "status": None if a.status is None else a.status.value,
+        "tier": a.tier.key,
+        "points": a.points,
+        "reasons": [r.text(args.lang) for r in a.reasons],
+    }
+    if args.format == "json":
+        out.write(json.dumps(row, ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "csv":
+        from lifecycle.io import write_csv
+
+        header = [k for k in row if k != "reasons"] + ["reasons"]
+        values = [row[k] for k in header[:-1]] + [" | ".join(row["reasons"])]  # type: ignore[arg-type]
+        write_csv(out, header, [values])
+    else:
+        out.write(f"{a.customer_id}  {a.explain(args.lang)}\n")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    from lifecycle.analytics import assess_all
+
+    with _open_shop(args) as shop:
+        now = shop.clock.now()
+        ids = list(shop.store.customer_ids())
+        events = [e for h in shop.store.histories(ids).values() for e in h]
+        policy = shop.policy
+    batch = assess_all(events, policy, now, tiers=True)
+    stages = batch.stage_counts()
+    statuses = batch.status_counts()
+    tiers = batch.tier_counts()
+    if args.format == "json":
+        out.write(
+            json.dumps(
+                {
+                    "as_of": now.isoformat(),
+                    "customers": len(batch),
+                    "stages": {s.name.lower(): n for s, n in stages.items()},
+                    "statuses": {s.value: n for s, n in statuses.items()},
+                    "tiers": tiers,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+            + "\n"
+        )
+        return EXIT_OK
+    if args.format == "csv":
+        from lifecycle.io import write_csv
+
+        rows: list[list[object]] = [["stage", s.name.lower(), n] for s, n in stages.items()]
+        rows += [["status", s.value, n] for s, n in statuses.items()]
+        rows += [["tier", k, n] for k, n in tiers.items()]
+        write_csv(out, ["dimension", "value", "customers"], rows)
+        return EXIT_OK
+    _say(
+        out,
+        args.lang,
+        f"{len(batch):,} customers as of {now:%Y-%m-%d %H:%M %Z}",
+        f"截至 {now:%Y-%m-%d %H:%M %Z}，共 {len(batch):,} 位客户",
+    )
+    out.write("\n")
+    _funnel(out, args.lang, stages)
+    out.write("\n")
+    _health(out, args.lang, statuses)
+    out.write("\n")
+    _say(out, args.lang, "Loyalty tiers", "会员等级")
+    head = ("tier", "customers") if args.lang == "en" else ("等级", "客户数")
+    levels = policy.loyalty.tiers.levels
+    _table(
+        out, head, [(t.label(args.lang), f"{tiers.get(t.key, 0):,}") for t in levels], right=(1,)
+    )
+    if any(isinstance(e, OrderPaid) for e in events):
+        out.write("\n")
+        _value(out, args.lang, events, policy, now)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    from lifecycle.errors import NotFound
+
+    with _open_shop(args) as shop:
+        try:
+            out.write(shop.export(args.customer) + "\n")
+        except NotFound:
+            raise UsageError(f"no customer {args.customer!r} in {args.db}") from None
+    return EXIT_OK
+
+
+def _erase(args: argparse.Namespace, out: TextIO) -> int:
+    from lifecycle.errors import NotFound
+
+    if not args.yes:
+        raise UsageError(f"erasing {args.customer!r} cannot be undone; add --yes to confirm")
+    with _open_shop(args) as shop:
+        try:
+            count = shop.erase(args.customer)
+        except NotFound:
+            raise UsageError(f"no customer {args.customer!r} in {args.db}") from None
+    out.write(f"erased the personal data of {args.customer} ({count} events redacted)\n")
+    return EXIT_OK
 
 
 def _import(args: argparse.Namespace, out: TextIO) -> int:
