@@ -225,3 +225,15 @@ def test_shop_command_mistakes_are_one_line(
     last = err.strip().splitlines()[-1]  # argparse prints its usage first
     assert last.startswith("lifecycle")
     assert "error:" in last
+
+
+def test_policy_defaults_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = run("policy", "--defaults")
+    assert code == 0
+    assert "[stage]" in text
+    path = tmp_path / "policy.toml"
+    path.write_text("[stage]\nrepeat_min_days = 3\n", encoding="utf-8")
+    assert run("policy", "--check", str(path)) == (0, f"{path}: the policy loads\n")
+    path.write_text("[stage]\nrepeat_min_days = -1\n", encoding="utf-8")
+    assert run("policy", "--check", str(path))[0] == 1
+    assert "line 2" in capsys.readouterr().err

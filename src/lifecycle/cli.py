@@ -151,7 +151,29 @@ def _parser() -> argparse.ArgumentParser:
     shop_command("export", "everything held about a customer, as JSON", _export, True)
     erase = shop_command("erase", "erase a customer's personal data (needs --yes)", _erase, True)
     erase.add_argument("--yes", action="store_true", help="confirm the erasure")
+
+    pol = commands.add_parser(
+        "policy",
+        help="print the default policy as commented TOML, or check a policy file",
+        description="Print every setting with its default and documentation (--defaults), "
+        "or check that a policy file loads (--check FILE).",
+    )
+    what = pol.add_mutually_exclusive_group(required=True)
+    what.add_argument("--defaults", action="store_true", help="print the default policy")
+    what.add_argument("--check", type=Path, metavar="FILE", help="check a policy file")
+    pol.set_defaults(run=_policy)
     return parser
+
+
+def _policy(args: argparse.Namespace, out: TextIO) -> int:
+    from lifecycle.config import load_policy, policy_to_toml
+
+    if args.defaults:
+        out.write(policy_to_toml())
+        return EXIT_OK
+    load_policy(args.check)
+    out.write(f"{args.check}: the policy loads\n")
+    return EXIT_OK
 
 
 def _instant(text: str) -> datetime:
