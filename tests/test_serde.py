@@ -304,3 +304,12 @@ def test_something_other_than_a_mapping_is_refused(data: object) -> None:
 def test_text_that_is_not_json_is_refused(text: str) -> None:
     with pytest.raises(lc.InvalidEvent):
         lc.event_from_json(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events())
+def test_the_json_writer_equals_encoding_the_dict(event: lc.Event) -> None:
+    # event_to_json writes text straight away; it must be exactly the dict, encoded.
+    assert lc.event_to_json(event) == json.dumps(
+        lc.event_to_dict(event), ensure_ascii=False, separators=(",", ":")
+    )
