@@ -166,6 +166,8 @@ def _json_piece(tp: Any, value: str, namespace: dict[str, Any], i: int) -> str:
         if len(options) == 1 and options[0] in (str, datetime):
             inner = _json_piece(options[0], value, namespace, i)
             return f"('null' if {value} is None else {inner})"
+    if origin is tuple and typing.get_args(tp)[:1] == (str,):
+        return f"'[' + ','.join(map(quote, {value})) + ']'"
     if tp is str:
         return f"quote({value})"
     if tp is datetime:
