@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from math import floor
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from lifecycle._display import html_table
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event, sort_key
@@ -63,6 +64,38 @@ class Assessment:
     def p_alive(self) -> float | None:
         """P(alive) when a model decided the status."""
         return self.status_detail.p_alive
+
+    def _repr_html_(self) -> str:
+        """A table for notebooks: the figures, then the reasons."""
+        rows: list[tuple[str, object]] = [
+            ("customer", self.customer_id),
+            ("as of", self.as_of.isoformat()),
+            ("stage", f"{self.stage.label_en} ({self.stage.label_zh})"),
+            ("status", None if self.status is None else self.status.label_en),
+            ("tier", self.tier.label("en")),
+            ("points", self.points),
+        ]
+        if self.p_alive is not None:
+            rows.append(("P(alive)", f"{self.p_alive:.0%}"))
+        if self.clv is not None:
+            rows.append(("CLV", f"{self.clv:,.2f}"))
+        rows += [("why", r.en) for r in self.reasons]
+        return html_table(("", ""), rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures and reasons as plain values (JSON-ready)."""
+        return {
+            "customer_id": self.customer_id,
+            "as_of": self.as_of.isoformat(),
+            "stage": self.stage.name.lower(),
+            "status": None if self.status is None else self.status.value,
+            "tier": self.tier.key,
+            "points": self.points,
+            "p_alive": self.p_alive,
+            "expected_purchases": self.expected_purchases,
+            "clv": self.clv,
+            "reasons": [{"code": r.code, "en": r.en, "zh": r.zh} for r in self.reasons],
+        }
 
     def explain(self, lang: str = "en") -> str:
         """The reasons as lines of text in ``lang`` (``"en"`` or ``"zh"``)."""

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._display import frame, html_table
 from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.analytics._days import datetime_to_us, local_days
 from lifecycle.events import (
@@ -78,6 +79,24 @@ class BatchAssessment:
 
     def __len__(self) -> int:
         return len(self.customer_id)
+
+    def to_pandas(self) -> Any:
+        """One row per customer: stage, status and (when assessed) tier (needs pandas)."""
+        columns: dict[str, Any] = {
+            "customer_id": self.customer_id,
+            "stage": [s.name.lower() for s in self.stages()],
+            "status": [None if s is None else s.value for s in self.statuses()],
+        }
+        if self.tier is not None:
+            columns["tier"] = self.tier
+        return frame(columns).set_index("customer_id")
+
+    def _repr_html_(self) -> str:
+        rows = [(s.label_en, n) for s, n in self.stage_counts().items()]
+        rows += [(s.label_en, n) for s, n in self.status_counts().items()]
+        return html_table(
+            ("", "customers"), rows, caption=f"{len(self):,} customers as of {self.as_of:%Y-%m-%d}"
+        )
 
     def stages(self) -> list[Stage]:
         return [Stage(int(s)) for s in self.stage]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._display import frame, html_table, pandas
 from lifecycle._time import require_aware, to_utc
 from lifecycle.analytics._days import datetime_to_us
 from lifecycle.analytics.batch import assess_all
@@ -47,6 +49,23 @@ class Cohorts:
     sizes: npt.NDArray[np.int64]
     counts: npt.NDArray[np.int64]
     rates: npt.NDArray[np.float64]
+
+    def to_pandas(self) -> Any:
+        """Retention rates, one row per cohort and a column per month since (needs pandas)."""
+        pd = pandas()
+        return pd.DataFrame(
+            self.rates,
+            index=pd.Index([str(m) for m in self.cohorts], name="cohort"),
+            columns=range(self.rates.shape[1]),
+        ).assign(size=self.sizes)
+
+    def _repr_html_(self) -> str:
+        shown = min(self.rates.shape[1], 13)
+        rows = [
+            (str(m), n, *("" if np.isnan(r) else f"{r:.0%}" for r in self.rates[i, :shown]))
+            for i, (m, n) in enumerate(zip(self.cohorts, self.sizes, strict=True))
+        ]
+        return html_table(("cohort", "customers", *range(shown)), rows, caption="Cohort retention")
 
 
 def cohort_retention(table: Transactions) -> Cohorts:
@@ -113,6 +132,34 @@ class Funnel:
     @property
     def total(self) -> int:
         return sum(s.customers for s in self.steps)
+
+    def to_pandas(self) -> Any:
+        """The steps as a DataFrame (needs pandas)."""
+        return frame(
+            {
+                "stage": [s.stage.name.lower() for s in self.steps],
+                "job": [s.job.label_en for s in self.steps],
+                "customers": [s.customers for s in self.steps],
+                "reached": [s.reached for s in self.steps],
+                "conversion": [s.conversion for s in self.steps],
+                "median_days_to_next": [s.median_days_to_next for s in self.steps],
+            }
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (
+                s.job.label_en,
+                f"{int(s.stage)} {s.stage.label_en}",
+                s.customers,
+                s.reached,
+                "" if s.conversion is None else f"{s.conversion:.1%}",
+                "" if s.median_days_to_next is None else f"{s.median_days_to_next:.0f}",
+            )
+            for s in self.steps
+        ]
+        head = ("job", "stage", "customers", "reached", "from previous", "days to next")
+        return html_table(head, rows, caption=f"Stage funnel as of {self.as_of:%Y-%m-%d}")
 
     def jobs(self) -> dict[Job, int]:
         """Customers per relationship-management job."""
@@ -227,6 +274,15 @@ class Kpis:
     csat: float | None
     referrals: int
     referrals_converted: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in attrs.fields(Kpis)}
+
+    def _repr_html_(self) -> str:
+        rows = [(k, v) for k, v in self.to_dict().items() if k not in ("start", "end")]
+        return html_table(
+            ("KPI", "value"), rows, caption=f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}"
+        )
 
 
 def _share(part: float, whole: float) -> float | None:

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._display import frame, html_table
 from lifecycle._time import require_aware, zone
 from lifecycle.analytics._days import datetime_to_us, local_days
 from lifecycle.analytics.table import Transactions
@@ -298,11 +299,24 @@ class CustomerSummary:
 
     def to_pandas(self) -> Any:
         """The summary as a pandas DataFrame indexed by customer (pandas must be installed)."""
-        try:
-            import pandas as pd
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ImportError("to_pandas() needs pandas: pip install pandas") from e
-        return pd.DataFrame(self.columns()).set_index("customer_id")
+        return frame(self.columns()).set_index("customer_id")
+
+    def _repr_html_(self) -> str:
+        head = ("customer", "orders", "frequency", "recency", "T", "spend", "monetary value")
+        rows = [
+            (
+                self.customer_id[i],
+                self.orders[i],
+                self.frequency[i],
+                self.recency[i],
+                self.T[i],
+                self.total_spend[i],
+                self.monetary_value[i],
+            )
+            for i in range(min(len(self), 10))
+        ]
+        more = f", first 10 of {len(self):,}" if len(self) > 10 else ""
+        return html_table(head, rows, caption=f"Customer summary ({self.unit}{more})")
 
 
 def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:

@@ -1,0 +1,48 @@
+"""Rendering for notebooks: small HTML tables, and DataFrames when pandas is installed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+__all__ = ["html_table", "pandas"]
+
+
+def html_table(
+    header: Sequence[object], rows: Sequence[Sequence[object]], *, caption: str | None = None
+) -> str:
+    """An HTML table with every cell escaped."""
+    parts = ["<table>"]
+    if caption:
+        parts.append(f"<caption>{escape(caption)}</caption>")
+    parts.append(
+        "<thead><tr>" + "".join(f"<th>{escape(str(h))}</th>" for h in header) + "</tr></thead>"
+    )
+    parts.append("<tbody>")
+    for row in rows:
+        parts.append("<tr>" + "".join(f"<td>{escape(_text(v))}</td>" for v in row) + "</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return str(value)
+
+
+def pandas() -> Any:
+    """The pandas module, or a clear ImportError."""
+    try:
+        import pandas as pd
+    except ImportError as e:
+        raise ImportError("to_pandas() needs pandas: pip install 'lifecycle[pandas]'") from e
+    return pd
+
+
+def frame(columns: Mapping[str, Any]) -> Any:
+    """A DataFrame of ``columns``."""
+    return pandas().DataFrame(dict(columns))
