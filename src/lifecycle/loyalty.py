@@ -352,9 +352,25 @@ class _Order:
     post_day: date | None = attrs.field(init=False, default=None)
     cancelled_at: datetime | None = attrs.field(init=False, default=None)
     refund_at: list[tuple[datetime, Decimal]] = attrs.field(init=False, factory=list)
+    # From this instant on (the last refund or cancellation) the net no longer changes.
+    settled_at: datetime | None = attrs.field(init=False, default=None)
+    settled_net: Decimal = attrs.field(init=False, default=Decimal(0))
+
+    def settle(self) -> None:
+        """Work out the final net once; :meth:`net` then answers late instants at once."""
+        changes = [t for t, _ in self.refund_at]
+        if self.cancelled_at is not None:
+            changes.append(self.cancelled_at)
+        self.settled_at = max(changes, default=self.paid_at)
+        self.settled_net = self._net(self.settled_at)
 
     def net(self, at: datetime) -> Decimal:
         """The valid amount at ``at``: 0 once cancelled or fully refunded."""
+        if self.settled_at is not None and self.settled_at <= at:
+            return self.settled_net
+        return self._net(at)
+
+    def _net(self, at: datetime) -> Decimal:
         if self.cancelled_at is not None and self.cancelled_at <= at:
             return Decimal(0)
         net = self.paid.amount
@@ -430,6 +446,7 @@ class _Facts:
             order.refund_at = [(to_utc(r.at), r.amount) for r in order.refunds]
             if order.cancelled is not None:
                 order.cancelled_at = to_utc(order.cancelled.at)
+            order.settle()
             if pp.posting is PointsPosting.PAYMENT:
                 order.post_at = paid_at
             elif order.delivered is not None:
@@ -1535,7 +1552,7 @@ class _PointsReplay:
         if n <= 0:
             return
         lot.expired += n
-        self.open = [x for x in self.open if x.remaining > 0]
+        self.open.remove(lot)  # only this lot changed; lots emptied elsewhere left at once
         reason = None
         if self.explain:
             d = self.f.day(lot.posted_at)
@@ -1548,7 +1565,7 @@ class _PointsReplay:
 
     def statement(self, now: datetime) -> PointsStatement:
         tz = self.f.tz
-        expiries = [x.expires_at for x in self.open if x.expires_at is not None]
+        expiries = [x.expires_at for x in self.open if x.expires_at is not None and x.remaining]
         bounds = [b for b in (self.next_change, min(expiries, default=None)) if b is not None]
         valid_until = min((b for b in bounds if b > now), default=None)
         return PointsStatement(
