@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from lifecycle._time import valid_zone_name
+from lifecycle.cadence.policy import CadencePolicy
 from lifecycle.errors import PolicyError
 from lifecycle.events import PARTNERSHIP_KINDS
 
@@ -554,3 +555,4 @@ class Policy:
     stage: StagePolicy = attrs.field(factory=StagePolicy, validator=_part(StagePolicy))
     status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))
     loyalty: LoyaltyPolicy = attrs.field(factory=LoyaltyPolicy, validator=_part(LoyaltyPolicy))
+    cadence: CadencePolicy = attrs.field(factory=CadencePolicy, validator=_part(CadencePolicy))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from os import PathLike
 from types import TracebackType
 from typing import Any
@@ -16,6 +16,7 @@ from lifecycle._ledger import check_orders, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.assessment import Assessment, assess, first_valid_order_at, stage_and_status
+from lifecycle.cadence.planner import Plan, plan_customers
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
 from lifecycle.events import (
@@ -347,6 +348,29 @@ class Lifecycle:
             self.store.put_snapshots(refreshed)
         out.sort()
         return out
+
+    # -- follow-ups ---------------------------------------------------------------------------
+
+    def plan(
+        self,
+        now: datetime | None = None,
+        *,
+        customers: Iterable[str] | None = None,
+        horizon: timedelta = timedelta(0),
+    ) -> Plan:
+        """The follow-ups due by ``now`` (default: the clock's now), and those held back, with
+        why, for every customer (or those in ``customers``).
+
+        Planning is pure: it stores nothing. The same events, policy and ``now`` give the same
+        plan; follow-ups already sent (a ``Contacted`` event with their key) are not planned
+        again.
+        """
+        at = self._now(now)
+        ids = list(self.store.customer_ids()) if customers is None else list(customers)
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(ids, 5000):
+            histories.update(self.store.histories(chunk))
+        return plan_customers(histories, self.policy, at, horizon=horizon)
 
     # -- value --------------------------------------------------------------------------------
 
