@@ -237,3 +237,17 @@ def test_policy_defaults_and_check(tmp_path: Path, capsys: pytest.CaptureFixture
     path.write_text("[stage]\nrepeat_min_days = -1\n", encoding="utf-8")
     assert run("policy", "--check", str(path))[0] == 1
     assert "line 2" in capsys.readouterr().err
+
+
+def test_plan_in_every_format(demo_db: str) -> None:
+    code, text = run("plan", "--db", demo_db, "--at", AT)
+    assert code == 0
+    assert "Follow-ups due by" in text
+    code, text = run("plan", "--db", demo_db, "--at", AT, "--format", "json")
+    rows = json.loads(text)
+    assert {r["state"] for r in rows} >= {"due"}
+    assert len({r["key"] for r in rows if r["state"] == "due"}) == sum(
+        r["state"] == "due" for r in rows
+    )
+    code, text = run("plan", "--db", demo_db, "--at", AT, "--format", "csv")
+    assert text.splitlines()[0].startswith("customer_id,rule,key")

@@ -28,6 +28,7 @@ from lifecycle.stages import Job, Stage
 from lifecycle.status import Status
 
 if TYPE_CHECKING:
+    from lifecycle.cadence.planner import Plan
     from lifecycle.service import Lifecycle
 
 __all__ = ["main"]
@@ -148,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
         "report", "the stage funnel, health, tiers and value of the shop", _report
     )
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    plan = shop_command("plan", "the follow-ups due now, and those held back with why", _plan)
+    plan.add_argument("--format", choices=("table", "json", "csv"), default="table")
     shop_command("export", "everything held about a customer, as JSON", _export, True)
     erase = shop_command("erase", "erase a customer's personal data (needs --yes)", _erase, True)
     erase.add_argument("--yes", action="store_true", help="confirm the erasure")
@@ -291,6 +294,48 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _plan(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop:
+        plan = shop.plan()
+    rows = [
+        {
+            "customer_id": f.customer_id,
+            "rule": f.rule,
+            "key": f.key,
+            "due_at": f.due_at.isoformat(),
+            "channel": f.channel,
+            "purpose": f.purpose.value,
+            "template": f.template,
+            "state": "due",
+            "why": f.reason.text(args.lang),
+        }
+        for f in plan.due
+    ] + [
+        {
+            "customer_id": h.follow_up.customer_id,
+            "rule": h.follow_up.rule,
+            "key": h.follow_up.key,
+            "due_at": (h.until or h.follow_up.due_at).isoformat(),
+            "channel": h.follow_up.channel,
+            "purpose": h.follow_up.purpose.value,
+            "template": h.follow_up.template,
+            "state": h.hold.value,
+            "why": h.reason.text(args.lang),
+        }
+        for h in plan.held
+    ]
+    if args.format == "json":
+        out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "csv":
+        from lifecycle.io import write_csv
+
+        header = list(rows[0]) if rows else ["customer_id", "rule", "key"]
+        write_csv(out, header, [[r[h] for h in header] for r in rows])
+    else:
+        _plan_report(out, args.lang, plan)
+    return EXIT_OK
+
+
 def _export(args: argparse.Namespace, out: TextIO) -> int:
     from lifecycle.errors import NotFound
 
@@ -419,6 +464,10 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         analysed = time.perf_counter() - started
         out.write("\n")
         _predicted(out, lang, shop, data.events, policy, data.as_of, statuses[Status.AT_RISK])
+        out.write("\n")
+        started = time.perf_counter()
+        plan = shop.plan()
+        _plan_report(out, lang, plan, time.perf_counter() - started)
         out.write("\n")
         examples = _examples(stages)
         started = time.perf_counter()
@@ -637,6 +686,37 @@ def _predicted(
         f"  12-month value of the whole base: {clv.sum():,.0f}",
         f"  全部客户未来12个月预测价值：{clv.sum():,.0f}",
     )
+
+
+def _plan_report(out: TextIO, lang: str, plan: Plan, seconds: float | None = None) -> None:
+    """Today's follow-ups: counts by rule, channel and purpose; held back by reason; examples."""
+    from collections import Counter
+
+    took = "" if seconds is None else f" (planned in {seconds:.1f} s)"
+    _say(
+        out,
+        lang,
+        f"Follow-ups due by {plan.as_of:%Y-%m-%d %H:%M %Z}: {len(plan.due):,} to send, "
+        f"{len(plan.held):,} held back{took}",
+        f"截至 {plan.as_of:%Y-%m-%d %H:%M %Z} 的跟进：待发送 {len(plan.due):,} 条，"
+        f"暂缓 {len(plan.held):,} 条",
+    )
+    for title, counts in (
+        (("by rule", "按规则"), Counter(f.rule for f in plan.due)),
+        (("by channel", "按渠道"), Counter(f.channel or "-" for f in plan.due)),
+        (("by purpose", "按目的"), Counter(f.purpose.value for f in plan.due)),
+        (("held back, by reason", "暂缓原因"), Counter(h.hold.value for h in plan.held)),
+    ):
+        if counts:
+            line = ", ".join(f"{k} {n:,}" for k, n in counts.most_common(8))
+            _say(out, lang, f"  {title[0]}: {line}", f"  {title[1]}：{line}")
+    examples = list(plan.due[:3]) + [h.follow_up for h in plan.held[:2]]
+    reasons = [f.reason for f in plan.due[:3]] + [h.reason for h in plan.held[:2]]
+    for f, reason in zip(examples, reasons, strict=True):
+        when = f.due_at.strftime("%Y-%m-%d %H:%M")
+        out.write(
+            f"  - {f.customer_id} {f.rule} via {f.channel or '-'} at {when}: {reason.text('zh' if lang == 'zh' else 'en')}\n"
+        )
 
 
 def _remove_shop_file(db: Path) -> None:
