@@ -63,3 +63,14 @@ def test_broken_toml_and_missing_files_are_clear() -> None:
         load_policy("/nonexistent/policy.toml")
     with pytest.raises(lc.PolicyError, match="table"):
         policy_from_dict(["x"])  # type: ignore[arg-type]
+
+
+def test_the_policy_class_reads_and_writes_toml(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text("[stage]\nrepeat_min_days = 3\n", encoding="utf-8")
+    assert lc.Policy.from_toml(path).stage.repeat_min_days == 3
+    assert lc.Policy.from_toml(str(path)).stage.repeat_min_days == 3
+    assert lc.Policy.from_toml("[stage]\ncomplaint_free_days = 4\n").stage.complaint_free_days == 4
+    assert lc.Policy.from_dict({"status": {"lapsed_days": 200}}).status.lapsed_days == 200
+    policy = lc.Policy(timezone="Asia/Shanghai")
+    assert lc.Policy.from_toml(policy.to_toml()) == policy

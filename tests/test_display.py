@@ -57,3 +57,13 @@ def test_every_report_renders_and_converts() -> None:
         assert isinstance(obj.to_pandas(), pd.DataFrame)  # type: ignore[attr-defined]
     a = s.assess(data.customer_ids[3])
     assert a.to_dict()["customer_id"] == data.customer_ids[3]
+
+
+def test_a_plan_renders_and_converts() -> None:
+    pd = pytest.importorskip("pandas")
+    _, s = shop()
+    plan = s.plan()
+    assert plan._repr_html_().startswith("<table>")
+    frame = plan.to_pandas()
+    assert isinstance(frame, pd.DataFrame)
+    assert len(frame) == len(plan.due) + len(plan.held)

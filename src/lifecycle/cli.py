@@ -297,33 +297,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
 def _plan(args: argparse.Namespace, out: TextIO) -> int:
     with _open_shop(args) as shop:
         plan = shop.plan()
-    rows = [
-        {
-            "customer_id": f.customer_id,
-            "rule": f.rule,
-            "key": f.key,
-            "due_at": f.due_at.isoformat(),
-            "channel": f.channel,
-            "purpose": f.purpose.value,
-            "template": f.template,
-            "state": "due",
-            "why": f.reason.text(args.lang),
-        }
-        for f in plan.due
-    ] + [
-        {
-            "customer_id": h.follow_up.customer_id,
-            "rule": h.follow_up.rule,
-            "key": h.follow_up.key,
-            "due_at": (h.until or h.follow_up.due_at).isoformat(),
-            "channel": h.follow_up.channel,
-            "purpose": h.follow_up.purpose.value,
-            "template": h.follow_up.template,
-            "state": h.hold.value,
-            "why": h.reason.text(args.lang),
-        }
-        for h in plan.held
-    ]
+    rows = plan.rows(args.lang)
     if args.format == "json":
         out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":

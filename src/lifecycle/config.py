@@ -16,10 +16,11 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from functools import cache
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def policy_from_toml(text: str) -> Policy:
         raise PolicyError(f"{e.detail} (line {line})", key=e.key) from None
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | PathLike[str]) -> Policy:
     """:func:`policy_from_toml` on the file at ``path``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -246,6 +247,8 @@ def _toml_value(value: Any) -> str | None:
         return str(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, datetime):
+        return value.isoformat()  # a TOML offset date-time
     if isinstance(value, time | date):
         return f'"{value.isoformat()}"'
     if isinstance(value, timedelta):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from os import PathLike
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -556,3 +557,30 @@ class Policy:
     status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))
     loyalty: LoyaltyPolicy = attrs.field(factory=LoyaltyPolicy, validator=_part(LoyaltyPolicy))
     cadence: CadencePolicy = attrs.field(factory=CadencePolicy, validator=_part(CadencePolicy))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        """A policy from nested dicts; keys left out keep their defaults.
+
+        Raises:
+            PolicyError: an unknown key or a bad value, naming the dotted key.
+        """
+        from lifecycle.config import policy_from_dict
+
+        return policy_from_dict(data)
+
+    @classmethod
+    def from_toml(cls, source: str | PathLike[str]) -> Policy:
+        """A policy from a TOML file (a path) or TOML text (a string holding a newline or
+        ``=``); errors name the key and its line."""
+        from lifecycle.config import load_policy, policy_from_toml
+
+        if isinstance(source, str) and ("\n" in source or "=" in source):
+            return policy_from_toml(source)
+        return load_policy(source)
+
+    def to_toml(self) -> str:
+        """This policy as commented TOML (every setting, with its documentation)."""
+        from lifecycle.config import policy_to_toml
+
+        return policy_to_toml(self)

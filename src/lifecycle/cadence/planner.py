@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final, Literal
 
 import attrs
 
+from lifecycle._display import html_table, pandas
 from lifecycle._time import require_aware, to_utc
 from lifecycle.cadence.contact import Caps, next_allowed
 from lifecycle.cadence.facts import CustomerFacts
@@ -114,6 +115,63 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.due)
+
+    def rows(self, lang: str = "en") -> list[dict[str, Any]]:
+        """Every follow-up, due ones first, as plain values (JSON-ready)."""
+        lang_: Literal["en", "zh"] = "zh" if lang == "zh" else "en"
+        out = [
+            {
+                "customer_id": f.customer_id,
+                "rule": f.rule,
+                "key": f.key,
+                "due_at": f.due_at.isoformat(),
+                "channel": f.channel,
+                "purpose": f.purpose.value,
+                "template": f.template,
+                "state": "due",
+                "why": f.reason.text(lang_),
+            }
+            for f in self.due
+        ]
+        out += [
+            {
+                "customer_id": h.follow_up.customer_id,
+                "rule": h.follow_up.rule,
+                "key": h.follow_up.key,
+                "due_at": (h.until or h.follow_up.due_at).isoformat(),
+                "channel": h.follow_up.channel,
+                "purpose": h.follow_up.purpose.value,
+                "template": h.follow_up.template,
+                "state": h.hold.value,
+                "why": h.reason.text(lang_),
+            }
+            for h in self.held
+        ]
+        return out
+
+    def to_pandas(self) -> Any:
+        """:meth:`rows` as a DataFrame (needs pandas)."""
+        return pandas().DataFrame(self.rows())
+
+    def _repr_html_(self) -> str:
+        shown = self.rows()[:20]
+        head = ("customer", "rule", "due", "channel", "purpose", "state", "why")
+        cells = [
+            (
+                r["customer_id"],
+                r["rule"],
+                r["due_at"],
+                r["channel"],
+                r["purpose"],
+                r["state"],
+                r["why"],
+            )
+            for r in shown
+        ]
+        caption = (
+            f"{len(self.due):,} due, {len(self.held):,} held back as of {self.as_of:%Y-%m-%d %H:%M}"
+        )
+        return html_table(head, cells, caption=caption)
 
 
 _HOLD_WORDS: Final = {
