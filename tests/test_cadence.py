@@ -1034,3 +1034,49 @@ def test_rules_and_templates_load_from_plain_data() -> None:
     with pytest.raises(lc.PolicyError) as e:
         CadencePolicy(rules=[{"kind": "festival", "id": "x", "colour": "red"}])
     assert e.value.key == "cadence.rules.x.colour"
+
+
+def test_a_tier_downgrade_warning_goes_out_days_before_the_tier_ends() -> None:
+    utc = ZoneInfo("UTC")
+    history: list[lc.Event] = [
+        lc.CustomerRegistered(
+            customer_id="g",
+            at=datetime(2025, 1, 1, tzinfo=utc),
+            profile=lc.Profile(
+                contacts=(
+                    lc.ContactPoint(
+                        channel="sms", address="+86 138", consent={"transactional", "service"}
+                    ),
+                )
+            ),
+        ),
+        lc.OrderPaid(
+            customer_id="g",
+            order_id="o1",
+            amount=Decimal("6000"),
+            currency="CNY",
+            at=datetime(2025, 1, 10, 12, tzinfo=utc),
+        ),
+    ]
+    policy = lc.Policy()
+    warning = lc.assess_tier(history, policy, datetime(2026, 1, 20, tzinfo=utc)).warning
+    assert warning is not None
+    early = lc.plan_customer(history, policy, datetime(2026, 1, 20, tzinfo=utc))
+    assert "tier_downgrade_warning" not in {f.rule for f in early.due}
+    plan = lc.plan_customer(history, policy, datetime(2026, 1, 27, 12, tzinfo=utc))
+    (sent,) = [f for f in plan.due if f.rule == "tier_downgrade_warning"]
+    assert str(warning.on) in sent.reason.en
+    assert "¥5,000" in sent.reason.en
+    # Spending enough keeps the tier, and the warning is no longer planned.
+    kept = [
+        *history,
+        lc.OrderPaid(
+            customer_id="g",
+            order_id="o2",
+            amount=Decimal("5000"),
+            currency="CNY",
+            at=datetime(2026, 1, 9, tzinfo=utc),
+        ),
+    ]
+    later = lc.plan_customer(kept, policy, datetime(2026, 1, 27, 12, tzinfo=utc))
+    assert "tier_downgrade_warning" not in {f.rule for f in later.due}

@@ -43,6 +43,7 @@ from lifecycle.cadence import (
     StepSequence,
     Stop,
     Template,
+    TierDowngradeWarning,
     TierUpgrade,
     WinBack,
 )
@@ -275,6 +276,7 @@ __all__ = [
     "TierAssessment",
     "TierBenefits",
     "TierChange",
+    "TierDowngradeWarning",
     "TierGranted",
     "TierMove",
     "TierPolicy",

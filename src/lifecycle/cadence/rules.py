@@ -49,6 +49,7 @@ __all__ = [
     "StageEntry",
     "StepSequence",
     "Stop",
+    "TierDowngradeWarning",
     "TierUpgrade",
     "WinBack",
     "default_rules",
@@ -817,6 +818,47 @@ class TierUpgrade(Rule):
 
 
 @attrs.frozen(kw_only=True)
+class TierDowngradeWarning(Rule):
+    """A warning ``days_before`` days before a tier is lost: "Gold ends on D unless ¥X more is
+    spent", while the customer can still keep it."""
+
+    KIND: ClassVar[str] = "tier_downgrade_warning"
+
+    days_before: int = attrs.field(default=14, validator=_days)
+
+    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+        from lifecycle.loyalty import _money, assess_tier
+
+        if not self.applies(facts) or not facts.orders:
+            return
+        warning = assess_tier(facts.history, facts.policy, facts.now).warning
+        if warning is None:
+            return
+        ends = to_utc(warning.at)
+        currency = facts.policy.loyalty.currency
+        if warning.spend_needed is not None:
+            amount_en = amount_zh = _money(warning.spend_needed, currency)
+        elif warning.orders_needed is not None:
+            amount_en = f"{warning.orders_needed} more order(s)"
+            amount_zh = f"{warning.orders_needed}笔订单"
+        else:
+            amount_en, amount_zh = "a little more", "少量消费"
+        day = str(warning.on)
+        yield Occurrence(
+            occurrence=f"{warning.tier.key}:{day}",
+            due_at=ends - timedelta(days=self.days_before),
+            valid_until=ends,
+            reason=_reason(
+                self,
+                f"{warning.tier.label_en} ends on {day} unless {amount_en} more is spent.",
+                f"{warning.tier.label_zh}资格将于{day}到期，除非再消费{amount_zh}。",
+            ),
+            values_en={"tier": warning.tier.label_en, "downgrade_date": day, "amount": amount_en},
+            values_zh={"tier": warning.tier.label_zh, "downgrade_date": day, "amount": amount_zh},
+        )
+
+
+@attrs.frozen(kw_only=True)
 class PointsExpiry(Rule):
     """A reminder ``days_before`` days before points expire, while some are left to spend."""
 
@@ -1540,6 +1582,14 @@ def default_rules() -> tuple[CadenceRule, ...]:
             template="tier_upgrade",
             priority=60,
         ),
+        TierDowngradeWarning(
+            id="tier_downgrade_warning",
+            days_before=14,
+            purpose=S,
+            channels=_CHAT_CHANNELS,
+            template="tier_downgrade_warning",
+            priority=55,
+        ),
         PointsExpiry(
             id="points_expiring",
             days_before=30,
@@ -1610,6 +1660,7 @@ _RULE_CLASSES: Final[tuple[type[Rule], ...]] = (
     Festival,
     StageEntry,
     TierUpgrade,
+    TierDowngradeWarning,
     PointsExpiry,
     Periodic,
     Replenishment,

@@ -29,6 +29,8 @@ TEMPLATE_FIELDS: Final = {
     "tier": "the loyalty tier",
     "points": "a number of points",
     "expiry_date": "the date points expire",
+    "downgrade_date": "the day a loyalty tier ends unless the customer requalifies",
+    "amount": "an amount of money (or orders) still needed",
     "item": "the product or category to replenish",
     "stage": "the relationship stage",
     "campaign": "the campaign's name",
@@ -228,6 +230,13 @@ _DEFAULTS: Final[dict[str, tuple[Purpose, str, str]]] = {
         Purpose.SERVICE,
         "Congratulations, {customer_name}: you are now a {tier} member of {shop_name}.",
         "恭喜{customer_name}升级为{shop_name}{tier}！",
+    ),
+    "tier_downgrade_warning": (
+        Purpose.SERVICE,
+        "{customer_name}, your {tier} membership at {shop_name} ends on {downgrade_date} "
+        "unless {amount} more is spent by then.",
+        "{customer_name}，您在{shop_name}的{tier}资格将于{downgrade_date}到期，"
+        "届时前再消费{amount}即可保级。",
     ),
     "points_expiring": (
         Purpose.SERVICE,
