@@ -251,3 +251,31 @@ def test_plan_in_every_format(demo_db: str) -> None:
     )
     code, text = run("plan", "--db", demo_db, "--at", AT, "--format", "csv")
     assert text.splitlines()[0].startswith("customer_id,rule,key")
+
+
+def test_dispatch_dry_run_then_to_a_file(tmp_path: Path) -> None:
+    db = str(tmp_path / "d.db")
+    assert run("demo", "--customers", "200", "--db", db)[0] == 0
+    # The demo dispatched what was due; a dry run now sends nothing and changes nothing.
+    code, text = run("dispatch", "--db", db, "--at", AT, "--dry-run")
+    assert code == 0
+    assert "dry run" in text
+    outbox = tmp_path / "out.jsonl"
+    code, text = run("dispatch", "--db", db, "--at", "2026-11-03T12:00+08:00", "--to", str(outbox))
+    assert code == 0
+    assert "Dispatched" in text
+    code, text = run(
+        "dispatch",
+        "--db",
+        db,
+        "--at",
+        "2026-11-03T12:00+08:00",
+        "--to",
+        str(outbox),
+        "--format",
+        "json",
+    )
+    assert all(r["outcome"] != "sent" for r in json.loads(text))  # nothing is sent twice
+    if outbox.exists():
+        keys = [json.loads(line)["key"] for line in outbox.read_text(encoding="utf-8").splitlines()]
+        assert len(keys) == len(set(keys))

@@ -12,6 +12,7 @@ early warning, and the reasons behind every answer::
 """
 
 from lifecycle._version import __version__
+from lifecycle.adapters.channels import ConsoleChannel, JsonLinesChannel, MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.assessment import (
     Assessment,
@@ -59,6 +60,14 @@ from lifecycle.cadence.planner import (
 )
 from lifecycle.clock import Clock, FixedClock, SystemClock
 from lifecycle.customer import CONTACT_CHANNELS, Birthday, ContactPoint, Gender, Profile, Purpose
+from lifecycle.dispatch import (
+    Dispatched,
+    DispatchOutcome,
+    DispatchPolicy,
+    DispatchReport,
+    in_doubt,
+    to_outbox,
+)
 from lifecycle.errors import (
     ChannelError,
     ConcurrencyError,
@@ -124,6 +133,17 @@ from lifecycle.loyalty import (
     tier_history,
     tier_table,
 )
+from lifecycle.owners import (
+    Assignment,
+    OwnerChanges,
+    OwnerDecision,
+    OwnerPolicy,
+    Ownership,
+    PoolSweep,
+    PoolWarning,
+    owner_book,
+    ownership,
+)
 from lifecycle.policy import (
     ClawbackShortfall,
     DowngradeStep,
@@ -139,7 +159,7 @@ from lifecycle.policy import (
     TierPolicy,
     TierReview,
 )
-from lifecycle.ports import OutboxEntry, OutboxState, Snapshot, Store
+from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
 from lifecycle.reasons import Reason
 from lifecycle.serde import (
     SCHEMA_VERSION,
@@ -172,11 +192,13 @@ __all__ = [
     "AliveModel",
     "Anniversary",
     "Assessment",
+    "Assignment",
     "Birthday",
     "CadencePolicy",
     "CadenceRule",
     "Campaign",
     "Caps",
+    "Channel",
     "ChannelError",
     "ClawbackShortfall",
     "Clock",
@@ -185,6 +207,7 @@ __all__ = [
     "ConcurrencyError",
     "ConflictingEvent",
     "ConsentChanged",
+    "ConsoleChannel",
     "ContactPoint",
     "ContactPolicy",
     "Contacted",
@@ -192,6 +215,10 @@ __all__ = [
     "CustomerFacts",
     "CustomerRegistered",
     "DataError",
+    "DispatchOutcome",
+    "DispatchPolicy",
+    "DispatchReport",
+    "Dispatched",
     "DowngradeStep",
     "DowngradeWarning",
     "Engaged",
@@ -208,11 +235,14 @@ __all__ = [
     "InsufficientPoints",
     "InvalidEvent",
     "Job",
+    "JsonLinesChannel",
     "LeadCaptured",
     "Lifecycle",
     "LifecycleError",
     "LoyaltyPolicy",
+    "MemoryChannel",
     "MemoryStore",
+    "Message",
     "NotFound",
     "Occurrence",
     "OrderCancelled",
@@ -226,6 +256,10 @@ __all__ = [
     "Outcome",
     "Overdue",
     "OwnerAssigned",
+    "OwnerChanges",
+    "OwnerDecision",
+    "OwnerPolicy",
+    "Ownership",
     "PartnershipEnded",
     "PartnershipSigned",
     "PendingPoints",
@@ -242,6 +276,8 @@ __all__ = [
     "PointsStatement",
     "Policy",
     "PolicyError",
+    "PoolSweep",
+    "PoolWarning",
     "Profile",
     "ProfileUpdated",
     "Purpose",
@@ -255,6 +291,7 @@ __all__ = [
     "ReturnedToPool",
     "ReviewPosted",
     "Rule",
+    "SendResult",
     "SequenceStart",
     "SequenceStep",
     "Snapshot",
@@ -298,6 +335,9 @@ __all__ = [
     "event_to_dict",
     "event_to_json",
     "first_valid_order_at",
+    "in_doubt",
+    "owner_book",
+    "ownership",
     "plan_customer",
     "plan_customers",
     "points_ledger",
@@ -307,4 +347,5 @@ __all__ = [
     "stage_table",
     "tier_history",
     "tier_table",
+    "to_outbox",
 ]

@@ -29,6 +29,8 @@ from lifecycle.status import Status
 
 if TYPE_CHECKING:
     from lifecycle.cadence.planner import Plan
+    from lifecycle.dispatch import DispatchReport
+    from lifecycle.ports import Channel
     from lifecycle.service import Lifecycle
 
 __all__ = ["main"]
@@ -149,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
         "report", "the stage funnel, health, tiers and value of the shop", _report
     )
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    send = shop_command(
+        "dispatch", "send the follow-ups due now, each once (to the console or a file)", _dispatch
+    )
+    send.add_argument("--dry-run", action="store_true", help="show what would go out; send nothing")
+    send.add_argument("--to", type=Path, help="a JSON-lines file to send to (default: the console)")
+    send.add_argument("--format", choices=("table", "json"), default="table")
     plan = shop_command("plan", "the follow-ups due now, and those held back with why", _plan)
     plan.add_argument("--format", choices=("table", "json", "csv"), default="table")
     shop_command("export", "everything held about a customer, as JSON", _export, True)
@@ -291,6 +299,43 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     if any(isinstance(e, OrderPaid) for e in events):
         out.write("\n")
         _value(out, args.lang, events, policy, now)
+    return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop:
+        if args.dry_run:
+            plan = shop.plan()
+            if args.format == "json":
+                rows = [r for r in plan.rows(args.lang) if r["state"] == "due"]
+                out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+            else:
+                _say(
+                    out,
+                    args.lang,
+                    f"dry run: {len(plan.due):,} follow-ups would be sent; nothing was sent",
+                    f"演练：将发送 {len(plan.due):,} 条跟进，实际未发送",
+                )
+                _plan_report(out, args.lang, plan)
+            return EXIT_OK
+        channels = _file_channels(args.to) if args.to is not None else _console_channels(out)
+        shop.channels.update(channels)
+        report = shop.dispatch()
+    if args.format == "json":
+        rows = [
+            {
+                "key": r.key,
+                "customer_id": r.customer_id,
+                "channel": r.channel,
+                "outcome": r.outcome.value,
+                "attempt": r.attempt,
+                "why": r.reason.text("zh" if args.lang == "zh" else "en"),
+            }
+            for r in report.results
+        ]
+        out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    else:
+        _dispatch_report(out, args.lang, report, args.to)
     return EXIT_OK
 
 
@@ -442,6 +487,11 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         started = time.perf_counter()
         plan = shop.plan()
         _plan_report(out, lang, plan, time.perf_counter() - started)
+        out.write("\n")
+        outbox = Path(f"{db}.outbox.jsonl")
+        shop.channels.update(_file_channels(outbox))
+        report = shop.dispatch()
+        _dispatch_report(out, lang, report, outbox)
         out.write("\n")
         examples = _examples(stages)
         started = time.perf_counter()
@@ -690,6 +740,42 @@ def _plan_report(out: TextIO, lang: str, plan: Plan, seconds: float | None = Non
         when = f.due_at.strftime("%Y-%m-%d %H:%M")
         out.write(
             f"  - {f.customer_id} {f.rule} via {f.channel or '-'} at {when}: {reason.text('zh' if lang == 'zh' else 'en')}\n"
+        )
+
+
+#: Channel names a plan may use; the command line sends them all to one place.
+_CHANNEL_NAMES = ("sms", "email", "wechat", "app_push", "phone", "post", "task", "visit")
+
+
+def _file_channels(path: Path) -> dict[str, Channel]:
+    from lifecycle.adapters.channels import JsonLinesChannel
+
+    return {name: JsonLinesChannel(path, name=name, deduplicate=True) for name in _CHANNEL_NAMES}
+
+
+def _console_channels(out: TextIO) -> dict[str, Channel]:
+    from lifecycle.adapters.channels import ConsoleChannel
+
+    return {name: ConsoleChannel(name, stream=out) for name in _CHANNEL_NAMES}
+
+
+def _dispatch_report(out: TextIO, lang: str, report: DispatchReport, where: Path | None) -> None:
+    counts = ", ".join(f"{k} {n:,}" for k, n in sorted(report.counts().items())) or "nothing due"
+    place = f" to {where}" if where is not None else ""
+    _say(
+        out,
+        lang,
+        f"Dispatched{place}: {counts}",
+        f"已发送{('至 ' + str(where)) if where is not None else ''}：{counts}",
+    )
+    for r in report.results[:10]:
+        out.write(f"  - {r.key} via {r.channel}: {r.outcome.value}\n")
+    if len(report.results) > 10:
+        _say(
+            out,
+            lang,
+            f"  ... and {len(report.results) - 10:,} more (lifecycle dispatch --format json lists all)",
+            f"  ……另有 {len(report.results) - 10:,} 条",
         )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from lifecycle.errors import PolicyError
-from lifecycle.policy import Policy
+from lifecycle.policy import Policy, late_policy_types
 
 __all__ = ["load_policy", "policy_from_dict", "policy_from_toml", "policy_to_toml"]
 
@@ -83,7 +83,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
             f"unknown setting; {_dotted(prefix) or 'the policy'} has {sorted(fields)}",
             key=prefix + unknown[0],
         )
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, localns=late_policy_types())
     kwargs = {name: _value(hints[name], value, prefix + name) for name, value in data.items()}
     try:
         return cls(**kwargs)

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from os import PathLike
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -17,6 +18,10 @@ from lifecycle._time import valid_zone_name
 from lifecycle.cadence.policy import CadencePolicy
 from lifecycle.errors import PolicyError
 from lifecycle.events import PARTNERSHIP_KINDS
+
+if TYPE_CHECKING:
+    from lifecycle.dispatch import DispatchPolicy
+    from lifecycle.owners import OwnerPolicy
 
 __all__ = [
     "ClawbackShortfall",
@@ -545,6 +550,27 @@ def _check_zone(inst: object, attr: attrs.Attribute[Any], value: object) -> None
         raise PolicyError(f"not an IANA time zone name: {value!r}", key="timezone")
 
 
+def _late(module: str, name: str) -> Any:
+    """A policy class from a module that itself needs this one (imported when first used)."""
+    return getattr(importlib.import_module(f"lifecycle.{module}"), name)
+
+
+def _late_part(module: str, name: str) -> Any:
+    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, _late(module, name)):
+            raise PolicyError(f"must be a {name}", key=attr.name)
+
+    return check
+
+
+def late_policy_types() -> dict[str, Any]:
+    """The policy classes :class:`Policy` names but cannot import at load time, by name."""
+    return {
+        "DispatchPolicy": _late("dispatch", "DispatchPolicy"),
+        "OwnerPolicy": _late("owners", "OwnerPolicy"),
+    }
+
+
 @attrs.frozen(kw_only=True)
 class Policy:
     """Every policy the library consults, in one object.
@@ -557,6 +583,14 @@ class Policy:
     status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))
     loyalty: LoyaltyPolicy = attrs.field(factory=LoyaltyPolicy, validator=_part(LoyaltyPolicy))
     cadence: CadencePolicy = attrs.field(factory=CadencePolicy, validator=_part(CadencePolicy))
+    dispatch: DispatchPolicy = attrs.field(
+        factory=lambda: _late("dispatch", "DispatchPolicy")(),
+        validator=_late_part("dispatch", "DispatchPolicy"),
+    )
+    owners: OwnerPolicy = attrs.field(
+        factory=lambda: _late("owners", "OwnerPolicy")(),
+        validator=_late_part("owners", "OwnerPolicy"),
+    )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:

@@ -18,7 +18,16 @@ from lifecycle.events import Event
 from lifecycle.stages import Stage
 from lifecycle.status import Status
 
-__all__ = ["Clock", "OutboxEntry", "OutboxState", "Snapshot", "Store"]
+__all__ = [
+    "Channel",
+    "Clock",
+    "Message",
+    "OutboxEntry",
+    "OutboxState",
+    "SendResult",
+    "Snapshot",
+    "Store",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -234,4 +243,75 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release resources; the store is not used afterwards."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """One message handed to a :class:`Channel`: to whom, what, and under which key.
+
+    ``address`` comes from the customer's current contact point on the channel (``None`` for
+    an owner task); ``text`` and ``subject`` are rendered in ``lang``. Personal data stays out
+    of ``repr``.
+    """
+
+    key: str
+    customer_id: str
+    channel: str
+    text: str = attrs.field(repr=False)
+    address: str | None = attrs.field(default=None, repr=False)
+    subject: str | None = attrs.field(default=None, repr=False)
+    lang: str = "en"
+    purpose: str | None = None
+    rule: str | None = None
+    template: str | None = None
+    payload: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class SendResult:
+    """What a channel says about an accepted message.
+
+    ``duplicate`` is true when the channel recognised the idempotency key and dropped a repeat;
+    ``provider_id`` is the provider's own id for the message, when it gives one.
+    """
+
+    provider_id: str | None = None
+    duplicate: bool = False
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A way to reach customers (SMS, e-mail, WeChat, owner tasks, ...).
+
+    Contract, for every implementation:
+
+    - ``send`` returns (a :class:`SendResult` or ``None``) only when the message was accepted.
+    - It raises ``TransientChannelError`` when the message was not accepted and may be on a
+      later try (a timeout, a 4xx reply, a dropped connection), ``PermanentChannelError`` when
+      no retry can help (a bad address, a 5xx reply, a refused login). Any other exception
+      leaves the outcome unknown.
+    - ``idempotency_key`` is the same for every try of one message. A channel whose
+      ``deduplicates`` is true delivers a key at most once however often it is given; the
+      dispatcher then resends a message whose outcome is unknown. Other channels get such a
+      message again only when the dispatch policy says so.
+    - ``close`` releases connections and files; the channel is not used afterwards.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short name for reports, e.g. ``"email"``."""
+        ...
+
+    @property
+    def deduplicates(self) -> bool:
+        """Whether a repeated ``idempotency_key`` is dropped rather than delivered again."""
+        ...
+
+    def send(self, message: Message, *, idempotency_key: str) -> SendResult | None:
+        """Deliver ``message`` once; raise a ``ChannelError`` kind when it was not accepted."""
+        ...
+
+    def close(self) -> None:
+        """Release resources."""
         ...

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from os import PathLike
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -18,6 +18,7 @@ from lifecycle.adapters.memory import MemoryStore
 from lifecycle.assessment import Assessment, assess, first_valid_order_at, stage_and_status
 from lifecycle.cadence.planner import Plan, plan_customers
 from lifecycle.clock import Clock, SystemClock
+from lifecycle.dispatch import DispatchReport, default_worker, dispatch, to_outbox
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
 from lifecycle.events import (
     CustomerErased,
@@ -28,8 +29,9 @@ from lifecycle.events import (
     TierRevoked,
 )
 from lifecycle.loyalty import check_loyalty
+from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
-from lifecycle.ports import Snapshot, Store
+from lifecycle.ports import Channel, Snapshot, Store
 from lifecycle.serde import _encode, event_to_dict
 from lifecycle.stages import Stage, StageChange, stage_history
 from lifecycle.status import AliveModel, Status
@@ -71,6 +73,8 @@ class Lifecycle:
         policy: the shop's policies; ``None`` means the defaults.
         clock: where "now" comes from; ``None`` means the system clock.
         model: a fitted model that gives P(alive) for the status; ``None`` means the rhythm rule.
+        channels: where follow-ups go, by channel name ("sms", "email", "wechat", "task", ...);
+            :meth:`dispatch` sends through them.
     """
 
     #: How often :meth:`record` retries when another writer got there first.
@@ -83,11 +87,14 @@ class Lifecycle:
         policy: Policy | None = None,
         clock: Clock | None = None,
         model: AliveModel | None = None,
+        channels: Mapping[str, Channel] | None = None,
     ):
         self.store: Store = store if store is not None else MemoryStore()
         self.policy = policy if policy is not None else Policy()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.model = model
+        self.channels: dict[str, Channel] = dict(channels or {})
+        self._worker = default_worker()
 
     @classmethod
     def in_memory(
@@ -96,9 +103,10 @@ class Lifecycle:
         policy: Policy | None = None,
         clock: Clock | None = None,
         model: AliveModel | None = None,
+        channels: Mapping[str, Channel] | None = None,
     ) -> Lifecycle:
         """A lifecycle on a fresh in-memory store, for tests and notebooks."""
-        return cls(store=MemoryStore(), policy=policy, clock=clock, model=model)
+        return cls(store=MemoryStore(), policy=policy, clock=clock, model=model, channels=channels)
 
     @classmethod
     def open(
@@ -108,6 +116,7 @@ class Lifecycle:
         policy: Policy | None = None,
         clock: Clock | None = None,
         model: AliveModel | None = None,
+        channels: Mapping[str, Channel] | None = None,
         busy_timeout: float = 30.0,
         synchronous: str = "FULL",
     ) -> Lifecycle:
@@ -120,7 +129,7 @@ class Lifecycle:
         from lifecycle.adapters.sqlite import SQLiteStore
 
         store = SQLiteStore(path, busy_timeout=busy_timeout, synchronous=synchronous)
-        return cls(store=store, policy=policy, clock=clock, model=model)
+        return cls(store=store, policy=policy, clock=clock, model=model, channels=channels)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -372,6 +381,90 @@ class Lifecycle:
             histories.update(self.store.histories(chunk))
         return plan_customers(histories, self.policy, at, horizon=horizon)
 
+    def dispatch(
+        self,
+        now: datetime | None = None,
+        *,
+        limit: int | None = None,
+    ) -> DispatchReport:
+        """Plan the follow-ups due by ``now``, store them in the outbox, and send what is due
+        through :attr:`channels`, each at most once.
+
+        Sending records a ``Contacted`` event with the follow-up's key in the same transaction
+        as the outbox mark, so planning and dispatching again never sends twice. Transient
+        failures retry with backoff; permanent ones and messages whose outcome is unknown are
+        reported. :meth:`plan` shows what would go out without storing or sending anything.
+        """
+        at = self._now(now)
+        plan = self.plan(at)
+        entries = [to_outbox(f) for f in plan.due if f.channel is not None]
+        if entries:
+            self.store.append([], outbox=entries)
+        return dispatch(
+            self.store,
+            self.channels,
+            self.policy.dispatch,
+            at,
+            worker=self._worker,
+            contact=self.policy.cadence.contact,
+            limit=limit,
+        )
+
+    # -- owners and the shared pool -------------------------------------------------------------
+
+    def _all_histories(self) -> dict[str, tuple[Event, ...]]:
+        ids = list(self.store.customer_ids())
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(ids, 5000):
+            histories.update(self.store.histories(chunk))
+        return histories
+
+    def assign_owners(
+        self,
+        owners: Sequence[str],
+        now: datetime | None = None,
+        *,
+        customer_ids: Iterable[str] | None = None,
+    ) -> OwnerChanges:
+        """Give customers in the shared pool (new prospects, returned ones) to ``owners`` by
+        the policy (round robin or least loaded, within capacity, respecting cooldowns), and
+        record the ``OwnerAssigned`` events."""
+        at = self._now(now)
+        changes = assign(
+            self._all_histories(), owners, self.policy.owners, at, customer_ids=customer_ids
+        )
+        if changes.events:
+            self.record(changes.events)
+        return changes
+
+    def transfer_owner(
+        self,
+        customer_ids: Iterable[str],
+        to: str,
+        now: datetime | None = None,
+        *,
+        kind: Literal["transfer", "bulk", "claim", "import"] = "transfer",
+    ) -> OwnerChanges:
+        """Move customers to owner ``to`` under the same rules as any assignment; the reclaim
+        clock runs on."""
+        at = self._now(now)
+        changes = transfer(
+            self._all_histories(), customer_ids, to, self.policy.owners, at, kind=kind
+        )
+        if changes.events:
+            self.record(changes.events)
+        return changes
+
+    def sweep_pool(self, now: datetime | None = None) -> PoolSweep:
+        """Return to the shared pool the customers whose owner did not follow up in time
+        (``ReturnedToPool`` events saying why), and list the warnings for those close to it."""
+        at = self._now(now)
+        stages = {s.customer_id: s.stage for s in self.store.snapshots()}
+        result = sweep(self._all_histories(), self.policy.owners, at, stages=stages)
+        if result.events:
+            self.record(result.events)
+        return result
+
     # -- value --------------------------------------------------------------------------------
 
     def fit_value_model(self, at: datetime | None = None, **settings: Any) -> Any:
@@ -460,7 +553,11 @@ class Lifecycle:
     # -- resources ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the store's resources."""
+        """Release the store's and the channels' resources."""
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if callable(close):
+                close()
         self.store.close()
 
     def __enter__(self) -> Lifecycle:
