@@ -40,6 +40,7 @@ from lifecycle.events import (
     Event,
     ProfileUpdated,
 )
+from lifecycle.policy import _positive_int
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
 from lifecycle.reasons import Reason
 
@@ -70,15 +71,6 @@ def _number(key: str, lo: float, hi: float | None = None) -> Any:
     return check
 
 
-def _count(key: str) -> Any:
-    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PolicyError(
-                f"must be a whole number >= 1, got {value!r}", key=f"{key}.{attr.name}"
-            )
-
-    return check
-
 
 @attrs.frozen(kw_only=True)
 class DispatchPolicy:
@@ -101,14 +93,14 @@ class DispatchPolicy:
     """
 
     lease_seconds: float = attrs.field(default=300.0, validator=_number("dispatch", 1))
-    max_attempts: int = attrs.field(default=8, validator=_count("dispatch"))
+    max_attempts: int = attrs.field(default=8, validator=_positive_int("dispatch"))
     backoff_base_seconds: float = attrs.field(default=60.0, validator=_number("dispatch", 0.001))
     backoff_max_seconds: float = attrs.field(
         default=6 * 3600.0, validator=_number("dispatch", 0.001)
     )
     jitter: float = attrs.field(default=0.5, validator=_number("dispatch", 0, 1))
     resend_in_doubt: bool = False
-    batch_size: int = attrs.field(default=1, validator=_count("dispatch"))
+    batch_size: int = attrs.field(default=1, validator=_positive_int("dispatch"))
     busy_seconds: float = attrs.field(default=5.0, validator=_number("dispatch", 0.001))
 
     @property
