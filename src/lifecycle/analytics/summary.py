@@ -36,7 +36,9 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def _units(money: FloatArray) -> IntArray:
-    return np.rint(money * SCALE).astype(np.int64)
+    scaled = money * SCALE
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.int64)
 
 
 def _group_starts(sorted_keys: npt.NDArray[Any]) -> IntArray:
@@ -70,14 +72,21 @@ def _sort_groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray, I
     span = int(days.max()) - dmin + 1
     groups = (int(codes.max()) - cmin + 1) * span
     if groups < 2**62:
-        key = (codes - cmin) * span + (days - dmin)
+        # In place where it can be: at ten million rows every temporary costs page faults.
+        key = codes - cmin
+        key *= span
+        key += days
+        key -= dmin
         row_bits = max(1, (n - 1).bit_length())
         if groups < 2 ** (63 - row_bits):
             # Pack the row number under the key and sort plain integers: a sort is about twice
             # as fast as an argsort, and the low bits give back the permutation.
-            packed = np.sort((key << row_bits) | np.arange(n, dtype=np.int64))
-            order = packed & ((1 << row_bits) - 1)
-            sorted_key = packed >> row_bits
+            key <<= row_bits
+            key |= np.arange(n, dtype=np.int64)
+            key.sort()
+            order = key & ((1 << row_bits) - 1)
+            key >>= row_bits
+            sorted_key = key
         else:
             order = np.argsort(key)
             sorted_key = key[order]
