@@ -316,7 +316,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                     f"dry run: {len(plan.due):,} follow-ups would be sent; nothing was sent",
                     f"演练：将发送 {len(plan.due):,} 条跟进，实际未发送",
                 )
-                _plan_report(out, args.lang, plan)
+                _plan_report(out, args.lang, plan, shop.policy.timezone)
             return EXIT_OK
         channels = _file_channels(args.to) if args.to is not None else _console_channels(out)
         shop.channels.update(channels)
@@ -351,7 +351,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
         header = list(rows[0]) if rows else ["customer_id", "rule", "key"]
         write_csv(out, header, [[r[h] for h in header] for r in rows])
     else:
-        _plan_report(out, args.lang, plan)
+        _plan_report(out, args.lang, plan, shop.policy.timezone)
     return EXIT_OK
 
 
@@ -486,7 +486,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         started = time.perf_counter()
         plan = shop.plan()
-        _plan_report(out, lang, plan, time.perf_counter() - started)
+        _plan_report(out, lang, plan, data.timezone, time.perf_counter() - started)
         out.write("\n")
         outbox = Path(f"{db}.outbox.jsonl")
         shop.channels.update(_file_channels(outbox))
@@ -712,17 +712,23 @@ def _predicted(
     )
 
 
-def _plan_report(out: TextIO, lang: str, plan: Plan, seconds: float | None = None) -> None:
+def _plan_report(
+    out: TextIO, lang: str, plan: Plan, timezone: str, seconds: float | None = None
+) -> None:
     """Today's follow-ups: counts by rule, channel and purpose; held back by reason; examples."""
     from collections import Counter
+
+    from lifecycle._time import zone
+
+    as_of = plan.as_of.astimezone(zone(timezone))
 
     took = "" if seconds is None else f" (planned in {seconds:.1f} s)"
     _say(
         out,
         lang,
-        f"Follow-ups due by {plan.as_of:%Y-%m-%d %H:%M %Z}: {len(plan.due):,} to send, "
+        f"Follow-ups due by {as_of:%Y-%m-%d %H:%M} {timezone}: {len(plan.due):,} to send, "
         f"{len(plan.held):,} held back{took}",
-        f"截至 {plan.as_of:%Y-%m-%d %H:%M %Z} 的跟进：待发送 {len(plan.due):,} 条，"
+        f"截至 {as_of:%Y-%m-%d %H:%M} {timezone} 的跟进：待发送 {len(plan.due):,} 条，"
         f"暂缓 {len(plan.held):,} 条",
     )
     for title, counts in (
