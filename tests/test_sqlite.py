@@ -251,3 +251,35 @@ def test_erased_personal_data_is_nowhere_in_the_files(tmp_path: Path) -> None:
     raw = _bytes_of(path)
     for s in secrets:
         assert s.encode() not in raw, s
+
+
+def test_a_version_1_file_with_full_bodies_opens_and_reads(tmp_path: Path) -> None:
+    from lifecycle.adapters.sqlite import _SCHEMA_V1
+
+    path = tmp_path / "v1.db"
+    event = lc.OrderPaid(
+        customer_id="c1",
+        order_id="o1",
+        amount="10.00",
+        currency="CNY",
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA_V1)
+    db.execute("CREATE TABLE lifecycle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO lifecycle_meta VALUES ('schema_version', '1')")
+    db.execute(
+        "INSERT INTO events (event_id, customer_id, at_us, rank, type, body) VALUES (?, ?, ?, ?, ?, ?)",
+        (event.event_id, "c1", 0, event.rank, event.event_type, lc.event_to_json(event)),
+    )
+    db.execute("INSERT INTO customers VALUES ('c1', 1)")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store.history("c1") == (event,)
+    store.close()
+    check = sqlite3.connect(path)
+    assert check.execute(
+        "SELECT value FROM lifecycle_meta WHERE key = 'schema_version'"
+    ).fetchone() == ("2",)
+    check.close()

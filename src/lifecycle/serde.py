@@ -155,7 +155,29 @@ def event_to_json(event: Event) -> str:
     return _json_writer(type(event))(event)
 
 
-_JSON_WRITERS: dict[type, Callable[[Event], str]] = {}
+_JSON_WRITERS: dict[tuple[type, bool], Callable[[Event], str]] = {}
+
+#: The fields a store keeps in columns of their own, left out of the body it stores.
+_ID_FIELDS: Final = frozenset({"customer_id", "event_id"})
+
+
+def event_body(event: Event) -> str:
+    """:func:`event_to_json` without ``customer_id`` and ``event_id``: for stores that keep
+    those in columns of their own. :func:`event_from_body` puts them back."""
+    return _json_writer(type(event), with_ids=False)(event)
+
+
+def event_from_body(body: str | bytes, *, customer_id: str, event_id: str) -> Event:
+    """Rebuild an event from :func:`event_body` output (or full :func:`event_to_json`)."""
+    try:
+        data = json.loads(body)
+    except ValueError as e:
+        raise InvalidEvent("not valid JSON", event_id=event_id) from e
+    if not isinstance(data, dict):
+        raise InvalidEvent("an event body must be a JSON object", event_id=event_id)
+    data.setdefault("customer_id", customer_id)
+    data.setdefault("event_id", event_id)
+    return event_from_dict(data)
 
 
 def _json_piece(tp: Any, value: str, namespace: dict[str, Any], i: int) -> str:
@@ -179,13 +201,14 @@ def _json_piece(tp: Any, value: str, namespace: dict[str, Any], i: int) -> str:
     return f"dumps(enc{i}({value}))"
 
 
-def _json_writer(cls: type[Event]) -> Callable[[Event], str]:
-    """A function that writes one ``cls`` event as JSON, equal to encoding its dict.
+def _json_writer(cls: type[Event], *, with_ids: bool = True) -> Callable[[Event], str]:
+    """A function that writes one ``cls`` event as JSON, equal to encoding its dict (without
+    the id fields unless ``with_ids``).
 
     Generated once per class: building the dict and walking it again in the encoder costs
     more than writing the text straight away, and bulk ingest writes every event.
     """
-    writer = _JSON_WRITERS.get(cls)
+    writer = _JSON_WRITERS.get((cls, with_ids))
     if writer is None:
         namespace: dict[str, Any] = {
             "quote": encode_basestring,
@@ -196,12 +219,14 @@ def _json_writer(cls: type[Event]) -> Callable[[Event], str]:
         head = _JSON.encode({"type": cls.event_type, "v": SCHEMA_VERSION})[:-1]
         parts = [repr(head)]
         for i, (name, _) in enumerate(_plan(cls)):
+            if not with_ids and name in _ID_FIELDS:
+                continue
             parts.append(repr(f",{_JSON.encode(name)}:"))
             parts.append(_json_piece(hints[name], f"e.{name}", namespace, i))
         parts.append("'}'")
         source = "def write(e):\n    return ''.join((" + ", ".join(parts) + ",))\n"
         exec(compile(source, f"<lifecycle event writer {cls.__name__}>", "exec"), namespace)
-        writer = _JSON_WRITERS[cls] = namespace["write"]
+        writer = _JSON_WRITERS[(cls, with_ids)] = namespace["write"]
     return writer
 
 

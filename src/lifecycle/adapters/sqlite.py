@@ -21,14 +21,14 @@ from typing import Any, Final, TypeVar
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
 from lifecycle.events import Event, Referred
 from lifecycle.ports import OutboxEntry, OutboxState, Snapshot
-from lifecycle.serde import event_from_json, event_to_json
+from lifecycle.serde import event_body, event_from_body
 from lifecycle.stages import Stage
 from lifecycle.status import Status
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 #: The layout of the file this release writes.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _T = TypeVar("_T")
 
@@ -84,7 +84,10 @@ CREATE INDEX outbox_by_customer ON outbox (customer_id);
 """
 
 #: Forward migrations: the SQL that takes a file from version N - 1 to version N.
-_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1}
+#: Version 2 stores event bodies without the customer and event ids (they are columns
+#: already); it reads version-1 bodies as they are, so the step changes no data. Older
+#: releases refuse a version-2 file rather than misread its bodies.
+_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1, 2: ""}
 
 _UNSENT = (OutboxState.PENDING.value, OutboxState.CLAIMED.value)
 _CHUNK = 500  # below SQLite's default limit on bound parameters
@@ -265,12 +268,21 @@ class SQLiteStore:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _stored_bodies(self, db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def _stored_bodies(
+        self, db: sqlite3.Connection, ids: Sequence[str]
+    ) -> dict[str, tuple[str, str]]:
+        """(customer id, body) of each stored event among ``ids``."""
+        out: dict[str, tuple[str, str]] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             out.update(
-                db.execute(f"SELECT event_id, body FROM events WHERE event_id IN ({marks})", chunk)
+                (
+                    (event_id, (customer_id, body))
+                    for event_id, customer_id, body in db.execute(
+                        f"SELECT event_id, customer_id, body FROM events WHERE event_id IN ({marks})",
+                        chunk,
+                    )
+                )
             )
         return out
 
@@ -287,7 +299,7 @@ class SQLiteStore:
             "VALUES (?, ?, ?, ?, ?, ?)"
         )
         rows = [
-            (e.event_id, e.customer_id, _us(e.at), e.rank, e.event_type, event_to_json(e))
+            (e.event_id, e.customer_id, _us(e.at), e.rank, e.event_type, event_body(e))
             for e in batch.values()
         ]
         # Usually every event is new (the facade has filtered repeats): insert them all at
@@ -299,8 +311,11 @@ class SQLiteStore:
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK TO insert_events")
             stored = self._stored_bodies(db, list(batch))
-            for event_id, body in stored.items():
-                if event_from_json(body) != batch[event_id]:
+            for event_id, (customer_id, body) in stored.items():
+                if (
+                    event_from_body(body, customer_id=customer_id, event_id=event_id)
+                    != batch[event_id]
+                ):
                     raise ConflictingEvent(event_id) from None
             new = [e for i, e in batch.items() if i not in stored]
             db.executemany(insert, [r for r in rows if r[0] not in stored])
@@ -386,16 +401,21 @@ class SQLiteStore:
     def events_by_id(self, event_ids: Iterable[str]) -> dict[str, Event]:
         with self._reading() as db:
             return {
-                i: event_from_json(b) for i, b in self._stored_bodies(db, list(event_ids)).items()
+                i: event_from_body(b, customer_id=c, event_id=i)
+                for i, (c, b) in self._stored_bodies(db, list(event_ids)).items()
             }
 
     def history(self, customer_id: str) -> tuple[Event, ...]:
         with self._reading() as db:
             rows = db.execute(
-                "SELECT body FROM events WHERE customer_id = ? ORDER BY at_us, rank, event_id",
+                "SELECT event_id, body FROM events WHERE customer_id = ? "
+                "ORDER BY at_us, rank, event_id",
                 (customer_id,),
             ).fetchall()
-        return tuple(event_from_json(body) for (body,) in rows)
+        return tuple(
+            event_from_body(body, customer_id=customer_id, event_id=event_id)
+            for event_id, body in rows
+        )
 
     def histories(self, customer_ids: Iterable[str]) -> dict[str, tuple[Event, ...]]:
         out: dict[str, list[Event]] = {}
@@ -403,12 +423,13 @@ class SQLiteStore:
             for chunk in _chunks(sorted(set(customer_ids))):
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(
-                    f"SELECT customer_id, body FROM events WHERE customer_id IN ({marks}) "
+                    f"SELECT customer_id, event_id, body FROM events WHERE customer_id IN ({marks}) "
                     "ORDER BY customer_id, at_us, rank, event_id",
                     chunk,
                 ).fetchall()
-                for cid, body in rows:
-                    out.setdefault(cid, []).append(event_from_json(body))
+                for cid, event_id, body in rows:
+                    event = event_from_body(body, customer_id=cid, event_id=event_id)
+                    out.setdefault(cid, []).append(event)
         return {cid: tuple(events) for cid, events in out.items()}
 
     def version(self, customer_id: str) -> int:
@@ -504,7 +525,7 @@ class SQLiteStore:
                     )
             db.executemany(
                 "UPDATE events SET body = ? WHERE event_id = ?",
-                [(event_to_json(e), e.event_id) for e in redacted],
+                [(event_body(e), e.event_id) for e in redacted],
             )
             db.execute(
                 "UPDATE outbox SET state = ?, payload = '{}', claimed_by = NULL, lease_until = NULL, "
