@@ -163,6 +163,8 @@ from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResu
 from lifecycle.reasons import Reason
 from lifecycle.serde import (
     SCHEMA_VERSION,
+    event_body,
+    event_from_body,
     event_from_dict,
     event_from_json,
     event_to_dict,
@@ -330,6 +332,8 @@ __all__ = [
     "assess_status",
     "assess_tier",
     "check_loyalty",
+    "event_body",
+    "event_from_body",
     "event_from_dict",
     "event_from_json",
     "event_to_dict",

@@ -28,6 +28,8 @@ from lifecycle.events import EVENT_TYPES, Event
 
 __all__ = [
     "SCHEMA_VERSION",
+    "event_body",
+    "event_from_body",
     "event_from_dict",
     "event_from_json",
     "event_to_dict",
