@@ -406,3 +406,11 @@ def test_a_table_from_pandas() -> None:
         )
     with pytest.raises(lc.DataError, match="no such column"):
         Transactions.from_pandas(frame, customer_id="who")
+
+
+def test_partials_with_text_ids_of_any_dtype_merge() -> None:
+    a = Transactions.from_arrays(np.array(["x", "y"], dtype=object), when(0, 1), [1.0, 2.0])
+    b = Transactions.from_arrays(["y", "z"], when(2, 3), [3.0, 4.0])
+    merged = merge(SummaryPartial.of(a), SummaryPartial.of(b)).finish()
+    assert merged.customer_id.tolist() == ["x", "y", "z"]
+    assert merged.total_spend.tolist() == [1, 5, 4]

@@ -276,6 +276,29 @@ def test_dispatch_dry_run_then_to_a_file(tmp_path: Path) -> None:
         "json",
     )
     assert all(r["outcome"] != "sent" for r in json.loads(text))  # nothing is sent twice
-    if outbox.exists():
-        keys = [json.loads(line)["key"] for line in outbox.read_text(encoding="utf-8").splitlines()]
-        assert len(keys) == len(set(keys))
+    keys = [json.loads(line)["key"] for line in outbox.read_text(encoding="utf-8").splitlines()]
+    assert keys  # the first dispatch sent something
+    assert len(keys) == len(set(keys))
+
+
+def test_report_and_demo_on_tiny_shops(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,amount,placed_at,paid_at\n"
+        "o1,c1,10.00,2026-01-01 10:00,2026-01-01 10:05\n"
+        "o2,c2,10.00,2026-02-01 10:00,2026-02-01 10:05\n",
+        encoding="utf-8",
+    )
+    db = str(tmp_path / "tiny.db")
+    assert run("import", str(export), "--db", db)[0] == 0
+    code, text = run("report", "--db", db, "--at", "2026-03-01T00:00+00:00")
+    assert code == 0, text
+    assert "too few" in text
+    for n in ("1", "3"):
+        code, text = run("demo", "--customers", n, "--db", str(tmp_path / f"d{n}.db"))
+        assert code == 0, text
+
+
+def test_a_negative_seed_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("demo", "--seed", "-1")[0] == 2
+    assert "Traceback" not in capsys.readouterr().err

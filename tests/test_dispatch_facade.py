@@ -55,3 +55,21 @@ def test_owners_are_assigned_and_swept_back_to_the_pool() -> None:
     assert all(isinstance(e, lc.ReturnedToPool) for e in swept.events)
     moved = shop.transfer_owner([changes.events[0].customer_id], "rep-c", later, kind="claim")
     assert moved.events or moved.decisions
+
+
+def test_the_sweep_reads_the_stage_at_the_sweep_not_a_stale_snapshot() -> None:
+    shop, _ = shop_with_channels(120)
+    now = shop.clock.now()
+    shop.assign_owners(["rep-a"], now)
+    later = now + timedelta(days=400)  # long-term customers have lapsed back by then
+    from lifecycle.owners import sweep
+
+    expected = sweep(
+        {c: shop.history(c) for c in shop.store.customer_ids()},
+        shop.policy.owners,
+        later,
+        stages={c: shop.assess(c, at=later).stage for c in shop.store.customer_ids()},
+    )
+    assert {e.customer_id for e in shop.sweep_pool(later).events} == {
+        e.customer_id for e in expected.events
+    }

@@ -339,3 +339,42 @@ def test_malformed_files_give_only_clear_errors(
         return
     for e in got.events:
         assert isinstance(e, lc.Event)
+
+
+def test_an_unwritable_rejects_file_is_a_clear_error(tmp_path: Path) -> None:
+    rows = [
+        *TAOBAO_ROWS,
+        ["1005", "", "10", "10", "交易成功", "2026-11-15 10:00:00", "", "", "", "", "", ""],
+    ]
+    rejects = tmp_path / "rejects"
+    rejects.mkdir()
+    with pytest.raises(ImportFailed, match="cannot write"):
+        read_orders(
+            write(tmp_path / "o.csv", TAOBAO_HEADER, rows),
+            preset="taobao",
+            skip_bad=True,
+            rejected_to=rejects,
+        )
+
+
+def test_the_same_order_twice_counts_once(tmp_path: Path) -> None:
+    got = read_orders(
+        write(tmp_path / "o.csv", TAOBAO_HEADER, [TAOBAO_ROWS[0], TAOBAO_ROWS[0]]), preset="taobao"
+    )
+    assert got.orders == 1
+
+
+def test_an_excel_file_is_closed_after_reading(tmp_path: Path) -> None:
+    import os
+
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.append(TAOBAO_HEADER)
+    book.active.append(TAOBAO_ROWS[0])
+    path = tmp_path / "orders.xlsx"
+    book.save(path)
+    assert read_orders(path, preset="taobao").orders == 1
+    fds = Path("/proc/self/fd")
+    if fds.exists():
+        open_files = {os.path.realpath(fds / fd) for fd in os.listdir(fds)}
+        assert str(path.resolve()) not in open_files

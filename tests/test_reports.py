@@ -136,3 +136,12 @@ def test_kpis_of_an_empty_period_are_none_not_errors() -> None:
 def test_kpis_need_a_period() -> None:
     with pytest.raises(lc.DataError, match="before"):
         kpis([], lc.Policy(), start=at(10), end=at(10))
+
+
+def test_kpis_take_any_iterable_of_events() -> None:
+    events: list[lc.Event] = [
+        paid("a", "a1", 35),
+        lc.ComplaintOpened(customer_id="a", complaint_id="k1", at=at(36)),
+    ]
+    k = kpis(iter(events), lc.Policy(), start=at(30), end=at(60))  # type: ignore[arg-type]
+    assert k.complaint_rate == 1.0

@@ -37,7 +37,8 @@ def test_the_fitted_model_is_used_by_assess() -> None:
         a = shop.assess(cid)
         assert a.expected_purchases is not None
         assert a.expected_purchases >= 0
-        assert a.clv is None or a.clv >= 0
+        assert a.clv is not None
+        assert a.clv >= 0
         if a.p_alive is not None:
             assert 0 <= a.p_alive <= 1
             codes = {r.code for r in a.reasons}

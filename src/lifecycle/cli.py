@@ -69,7 +69,17 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if out is sys.stdout:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_REFUSED
+        return EXIT_OK
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -100,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--customers", type=_positive, default=5000, help="default 5000")
-    demo.add_argument("--seed", type=int, default=0, help="default 0")
+    demo.add_argument("--seed", type=_non_negative, default=0, help="default 0")
     demo.add_argument("--db", type=Path, default=Path("demo.db"), help="default demo.db")
     demo.add_argument(
         "--fresh", action="store_true", help="delete the --db file first if it holds a shop"
@@ -573,6 +583,17 @@ def _value(out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now:
     )
 
     summary = rfm_summary(Transactions.from_events(events, policy=policy, at=now), end=now)
+    distinct = len(
+        {(o, s) for o, s in zip(summary.orders.tolist(), summary.total_spend.tolist(), strict=True)}
+    )
+    if len(summary) < 3 or distinct < 3:
+        _say(
+            out,
+            lang,
+            f"Value: {len(summary):,} buyers, too few who differ for RFM segments and clusters.",
+            f"价值：购买客户 {len(summary):,} 位，差异太少，无法进行 RFM 分群与聚类。",
+        )
+        return
     scores = rfm_scores(summary.days_since_last, summary.orders, summary.total_spend)
     segments = rfm_segments(scores)
     _say(

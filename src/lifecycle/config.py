@@ -164,22 +164,46 @@ def _kind(value: object) -> str:
 
 
 def _line_of(text: str, key: str) -> int | None:
-    """The line that sets dotted ``key`` in TOML ``text`` (best effort; None if not found)."""
-    parts = re.sub(r"\[\d+\]", "", key).split(".")
+    """The line that sets dotted ``key`` in TOML ``text`` (best effort; None if not found).
+
+    ``key`` may index an array of tables (``loyalty.tiers.levels[1].require``): the line is
+    then looked for under the second ``[[loyalty.tiers.levels]]`` header.
+    """
+    tokens = [
+        (m.group(1), None if m.group(2) is None else int(m.group(2)))
+        for m in re.finditer(r"([^.\[\]]+)(?:\[(\d+)\])?", key)
+    ]
+    parts = [name for name, _ in tokens]
+    indexed = next((i for i, (_, ix) in enumerate(tokens) if ix is not None), None)
     table: list[str] = []
+    seen: dict[tuple[str, ...], int] = {}
+    position: int | None = None
+
+    def in_place(path: list[str]) -> bool:
+        if indexed is None:
+            return True
+        return path[: indexed + 1] == parts[: indexed + 1] and position == tokens[indexed][1]
+
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]?\]", line)
+        header = re.fullmatch(r"(\[\[?)\s*([^\]]+?)\s*\]\]?", line)
         if header:
-            table = [p.strip() for p in header.group(1).split(".")]
-            if table == parts:
+            table = [p.strip() for p in header.group(2).split(".")]
+            if header.group(1) == "[[":
+                seen[tuple(table)] = seen.get(tuple(table), 0) + 1
+                position = seen[tuple(table)] - 1
+            else:
+                position = None
+            if table == parts and in_place(table):
                 return number
             continue
         m = re.match(r"([A-Za-z0-9_.\-\"]+)\s*=", line)
         if not m:
             continue
         path = table + [p.strip('"') for p in m.group(1).split(".")]
-        if path == parts or (len(path) < len(parts) and parts[: len(path)] == path):
+        if (path == parts or (len(path) < len(parts) and parts[: len(path)] == path)) and in_place(
+            path
+        ):
             return number
     return None
 

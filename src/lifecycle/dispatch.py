@@ -71,7 +71,6 @@ def _number(key: str, lo: float, hi: float | None = None) -> Any:
     return check
 
 
-
 @attrs.frozen(kw_only=True)
 class DispatchPolicy:
     """How the dispatcher claims, retries and treats messages whose outcome is unknown.

@@ -266,12 +266,13 @@ def _rows_from_excel(path: Path) -> tuple[list[str], Iterator[tuple[int, list[st
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds for a damaged file
         raise ImportFailed(f"{path}: not a readable Excel file ({type(e).__name__})") from None
-    sheet = book.worksheets[0]
-    values = sheet.iter_rows(values_only=True)
     try:
-        header = ["" if v is None else str(v).strip() for v in next(values)]
-    except StopIteration:
-        raise ImportFailed(f"{path}: the sheet is empty") from None
+        values = list(book.worksheets[0].iter_rows(values_only=True))
+    finally:
+        book.close()
+    if not values:
+        raise ImportFailed(f"{path}: the sheet is empty")
+    header = ["" if v is None else str(v).strip() for v in values[0]]
 
     def cell(v: object) -> str:
         if isinstance(v, datetime):
@@ -279,7 +280,7 @@ def _rows_from_excel(path: Path) -> tuple[list[str], Iterator[tuple[int, list[st
         return "" if v is None else str(v)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        for i, row in enumerate(values, start=2):
+        for i, row in enumerate(values[1:], start=2):
             yield i, [cell(v) for v in row]
 
     return header, rows()
@@ -439,9 +440,10 @@ def read_orders(
             )
             bad_rows.append((line, values))
             continue
+        if new[0].event_id not in events:  # the same order twice, identical, counts once
+            orders += 1
         for event in new:
             events[event.event_id] = event
-        orders += 1
         if profile is not None:
             customers[cid] = customers.get(cid, Profile()).merge(profile)
         if cid not in first_seen or at < first_seen[cid]:
@@ -450,13 +452,18 @@ def read_orders(
     if problems and not skip_bad:
         raise ImportFailed(f"{path.name}: {len(problems)} bad row(s), nothing imported", problems)
     if bad_rows and rejected_to is not None:
-        with open(rejected_to, "w", encoding="utf-8", newline="") as f:
-            by_line = {p.row: p for p in problems}
-            write_csv(
-                f,
-                ["row", "problem", *header],
-                ([line, str(by_line.get(line, "")), *cells] for line, cells in bad_rows),
-            )
+        by_line = {p.row: p for p in problems}
+        try:
+            with open(rejected_to, "w", encoding="utf-8", newline="") as f:
+                write_csv(
+                    f,
+                    ["row", "problem", *header],
+                    ([line, str(by_line.get(line, "")), *cells] for line, cells in bad_rows),
+                )
+        except OSError as e:
+            raise ImportFailed(
+                f"cannot write the rejected rows to {rejected_to}: {e.strerror}"
+            ) from None
     registered = [
         CustomerRegistered(
             customer_id=cid, at=first_seen[cid], profile=customers.get(cid, Profile())

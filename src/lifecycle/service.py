@@ -344,15 +344,17 @@ class Lifecycle:
             for s in self.store.snapshots(stages=stages, statuses=statuses, holding_at=now)
         ]
         refreshed: list[Snapshot] = []
-        for stale in list(self.store.snapshots(expired_at=now)):
-            history = self.store.history(stale.customer_id)
-            fresh = self._snapshot(stale.customer_id, history, now, None, len(history))
+        stale_ids = [s.customer_id for s in self.store.snapshots(expired_at=now)]
+        histories = self.store.histories(stale_ids)
+        for cid in stale_ids:
+            history = histories.get(cid, ())
+            fresh = self._snapshot(cid, history, now, histories, len(history))
             if at is None:
                 refreshed.append(fresh)
             if (stages is None or fresh.stage in stages) and (
                 statuses is None or fresh.status in statuses
             ):
-                out.append(stale.customer_id)
+                out.append(cid)
         if refreshed:
             self.store.put_snapshots(refreshed)
         out.sort()
@@ -459,8 +461,20 @@ class Lifecycle:
         """Return to the shared pool the customers whose owner did not follow up in time
         (``ReturnedToPool`` events saying why), and list the warnings for those close to it."""
         at = self._now(now)
-        stages = {s.customer_id: s.stage for s in self.store.snapshots()}
-        result = sweep(self._all_histories(), self.policy.owners, at, stages=stages)
+        histories = self._all_histories()
+        # The stage at ``at`` decides the high-value limit: worked out now, not read from
+        # stored snapshots that time may have overtaken.
+        stages = {
+            cid: stage_and_status(
+                h,
+                self.policy,
+                at,
+                referrals=self._referrals(h, at, histories),
+                model=self.model,
+            )[0]
+            for cid, h in histories.items()
+        }
+        result = sweep(histories, self.policy.owners, at, stages=stages)
         if result.events:
             self.record(result.events)
         return result
@@ -546,7 +560,7 @@ class Lifecycle:
         now = self._now(at)
         history = self.history(customer_id)
         self.record(CustomerErased(customer_id=customer_id, at=now))
-        redacted = [r for r in (e.redacted() for e in history) if r not in history]
+        redacted = [r for e in history if (r := e.redacted()) != e]
         self.store.forget(customer_id, redacted, now)
         return len(redacted)
 

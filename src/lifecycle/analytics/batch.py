@@ -435,7 +435,8 @@ def _status(
     # The last gap of each customer, in time order (before sorting).
     last_gap = np.where(m > 0, gaps[np.maximum(g_start + m - 1, 0)] if len(gaps) else 0, 0)
     span = int(gaps.max()) + 1 if len(gaps) else 1
-    sorted_gaps = np.sort(g_cust * span + gaps) - np.repeat(np.arange(n) * span, m)
+    sorted_key = np.sort(g_cust * span + gaps)  # by customer, then gap
+    sorted_gaps = sorted_key - np.repeat(np.arange(n) * span, m)
 
     def median(count: IntArray, skip: IntArray | None) -> npt.NDArray[np.float64]:
         """Median of each customer's first ``count`` sorted gaps, one occurrence of ``skip`` left out."""
@@ -458,8 +459,6 @@ def _status(
         # Before the last purchase day: the gaps without the last one.
         skip_at = np.zeros(n, dtype=np.int64)
         if len(sorted_gaps):
-            key = g_cust * span + gaps
-            sorted_key = np.sort(key)
             first_equal = np.searchsorted(sorted_key, np.arange(n) * span + last_gap)
             skip_at = first_equal - g_start
         before = np.where(

@@ -298,6 +298,7 @@ def kpis(
     currency: str | None = None,
 ) -> Kpis:
     """The KPIs of ``events`` over ``[start, end)`` (orders valid as of ``end``)."""
+    events = list(events)  # read twice: the orders, then the rest
     start = to_utc(require_aware(start, "start"))
     end = to_utc(require_aware(end, "end"))
     if start >= end:

@@ -233,7 +233,7 @@ def merge(*partials: SummaryPartial) -> SummaryPartial:
     zones = {p.timezone for p in partials}
     if len(zones) > 1:
         raise DataError(f"partials count days in different zones {sorted(zones)}")
-    kinds = {p.customer_id.dtype.kind for p in partials if len(p)}
+    kinds = {p.customer_id.dtype.kind in "iu" for p in partials if len(p)}
     if len(kinds) > 1:
         raise DataError("partials mix integer and text customer ids", column="customer_id")
 

@@ -276,7 +276,7 @@ class Transactions:
         return cls.from_arrays(
             frame[customer_id].to_numpy(),
             instants,
-            frame[amount].to_numpy(dtype=np.float64),
+            frame[amount].to_numpy(),
             refund=get(refund),
             discount=get(discount),
             order_id=get(order_id),

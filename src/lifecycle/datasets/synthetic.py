@@ -194,6 +194,8 @@ def synthetic_shop(
     """
     if isinstance(customers, bool) or not isinstance(customers, int) or customers < 1:
         raise ValueError(f"customers must be a whole number >= 1, got {customers!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     if not 0 < years <= 50:
         raise ValueError(f"years must be in (0, 50], got {years!r}")
     if not valid_zone_name(timezone):
