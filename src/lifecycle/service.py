@@ -377,10 +377,7 @@ class Lifecycle:
         again.
         """
         at = self._now(now)
-        ids = list(self.store.customer_ids()) if customers is None else list(customers)
-        histories: dict[str, tuple[Event, ...]] = {}
-        for chunk in _chunked(ids, 5000):
-            histories.update(self.store.histories(chunk))
+        histories = self._histories_of(customers)
         return plan_customers(histories, self.policy, at, horizon=horizon)
 
     def dispatch(
@@ -415,7 +412,11 @@ class Lifecycle:
     # -- owners and the shared pool -------------------------------------------------------------
 
     def _all_histories(self) -> dict[str, tuple[Event, ...]]:
-        ids = list(self.store.customer_ids())
+        return self._histories_of(None)
+
+    def _histories_of(self, customers: Iterable[str] | None) -> dict[str, tuple[Event, ...]]:
+        """The histories of ``customers`` (default: everyone), read a chunk at a time."""
+        ids = list(self.store.customer_ids()) if customers is None else list(customers)
         histories: dict[str, tuple[Event, ...]] = {}
         for chunk in _chunked(ids, 5000):
             histories.update(self.store.histories(chunk))
@@ -498,10 +499,7 @@ class Lifecycle:
         from lifecycle.clv.model import ValueModel
 
         now = self._now(at)
-        ids = list(self.store.customer_ids())
-        histories: dict[str, tuple[Event, ...]] = {}
-        for chunk in _chunked(ids, 5000):
-            histories.update(self.store.histories(chunk))
+        histories = self._all_histories()
         events = [e for h in histories.values() for e in h]
         summary = rfm_summary(
             Transactions.from_events(events, policy=self.policy, at=now), end=now, unit="days"
