@@ -128,8 +128,9 @@ def _relationship(
     referrals: Mapping[str, datetime],
     model: AliveModel | None,
     explain: bool,
-) -> tuple[StageAssessment, StatusAssessment, list[datetime | None]]:
-    """Stage and status at ``now`` (UTC), and the instants at which time alone may change them."""
+) -> tuple[StageAssessment, StatusAssessment, list[datetime | None], Ledger]:
+    """Stage and status at ``now`` (UTC), the instants at which time alone may change them,
+    and the ledger they were read from."""
     ledger = fold(history, policy, now)
     judge = _Judge(ledger, referrals, now)
     if explain:
@@ -148,7 +149,7 @@ def _relationship(
             bounds.append(_midnight_after(last, policy.status.lapsed_days + 1, ledger))
             if status.threshold_days is not None:
                 bounds.append(_midnight_after(last, floor(status.threshold_days) + 1, ledger))
-    return stage, status, bounds
+    return stage, status, bounds, ledger
 
 
 def stage_and_status(
@@ -165,7 +166,7 @@ def stage_and_status(
     """
     now = to_utc(require_aware(now, "now"))
     refs = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
-    stage, status, bounds = _relationship(history, policy, now, refs, model, explain=False)
+    stage, status, bounds, _ = _relationship(history, policy, now, refs, model, explain=False)
     valid_until = min((b for b in bounds if b is not None and b > now), default=None)
     return stage.stage, status.status, valid_until
 
@@ -195,9 +196,9 @@ def assess(
     """
     now = to_utc(require_aware(now, "now"))
     referrals = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
-    stage, status, bounds = _relationship(history, policy, now, referrals, model, explain)
+    stage, status, bounds, ledger = _relationship(history, policy, now, referrals, model, explain)
     loyalty = _loyalty_at(history, policy, now, referrals, explain)
-    expected, clv = _value(history, policy, now, model)
+    expected, clv = _value(ledger, now, model)
     bounds.append(loyalty.valid_until)
     valid_until = min((b for b in bounds if b is not None and b > now), default=None)
     return Assessment(
@@ -234,11 +235,10 @@ class ValueEstimator(Protocol):
 
 
 def _value(
-    history: Sequence[Event], policy: Policy, now: datetime, model: AliveModel | None
+    ledger: Ledger, now: datetime, model: AliveModel | None
 ) -> tuple[float | None, float | None]:
     if not isinstance(model, ValueEstimator):
         return None, None
-    ledger = fold(history, policy, now)
     spend: dict[date, float] = {}
     for o in ledger.valid_orders():
         assert o.paid is not None  # valid orders are paid
