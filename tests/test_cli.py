@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,32 @@ def test_report_and_demo_on_tiny_shops(tmp_path: Path) -> None:
 def test_a_negative_seed_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("demo", "--seed", "-1")[0] == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_import_with_a_policy_in_json_and_chinese(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,amount,placed_at,paid_at\no1,c1,10.00,2026-01-01 07:00,2026-01-01 07:05\n",
+        encoding="utf-8",
+    )
+    policy = tmp_path / "policy.toml"
+    policy.write_text('timezone = "Asia/Shanghai"\n', encoding="utf-8")
+    db = str(tmp_path / "shop.db")
+    code, text = run("import", str(export), "--db", db, "--policy", str(policy), "--format", "json")
+    assert code == 0
+    data = json.loads(text)
+    assert (data["orders"], data["recorded"] > 0, data["rejected"]) == (1, True, [])
+    code, text = run("import", str(export), "--db", db, "--policy", str(policy), "--lang", "zh")
+    assert "已存在" in text
+    with lc.Lifecycle.open(db) as shop:
+        paid = next(e for e in shop.history("c1") if isinstance(e, lc.OrderPaid))
+    assert paid.at.utcoffset() == timedelta(hours=8)  # the policy's zone read the file's times
+
+
+def test_the_demo_takes_a_policy(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('timezone = "Asia/Shanghai"\n[status]\nlapsed_days = 200\n', encoding="utf-8")
+    code, text = run(
+        "demo", "--customers", "80", "--db", str(tmp_path / "d.db"), "--policy", str(policy)
+    )
+    assert code == 0, text

@@ -116,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="delete the --db file first if it holds a shop"
     )
     demo.add_argument("--lang", choices=("en", "zh"), default="en", help="default en")
+    demo.add_argument(
+        "--policy", type=Path, help="a policy TOML file for the demo shop (default: the defaults)"
+    )
     demo.set_defaults(run=_demo)
 
     imp = commands.add_parser(
@@ -138,6 +141,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="import the good rows and write the bad ones to FILE.rejected.csv",
     )
+    imp.add_argument(
+        "--policy", type=Path, help="a policy TOML file (its zone is the default --tz)"
+    )
+    imp.add_argument("--format", choices=("table", "json"), default="table")
+    imp.add_argument("--lang", choices=("en", "zh"), default="en", help="default en")
     imp.set_defaults(run=_import)
 
     def shop_command(name: str, help_text: str, run: Any, customer: bool = False) -> Any:
@@ -391,30 +399,54 @@ def _erase(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _import(args: argparse.Namespace, out: TextIO) -> int:
+    from lifecycle.config import load_policy
     from lifecycle.io import read_orders
     from lifecycle.service import Lifecycle
 
     file: Path = args.file
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
+    policy = load_policy(args.policy) if args.policy is not None else None
     rejected = file.with_name(file.name + ".rejected.csv") if args.skip_bad else None
     got = read_orders(
         file,
         preset=args.preset,
-        tz=args.tz,
+        tz=args.tz or (policy.timezone if policy is not None else None),
         currency=args.currency,
         encoding=args.encoding,
         skip_bad=args.skip_bad,
         rejected_to=rejected,
     )
-    with Lifecycle.open(args.db) as shop:
+    with Lifecycle.open(args.db, policy=policy) as shop:
         result = shop.record(got.events)
-    out.write(
+    if args.format == "json":
+        summary = {
+            "file": str(file),
+            "orders": got.orders,
+            "customers": got.customers,
+            "recorded": result.recorded,
+            "already_there": result.duplicates,
+            "rejected": [
+                {"row": p.row, "column": p.column, "problem": p.problem} for p in got.rejected
+            ],
+        }
+        out.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+        return EXIT_OK
+    _say(
+        out,
+        args.lang,
         f"read {got.orders:,} orders of {got.customers:,} customers from {file}; recorded "
-        f"{result.recorded:,} new events into {args.db} ({result.duplicates:,} already there)\n"
+        f"{result.recorded:,} new events into {args.db} ({result.duplicates:,} already there)",
+        f"从 {file} 读取 {got.customers:,} 位客户的 {got.orders:,} 笔订单；新写入 {args.db} "
+        f"{result.recorded:,} 条事件（已存在 {result.duplicates:,} 条）",
     )
     if got.rejected:
-        out.write(f"{len(got.rejected):,} bad rows left out, listed in {rejected}\n")
+        _say(
+            out,
+            args.lang,
+            f"{len(got.rejected):,} bad rows left out, listed in {rejected}",
+            f"{len(got.rejected):,} 行有误未导入，见 {rejected}",
+        )
     return EXIT_OK
 
 
@@ -437,7 +469,12 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     data = synthetic_shop(args.customers, seed=args.seed)
     generated = time.perf_counter() - started
     clock = FixedClock(data.as_of)
-    policy = Policy(timezone=data.timezone)
+    if args.policy is not None:
+        from lifecycle.config import load_policy
+
+        policy = load_policy(args.policy)
+    else:
+        policy = Policy(timezone=data.timezone)
     _say(
         out,
         lang,
