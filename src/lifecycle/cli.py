@@ -893,23 +893,22 @@ def _funnel(out: TextIO, lang: str, counts: dict[Stage, int]) -> None:
         if lang == "en"
         else ("职能", "阶段", "客户数", "占比", "达到", "上一阶段转化")
     )
+    from lifecycle.analytics.reports import funnel_steps
+
     rows: list[tuple[str, ...]] = []
     job: Job | None = None
-    for stage in Stage:
-        reached = sum(n for s, n in counts.items() if s >= stage)
-        before = sum(n for s, n in counts.items() if s >= stage - 1) if stage > 1 else None
-        conversion = f"{reached / before:.1%}" if before else ""
+    for step in funnel_steps(counts):
         rows.append(
             (
-                stage.job.label(lang) if stage.job is not job else "",
-                f"{int(stage)} {stage.label(lang)}",
-                f"{counts[stage]:,}",
-                _pct(counts[stage], total),
-                f"{reached:,}",
-                conversion,
+                step.job.label(lang) if step.job is not job else "",
+                f"{int(step.stage)} {step.stage.label(lang)}",
+                f"{step.customers:,}",
+                _pct(step.customers, total),
+                f"{step.reached:,}",
+                "" if step.conversion is None else f"{step.conversion:.1%}",
             )
         )
-        job = stage.job
+        job = step.job
     _table(out, head, rows, right=(2, 3, 4, 5))
 
 

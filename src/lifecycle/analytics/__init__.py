@@ -13,6 +13,7 @@ from lifecycle.analytics.reports import (
     FunnelStep,
     Kpis,
     cohort_retention,
+    funnel_steps,
     kpis,
     stage_funnel,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "assess_all",
     "cluster_customers",
     "cohort_retention",
+    "funnel_steps",
     "kpis",
     "merge",
     "pareto",

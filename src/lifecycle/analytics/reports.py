@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,16 @@ from lifecycle.events import (
 from lifecycle.policy import Policy
 from lifecycle.stages import Job, Stage, stage_history
 
-__all__ = ["Cohorts", "Funnel", "FunnelStep", "Kpis", "cohort_retention", "kpis", "stage_funnel"]
+__all__ = [
+    "Cohorts",
+    "Funnel",
+    "FunnelStep",
+    "Kpis",
+    "cohort_retention",
+    "funnel_steps",
+    "kpis",
+    "stage_funnel",
+]
 
 
 # -- cohorts ------------------------------------------------------------------------------------
@@ -203,21 +212,30 @@ def stage_funnel(
                     days = (entered[nxt] - entered[stage]).total_seconds() / 86400
                     if days >= 0:
                         waits[stage].append(days)
+    return Funnel(steps=funnel_steps(counts, waits), as_of=now)
+
+
+def funnel_steps(
+    counts: Mapping[Stage, int], waits: Mapping[Stage, Sequence[float]] | None = None
+) -> tuple[FunnelStep, ...]:
+    """The funnel from customers per stage (and, when known, the days each took to the next
+    stage): who reached each stage, and the conversion from the one before."""
     steps = []
     previous: int | None = None
     for stage in Stage:
         reached = sum(n for s, n in counts.items() if s >= stage)
+        days = (waits or {}).get(stage)
         steps.append(
             FunnelStep(
                 stage=stage,
-                customers=counts[stage],
+                customers=counts.get(stage, 0),
                 reached=reached,
                 conversion=None if previous is None else (reached / previous if previous else 0.0),
-                median_days_to_next=statistics.median(waits[stage]) if waits[stage] else None,
+                median_days_to_next=statistics.median(days) if days else None,
             )
         )
         previous = reached
-    return Funnel(steps=tuple(steps), as_of=now)
+    return tuple(steps)
 
 
 def _first_valid_orders(
