@@ -28,6 +28,7 @@ from lifecycle.stages import Job, Stage
 from lifecycle.status import Status
 
 if TYPE_CHECKING:
+    from lifecycle.analytics.summary import CustomerSummary
     from lifecycle.cadence.planner import Plan
     from lifecycle.dispatch import DispatchReport
     from lifecycle.ports import Channel
@@ -526,10 +527,10 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         started = time.perf_counter()
         _loyalty(out, lang, data.events, policy, data.as_of)
         out.write("\n")
-        _value(out, lang, data.events, policy, data.as_of)
+        summary = _value(out, lang, data.events, policy, data.as_of)
         analysed = time.perf_counter() - started
         out.write("\n")
-        _predicted(out, lang, shop, data.events, policy, data.as_of, statuses[Status.AT_RISK])
+        _predicted(out, lang, shop, summary, policy, statuses[Status.AT_RISK])
         out.write("\n")
         started = time.perf_counter()
         plan = shop.plan()
@@ -607,8 +608,10 @@ def _loyalty(
     )
 
 
-def _value(out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime) -> None:
-    """RFM segments, the 80/20 figures, ABC classes and value clusters."""
+def _value(
+    out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime
+) -> CustomerSummary:
+    """RFM segments, the 80/20 figures, ABC classes and value clusters; returns the summary."""
     from lifecycle.analytics import (
         Transactions,
         abc_classes,
@@ -630,7 +633,7 @@ def _value(out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now:
             f"Value: {len(summary):,} buyers, too few who differ for RFM segments and clusters.",
             f"价值：购买客户 {len(summary):,} 位，差异太少，无法进行 RFM 分群与聚类。",
         )
-        return
+        return summary
     scores = rfm_scores(summary.days_since_last, summary.orders, summary.total_spend)
     segments = rfm_segments(scores)
     _say(
@@ -688,15 +691,15 @@ def _value(out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now:
         for i, (name, size) in enumerate(zip(clusters.names(lang), clusters.sizes, strict=True))
     ]
     _table(out, cluster_head, cluster_rows, right=(1, 2, 3, 4))
+    return summary
 
 
 def _predicted(
     out: TextIO,
     lang: str,
     shop: Lifecycle,
-    events: Sequence[Event],
+    s: CustomerSummary,
     policy: Policy,
-    now: datetime,
     at_risk_before: int,
 ) -> None:
     """Fit the value model on the shop; the model-based churn warning and the top customers."""
@@ -710,7 +713,6 @@ def _predicted(
             "预测价值：请安装 clv 扩展（pip install 'lifecycle[clv]'）。",
         )
         return
-    from lifecycle.analytics import Transactions, rfm_summary
 
     started = time.perf_counter()
     try:
@@ -739,7 +741,6 @@ def _predicted(
     )
     if model.spend is None:
         return
-    s = rfm_summary(Transactions.from_events(events, policy=policy, at=now), end=now)
     clv = customer_lifetime_value(
         model.purchases,
         model.spend,
