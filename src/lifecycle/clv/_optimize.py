@@ -3,7 +3,9 @@ standard errors from the Hessian."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -12,7 +14,9 @@ from scipy.optimize import minimize
 from lifecycle.clv._data import Floats
 from lifecycle.clv._errors import ConvergenceError, InvalidData
 
-__all__ = ["Convergence", "MLEResult", "maximise"]
+__all__ = ["Convergence", "MLEResult", "fit_from_json", "fit_to_json", "maximise"]
+
+_M = TypeVar("_M")
 
 #: the objective: mean negative log-likelihood and its gradient, both in log-parameters
 Objective = Callable[[Floats], tuple[float, Floats]]
@@ -136,3 +140,51 @@ def maximise(
             message=str(res.message),
         ),
     )
+
+
+def fit_to_json(model: str, fitted: Any, **extra: Any) -> str:
+    """A fitted model's common record (``params``, standard errors, log-likelihood, customers,
+    convergence) and ``extra`` as JSON, tagged with the model's name and the format."""
+    conv = fitted.convergence
+    ses = fitted.standard_errors
+    return json.dumps(
+        {
+            "model": model,
+            "format": 1,
+            "params": dict(fitted.params),
+            "standard_errors": None if ses is None else dict(ses),
+            "log_likelihood": fitted.log_likelihood,
+            "n_customers": fitted.n_customers,
+            "convergence": None if conv is None else attrs.asdict(conv),
+            **extra,
+        },
+        sort_keys=True,
+    )
+
+
+def fit_from_json(
+    text: str, models: Collection[str], build: Callable[[dict[str, Any], dict[str, Any]], _M]
+) -> _M:
+    """Read what :func:`fit_to_json` wrote for one of ``models``: ``build(data, common)`` makes
+    the model from the whole record and the common keyword arguments.
+
+    Raises:
+        InvalidData: not such a saved model, or a record that does not read.
+    """
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("model") not in models or data.get("format") != 1:
+            raise InvalidData(f"is not a saved {' or '.join(sorted(models))} model", field="json")
+        conv = data.get("convergence")
+        common = {
+            "params": data["params"],
+            "standard_errors": data.get("standard_errors"),
+            "log_likelihood": data.get("log_likelihood"),
+            "n_customers": data.get("n_customers"),
+            "convergence": None if conv is None else Convergence(**conv),
+        }
+        return build(data, common)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        if isinstance(e, InvalidData):
+            raise
+        raise InvalidData(f"cannot be read as a model: {e}", field="json") from e

@@ -8,7 +8,6 @@ are in the fitted unit, ``time_unit_days`` days long (1 = days, what ``lifecycle
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -21,7 +20,7 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from lifecycle.clv._data import Floats, check_rfm, check_weights, unique_rows
 from lifecycle.clv._errors import InvalidData
-from lifecycle.clv._optimize import Convergence, maximise
+from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
 from lifecycle.clv._special import alive_expected_purchases
 
 __all__ = ["BetaGeo", "BetaGeoModel", "ModifiedBetaGeo"]
@@ -297,44 +296,18 @@ class BetaGeoModel:
 
     def to_json(self) -> str:
         """The model as plain JSON (never pickle); :meth:`from_json` reads it back."""
-        conv = self.convergence
-        return json.dumps(
-            {
-                "model": self.variant,
-                "format": 1,
-                "params": dict(self.params),
-                "time_unit_days": self.time_unit_days,
-                "standard_errors": None
-                if self.standard_errors is None
-                else dict(self.standard_errors),
-                "log_likelihood": self.log_likelihood,
-                "n_customers": self.n_customers,
-                "convergence": None if conv is None else attrs.asdict(conv),
-            },
-            sort_keys=True,
-        )
+        return fit_to_json(self.variant, self, time_unit_days=self.time_unit_days)
 
     @classmethod
     def from_json(cls, text: str) -> BetaGeoModel:
         """A model saved by :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-            if data.get("model") not in _SHIFT or data.get("format") != 1:
-                raise InvalidData("is not a saved BG/NBD or MBG/NBD model", field="json")
-            conv = data.get("convergence")
-            return cls(
-                params=data["params"],
-                variant=data["model"],
-                time_unit_days=float(data["time_unit_days"]),
-                standard_errors=data.get("standard_errors"),
-                log_likelihood=data.get("log_likelihood"),
-                n_customers=data.get("n_customers"),
-                convergence=None if conv is None else Convergence(**conv),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            if isinstance(e, InvalidData):
-                raise
-            raise InvalidData(f"cannot be read as a model: {e}", field="json") from e
+        return fit_from_json(
+            text,
+            _SHIFT,
+            lambda data, common: cls(
+                variant=data["model"], time_unit_days=float(data["time_unit_days"]), **common
+            ),
+        )
 
 
 def _horizon(t: npt.ArrayLike) -> Floats:

@@ -7,7 +7,6 @@ how often they buy. Only customers with a repeat purchase inform the fit.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -19,7 +18,7 @@ from scipy.special import digamma, gammaln
 
 from lifecycle.clv._data import Floats, as_column, check_weights, unique_rows
 from lifecycle.clv._errors import InvalidData
-from lifecycle.clv._optimize import Convergence, maximise
+from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
 
 __all__ = ["GammaGamma", "GammaGammaModel"]
 
@@ -132,41 +131,12 @@ class GammaGammaModel:
 
     def to_json(self) -> str:
         """The model as plain JSON (never pickle); :meth:`from_json` reads it back."""
-        conv = self.convergence
-        return json.dumps(
-            {
-                "model": "Gamma-Gamma",
-                "format": 1,
-                "params": dict(self.params),
-                "standard_errors": None
-                if self.standard_errors is None
-                else dict(self.standard_errors),
-                "log_likelihood": self.log_likelihood,
-                "n_customers": self.n_customers,
-                "convergence": None if conv is None else attrs.asdict(conv),
-            },
-            sort_keys=True,
-        )
+        return fit_to_json("Gamma-Gamma", self)
 
     @classmethod
     def from_json(cls, text: str) -> GammaGammaModel:
         """A model saved by :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-            if data.get("model") != "Gamma-Gamma" or data.get("format") != 1:
-                raise InvalidData("is not a saved Gamma-Gamma model", field="json")
-            conv = data.get("convergence")
-            return cls(
-                params=data["params"],
-                standard_errors=data.get("standard_errors"),
-                log_likelihood=data.get("log_likelihood"),
-                n_customers=data.get("n_customers"),
-                convergence=None if conv is None else Convergence(**conv),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            if isinstance(e, InvalidData):
-                raise
-            raise InvalidData(f"cannot be read as a model: {e}", field="json") from e
+        return fit_from_json(text, {"Gamma-Gamma"}, lambda data, common: cls(**common))
 
 
 @attrs.frozen
