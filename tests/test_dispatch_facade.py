@@ -53,8 +53,13 @@ def test_owners_are_assigned_and_swept_back_to_the_pool() -> None:
     swept = shop.sweep_pool(later)
     assert swept.events
     assert all(isinstance(e, lc.ReturnedToPool) for e in swept.events)
-    moved = shop.transfer_owner([changes.events[0].customer_id], "rep-c", later, kind="claim")
-    assert moved.events or moved.decisions
+    returned = swept.events[0].customer_id
+    moved = shop.transfer_owner([returned], "rep-c", later, kind="claim")
+    assert [(e.customer_id, e.owner_id) for e in moved.events] == [(returned, "rep-c")]  # type: ignore[attr-defined]
+    assert (
+        lc.ownership(returned, shop.history(returned), shop.policy.owners, later).owner_id
+        == "rep-c"
+    )
 
 
 def test_the_sweep_reads_the_stage_at_the_sweep_not_a_stale_snapshot() -> None:

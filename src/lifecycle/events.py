@@ -582,7 +582,7 @@ class OwnerAssigned(Event):
     """A sales owner took the customer."""
 
     event_type: ClassVar[str] = "owner_assigned"
-    rank: ClassVar[int] = 47
+    rank: ClassVar[int] = 48
     owner_id: str = _id_field()
 
     def natural_key(self) -> str:
@@ -591,10 +591,14 @@ class OwnerAssigned(Event):
 
 @attrs.frozen(kw_only=True)
 class ReturnedToPool(Event):
-    """The owner gave the customer back to the shared pool (公海)."""
+    """The owner gave the customer back to the shared pool (公海).
+
+    Ranked before :class:`OwnerAssigned`: a return and a claim at the same instant replay as
+    the return, then the claim.
+    """
 
     event_type: ClassVar[str] = "returned_to_pool"
-    rank: ClassVar[int] = 48
+    rank: ClassVar[int] = 47
     owner_id: str = _id_field()
     reason: str | None = _personal_text()
 
