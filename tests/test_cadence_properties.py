@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
@@ -56,6 +56,19 @@ def _consented(events: list[lc.Event], now: datetime, channel: str) -> bool:
     near=st.booleans(),
     eager=st.booleans(),
     horizon_hours=st.sampled_from([0, 6, 48]),
+)
+@example(  # planned in the repeated hour of a DST fold (the later of the two 01:00s)
+    events=[
+        lc.LeadCaptured(
+            customer_id="c1", at=datetime(2024, 1, 1, 8, tzinfo=ZoneInfo("Asia/Shanghai"))
+        )
+    ],
+    anywhere=datetime(2024, 11, 3, 1, fold=1, tzinfo=ZoneInfo("America/New_York")),
+    pick=0,
+    after=0,
+    near=False,
+    eager=True,
+    horizon_hours=0,
 )
 def test_no_planned_marketing_message_breaks_caps_quiet_hours_or_consent(
     events: list[lc.Event],
@@ -121,7 +134,8 @@ def test_no_planned_marketing_message_breaks_caps_quiet_hours_or_consent(
         )
         for f in plan.due
     ]
-    later = plan_customer([*events, *done], POLICY, now + horizon, horizon=horizon)
+    # Step in UTC: wall-clock arithmetic in the zone would drop ``fold`` and step back an hour.
+    later = plan_customer([*events, *done], POLICY, now.astimezone(UTC) + horizon, horizon=horizon)
     assert not set(later.keys()) & set(keys)
     for h in later.held:
         if h.follow_up.key in keys:
