@@ -227,11 +227,15 @@ def test_a_birthday_must_be_a_birthday() -> None:
     assert refused(lc.Profile, birthday=date(1996, 2, 29)).field == "birthday"
 
 
-def test_the_contact_on_a_channel_is_the_first_one_given() -> None:
-    first = lc.ContactPoint(channel="sms", address="1")
-    p = lc.Profile(contacts=(first, lc.ContactPoint(channel="sms", address="2")))
-    assert p.contact("sms") is first
-    assert p.contact("email") is None
+def test_a_profile_has_one_contact_point_per_channel() -> None:
+    sms = lc.ContactPoint(channel="sms", address="1")
+    p = lc.Profile(contacts=(sms, lc.ContactPoint(channel="email", address="a@b.c")))
+    assert p.contact("sms") is sms
+    assert p.contact("wechat") is None
+    # Consent is per channel and purpose: two points on one channel would contradict it.
+    e = refused(lc.Profile, contacts=(sms, lc.ContactPoint(channel="sms", address="2")))
+    assert e.field == "contacts"
+    assert "'sms' appears twice" in str(e)
 
 
 def test_a_profile_repr_holds_no_name_city_occupation_address_or_birthday() -> None:

@@ -160,6 +160,14 @@ def _to_contacts(value: Iterable[ContactPoint]) -> tuple[ContactPoint, ...]:
     for c in contacts:
         if not isinstance(c, ContactPoint):
             raise InvalidEvent("contacts must be ContactPoint objects", field="contacts")
+    channels = [c.channel for c in contacts]
+    for channel in channels:
+        if channels.count(channel) > 1:
+            # Consent is kept per channel and purpose, so two points on one channel would
+            # leave it unclear which consent holds.
+            raise InvalidEvent(
+                f"one contact point per channel; {channel!r} appears twice", field="contacts"
+            )
     return contacts
 
 
@@ -207,7 +215,7 @@ class Profile:
                 _nonempty_str(name, value)
 
     def contact(self, channel: str) -> ContactPoint | None:
-        """The first contact point on ``channel``, if any."""
+        """The contact point on ``channel``, if any."""
         return next((c for c in self.contacts if c.channel == channel), None)
 
     def merge(self, update: Profile) -> Profile:

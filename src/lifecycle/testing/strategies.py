@@ -361,7 +361,7 @@ def _profiles(zones: tuple[str, ...]) -> st.SearchStrategy[Profile]:
         tags=st.frozensets(_words(), max_size=3),
         source=_optional(st.sampled_from(_LEAD_SOURCES)),
         referred_by=_optional(identifiers()),
-        contacts=st.lists(contact_points(), max_size=3).map(tuple),
+        contacts=st.lists(contact_points(), max_size=3, unique_by=lambda c: c.channel).map(tuple),
     )
 
 
