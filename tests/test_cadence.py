@@ -339,6 +339,15 @@ def test_a_lunar_birthday_is_greeted_on_its_lunar_date() -> None:
     assert not plan(h, at(2026, 8, 4, 12), policy("birthday")).due
 
 
+def test_a_lunar_birthday_outside_the_lunar_table_is_greeted_on_the_solar_date() -> None:
+    # The lunar table starts on 1900-01-31 (lunar new year 1900); earlier births have no
+    # lunar date there, so the solar birthday stands in rather than no greeting at all.
+    h = [registered(birthday=lc.Birthday(month=1, day=1, year=1900), lunar_birthday=True)]
+    [f] = plan(h, at(2026, 1, 1, 12), policy("birthday")).due
+    assert f.key == "c1:birthday:2026"
+    assert f.due_at == at(2026, 1, 1, 10)
+
+
 def test_the_first_order_anniversary_is_greeted_a_year_later() -> None:
     h = [registered(), *bought("o1", at(2025, 6, 10, 20))]
     [f] = plan(h, at(2026, 6, 10, 12), policy("first_order_anniversary")).due

@@ -630,12 +630,20 @@ class Anniversary(Rule):
                 return
             evidence = facts.registered.event_id if facts.registered is not None else ""
             if facts.profile.lunar_birthday and b.year is not None:
-                born = date(b.year, b.month, b.day)
-                today = solar_to_lunar(facts.today).year
-                for ly in range(today - 1, today + 2):
-                    d = lunar_birthday_on(born, ly)
+                try:
+                    born = date(b.year, b.month, b.day)
+                    today = solar_to_lunar(facts.today).year
+                    lunar = [
+                        (ly, lunar_birthday_on(born, ly)) for ly in range(today - 1, today + 2)
+                    ]
+                except ValueError:
+                    # Outside the lunar table (births before 1900-01-31, years past 2100):
+                    # greet on the solar birthday rather than not at all.
+                    lunar = []
+                for ly, d in lunar:
                     yield f"lunar{ly}", d, "lunar birthday", "农历生日", evidence
-                return
+                if lunar:
+                    return
             for y in _years_around(facts):
                 yield str(y), b.in_year(y, feb29=self.feb29), "birthday", "生日", evidence
             return
