@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from typing import Final
 
 import attrs
 
@@ -87,13 +88,16 @@ def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event
     return events
 
 
+_NO_PROFILE: Final = Profile()
+
+
 class Ledger:
     """Running facts about one customer, fed events in replay order."""
 
     def __init__(self, policy: Policy, tz: tzinfo):
         self.policy = policy
         self.tz = tz
-        self.profile = Profile()
+        self.profile = _NO_PROFILE
         self.first_seen: Event | None = None
         self.lead: LeadCaptured | None = None
         self.engagement: Event | None = None

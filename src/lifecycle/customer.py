@@ -9,6 +9,7 @@ import calendar
 from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Any, Literal
 
 import attrs
@@ -220,10 +221,21 @@ class Profile:
 
     def merge(self, update: Profile) -> Profile:
         """This profile with every field that ``update`` sets taken from ``update``."""
-        changes: dict[str, Any] = {}
-        defaults = Profile()
-        for f in attrs.fields(Profile):
-            value = getattr(update, f.name)
-            if value != getattr(defaults, f.name):
-                changes[f.name] = value
+        defaults = _profile_defaults()
+        changes = {
+            name: value
+            for name, default in defaults.items()
+            if (value := getattr(update, name)) != default
+        }
+        if not changes:
+            return self
+        if all(getattr(self, name) == defaults[name] for name in defaults.keys() - changes):
+            return update  # nothing of ours survives the update
         return attrs.evolve(self, **changes)
+
+
+@cache
+def _profile_defaults() -> dict[str, Any]:
+    """Each ``Profile`` field's default value, by name."""
+    empty = Profile()
+    return {f.name: getattr(empty, f.name) for f in attrs.fields(Profile)}

@@ -185,22 +185,79 @@ def event_from_body(body: str | bytes, *, customer_id: str, event_id: str) -> Ev
 def _json_piece(tp: Any, value: str, namespace: dict[str, Any], i: int) -> str:
     """A Python expression that writes ``value`` (of type ``tp``) as the JSON of its encoding."""
     origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(options) == 1 and options[0] in (str, datetime):
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
             inner = _json_piece(options[0], value, namespace, i)
             return f"('null' if {value} is None else {inner})"
-    if origin is tuple and typing.get_args(tp)[:1] == (str,):
-        return f"'[' + ','.join(map(quote, {value})) + ']'"
+    if origin in (tuple, frozenset) and args and _is_text(args[0]):
+        items = value if args[0] is str else f"[x.value for x in {value}]"
+        if origin is frozenset:
+            items = f"sorted({items})"
+        return f"'[' + ','.join(map(quote, {items})) + ']'"
+    if origin is tuple and args and isinstance(args[0], type) and attrs.has(args[0]):
+        name = _register(namespace, _object_writer(args[0]))
+        return f"'[' + ','.join(map({name}, {value})) + ']'"
     if tp is str:
         return f"quote({value})"
+    if _is_text(tp):
+        return f"quote({value}.value)"
+    if tp is bool:
+        return f"('true' if {value} else 'false')"
+    if tp is int:
+        return f"str({value})"
     if tp is datetime:
         # ISO text and IANA zone keys hold nothing JSON escapes.
         return f"'\"' + encode_datetime({value}) + '\"'"
     if tp is Decimal:
         return f"'\"' + str({value}) + '\"'"
+    if isinstance(tp, type) and attrs.has(tp):
+        return f"{_register(namespace, _object_writer(tp))}({value})"
     namespace[f"enc{i}"] = _encoder(tp)
     return f"dumps(enc{i}({value}))"
+
+
+def _is_text(tp: Any) -> bool:
+    """Strings, and enums whose values are strings: written as JSON strings."""
+    if tp is str:
+        return True
+    return (
+        isinstance(tp, type)
+        and issubclass(tp, Enum)
+        and all(isinstance(m.value, str) for m in tp.__members__.values())
+    )
+
+
+def _register(namespace: dict[str, Any], function: Callable[[Any], str]) -> str:
+    """Put ``function`` in a generated writer's namespace; the name to call it by."""
+    name = f"write{len(namespace)}"
+    namespace[name] = function
+    return name
+
+
+_OBJECT_WRITERS: dict[type, Callable[[Any], str]] = {}
+
+
+def _object_writer(cls: type) -> Callable[[Any], str]:
+    """A function that writes one ``cls`` value (an attrs class inside events) as JSON."""
+    writer = _OBJECT_WRITERS.get(cls)
+    if writer is None:
+        namespace = _writer_namespace()
+        hints = _field_types(cls)
+        parts: list[str] = []
+        for i, (name, _) in enumerate(_plan(cls)):
+            parts.append(repr(("{" if not parts else ",") + f"{_JSON.encode(name)}:"))
+            parts.append(_json_piece(hints[name], f"o.{name}", namespace, i))
+        parts.append("'}'" if parts else "'{}'")
+        source = "def write(o):\n    return ''.join((" + ", ".join(parts) + ",))\n"
+        exec(compile(source, f"<lifecycle writer {cls.__name__}>", "exec"), namespace)
+        writer = _OBJECT_WRITERS[cls] = namespace["write"]
+    return writer
+
+
+def _writer_namespace() -> dict[str, Any]:
+    return {"quote": encode_basestring, "encode_datetime": _encode_datetime, "dumps": _JSON.encode}
 
 
 def _json_writer(cls: type[Event], *, with_ids: bool = True) -> Callable[[Event], str]:
@@ -212,11 +269,7 @@ def _json_writer(cls: type[Event], *, with_ids: bool = True) -> Callable[[Event]
     """
     writer = _JSON_WRITERS.get((cls, with_ids))
     if writer is None:
-        namespace: dict[str, Any] = {
-            "quote": encode_basestring,
-            "encode_datetime": _encode_datetime,
-            "dumps": _JSON.encode,
-        }
+        namespace = _writer_namespace()
         hints = typing.get_type_hints(cls)
         head = _JSON.encode({"type": cls.event_type, "v": SCHEMA_VERSION})[:-1]
         parts = [repr(head)]

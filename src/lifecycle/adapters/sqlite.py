@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
-from lifecycle.events import Event, Referred
+from lifecycle.events import Event, Referred, sort_key
 from lifecycle.ports import OutboxEntry, OutboxState, Snapshot
 from lifecycle.serde import event_body, event_from_body
 from lifecycle.stages import Stage
@@ -288,18 +288,17 @@ class SQLiteStore:
 
     def _insert_events(self, db: sqlite3.Connection, events: Sequence[Event]) -> int:
         """Insert the events not stored yet; raise ConflictingEvent on a clash."""
-        batch: dict[str, Event] = {}
-        for e in events:
-            seen = batch.get(e.event_id)
-            if seen is not None and seen != e:
-                raise ConflictingEvent(e.event_id)
-            batch[e.event_id] = e
+        batch = {e.event_id: e for e in events}
+        if len(batch) < len(events):  # ids repeat within the batch: same event, or a clash
+            for e in events:
+                if batch[e.event_id] != e:
+                    raise ConflictingEvent(e.event_id)
         insert = (
             "INSERT INTO events (event_id, customer_id, at_us, rank, type, body) "
             "VALUES (?, ?, ?, ?, ?, ?)"
         )
         rows = [
-            (e.event_id, e.customer_id, _us(e.at), e.rank, e.event_type, event_body(e))
+            (e.event_id, e.customer_id, _us(sort_key(e)[0]), e.rank, e.event_type, event_body(e))
             for e in batch.values()
         ]
         # Usually every event is new (the facade has filtered repeats): insert them all at
