@@ -196,6 +196,32 @@ def test_the_summary_matches_the_plain_definition(
                 assert mine == pytest.approx(value, abs=1e-9), name
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(1, 40_000), max_size=300).map(lambda g: sorted(set(g))),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_median_gaps_match_the_plain_median(customers: list[list[int]]) -> None:
+    # Purchase days per customer (strictly increasing); gap counts cross every bucket width,
+    # and gaps past 2**15 days take the wider integer type.
+    from lifecycle.analytics.summary import _median_gaps
+
+    day = np.array([d for c in customers for d in c] or [0], dtype=np.int64)
+    customers = [c for c in customers if c] or [[0]]
+    lengths = np.array([len(c) for c in customers], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    got = _median_gaps(day, starts, lengths)
+    for i, c in enumerate(customers):
+        gaps = [b - a for a, b in itertools.pairwise(c)]
+        if gaps:
+            assert got[i] == statistics.median(gaps)
+        else:
+            assert np.isnan(got[i])
+
+
 @settings(max_examples=80, deadline=None)
 @given(transactions, st.data())
 def test_partials_merge_into_the_whole_exactly(

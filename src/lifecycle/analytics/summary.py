@@ -372,45 +372,37 @@ def _median_gaps(day: IntArray, starts: IntArray, days: IntArray) -> FloatArray:
     """The median gap between consecutive purchase days of each customer.
 
     ``day`` is sorted by customer then day, customer ``c`` owning ``days[c]`` rows from
-    ``starts[c]``. One integer sort orders every customer's gaps at once: the step from a
-    customer's last day to the next customer's first is kept as a sentinel that sorts last in
-    the earlier customer's block, so customer ``c``'s sorted gaps begin at ``starts[c]``.
+    ``starts[c]``, so its gaps are ``diff(day)[starts[c] : starts[c] + days[c] - 1]``.
+    Customers are taken in buckets by their number of gaps (up to 2, 4, 8, ...): a bucket's
+    gaps are laid out one customer per row of a matrix as wide as the bucket allows, padded
+    with a sentinel that sorts last, and sorted along the rows. Short rows sort far faster
+    than one sort of every gap, and no row is more than twice as wide as its gaps.
     """
-    n = len(day)
     out = np.full(len(starts), np.nan)
-    if n < 2:
+    if len(day) < 2:
         return out
-    first = np.zeros(n, dtype=bool)
-    first[starts] = True
-    gaps = np.diff(day)
-    sentinel = int(gaps.max(initial=0)) + 1
-    gaps[first[1:]] = sentinel
-    width = sentinel + 1
-    keys = len(starts) * width
-    if keys < 2**31:
-        # 32-bit keys throughout: half the memory traffic of 64 bits.
-        owner32 = np.cumsum(first[:-1], dtype=np.int32)
-        owner32 -= 1  # the customer of the earlier day of each step
-        owner32 *= width
-        owner32 += gaps.astype(np.int32)
-        ordered = np.sort(owner32) % width
-        return _pick_medians(ordered, starts, days, out)
-    owner = np.cumsum(first[:-1]) - 1
-    if keys < 2**62:
-        ordered = np.sort(owner * width + gaps) % width
-    else:
-        ordered = gaps[np.lexsort((gaps, owner))]
-    return _pick_medians(ordered, starts, days, out)
-
-
-def _pick_medians(
-    ordered: npt.NDArray[Any], starts: IntArray, days: IntArray, out: FloatArray
-) -> FloatArray:
+    gaps64 = np.diff(day)
+    top = int(gaps64.max(initial=0))
+    dtype = np.int16 if top < 2**15 - 1 else np.int32 if top < 2**31 - 1 else np.int64
+    sentinel = np.iinfo(dtype).max
     m = days - 1
-    has = m > 0
-    lo = starts[has] + (m[has] - 1) // 2
-    hi = starts[has] + m[has] // 2
-    out[has] = (ordered[lo].astype(np.float64) + ordered[hi]) / 2
+    widest = 2 ** max(1, int(m.max()) - 1).bit_length()
+    # Padded at the end, so a row that starts near the end reads sentinels past it.
+    gaps = np.full(len(gaps64) + widest, sentinel, dtype=dtype)
+    gaps[: len(gaps64)] = gaps64
+    lower, width = 0, 2
+    while lower < widest:
+        who = np.flatnonzero((m > lower) & (m <= width))
+        if len(who):
+            count = m[who]
+            column = np.arange(width)
+            rows = gaps[starts[who][:, None] + column]
+            rows[column >= count[:, None]] = sentinel  # another customer's gaps: pad
+            rows.sort(axis=1)
+            lo = np.take_along_axis(rows, ((count - 1) // 2)[:, None], axis=1)[:, 0]
+            hi = np.take_along_axis(rows, (count // 2)[:, None], axis=1)[:, 0]
+            out[who] = (lo.astype(np.float64) + hi) / 2
+        lower, width = width, width * 2
     return out
 
 
