@@ -243,6 +243,24 @@ def test_partials_merge_into_the_whole_exactly(
         np.testing.assert_array_equal(getattr(again, name), column, err_msg=name)
 
 
+@settings(max_examples=40, deadline=None)
+@given(transactions, st.integers(2, 5))
+def test_the_summary_on_several_cores_equals_the_summary_on_one(
+    rows: list[tuple[int, int, float]], cores: int
+) -> None:
+    # Large tables are sorted and gathered by several threads; force that on small ones.
+    from lifecycle.analytics import summary
+
+    table = table_of(rows)
+    alone = rfm_summary(table)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(summary, "_PARALLEL_ROWS", 1)
+        mp.setattr(summary, "_cores", lambda: cores)
+        together = rfm_summary(table)
+    for name, column in alone.columns().items():
+        np.testing.assert_array_equal(getattr(together, name), column, err_msg=name)
+
+
 def _take(t: Transactions, rows: np.ndarray) -> Transactions:
     base = np.datetime64(0, "us")
     return Transactions.from_arrays(

@@ -43,16 +43,20 @@ def utc_offsets(at_us: npt.NDArray[np.int64], tz: tzinfo) -> npt.NDArray[np.int6
     last = int(at_us.max()) // DAY_US
     starts = np.arange(first, last + 2, dtype=np.int64) * DAY_US
     daily = np.array([_offset_us(tz, s) for s in starts.tolist()], dtype=np.int64)
+    changing = np.flatnonzero(daily[:-1] != daily[1:])
+    if not changing.size:  # one offset throughout (UTC, or a zone without DST)
+        return np.full(at_us.size, daily[0], dtype=np.int64)
     day_index = at_us // DAY_US - first
     out = daily[day_index]
-    changing = np.flatnonzero(daily[:-1] != daily[1:])
-    if changing.size:
-        rows = np.flatnonzero(np.isin(day_index, changing))
-        out[rows] = [_offset_us(tz, v) for v in at_us[rows].tolist()]
+    rows = np.flatnonzero(np.isin(day_index, changing))
+    out[rows] = [_offset_us(tz, v) for v in at_us[rows].tolist()]
     return out
 
 
 def local_days(at_us: npt.NDArray[np.int64], tz: tzinfo) -> npt.NDArray[np.int64]:
     """Days since 1970-01-01 of each instant's calendar date in ``tz``."""
     at_us = np.asarray(at_us, dtype=np.int64)
-    return (at_us + utc_offsets(at_us, tz)) // DAY_US
+    days = utc_offsets(at_us, tz)
+    days += at_us
+    days //= DAY_US
+    return days

@@ -9,6 +9,9 @@ summary. ``rfm_summary(table)`` does all three on one machine.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -36,9 +39,9 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def _units(money: FloatArray) -> IntArray:
-    scaled = money * SCALE
-    np.rint(scaled, out=scaled)
-    return scaled.astype(np.int64)
+    units = np.empty(len(money), dtype=np.int64)
+    np.rint(money * SCALE, out=units, casting="unsafe")  # whole numbers: the cast is exact
+    return units
 
 
 def _group_starts(sorted_keys: npt.NDArray[Any]) -> IntArray:
@@ -57,6 +60,45 @@ def _customer_codes(ids: npt.NDArray[Any]) -> tuple[IntArray, npt.NDArray[Any] |
         return ids.astype(np.int64, copy=False), None
     uniques, codes = np.unique(ids, return_inverse=True)
     return codes.astype(np.int64), uniques
+
+
+#: Below this many rows one thread sorts and gathers; above, the cores share the work (numpy
+#: releases the GIL while it sorts and gathers, so threads run side by side).
+_PARALLEL_ROWS = 1_000_000
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _workers(rows: int) -> int:
+    return min(_cores(), 8) if rows >= _PARALLEL_ROWS else 1
+
+
+def _sort(keys: IntArray) -> None:
+    """Sort ``keys`` in place; on several cores, each sorts a slice and one pass merges them.
+
+    The merge is numpy's stable sort (timsort), which finds the sorted runs and merges them.
+    """
+    workers = _workers(len(keys))
+    if workers < 2:
+        keys.sort()
+        return
+    bounds = [len(keys) * i // workers for i in range(workers + 1)]
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda i: keys[bounds[i] : bounds[i + 1]].sort(), range(workers)))
+    keys.sort(kind="stable")
+
+
+def _side_by_side(rows: int, *tasks: Callable[[], Any]) -> list[Any]:
+    """The results of ``tasks``, run on threads when the data is large enough to gain."""
+    if _workers(rows) < 2:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(len(tasks)) as pool:
+        return [f.result() for f in [pool.submit(task) for task in tasks]]
 
 
 def _sort_groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
@@ -82,17 +124,22 @@ def _sort_groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray, I
             # Pack the row number under the key and sort plain integers: a sort is about twice
             # as fast as an argsort, and the low bits give back the permutation.
             key <<= row_bits
-            key |= np.arange(n, dtype=np.int64)
-            key.sort()
-            order = key & ((1 << row_bits) - 1)
+            order = np.arange(n, dtype=np.int64)
+            key |= order
+            _sort(key)
+            np.bitwise_and(key, (1 << row_bits) - 1, out=order)  # the row numbers' buffer again
             key >>= row_bits
             sorted_key = key
         else:
             order = np.argsort(key)
             sorted_key = key[order]
         starts = _group_starts(sorted_key)
-        first = sorted_key[starts]
-        return order, starts, first // span + cmin, first % span + dmin
+        code = sorted_key[starts]
+        day = sorted_key[: len(starts)]  # the sorted keys are spent: reuse their memory
+        np.divmod(code, span, out=(code, day))
+        code += cmin
+        day += dmin
+        return order, starts, code, day
     order = np.lexsort((days, codes))
     c, d = codes[order], days[order]
     change = np.ones(n, dtype=bool)
@@ -131,7 +178,7 @@ class SummaryPartial:
         return _reduce(
             table.customer_id,
             table.day,
-            _units(table.net),
+            _units(table.amount if refunds is None else table.net),
             None,
             refunds,
             discounted,
@@ -204,19 +251,26 @@ def _reduce(
             return np.zeros(size, dtype=np.int64)
         return np.add.reduceat(values[order], starts) if size else values[:0]
 
+    def instants() -> tuple[IntArray, IntArray]:
+        at_sorted = first_us[order]
+        lo = np.minimum.reduceat(at_sorted, starts) if size else at_sorted
+        if last_us is not None:
+            at_sorted = last_us[order]
+        hi = np.maximum.reduceat(at_sorted, starts) if size else at_sorted
+        return lo, hi
+
     if orders is None:
-        counts = np.diff(np.append(starts, len(order))).astype(np.int64)
+        counts = np.empty(size, dtype=np.int64)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1:] = len(order) - starts[-1:]
     else:
         counts = add(orders)
-    at_sorted = first_us[order]
-    lo = np.minimum.reduceat(at_sorted, starts) if size else at_sorted
-    if last_us is not None:
-        at_sorted = last_us[order]
-    hi = np.maximum.reduceat(at_sorted, starts) if size else at_sorted
+    # The two gathers in the permuted order cost the most after the sort: one per core.
+    total, (lo, hi) = _side_by_side(len(order), lambda: add(spend), instants)
     return SummaryPartial(
-        customer_id=g_codes.astype(ids.dtype) if uniques is None else uniques[g_codes],
+        customer_id=g_codes.astype(ids.dtype, copy=False) if uniques is None else uniques[g_codes],
         day=g_day,
-        spend=add(spend),
+        spend=total,
         orders=counts,
         refunds=add(refunds),
         discounted=add(discounted),
@@ -340,7 +394,10 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
     def add(values: IntArray) -> IntArray:
         return np.add.reduceat(values, starts) if n_rows else values[:0]
 
-    spend = add(p.spend)
+    # The median gaps take about as long as all the sums: one core each.
+    gaps, spend = _side_by_side(
+        n_rows, lambda: _median_gaps(p.day, starts, days), lambda: add(p.spend)
+    )
     repeat_spend = spend - p.spend[starts]
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(days > 1, repeat_spend / np.maximum(days - 1, 1), 0.0) / SCALE
@@ -362,7 +419,7 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
         monetary_value=monetary,
         refunds=add(p.refunds) / SCALE,
         discounted_orders=add(p.discounted),
-        median_gap_days=_median_gaps(p.day, starts, days),
+        median_gap_days=gaps,
         end=date.fromordinal(end_day + _EPOCH_DAY),
         unit=unit,
     )

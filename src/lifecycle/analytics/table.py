@@ -24,8 +24,6 @@ from lifecycle.policy import Policy
 
 __all__ = ["Transactions"]
 
-_EPOCH64 = np.datetime64(0, "us")
-
 
 def _column(name: str, values: Any, n: int | None, dtype: Any = None) -> npt.NDArray[Any]:
     try:
@@ -59,7 +57,8 @@ def _instants(values: Any, n: int) -> npt.NDArray[np.int64]:
         if np.isnat(arr).any():
             row = int(np.flatnonzero(np.isnat(arr))[0])
             raise DataError(f"row {row}: missing instant (NaT)", column="at")
-        return (arr.astype("datetime64[us]") - _EPOCH64).astype(np.int64)
+        # datetime64[us] counts microseconds since 1970: the integers are the instants.
+        return arr.astype("datetime64[us]", copy=False).view(np.int64)
     if arr.dtype == object:
         out = np.empty(n, dtype=np.int64)
         for i, v in enumerate(arr.tolist()):
@@ -150,8 +149,8 @@ class Transactions:
         at_us = _instants(at, n)
         paid = _money("amount", amount, n)
         refunds = np.zeros(n) if refund is None else _money("refund", refund, n)
-        over = refunds > paid
-        if over.any():
+        over = None if refund is None else refunds > paid
+        if over is not None and over.any():
             row = int(np.flatnonzero(over)[0])
             raise DataError(
                 f"row {row}: refund {refunds[row]} exceeds the amount {paid[row]}", column="refund"
