@@ -394,16 +394,18 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
     def add(values: IntArray) -> IntArray:
         return np.add.reduceat(values, starts) if n_rows else values[:0]
 
+    def sums() -> tuple[IntArray, ...]:
+        first_us = np.minimum.reduceat(p.first_us, starts) if n_rows else p.first_us[:0]
+        last_us = np.maximum.reduceat(p.last_us, starts) if n_rows else p.last_us[:0]
+        return add(p.spend), add(p.orders), add(p.refunds), add(p.discounted), first_us, last_us
+
     # The median gaps take about as long as all the sums: one core each.
-    gaps, spend = _side_by_side(
-        n_rows, lambda: _median_gaps(p.day, starts, days), lambda: add(p.spend)
+    gaps, (spend, orders, refunds, discounted, first_us, last_us) = _side_by_side(
+        n_rows, lambda: _median_gaps(p.day, starts, days), sums
     )
     repeat_spend = spend - p.spend[starts]
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(days > 1, repeat_spend / np.maximum(days - 1, 1), 0.0) / SCALE
-    orders = add(p.orders)
-    first_us = np.minimum.reduceat(p.first_us, starts) if n_rows else p.first_us[:0]
-    last_us = np.maximum.reduceat(p.last_us, starts) if n_rows else p.last_us[:0]
     return CustomerSummary(
         customer_id=p.customer_id[starts],
         orders=orders,
@@ -417,8 +419,8 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
         total_spend=spend / SCALE,
         mean_spend=spend / SCALE / np.maximum(orders, 1),
         monetary_value=monetary,
-        refunds=add(p.refunds) / SCALE,
-        discounted_orders=add(p.discounted),
+        refunds=refunds / SCALE,
+        discounted_orders=discounted,
         median_gap_days=gaps,
         end=date.fromordinal(end_day + _EPOCH_DAY),
         unit=unit,
