@@ -19,6 +19,7 @@ from lifecycle._time import local_date, zone
 from lifecycle.customer import Profile
 from lifecycle.errors import InvalidEvent
 from lifecycle.events import (
+    EVENT_TYPES,
     ComplaintOpened,
     ComplaintResolved,
     CustomerRegistered,
@@ -83,12 +84,31 @@ def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event
     ``now`` is compared as an instant; pass it in UTC (the public functions do) so that a wall
     time in a DST fold never compares by its wall clock.
     """
-    events = [e for e in history if now is None or sort_key(e)[0] <= now]
+    events = list(history) if now is None else [e for e in history if sort_key(e)[0] <= now]
     events.sort(key=sort_key)
     return events
 
 
 _NO_PROFILE: Final = Profile()
+
+#: Event kinds the ledger only counts as first seen (shipping, contacts, consent, owners...).
+_UNFOLDED: Final = frozenset(EVENT_TYPES.values()) - {
+    CustomerRegistered,
+    ProfileUpdated,
+    LeadCaptured,
+    Engaged,
+    OrderPlaced,
+    OrderPaid,
+    OrderCancelled,
+    OrderRefunded,
+    FeedbackGiven,
+    ReviewPosted,
+    ComplaintOpened,
+    ComplaintResolved,
+    Referred,
+    PartnershipSigned,
+    PartnershipEnded,
+}
 
 
 class Ledger:
@@ -121,6 +141,8 @@ class Ledger:
     def apply(self, event: Event) -> None:
         if self.first_seen is None:
             self.first_seen = event
+        if type(event) in _UNFOLDED:
+            return  # nothing below matches it; skip the dozen class tests
         match event:
             case CustomerRegistered(profile=p) | ProfileUpdated(profile=p):
                 self.profile = self.profile.merge(p)
@@ -239,9 +261,13 @@ def check_orders(history: Sequence[Event], new: Sequence[Event]) -> None:
     new_ids = {e.event_id for e in new}
     paid: dict[str, OrderPaid] = {}
     refunds: dict[str, list[OrderRefunded]] = {}
-    for e in sorted((*history, *new), key=sort_key):
-        if not isinstance(e, OrderPaid | OrderRefunded) or e.order_id not in touched:
-            continue
+    relevant = [
+        e
+        for e in (*history, *new)
+        if isinstance(e, OrderPaid | OrderRefunded) and e.order_id in touched
+    ]
+    relevant.sort(key=sort_key)
+    for e in relevant:
         if isinstance(e, OrderPaid):
             first = paid.setdefault(e.order_id, e)
             if first is not e:

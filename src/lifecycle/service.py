@@ -185,9 +185,12 @@ class Lifecycle:
         histories: dict[str, tuple[Event, ...]] = {}
         # The history read is the version expected: a writer in between makes append refuse.
         versions: dict[str, int] = {}
+        loyalty = {
+            e.customer_id for e in new if isinstance(e, PointsRedeemed | TierGranted | TierRevoked)
+        }
         for cid, added in by_customer.items():
             check_orders(old[cid], added)
-            if any(isinstance(e, PointsRedeemed | TierGranted | TierRevoked) for e in added):
+            if cid in loyalty:
                 check_loyalty(
                     old[cid],
                     added,
