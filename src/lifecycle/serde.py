@@ -80,6 +80,14 @@ def _encode_datetime(value: datetime) -> str:
     return text
 
 
+def _quoted_datetime(value: datetime) -> str:
+    """:func:`_encode_datetime` as a JSON string (ISO text and zone keys need no escapes)."""
+    tz = value.tzinfo
+    if isinstance(tz, ZoneInfo):
+        return f'"{value.isoformat()}[{tz.key}]"'
+    return f'"{value.isoformat()}"'
+
+
 def _encoder(tp: Any) -> Callable[[Any], Any]:
     """A function that encodes values of type ``tp``: built once per field, then reused."""
     origin = typing.get_origin(tp)
@@ -208,8 +216,7 @@ def _json_piece(tp: Any, value: str, namespace: dict[str, Any], i: int) -> str:
     if tp is int:
         return f"str({value})"
     if tp is datetime:
-        # ISO text and IANA zone keys hold nothing JSON escapes.
-        return f"'\"' + encode_datetime({value}) + '\"'"
+        return f"quoted_datetime({value})"
     if tp is Decimal:
         return f"'\"' + str({value}) + '\"'"
     if isinstance(tp, type) and attrs.has(tp):
@@ -257,7 +264,7 @@ def _object_writer(cls: type) -> Callable[[Any], str]:
 
 
 def _writer_namespace() -> dict[str, Any]:
-    return {"quote": encode_basestring, "encode_datetime": _encode_datetime, "dumps": _JSON.encode}
+    return {"quote": encode_basestring, "quoted_datetime": _quoted_datetime, "dumps": _JSON.encode}
 
 
 def _json_writer(cls: type[Event], *, with_ids: bool = True) -> Callable[[Event], str]:

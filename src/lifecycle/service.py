@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from os import PathLike
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -60,6 +60,8 @@ def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
+
+_RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
@@ -141,15 +143,20 @@ class Lifecycle:
         different event, or order events that contradict the history (a refund larger than
         the payment, a second payment).
         """
-        batch: dict[str, Event] = {}
+        flat: list[Event] = []
         for item in events:
-            for e in (item,) if isinstance(item, Event) else item:
-                if not isinstance(e, Event):
-                    raise InvalidEvent(f"expected an Event, got {type(e).__name__}")
-                seen = batch.get(e.event_id)
-                if seen is not None and seen != e:
+            if isinstance(item, Event):
+                flat.append(item)
+            else:
+                flat.extend(item)
+        for e in flat:
+            if not isinstance(e, Event):
+                raise InvalidEvent(f"expected an Event, got {type(e).__name__}")
+        batch = {e.event_id: e for e in flat}
+        if len(batch) < len(flat):  # an id given twice: the same event, or a clash
+            for e in flat:
+                if batch[e.event_id] != e:
                     raise ConflictingEvent(e.event_id)
-                batch[e.event_id] = e
         with collector_paused(len(batch) >= _BULK):
             for attempt in range(self.retries + 1):
                 try:
@@ -164,19 +171,23 @@ class Lifecycle:
         old = self.store.histories(touched)
         for cid in touched:
             old.setdefault(cid, ())
+        # Erasures and loyalty moves are rare: find them in one pass.
+        rare = [e for e in batch if isinstance(e, _RARE)]
         # An erased customer's personal data is dropped on the way in, too.
-        erased = {e.customer_id for e in batch if isinstance(e, CustomerErased)}
+        erased = {e.customer_id for e in rare if isinstance(e, CustomerErased)}
         erased |= {cid for cid, h in old.items() if any(isinstance(e, CustomerErased) for e in h)}
         if erased:
             batch = [e.redacted() if e.customer_id in erased else e for e in batch]
         # An exact repeat belongs to the same customer, so the histories just read hold every
         # repeat; an id taken by another customer's event is refused by the store's append.
         stored = {e.event_id: e for h in old.values() for e in h}
-        for e in batch:
-            s = stored.get(e.event_id)
-            if s is not None and s != e:
-                raise ConflictingEvent(e.event_id)
-        new = [e for e in batch if e.event_id not in stored]
+        new = batch
+        if stored:
+            for e in batch:
+                s = stored.get(e.event_id)
+                if s is not None and s != e:
+                    raise ConflictingEvent(e.event_id)
+            new = [e for e in batch if e.event_id not in stored]
         if not new:
             return RecordResult(recorded=0, duplicates=len(batch), customers=())
         by_customer: dict[str, list[Event]] = {}
@@ -185,9 +196,7 @@ class Lifecycle:
         histories: dict[str, tuple[Event, ...]] = {}
         # The history read is the version expected: a writer in between makes append refuse.
         versions: dict[str, int] = {}
-        loyalty = {
-            e.customer_id for e in new if isinstance(e, PointsRedeemed | TierGranted | TierRevoked)
-        }
+        loyalty = {e.customer_id for e in rare if not isinstance(e, CustomerErased)}
         for cid, added in by_customer.items():
             check_orders(old[cid], added)
             if cid in loyalty:
