@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from operator import attrgetter
 from typing import Final
 
 import attrs
@@ -78,6 +79,10 @@ def customer_zone(history: Iterable[Event], policy: Policy) -> tzinfo:
     return zone(name or policy.timezone)
 
 
+#: :func:`sort_key` without the Python call: lists of events are sorted often.
+_REPLAY_ORDER: Final = attrgetter("_sort_key")
+
+
 def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event]:
     """The events at or before ``now``, in replay order.
 
@@ -85,11 +90,12 @@ def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event
     time in a DST fold never compares by its wall clock.
     """
     events = list(history) if now is None else [e for e in history if sort_key(e)[0] <= now]
-    events.sort(key=sort_key)
+    events.sort(key=_REPLAY_ORDER)
     return events
 
 
 _NO_PROFILE: Final = Profile()
+
 
 #: Event kinds the ledger only counts as first seen (shipping, contacts, consent, owners...).
 _UNFOLDED: Final = frozenset(EVENT_TYPES.values()) - {
@@ -266,7 +272,7 @@ def check_orders(history: Sequence[Event], new: Sequence[Event]) -> None:
         for e in (*history, *new)
         if isinstance(e, OrderPaid | OrderRefunded) and e.order_id in touched
     ]
-    relevant.sort(key=sort_key)
+    relevant.sort(key=_REPLAY_ORDER)
     for e in relevant:
         if isinstance(e, OrderPaid):
             first = paid.setdefault(e.order_id, e)
