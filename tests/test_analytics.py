@@ -82,6 +82,18 @@ def test_a_table_from_arrays() -> None:
     assert "3 orders, 2 customers" in repr(t)
 
 
+def test_a_table_does_not_change_with_the_arrays_it_was_built_from() -> None:
+    ids = np.array([1, 1])
+    at = np.array(["2026-01-01T10:00", "2026-01-05T10:00"], dtype="datetime64[us]")
+    amount = np.array([10.0, 20.0])
+    t = Transactions.from_arrays(ids, at, amount)
+    ids[1], at[1], amount[1] = 2, np.datetime64("2030-01-01", "us"), 99.0
+    s = rfm_summary(t)
+    assert s.customer_id.tolist() == [1]
+    assert s.recency.tolist() == [4]
+    assert s.total_spend.tolist() == [30]
+
+
 def test_aware_datetimes_are_taken_as_instants() -> None:
     sh = ZoneInfo("Asia/Shanghai")
     t = Transactions.from_arrays(
@@ -244,21 +256,46 @@ def test_partials_merge_into_the_whole_exactly(
 
 
 @settings(max_examples=40, deadline=None)
-@given(transactions, st.integers(2, 5))
+@given(
+    transactions,
+    st.integers(2, 5),
+    st.sampled_from(["int", "negative", "text"]),
+    st.sampled_from(["UTC", "America/New_York"]),
+    st.data(),
+)
 def test_the_summary_on_several_cores_equals_the_summary_on_one(
-    rows: list[tuple[int, int, float]], cores: int
+    rows: list[tuple[int, int, float]], cores: int, ids: str, zone: str, data: st.DataObject
 ) -> None:
     # Large tables are sorted and gathered by several threads; force that on small ones.
     from lifecycle.analytics import summary
 
-    table = table_of(rows)
+    n = len(rows)
+    customer = {
+        "int": [r[0] for r in rows],
+        "negative": [-(r[0] * 1000) for r in rows],
+        "text": [f"c{r[0]}" for r in rows],
+    }[ids]
+    amount = np.array([r[2] for r in rows])
+    share = np.array(data.draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
+    table = Transactions.from_arrays(
+        np.array(customer),
+        table_of(rows).at_us.astype("datetime64[us]"),
+        amount,
+        refund=np.round(amount * share, 2),
+        discount=np.round(amount * share / 3, 2),
+        timezone=zone,
+    )
+    where = np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), dtype=bool)
     alone = rfm_summary(table)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(summary, "_PARALLEL_ROWS", 1)
         mp.setattr(summary, "_cores", lambda: cores)
         together = rfm_summary(table)
+        halves = [SummaryPartial.of(_take(table, rows)) for rows in (where, ~where) if rows.any()]
+        merged = merge(*halves).finish()
     for name, column in alone.columns().items():
         np.testing.assert_array_equal(getattr(together, name), column, err_msg=name)
+        np.testing.assert_array_equal(getattr(merged, name), column, err_msg=name)
 
 
 def _take(t: Transactions, rows: np.ndarray) -> Transactions:
@@ -268,6 +305,8 @@ def _take(t: Transactions, rows: np.ndarray) -> Transactions:
         base + t.at_us[rows].astype("timedelta64[us]"),
         t.amount[rows],
         refund=t.refund[rows],
+        discount=t.discount[rows],
+        timezone=t.timezone,
     )
 
 

@@ -348,6 +348,14 @@ def test_a_lunar_birthday_outside_the_lunar_table_is_greeted_on_the_solar_date()
     assert f.due_at == at(2026, 1, 1, 10)
 
 
+def test_a_lunar_birthday_in_the_lunar_tables_last_year_is_still_lunar() -> None:
+    # Lunar 2101 is past the table: that year is skipped, 2100 is greeted by the lunar date.
+    h = [registered(birthday=lc.Birthday(month=8, day=4, year=1990), lunar_birthday=True)]
+    [f] = plan(h, at(2100, 7, 20, 12), policy("birthday")).due
+    assert f.key == "c1:birthday:lunar2100"
+    assert not plan(h, at(2100, 8, 4, 12), policy("birthday")).due
+
+
 def test_the_first_order_anniversary_is_greeted_a_year_later() -> None:
     h = [registered(), *bought("o1", at(2025, 6, 10, 20))]
     [f] = plan(h, at(2026, 6, 10, 12), policy("first_order_anniversary")).due

@@ -225,6 +225,7 @@ def test_contacts_must_be_contact_points() -> None:
 
 def test_a_birthday_must_be_a_birthday() -> None:
     assert refused(lc.Profile, birthday=date(1996, 2, 29)).field == "birthday"
+    assert refused(lc.Profile, lunar_birthday=1).field == "lunar_birthday"
 
 
 def test_a_profile_has_one_contact_point_per_channel() -> None:

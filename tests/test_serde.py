@@ -183,6 +183,31 @@ def test_a_nested_profile_survives_a_round_trip() -> None:
     assert lc.event_from_json(lc.event_to_json(event)) == event
 
 
+def test_a_version_1_profile_keeps_the_first_contact_point_of_each_channel() -> None:
+    # Version 1 allowed two points on one channel; Profile.contact read the first.
+    points = [
+        {"channel": "sms", "address": "+86 1", "consent": ["marketing"]},
+        {"channel": "email", "address": "a@b.c", "consent": []},
+        {"channel": "sms", "address": "+86 2", "consent": []},
+    ]
+    old = {
+        "type": "registered",
+        "v": 1,
+        "customer_id": "c1",
+        "event_id": "registered:c1",
+        "at": "2026-01-01T10:00:00+08:00[Asia/Shanghai]",
+        "profile": {"contacts": points},
+    }
+    event = lc.event_from_dict(old)
+    assert isinstance(event, lc.CustomerRegistered)
+    assert [c.address for c in event.profile.contacts] == ["+86 1", "a@b.c"]
+    assert event.profile.contact("sms") == lc.ContactPoint(
+        channel="sms", address="+86 1", consent={lc.Purpose.MARKETING}
+    )
+    # The current version refuses what version 1 tolerated.
+    assert refused({**old, "v": lc.SCHEMA_VERSION}).field == "contacts"
+
+
 # -- refusals -----------------------------------------------------------------------------------
 
 

@@ -210,6 +210,8 @@ class Profile:
             raise InvalidEvent("not an IANA time zone name", field="timezone")
         if self.birthday is not None and not isinstance(self.birthday, Birthday):
             raise InvalidEvent("must be a Birthday", field="birthday")
+        if not isinstance(self.lunar_birthday, bool):
+            raise InvalidEvent("must be true or false", field="lunar_birthday")
         for name in ("name", "locale", "city", "occupation", "source", "referred_by"):
             value = getattr(self, name)
             if value is not None:

@@ -37,12 +37,33 @@ __all__ = [
 ]
 
 #: The version of the event dict layout this release writes.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _JSON: Final = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
 
+
+def _one_point_per_channel(body: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 profiles could hold several contact points on one channel; keep the first,
+    the one ``Profile.contact`` returned."""
+    profile = body.get("profile")
+    if not isinstance(profile, dict) or not isinstance(profile.get("contacts"), list):
+        return body
+    seen: set[str] = set()
+    kept = []
+    for point in profile["contacts"]:
+        channel = point.get("channel") if isinstance(point, dict) else None
+        if isinstance(channel, str):
+            if channel in seen:
+                continue
+            seen.add(channel)
+        kept.append(point)
+    return {**body, "profile": {**profile, "contacts": kept}}
+
+
 #: Upgrades from version N to N + 1, applied in turn to older dicts.
-_MIGRATIONS: Final[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+_MIGRATIONS: Final[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    1: _one_point_per_channel,
+}
 
 
 def _encode(value: object) -> Any:

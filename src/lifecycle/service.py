@@ -196,7 +196,11 @@ class Lifecycle:
         histories: dict[str, tuple[Event, ...]] = {}
         # The history read is the version expected: a writer in between makes append refuse.
         versions: dict[str, int] = {}
-        loyalty = {e.customer_id for e in rare if not isinstance(e, CustomerErased)}
+        loyalty = {
+            e.customer_id
+            for e in rare
+            if not isinstance(e, CustomerErased) and e.event_id not in stored
+        }
         for cid, added in by_customer.items():
             check_orders(old[cid], added)
             if cid in loyalty:

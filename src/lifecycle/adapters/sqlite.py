@@ -187,8 +187,9 @@ class SQLiteStore:
                 raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
             self._db.execute(f"PRAGMA synchronous = {synchronous}")
             self._db.execute("PRAGMA secure_delete = ON")
-            # A 64 MiB page cache, and a WAL of up to ~40 MiB before it is copied back: a bulk
-            # ingest then writes each page once instead of checkpointing inside the batch.
+            # A 64 MiB page cache, and a WAL of up to 5,000 pages (40 MiB at a new file's
+            # 8 KiB) before it is copied back: a bulk ingest then writes each page once
+            # instead of checkpointing inside the batch.
             self._db.execute("PRAGMA cache_size = -65536")
             self._db.execute("PRAGMA wal_autocheckpoint = 5000")
             self._db.execute("PRAGMA foreign_keys = ON")

@@ -135,7 +135,7 @@ def _sort_groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray, I
             sorted_key = key[order]
         starts = _group_starts(sorted_key)
         code = sorted_key[starts]
-        day = sorted_key[: len(starts)]  # the sorted keys are spent: reuse their memory
+        day = np.empty_like(code)  # not a view of the keys: a partial would keep them all alive
         np.divmod(code, span, out=(code, day))
         code += cmin
         day += dmin

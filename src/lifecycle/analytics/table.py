@@ -27,7 +27,7 @@ __all__ = ["Transactions"]
 
 def _column(name: str, values: Any, n: int | None, dtype: Any = None) -> npt.NDArray[Any]:
     try:
-        arr = np.asarray(values, dtype=dtype)
+        arr = np.array(values, dtype=dtype)  # a copy: the table never changes with its input
     except (TypeError, ValueError) as e:
         raise DataError(f"cannot be read as {dtype or 'an array'}: {e}", column=name) from None
     if arr.ndim != 1:
@@ -57,8 +57,9 @@ def _instants(values: Any, n: int) -> npt.NDArray[np.int64]:
         if np.isnat(arr).any():
             row = int(np.flatnonzero(np.isnat(arr))[0])
             raise DataError(f"row {row}: missing instant (NaT)", column="at")
-        # datetime64[us] counts microseconds since 1970: the integers are the instants.
-        return arr.astype("datetime64[us]", copy=False).view(np.int64)
+        # datetime64[us] counts microseconds since 1970: the integers are the instants. A copy,
+        # so that changing the caller's array later cannot move the table's instants.
+        return np.array(arr, dtype="datetime64[us]").view(np.int64)
     if arr.dtype == object:
         out = np.empty(n, dtype=np.int64)
         for i, v in enumerate(arr.tolist()):

@@ -583,6 +583,23 @@ class Overdue(Rule):
 # -- anniversaries and the calendar -------------------------------------------------------------
 
 
+def _lunar_birthdays(born: date, today: date) -> list[tuple[int, date]]:
+    """(lunar year, solar date) of the lunar birthdays around ``today``, in the years the lunar
+    table covers; none when the birth or today lies outside it."""
+    try:
+        this_year = solar_to_lunar(today).year
+        solar_to_lunar(born)
+    except ValueError:
+        return []
+    out = []
+    for ly in range(this_year - 1, this_year + 2):
+        try:
+            out.append((ly, lunar_birthday_on(born, ly)))
+        except ValueError:
+            continue  # a lunar year past the table's end
+    return out
+
+
 def _years_around(facts: CustomerFacts) -> range:
     y = facts.today.year
     return range(y - 1, y + 2)
@@ -630,20 +647,13 @@ class Anniversary(Rule):
                 return
             evidence = facts.registered.event_id if facts.registered is not None else ""
             if facts.profile.lunar_birthday and b.year is not None:
-                try:
-                    born = date(b.year, b.month, b.day)
-                    today = solar_to_lunar(facts.today).year
-                    lunar = [
-                        (ly, lunar_birthday_on(born, ly)) for ly in range(today - 1, today + 2)
-                    ]
-                except ValueError:
-                    # Outside the lunar table (births before 1900-01-31, years past 2100):
-                    # greet on the solar birthday rather than not at all.
-                    lunar = []
+                lunar = _lunar_birthdays(date(b.year, b.month, b.day), facts.today)
                 for ly, d in lunar:
                     yield f"lunar{ly}", d, "lunar birthday", "农历生日", evidence
                 if lunar:
                     return
+                # Outside the lunar table (a birth before 1900-01-31, or a day past 2100):
+                # greet on the solar birthday rather than not at all.
             for y in _years_around(facts):
                 yield str(y), b.in_year(y, feb29=self.feb29), "birthday", "生日", evidence
             return
