@@ -141,6 +141,8 @@ class Ledger:
         self.partnerships: dict[str, PartnershipSigned] = {}
         self.ended_partnerships: dict[str, PartnershipEnded] = {}
         self.referrals: dict[str, Referred] = {}
+        self.applied = 0
+        """How many events :func:`fold` applied (those at or before its ``now``)."""
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -252,6 +254,7 @@ def fold(history: Sequence[Event], policy: Policy, now: datetime) -> Ledger:
     ledger = Ledger(policy, customer_zone(events, policy))
     for event in events:
         ledger.apply(event)
+    ledger.applied = len(events)
     return ledger
 
 

@@ -139,8 +139,8 @@ def _relationship(
         stage = StageAssessment(stage=judge.stage(), rule="", evidence=(), reasons=(), as_of=now)
     status = status_from_ledger(ledger, now, model=model, explain=explain)
     bounds = [judge.next_boundary()]
-    # Only the earliest counts: every use takes the minimum.
-    bounds.append(min((at for e in history if (at := sort_key(e)[0]) > now), default=None))
+    if ledger.applied < len(history):  # events after now; only the earliest counts
+        bounds.append(min(at for e in history if (at := sort_key(e)[0]) > now))
     bounds += [t for t in referrals.values() if t > now]
     last = ledger.last_day
     if last is not None:
