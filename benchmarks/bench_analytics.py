@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_store import machine
+from bench_store import machine, reference_loop
 from lifecycle.analytics import Transactions, rfm_summary
 
 BASELINE = textwrap.dedent(
@@ -123,7 +123,7 @@ def main() -> int:
     parser.add_argument("--skip", default="", help="comma-separated baselines to skip")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; reference loop {reference_loop():.2f} s")
     print(
         f"{'transactions':>13} {'customers':>10} {'bare sort':>10} {'lifecycle':>10} "
         f"{'peak MB':>8} {'pandas':>8} {'ratio':>6} {'lifetimes':>10} {'ratio':>6}"

@@ -18,7 +18,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import lifecycle as lc
-from bench_store import machine
+from bench_store import machine, reference_loop
 from lifecycle.datasets import synthetic_shop
 
 
@@ -81,7 +81,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="5000,100000")
     parser.add_argument("--lengths", default="10,100,1000,10000")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; reference loop {reference_loop():.2f} s")
     for size in (int(s) for s in args.sizes.split(",")):
         print(shop_figures(size), flush=True)
     for length in (int(s) for s in args.lengths.split(",")):
