@@ -176,8 +176,9 @@ def test_a_second_payment_of_an_order_is_refused() -> None:
 
 def test_record_refuses_what_is_not_an_event() -> None:
     s = shop()
-    with pytest.raises(lc.InvalidEvent, match="expected an Event"):
-        s.record(History().orders(0).events, "not an event")  # type: ignore[arg-type]
+    for wrong in ("not an event", 5, [5]):
+        with pytest.raises(lc.InvalidEvent, match="expected an Event"):
+            s.record(History().orders(0).events, wrong)  # type: ignore[arg-type]
     assert dump(s) == []
 
 

@@ -147,8 +147,10 @@ class Lifecycle:
         for item in events:
             if isinstance(item, Event):
                 flat.append(item)
-            else:
+            elif isinstance(item, Iterable) and not isinstance(item, str | bytes):
                 flat.extend(item)
+            else:
+                raise InvalidEvent(f"expected an Event, got {type(item).__name__}")
         for e in flat:
             if not isinstance(e, Event):
                 raise InvalidEvent(f"expected an Event, got {type(e).__name__}")
