@@ -378,6 +378,37 @@ def test_stage_history_ends_at_the_current_stage() -> None:
     assert changes[-1].since == day(250)
 
 
+def test_stage_history_follows_the_zone_the_customer_had_at_each_instant() -> None:
+    # Two orders at 10:36 and 13:30 UTC: one day in Shanghai (the shop's zone), two days in
+    # Lord Howe (UTC+10:30), the zone the customer's profile names only three days later.
+    from datetime import datetime
+    from decimal import Decimal
+
+    utc = ZoneInfo("UTC")
+    paid = [
+        lc.OrderPaid(
+            customer_id="c1",
+            at=datetime(2023, 5, 15, h, m, tzinfo=utc),
+            order_id=f"o{h}",
+            amount=Decimal("10"),
+            currency="CNY",
+        )
+        for h, m in ((10, 36), (13, 30))
+    ]
+    moved = lc.ProfileUpdated(
+        customer_id="c1",
+        at=datetime(2023, 5, 18, 0, 0, tzinfo=utc),
+        profile=lc.Profile(timezone="Australia/Lord_Howe"),
+    )
+    events = [*paid, moved]
+    now = datetime(2023, 5, 20, tzinfo=utc)
+    changes = lc.stage_history(events, POLICY, now)
+    assert [c.stage for c in changes] == [Stage.FIRST_PURCHASE, Stage.REPEAT]
+    assert changes[1].since == moved.at  # the days regroup when the zone becomes known
+    for c in changes:
+        assert lc.assess_stage(events, POLICY, c.since).stage is c.stage
+
+
 def test_stage_history_is_empty_without_events() -> None:
     assert lc.stage_history([], POLICY, day(0)) == ()
 

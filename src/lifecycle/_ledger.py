@@ -70,12 +70,15 @@ class OrderState:
         return self.paid.amount - self.refunded if self.paid is not None else Decimal(0)
 
 
-def customer_zone(history: Iterable[Event], policy: Policy) -> tzinfo:
-    """The customer's time zone: the latest profile that names one, else the shop's."""
+def customer_zone(history: Iterable[Event], policy: Policy, before: tzinfo | None = None) -> tzinfo:
+    """The customer's time zone: the latest profile that names one, else ``before`` (the zone
+    known before these events), else the shop's."""
     name = None
     for event in history:
         if isinstance(event, CustomerRegistered | ProfileUpdated) and event.profile.timezone:
             name = event.profile.timezone
+    if name is None and before is not None:
+        return before
     return zone(name or policy.timezone)
 
 

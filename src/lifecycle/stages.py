@@ -629,7 +629,8 @@ def stage_history(
     events = ordered(history, now)
     if not events:
         return ()
-    ledger = Ledger(policy, customer_zone(events, policy))
+    # The customer's zone as known at each instant, as an assessment then would read it.
+    ledger = Ledger(policy, customer_zone((), policy))
     changes: list[StageChange] = []
     conversion_times = sorted(t for t in converted.values() if t <= now)
     pending: list[datetime] = []
@@ -648,9 +649,17 @@ def stage_history(
             break
         while pending and pending[0] <= t:
             heapq.heappop(pending)
+        start = i
         while i < len(events) and to_utc(events[i].at) == t:
-            ledger.apply(events[i])
             i += 1
+        tz = customer_zone(events[start:i], policy, ledger.tz)
+        if tz != ledger.tz:
+            # A profile moved the customer to another zone: their calendar days regroup, so
+            # the replay so far starts again in the new zone (this happens rarely).
+            ledger = Ledger(policy, tz)
+            start = 0
+        for e in events[start:i]:
+            ledger.apply(e)
         judge = _Judge(ledger, converted, t)
         # Reasons are built only where the stage changes: a long replay stays linear.
         if judge.stage() != current:
