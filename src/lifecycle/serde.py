@@ -95,14 +95,12 @@ def _identity(value: Any) -> Any:
 
 
 def _encode_datetime(value: datetime) -> str:
-    text = value.isoformat()
-    if isinstance(value.tzinfo, ZoneInfo):
-        text += f"[{value.tzinfo.key}]"
-    return text
+    return _quoted_datetime(value)[1:-1]
 
 
 def _quoted_datetime(value: datetime) -> str:
-    """:func:`_encode_datetime` as a JSON string (ISO text and zone keys need no escapes)."""
+    """ISO text, with the IANA key of a ``ZoneInfo`` zone in brackets, as a JSON string (ISO
+    text and zone keys need no escapes)."""
     tz = value.tzinfo
     if isinstance(tz, ZoneInfo):
         return f'"{value.isoformat()}[{tz.key}]"'
@@ -278,21 +276,33 @@ def _object_writer(cls: type) -> Callable[[Any], str]:
     """A function that writes one ``cls`` value (an attrs class inside events) as JSON."""
     writer = _OBJECT_WRITERS.get(cls)
     if writer is None:
-        namespace = _writer_namespace()
-        hints = _field_types(cls)
-        parts: list[str] = []
-        for i, (name, _) in enumerate(_plan(cls)):
-            parts.append(repr(("{" if not parts else ",") + f"{_JSON.encode(name)}:"))
-            parts.append(_json_piece(hints[name], f"o.{name}", namespace, i))
-        parts.append("'}'" if parts else "'{}'")
-        source = "def write(o):\n    return ''.join((" + ", ".join(parts) + ",))\n"
-        exec(compile(source, f"<lifecycle writer {cls.__name__}>", "exec"), namespace)
-        writer = _OBJECT_WRITERS[cls] = namespace["write"]
+        writer = _OBJECT_WRITERS[cls] = _generate_writer(cls, {}, frozenset())
     return writer
 
 
-def _writer_namespace() -> dict[str, Any]:
-    return {"quote": encode_basestring, "quoted_datetime": _quoted_datetime, "dumps": _JSON.encode}
+def _generate_writer(cls: type, head: dict[str, Any], skip: frozenset[str]) -> Callable[[Any], str]:
+    """Compile a function that writes a ``cls`` value as the JSON object ``head`` followed by
+    the value's fields (those not in ``skip``), each written by :func:`_json_piece`."""
+    namespace: dict[str, Any] = {
+        "quote": encode_basestring,
+        "quoted_datetime": _quoted_datetime,
+        "dumps": _JSON.encode,
+    }
+    hints = _field_types(cls)
+    text = _JSON.encode(head)[:-1]  # "{...": the constant members, still open
+    parts: list[str] = []
+    comma = "," if head else ""
+    for i, (name, _) in enumerate(_plan(cls)):
+        if name in skip:
+            continue
+        parts += [repr(f"{text}{comma}{_JSON.encode(name)}:")]
+        parts += [_json_piece(hints[name], f"o.{name}", namespace, i)]
+        text, comma = "", ","
+    parts.append(repr(text + "}"))
+    source = "def write(o):\n    return ''.join((" + ", ".join(parts) + ",))\n"
+    exec(compile(source, f"<lifecycle writer {cls.__name__}>", "exec"), namespace)
+    writer: Callable[[Any], str] = namespace["write"]
+    return writer
 
 
 def _json_writer(cls: type[Event], *, with_ids: bool = True) -> Callable[[Event], str]:
@@ -304,19 +314,9 @@ def _json_writer(cls: type[Event], *, with_ids: bool = True) -> Callable[[Event]
     """
     writer = _JSON_WRITERS.get((cls, with_ids))
     if writer is None:
-        namespace = _writer_namespace()
-        hints = typing.get_type_hints(cls)
-        head = _JSON.encode({"type": cls.event_type, "v": SCHEMA_VERSION})[:-1]
-        parts = [repr(head)]
-        for i, (name, _) in enumerate(_plan(cls)):
-            if not with_ids and name in _ID_FIELDS:
-                continue
-            parts.append(repr(f",{_JSON.encode(name)}:"))
-            parts.append(_json_piece(hints[name], f"e.{name}", namespace, i))
-        parts.append("'}'")
-        source = "def write(e):\n    return ''.join((" + ", ".join(parts) + ",))\n"
-        exec(compile(source, f"<lifecycle event writer {cls.__name__}>", "exec"), namespace)
-        writer = _JSON_WRITERS[(cls, with_ids)] = namespace["write"]
+        head = {"type": cls.event_type, "v": SCHEMA_VERSION}
+        skip = frozenset() if with_ids else _ID_FIELDS
+        writer = _JSON_WRITERS[(cls, with_ids)] = _generate_writer(cls, head, skip)
     return writer
 
 

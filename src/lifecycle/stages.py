@@ -14,7 +14,7 @@ from enum import IntEnum
 import attrs
 
 from lifecycle._ledger import Ledger, OrderState, customer_zone, fold, ordered
-from lifecycle._time import require_aware, to_utc
+from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.events import Event, sort_key
 from lifecycle.policy import Policy, StagePolicy
 from lifecycle.reasons import Reason
@@ -630,7 +630,7 @@ def stage_history(
     if not events:
         return ()
     # The customer's zone as known at each instant, as an assessment then would read it.
-    ledger = Ledger(policy, customer_zone((), policy))
+    ledger = Ledger(policy, zone(policy.timezone))
     changes: list[StageChange] = []
     conversion_times = sorted(t for t in converted.values() if t <= now)
     pending: list[datetime] = []
