@@ -370,9 +370,10 @@ class Rule:
                 at = (order.cancelled.at, order.cancelled.event_id)
             elif stop is Stop.DELIVERED and order is not None and order.delivered is not None:
                 at = (order.delivered.at, order.delivered.event_id)
-            elif stop is Stop.RESOLVED and complaint_id in facts.resolved:
-                r = facts.resolved[complaint_id]
-                at = (r.at, r.event_id)
+            elif stop is Stop.RESOLVED and complaint_id is not None:
+                r = facts.resolved.get(complaint_id)
+                if r is not None:
+                    at = (r.at, r.event_id)
             elif stop is Stop.REVIEWED:
                 rv = next(
                     (
