@@ -15,6 +15,7 @@ from lifecycle.cadence.contact import (
     first_instant_at,
     next_allowed,
 )
+from lifecycle.cadence.gate import Hold, Outcome, Verdict, contact_gate
 from lifecycle.cadence.policy import CadencePolicy
 from lifecycle.cadence.rules import (
     RULE_CHANNELS,
@@ -55,8 +56,6 @@ if TYPE_CHECKING:
     from lifecycle.cadence.planner import (
         FollowUp,
         Held,
-        Hold,
-        Outcome,
         Plan,
         plan_customer,
         plan_customers,
@@ -98,7 +97,9 @@ __all__ = [
     "Template",
     "TierDowngradeWarning",
     "TierUpgrade",
+    "Verdict",
     "WinBack",
+    "contact_gate",
     "default_rules",
     "default_templates",
     "first_instant_at",
@@ -116,8 +117,6 @@ _LAZY = {
     "OrderFacts": "lifecycle.cadence.facts",
     "FollowUp": "lifecycle.cadence.planner",
     "Held": "lifecycle.cadence.planner",
-    "Hold": "lifecycle.cadence.planner",
-    "Outcome": "lifecycle.cadence.planner",
     "Plan": "lifecycle.cadence.planner",
     "plan_customer": "lifecycle.cadence.planner",
     "plan_customers": "lifecycle.cadence.planner",

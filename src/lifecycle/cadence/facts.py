@@ -30,7 +30,7 @@ from lifecycle.events import (
 from lifecycle.loyalty import PointsStatement, TierAssessment, TierChange
 from lifecycle.policy import Policy
 from lifecycle.stages import Stage, StageChange, _Judge
-from lifecycle.status import StatusAssessment, status_from_ledger
+from lifecycle.status import AliveModel, StatusAssessment, status_from_ledger
 
 __all__ = ["CustomerFacts", "OrderFacts"]
 
@@ -52,6 +52,8 @@ class CustomerFacts:
         referrals: when each customer this one referred made a first valid order.
         floor, end: the window a plan looks at: occurrences still valid after ``floor`` and
             due by ``end``; rules may skip the others early.
+        model: the fitted value model, if any: the status then reads P(alive), as
+            ``assess`` does.
     """
 
     def __init__(
@@ -64,8 +66,10 @@ class CustomerFacts:
         referrals: Mapping[str, datetime] | None = None,
         lookback: timedelta = timedelta(days=7),
         horizon: timedelta = timedelta(0),
+        model: AliveModel | None = None,
     ):
         self.customer_id = customer_id
+        self.model = model
         self.now = to_utc(require_aware(now, "now"))
         self.floor = self.now - lookback
         self.end = self.now + horizon
@@ -152,7 +156,8 @@ class CustomerFacts:
 
     @cached_property
     def status(self) -> StatusAssessment:
-        return status_from_ledger(self.ledger, self.now, explain=False)
+        """The status ``assess`` reports: by P(alive) when a value model is fitted."""
+        return status_from_ledger(self.ledger, self.now, model=self.model, explain=False)
 
     @cached_property
     def stage_history(self) -> tuple[StageChange, ...]:

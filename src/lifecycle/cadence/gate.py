@@ -30,9 +30,12 @@ __all__ = [
     "Hold",
     "Outcome",
     "Verdict",
+    "caps_for",
     "consent_hold",
+    "contact_gate",
     "counted",
-    "gate",
+    "hold_reason",
+    "stamp",
 ]
 
 #: Channels that make a job for the customer's owner rather than a message to the customer:
@@ -235,7 +238,7 @@ def caps_for(contact: ContactPolicy, purpose: Purpose) -> Caps | None:
     return None
 
 
-def gate(
+def contact_gate(
     facts: CustomerFacts,
     *,
     channel: str,

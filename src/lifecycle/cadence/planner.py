@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
 
 from lifecycle._display import html_table, pandas
 from lifecycle._time import require_aware, to_utc
+from lifecycle.assessment import first_valid_order_at
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import (
@@ -25,17 +25,27 @@ from lifecycle.cadence.gate import (
     Outcome,
     Verdict,
     consent_hold,
-    gate,
+    contact_gate,
     hold_reason,
     stamp,
 )
 from lifecycle.cadence.rules import CadenceRule, Occurrence
 from lifecycle.customer import Purpose
-from lifecycle.events import Event, OrderCancelled, OrderPaid, OrderRefunded, Referred
+from lifecycle.events import Event, Referred
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
+from lifecycle.status import AliveModel
 
-__all__ = ["FollowUp", "Held", "Hold", "Outcome", "Plan", "plan_customer", "plan_customers"]
+__all__ = [
+    "FollowUp",
+    "Held",
+    "Plan",
+    "follow_up_key",
+    "plan_customer",
+    "plan_customers",
+    "plan_facts",
+    "referral_conversions",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -54,6 +64,7 @@ class FollowUp:
         priority: the rule's priority.
         reason: why the rule fires.
         text_en, text_zh: the rendered message.
+        subject_en, subject_zh: the rendered subject line (for e-mail).
         contact_channel: for a task, how the owner reaches the customer (``"phone"``,
             ``"visit"``), when the rule says.
     """
@@ -71,6 +82,8 @@ class FollowUp:
     text_en: str = attrs.field(repr=False)
     text_zh: str = attrs.field(repr=False)
     contact_channel: str | None = None
+    subject_en: str = attrs.field(default="", repr=False)
+    subject_zh: str = attrs.field(default="", repr=False)
 
     def text(self, lang: str = "en") -> str:
         """The message in ``lang``."""
@@ -161,6 +174,11 @@ class Plan:
         return html_table(head, cells, caption=caption)
 
 
+def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
+    """The key of a rule's occurrence for a customer: stable across plans and sends."""
+    return f"{customer_id}:{rule_id}:{occurrence}"
+
+
 class _Planner:
     """Plans one customer: candidates, checks in a fixed order, then caps by priority."""
 
@@ -192,10 +210,11 @@ class _Planner:
         template = self.cadence.template(template_id)
         tz = self.facts.tz
         due = next_allowed(occ.due_at, tz, self.cadence.contact.quiet)
+        values_en, values_zh = self._values(occ, "en"), self._values(occ, "zh")
         return FollowUp(
             customer_id=self.facts.customer_id,
             rule=rule.id,
-            key=f"{self.facts.customer_id}:{rule.id}:{occ.occurrence}",
+            key=follow_up_key(self.facts.customer_id, rule.id, occ.occurrence),
             due_at=due.astimezone(tz),
             valid_until=occ.valid_until.astimezone(tz),
             channel=channel,
@@ -203,8 +222,10 @@ class _Planner:
             template=template_id,
             priority=rule.priority,
             reason=occ.reason,
-            text_en=template.render(self._values(occ, "en"), "en"),
-            text_zh=template.render(self._values(occ, "zh"), "zh"),
+            text_en=template.render(values_en, "en"),
+            text_zh=template.render(values_zh, "zh"),
+            subject_en=template.render_subject(values_en, "en"),
+            subject_zh=template.render_subject(values_zh, "zh"),
             contact_channel=via,
         )
 
@@ -316,7 +337,7 @@ class _Planner:
     def ask(self, f: FollowUp, at: datetime, planned: list[tuple[datetime, str]]) -> Verdict:
         """The contact gate's answer for ``f`` at ``at``."""
         assert f.channel is not None
-        return gate(
+        return contact_gate(
             self.facts,
             channel=f.channel,
             purpose=f.purpose,
@@ -335,6 +356,8 @@ def plan_customer(
     customer_id: str | None = None,
     horizon: timedelta = timedelta(0),
     referrals: Mapping[str, datetime] | None = None,
+    model: AliveModel | None = None,
+    rules: Sequence[CadenceRule] | None = None,
 ) -> Plan:
     """The follow-ups due for one customer by ``now`` (plus ``horizon``), and those held back.
 
@@ -346,6 +369,9 @@ def plan_customer(
         horizon: also plan what falls due this long after ``now``.
         referrals: when each customer this one referred made a first valid order (for the
             referral thank-you).
+        model: the fitted value model, if any: win-back and at-risk rules then read the
+            P(alive)-based status that ``assess`` reports.
+        rules: plan only these rules (default: every rule of the policy).
 
     Returns:
         A :class:`Plan`: ``due`` to send, ``held`` each with why. Follow-ups held because they
@@ -362,39 +388,44 @@ def plan_customer(
         referrals=referrals,
         lookback=timedelta(days=policy.cadence.lookback_days),
         horizon=horizon,
+        model=model,
     )
-    planner = _Planner(facts, policy, horizon)
-    planner.run(policy.cadence.rules)
-    return Plan(due=tuple(planner.due), held=tuple(planner.held), as_of=now)
+    return plan_facts(facts, horizon=horizon, rules=rules)
 
 
-def _first_valid_orders(
-    histories: Mapping[str, Sequence[Event]], wanted: set[str], now: datetime
-) -> dict[str, datetime]:
-    """When each wanted customer's first order still valid at ``now`` was paid."""
-    out: dict[str, datetime] = {}
-    for cid in wanted:
-        events = histories.get(cid)
-        if not events:
-            continue
-        paid: dict[str, OrderPaid] = {}
-        undone: set[str] = set()
-        refunded: dict[str, Decimal] = {}
+def plan_facts(
+    facts: CustomerFacts,
+    *,
+    horizon: timedelta = timedelta(0),
+    rules: Sequence[CadenceRule] | None = None,
+) -> Plan:
+    """:func:`plan_customer` on a customer's facts already read."""
+    planner = _Planner(facts, facts.policy, horizon)
+    planner.run(facts.policy.cadence.rules if rules is None else rules)
+    return Plan(due=tuple(planner.due), held=tuple(planner.held), as_of=facts.now)
+
+
+def referral_conversions(
+    histories: Mapping[str, Sequence[Event]], policy: Policy, now: datetime
+) -> dict[str, dict[str, datetime]]:
+    """For each customer of ``histories`` who referred others: when each referred customer
+    (found in ``histories``) first made an order still valid at ``now``."""
+    now = to_utc(require_aware(now, "now"))
+    referred: dict[str, set[str]] = {}
+    for cid, events in histories.items():
         for e in events:
-            if to_utc(e.at) > now:
-                continue
-            if isinstance(e, OrderPaid):
-                paid.setdefault(e.order_id, e)
-            elif isinstance(e, OrderCancelled):
-                undone.add(e.order_id)
-            elif isinstance(e, OrderRefunded):
-                refunded[e.order_id] = refunded.get(e.order_id, Decimal(0)) + e.amount
-        for oid, p in paid.items():
-            if oid in undone or refunded.get(oid, Decimal(0)) >= p.amount:
-                continue
-            at = to_utc(p.at)
-            if cid not in out or at < out[cid]:
-                out[cid] = at
+            if isinstance(e, Referred):
+                referred.setdefault(cid, set()).add(e.referred_id)
+    firsts: dict[str, datetime | None] = {}
+    out: dict[str, dict[str, datetime]] = {}
+    for cid, rids in referred.items():
+        for rid in rids:
+            if rid not in firsts:
+                other = histories.get(rid)
+                firsts[rid] = first_valid_order_at(other, policy, now) if other else None
+            first = firsts[rid]
+            if first is not None:
+                out.setdefault(cid, {})[rid] = first
     return out
 
 
@@ -404,26 +435,29 @@ def plan_customers(
     now: datetime,
     *,
     horizon: timedelta = timedelta(0),
+    model: AliveModel | None = None,
+    referrals: Mapping[str, Mapping[str, datetime]] | None = None,
 ) -> Plan:
     """:func:`plan_customer` for every customer of ``histories`` (customer id to events).
 
-    Referral thank-yous read the referred customers' first valid orders from ``histories``.
-    The plan lists follow-ups by due time, then customer.
+    Referral thank-yous read the referred customers' first valid orders from ``referrals``
+    (customer id to referred id to instant) or, when not given, from ``histories``. The plan
+    lists follow-ups by due time, then customer.
     """
     now = to_utc(require_aware(now, "now"))
-    referred: dict[str, set[str]] = {}
-    for cid, events in histories.items():
-        for e in events:
-            if isinstance(e, Referred):
-                referred.setdefault(cid, set()).add(e.referred_id)
-    wanted = set().union(*referred.values()) if referred else set()
-    firsts = _first_valid_orders(histories, wanted, now)
+    if referrals is None:
+        referrals = referral_conversions(histories, policy, now)
     due: list[FollowUp] = []
     held: list[Held] = []
     for cid in sorted(histories):
-        refs = {r: firsts[r] for r in referred.get(cid, ()) if r in firsts}
         p = plan_customer(
-            histories[cid], policy, now, customer_id=cid, horizon=horizon, referrals=refs
+            histories[cid],
+            policy,
+            now,
+            customer_id=cid,
+            horizon=horizon,
+            referrals=referrals.get(cid),
+            model=model,
         )
         due += p.due
         held += p.held
