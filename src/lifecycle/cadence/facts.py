@@ -30,7 +30,7 @@ from lifecycle.events import (
 from lifecycle.loyalty import PointsStatement, TierAssessment, TierChange
 from lifecycle.policy import Policy
 from lifecycle.stages import Stage, StageChange, _Judge
-from lifecycle.status import AliveModel, StatusAssessment, status_from_ledger
+from lifecycle.status import AliveModel, StatusAssessment, at_risk_since, status_from_ledger
 
 __all__ = ["CustomerFacts", "OrderFacts"]
 
@@ -158,6 +158,12 @@ class CustomerFacts:
     def status(self) -> StatusAssessment:
         """The status ``assess`` reports: by P(alive) when a value model is fitted."""
         return status_from_ledger(self.ledger, self.now, model=self.model, explain=False)
+
+    @cached_property
+    def at_risk_since(self) -> date | None:
+        """The day the customer turned at risk (or lapsed) since their last valid order, by the
+        same rule as :attr:`status`; ``None`` while active."""
+        return at_risk_since(self.ledger, self.now, model=self.model)
 
     @cached_property
     def stage_history(self) -> tuple[StageChange, ...]:

@@ -1143,15 +1143,12 @@ class WinBack(Rule):
     valid_hours: float = attrs.field(default=7 * 24.0, validator=_positive)
 
     def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
-        from math import floor
-
         if not self.applies(facts):
             return
-        status = facts.status
         last = facts.ledger.last_day
-        if last is None or status.threshold_days is None:
-            return  # a model decides: the day the status turned is not known
-        turned = last + timedelta(days=floor(status.threshold_days) + 1)
+        turned = facts.at_risk_since  # by the rhythm, or by the fitted model's P(alive)
+        if last is None or turned is None:
+            return
         due = facts.at(turned + timedelta(days=self.after_days), self.send_at)
         yield Occurrence(
             occurrence=f"{last}",
