@@ -32,6 +32,7 @@ from lifecycle.loyalty import check_loyalty
 from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
 from lifecycle.ports import Channel, Snapshot, Store
+from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import _encode, event_to_dict
 from lifecycle.stages import Stage, StageChange, stage_history
 from lifecycle.status import AliveModel, Status
@@ -529,6 +530,18 @@ class Lifecycle:
             [self._snapshot(cid, h, current, histories, len(h)) for cid, h in histories.items()]
         )
         return model
+
+    def report(self, at: datetime | None = None, *, fit: bool = True) -> ShopReport:
+        """The whole shop at ``at`` (default: the clock's now): stages, health, loyalty, RFM
+        segments, the 80/20 figures, clusters, the value model and the KPIs, each labelled
+        with its window (see :func:`lifecycle.shop_report`).
+
+        The value section uses the shop's fitted model, or (with ``fit``) fits one for the
+        report without keeping it; when none can be fitted it says why.
+        """
+        return shop_report(
+            self._all_histories(), self.policy, self._now(at), model=self.model, fit=fit
+        )
 
     # -- privacy ------------------------------------------------------------------------------
 
