@@ -1,4 +1,5 @@
-"""The ``lifecycle`` command (also ``python -m lifecycle``).
+"""The ``lifecycle`` command (also ``python -m lifecycle``): it parses arguments, calls the
+facade and formats what it returns.
 
 Exit codes: 0 success; 1 the library refused the data (a :class:`LifecycleError`); 2 a usage
 mistake (bad arguments, a file that cannot be used). Mistakes print one line on stderr, never a
@@ -114,9 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="generate a synthetic shop, record it into SQLite and report on it",
         description=(
-            "Generate a seeded synthetic shop, record every event into an SQLite file and "
-            "print the stage funnel, the health of the base and ten customers with reasons. "
-            "Running it again on the same file records nothing new."
+            "Generate a seeded synthetic shop, record every event into an SQLite file, fit "
+            "the value model and print the shop report, the follow-ups due and ten customers "
+            "with reasons. Running it again on the same file records nothing new."
         ),
     )
     demo.add_argument("--customers", type=_positive, default=5000, help="default 5000")
