@@ -298,6 +298,19 @@ def test_shop_command_mistakes_are_one_line(
     assert "error:" in last
 
 
+def test_an_unexpected_failure_is_one_line_too(
+    demo_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(self: lc.Lifecycle, *args: object, **kwargs: object) -> lc.ShopReport:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(lc.Lifecycle, "report", broken)
+    code, _ = run("report", "--db", demo_db)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == "lifecycle: error: unexpected RuntimeError: disk on fire\n"
+
+
 def test_policy_defaults_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, text = run("policy", "--defaults")
     assert code == 0

@@ -1,9 +1,9 @@
 """The ``lifecycle`` command (also ``python -m lifecycle``): it parses arguments, calls the
 facade and formats what it returns.
 
-Exit codes: 0 success; 1 the library refused the data (a :class:`LifecycleError`); 2 a usage
-mistake (bad arguments, a file that cannot be used). Mistakes print one line on stderr, never a
-traceback.
+Exit codes: 0 success; 1 the library refused the data (a :class:`LifecycleError`) or failed
+unexpectedly; 2 a usage mistake (bad arguments, a file that cannot be used). Mistakes print one
+line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception as e:  # a bug or an unforeseen failure: still one line, no traceback
+        print(f"lifecycle: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_REFUSED
 
 
 def _non_negative(text: str) -> int:
