@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 from lifecycle._display import html_table
-from lifecycle._time import require_aware, to_utc
+from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.analytics import (
     ABCClass,
     CustomerSummary,
@@ -422,7 +422,8 @@ class ShopReport:
         return head | {name: s.to_dict() for name, s in self.sections().items()}
 
     def _repr_html_(self) -> str:
-        title = f"<p>{self.customers:,} customers as of {self.as_of:%Y-%m-%d %H:%M} UTC</p>"
+        as_of = self.as_of.astimezone(zone(self.timezone))
+        title = f"<p>{self.customers:,} customers as of {as_of:%Y-%m-%d %H:%M} {self.timezone}</p>"
         return title + "".join(s._repr_html_() for s in self.sections().values())
 
 
