@@ -6,13 +6,14 @@ import io
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import lifecycle as lc
 from lifecycle.cli import main
+from lifecycle.report import ClusterSection, ValueSection
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -58,8 +59,10 @@ def test_the_demo_reports_funnel_health_and_ten_customers(tmp_path: Path) -> Non
         assert tier in text
     assert "points outstanding" in text
     assert "RFM segments" in text
-    assert "Pareto: the top 20% of buyers bring" in text
+    assert "Pareto (all time): the top 20% of buyers bring" in text
     assert "key customers" in text
+    assert "churn warning by P(alive)" in text
+    assert "repeat rate" in text
     assert text.count("\n    - ") >= 10  # every example shows its reasons
     with lc.Lifecycle.open(db) as shop:
         assert len(list(shop.store.customer_ids())) == 300
@@ -175,24 +178,84 @@ def test_assess_in_every_format(demo_db: str) -> None:
     code, text = run(
         "assess", "c00010", "--db", demo_db, "--at", AT, "--format", "json", "--lang", "zh"
     )
-    row = json.loads(text)
-    assert row["customer_id"] == "c00010"
-    assert row["stage"] in {s.name.lower() for s in lc.Stage}
+    with lc.Lifecycle.open(demo_db) as shop:
+        expected = shop.assess("c00010", at=datetime.fromisoformat(AT)).to_dict()
+    assert json.loads(text) == expected
     code, text = run("assess", "c00010", "--db", demo_db, "--at", AT, "--format", "csv")
     assert text.splitlines()[0].startswith("customer_id,as_of,stage")
 
 
-def test_report_in_every_format(demo_db: str) -> None:
+@pytest.fixture(scope="module")
+def shop_report(demo_db: str) -> lc.ShopReport:
+    with lc.Lifecycle.open(demo_db) as shop:
+        return shop.report(datetime.fromisoformat(AT))
+
+
+def test_report_json_is_the_whole_shop_report(demo_db: str, shop_report: lc.ShopReport) -> None:
+    code, text = run("report", "--db", demo_db, "--at", AT, "--format", "json")
+    assert code == 0
+    data = json.loads(text)
+    assert data == json.loads(json.dumps(shop_report.to_dict()))
+    assert data["customers"] == 120
+    assert sum(s["customers"] for s in data["stages"]["steps"]) == 120
+    for section in ("stages", "health", "loyalty", "segments", "pareto", "clusters", "value"):
+        assert data[section]["available"] is True, section
+    assert {p["window"]["en"] for p in data["kpis"]["periods"]} == {"all time", "last 365 days"}
+
+
+def test_report_table_shows_every_section_of_the_json(
+    demo_db: str, shop_report: lc.ShopReport
+) -> None:
     code, text = run("report", "--db", demo_db, "--at", AT)
     assert code == 0
-    assert "Stages:" in text
-    assert "Loyalty tiers" in text
-    code, text = run("report", "--db", demo_db, "--at", AT, "--format", "json")
-    data = json.loads(text)
-    assert data["customers"] == 120
-    assert sum(data["stages"].values()) == 120
+    for title in (
+        "Stages (now)",
+        "Health of the",
+        "Loyalty tiers and points (now)",
+        "RFM segments",
+        "Pareto (all time)",
+        "ABC classes (all time)",
+        "Clusters (k-means on RFM, all time)",
+        "Predicted value: ",
+        "churn warning by P(alive)",
+        "Top customers by predicted value (CLV, next 365 days)",
+        "KPIs by window",
+        "last 365 days",
+    ):
+        assert title in text, title
+    assert isinstance(shop_report.value, ValueSection)
+    for c in shop_report.value.top:
+        assert c.customer_id in text
+    assert isinstance(shop_report.clusters, ClusterSection)
+    for cluster in shop_report.clusters.clusters:
+        assert cluster.en in text
+    code, zh = run("report", "--db", demo_db, "--at", AT, "--lang", "zh")
+    assert "关键指标" in zh
+    assert "近365天" in zh
+
+
+def test_report_csv_has_every_figure_of_the_json(demo_db: str) -> None:
     code, text = run("report", "--db", demo_db, "--at", AT, "--format", "csv")
-    assert text.splitlines()[0] == "dimension,value,customers"
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0] == "figure,value"
+    figures = {line.split(",", 1)[0] for line in lines[1:]}
+    assert {"customers", "value.model", "kpis.periods.1.kpis.repurchase_rate"} <= figures
+
+
+def test_history_in_table_json_and_chinese(demo_db: str) -> None:
+    with lc.Lifecycle.open(demo_db) as shop:
+        changes = shop.stage_history("c00010", at=datetime.fromisoformat(AT))
+    code, text = run("history", "c00010", "--db", demo_db, "--at", AT)
+    assert code == 0
+    assert text.startswith(f"c00010: {len(changes)} stage changes")
+    for c in changes:
+        assert f"{c.since:%Y-%m-%d}  {int(c.stage)} {c.stage.label_en}" in text
+    code, text = run("history", "c00010", "--db", demo_db, "--at", AT, "--format", "json")
+    assert json.loads(text) == [c.to_dict() for c in changes]
+    code, text = run("history", "c00010", "--db", demo_db, "--at", AT, "--lang", "zh")
+    assert changes[-1].stage.label_zh in text
+    assert changes[-1].reasons[0].zh in text
 
 
 def test_export_and_erase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,6 +274,12 @@ def test_export_and_erase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     "argv",
     [
         ["assess", "nobody", "--db", "{db}"],
+        ["history", "nobody", "--db", "{db}"],
+        ["history", "nobody", "--db", "{db}", "--format", "json", "--lang", "zh"],
+        ["history", "--db", "{db}"],
+        ["export", "nobody", "--db", "{db}"],
+        ["erase", "nobody", "--db", "{db}", "--yes"],
+        ["report", "--db", "{db}", "--format", "xml"],
         ["assess", "c00001", "--db", "{db}", "--at", "2026-11-01T00:00"],
         ["report", "--db", "/nonexistent/shop.db"],
         ["assess", "c00001", "--db", "{db}", "--policy", "/nonexistent/policy.toml"],
@@ -223,9 +292,23 @@ def test_shop_command_mistakes_are_one_line(
     err = capsys.readouterr().err
     assert code in (1, 2)
     assert "Traceback" not in err
+    assert sum(line.startswith("lifecycle") for line in err.splitlines()) == 1
     last = err.strip().splitlines()[-1]  # argparse prints its usage first
     assert last.startswith("lifecycle")
     assert "error:" in last
+
+
+def test_an_unexpected_failure_is_one_line_too(
+    demo_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(self: lc.Lifecycle, *args: object, **kwargs: object) -> lc.ShopReport:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(lc.Lifecycle, "report", broken)
+    code, _ = run("report", "--db", demo_db)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == "lifecycle: error: unexpected RuntimeError: disk on fire\n"
 
 
 def test_policy_defaults_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -294,7 +377,13 @@ def test_report_and_demo_on_tiny_shops(tmp_path: Path) -> None:
     assert run("import", str(export), "--db", db)[0] == 0
     code, text = run("report", "--db", db, "--at", "2026-03-01T00:00+00:00")
     assert code == 0, text
-    assert "too few" in text
+    assert "Too few" in text
+    assert "Predicted value: The value model cannot be fitted" in text
+    code, text = run("report", "--db", db, "--at", "2026-03-01T00:00+00:00", "--format", "json")
+    data = json.loads(text)
+    assert data["clusters"]["available"] is False
+    assert data["value"]["available"] is False
+    assert data["value"]["why"]["en"].startswith("The value model cannot be fitted")
     for n in ("1", "3"):
         code, text = run("demo", "--customers", n, "--db", str(tmp_path / f"d{n}.db"))
         assert code == 0, text

@@ -19,6 +19,7 @@ from lifecycle.assessment import (
     ValueEstimator,
     assess,
     first_valid_order_at,
+    referral_conversions,
     stage_and_status,
 )
 from lifecycle.cadence import (
@@ -160,6 +161,7 @@ from lifecycle.policy import (
 )
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
 from lifecycle.reasons import Reason
+from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import (
     SCHEMA_VERSION,
     event_body,
@@ -295,6 +297,7 @@ __all__ = [
     "SendResult",
     "SequenceStart",
     "SequenceStep",
+    "ShopReport",
     "Snapshot",
     "Stage",
     "StageAssessment",
@@ -344,6 +347,8 @@ __all__ = [
     "plan_customer",
     "plan_customers",
     "points_ledger",
+    "referral_conversions",
+    "shop_report",
     "stage_and_status",
     "stage_criteria",
     "stage_history",

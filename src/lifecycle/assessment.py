@@ -12,14 +12,21 @@ import attrs
 from lifecycle._display import html_table
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
-from lifecycle.events import Event, sort_key
+from lifecycle.events import Event, Referred, sort_key
 from lifecycle.loyalty import TierAssessment, TierProgress, _loyalty_at
 from lifecycle.policy import Policy, Tier
 from lifecycle.reasons import Reason
 from lifecycle.stages import Stage, StageAssessment, _Judge
 from lifecycle.status import AliveModel, Status, StatusAssessment, status_from_ledger
 
-__all__ = ["Assessment", "ValueEstimator", "assess", "first_valid_order_at", "stage_and_status"]
+__all__ = [
+    "Assessment",
+    "ValueEstimator",
+    "assess",
+    "first_valid_order_at",
+    "referral_conversions",
+    "stage_and_status",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +122,32 @@ def first_valid_order_at(
     """When the customer's first order still valid at ``now`` was paid, if any."""
     orders = fold(history, policy, to_utc(require_aware(now, "now"))).valid_orders()
     return orders[0].paid.at if orders and orders[0].paid is not None else None
+
+
+def referral_conversions(
+    histories: Mapping[str, Sequence[Event]], policy: Policy, now: datetime
+) -> dict[str, dict[str, datetime]]:
+    """The ``referrals`` each customer's assessment takes, for a whole shop at once.
+
+    For every customer who referred others in ``histories``: when each customer they referred
+    first made an order still valid at ``now`` (those who have not are left out). Customers
+    who referred nobody who bought are left out.
+    """
+    now = to_utc(require_aware(now, "now"))
+    referred = {
+        cid: {e.referred_id for e in history if isinstance(e, Referred)}
+        for cid, history in histories.items()
+    }
+    wanted = {r for ids in referred.values() for r in ids if r in histories}
+    first = {
+        r: t for r in wanted if (t := first_valid_order_at(histories[r], policy, now)) is not None
+    }
+    out: dict[str, dict[str, datetime]] = {}
+    for cid, ids in referred.items():
+        converted = {r: first[r] for r in sorted(ids) if r in first}
+        if converted:
+            out[cid] = converted
+    return out
 
 
 def _midnight_after(day: date, days: int, ledger: Ledger) -> datetime:

@@ -1,8 +1,9 @@
-"""The ``lifecycle`` command (also ``python -m lifecycle``).
+"""The ``lifecycle`` command (also ``python -m lifecycle``): it parses arguments, calls the
+facade and formats what it returns.
 
-Exit codes: 0 success; 1 the library refused the data (a :class:`LifecycleError`); 2 a usage
-mistake (bad arguments, a file that cannot be used). Mistakes print one line on stderr, never a
-traceback.
+Exit codes: 0 success; 1 the library refused the data (a :class:`LifecycleError`) or failed
+unexpectedly; 2 a usage mistake (bad arguments, a file that cannot be used). Mistakes print one
+line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,22 +14,31 @@ import os
 import sys
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
-
-import numpy as np
+from zoneinfo import ZoneInfo
 
 from lifecycle._version import __version__
-from lifecycle.errors import ConflictingEvent, LifecycleError
-from lifecycle.events import Event, OrderPaid, Referred
-from lifecycle.policy import Policy
+from lifecycle.errors import ConflictingEvent, LifecycleError, NotFound
+from lifecycle.report import (
+    ClusterSection,
+    HealthSection,
+    KpiSection,
+    LoyaltySection,
+    Missing,
+    ParetoSection,
+    SegmentSection,
+    ShopReport,
+    StageSection,
+    ValueSection,
+)
 from lifecycle.stages import Job, Stage
 from lifecycle.status import Status
 
 if TYPE_CHECKING:
-    from lifecycle.analytics.summary import CustomerSummary
     from lifecycle.cadence.planner import Plan
     from lifecycle.dispatch import DispatchReport
     from lifecycle.ports import Channel
@@ -71,6 +81,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception as e:  # a bug or an unforeseen failure: still one line, no traceback
+        print(f"lifecycle: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_REFUSED
 
 
 def _non_negative(text: str) -> int:
@@ -105,9 +118,9 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="generate a synthetic shop, record it into SQLite and report on it",
         description=(
-            "Generate a seeded synthetic shop, record every event into an SQLite file and "
-            "print the stage funnel, the health of the base and ten customers with reasons. "
-            "Running it again on the same file records nothing new."
+            "Generate a seeded synthetic shop, record every event into an SQLite file, fit "
+            "the value model and print the shop report, the follow-ups due and ten customers "
+            "with reasons. Running it again on the same file records nothing new."
         ),
     )
     demo.add_argument("--customers", type=_positive, default=5000, help="default 5000")
@@ -167,9 +180,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     assess.add_argument("--format", choices=("table", "json", "csv"), default="table")
     report = shop_command(
-        "report", "the stage funnel, health, tiers and value of the shop", _report
+        "report",
+        "the shop report: stages, health, loyalty, value segments, the value model and KPIs",
+        _report,
     )
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    history = shop_command(
+        "history", "a customer's stage history: each stage, since when, and why", _history, True
+    )
+    history.add_argument("--format", choices=("table", "json"), default="table")
     send = shop_command(
         "dispatch", "send the follow-ups due now, each once (to the console or a file)", _dispatch
     )
@@ -231,94 +250,84 @@ def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycl
     return Lifecycle.open(db, policy=policy, clock=clock)
 
 
-def _assess(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.errors import NotFound
+@contextmanager
+def _known_customer(args: argparse.Namespace) -> Iterator[None]:
+    """Turn "no such customer" into a usage mistake naming the customer and the file."""
+    try:
+        yield
+    except NotFound:
+        raise UsageError(f"no customer {args.customer!r} in {args.db}") from None
 
-    with _open_shop(args) as shop:
-        try:
-            a = shop.assess(args.customer)
-        except NotFound:
-            raise UsageError(f"no customer {args.customer!r} in {args.db}") from None
-    row = {
-        "customer_id": a.customer_id,
-        "as_of": a.as_of.isoformat(),
-        "stage": a.stage.name.lower(),
-        "stage_label": a.stage.label(args.lang),
-        "status": None if a.status is None else a.status.value,
-        "tier": a.tier.key,
-        "points": a.points,
-        "reasons": [r.text(args.lang) for r in a.reasons],
-    }
+
+def _assess(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop, _known_customer(args):
+        a = shop.assess(args.customer)
+    row = a.to_dict()
     if args.format == "json":
         out.write(json.dumps(row, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
         from lifecycle.io import write_csv
 
         header = [k for k in row if k != "reasons"] + ["reasons"]
-        values = [row[k] for k in header[:-1]] + [" | ".join(row["reasons"])]  # type: ignore[arg-type]
-        write_csv(out, header, [values])
+        reasons = " | ".join(r.text(args.lang) for r in a.reasons)
+        write_csv(out, header, [[row[k] for k in header[:-1]] + [reasons]])
     else:
         out.write(f"{a.customer_id}  {a.explain(args.lang)}\n")
     return EXIT_OK
 
 
-def _report(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.analytics import assess_all
-
-    with _open_shop(args) as shop:
-        now = shop.clock.now()
-        ids = list(shop.store.customer_ids())
-        events = [e for h in shop.store.histories(ids).values() for e in h]
-        policy = shop.policy
-    batch = assess_all(events, policy, now, tiers=True)
-    stages = batch.stage_counts()
-    statuses = batch.status_counts()
-    tiers = batch.tier_counts()
+def _history(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop, _known_customer(args):
+        changes = shop.stage_history(args.customer)
     if args.format == "json":
-        out.write(
-            json.dumps(
-                {
-                    "as_of": now.isoformat(),
-                    "customers": len(batch),
-                    "stages": {s.name.lower(): n for s, n in stages.items()},
-                    "statuses": {s.value: n for s, n in statuses.items()},
-                    "tiers": tiers,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-            + "\n"
-        )
-        return EXIT_OK
-    if args.format == "csv":
-        from lifecycle.io import write_csv
-
-        rows: list[list[object]] = [["stage", s.name.lower(), n] for s, n in stages.items()]
-        rows += [["status", s.value, n] for s, n in statuses.items()]
-        rows += [["tier", k, n] for k, n in tiers.items()]
-        write_csv(out, ["dimension", "value", "customers"], rows)
+        rows = [c.to_dict() for c in changes]
+        out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return EXIT_OK
     _say(
         out,
         args.lang,
-        f"{len(batch):,} customers as of {now:%Y-%m-%d %H:%M %Z}",
-        f"截至 {now:%Y-%m-%d %H:%M %Z}，共 {len(batch):,} 位客户",
+        f"{args.customer}: {len(changes)} stage changes",
+        f"{args.customer}：{len(changes)} 次阶段变化",
     )
-    out.write("\n")
-    _funnel(out, args.lang, stages)
-    out.write("\n")
-    _health(out, args.lang, statuses)
-    out.write("\n")
-    _say(out, args.lang, "Loyalty tiers", "会员等级")
-    head = ("tier", "customers") if args.lang == "en" else ("等级", "客户数")
-    levels = policy.loyalty.tiers.levels
-    _table(
-        out, head, [(t.label(args.lang), f"{tiers.get(t.key, 0):,}") for t in levels], right=(1,)
-    )
-    if any(isinstance(e, OrderPaid) for e in events):
-        out.write("\n")
-        _value(out, args.lang, events, policy, now)
+    for c in changes:
+        out.write(f"  {c.since:%Y-%m-%d}  {int(c.stage)} {c.stage.label(args.lang)}\n")
+        for r in c.reasons:
+            out.write(f"    - {r.text('zh' if args.lang == 'zh' else 'en')}\n")
     return EXIT_OK
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop:
+        report = shop.report()
+    if args.format == "json":
+        out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "csv":
+        from lifecycle.io import write_csv
+
+        write_csv(out, ["figure", "value"], [[k, v] for k, v in _flat(report.to_dict())])
+    else:
+        as_of = report.as_of.astimezone(ZoneInfo(report.timezone))
+        _say(
+            out,
+            args.lang,
+            f"{report.customers:,} customers as of {as_of:%Y-%m-%d %H:%M} {report.timezone}",
+            f"截至 {as_of:%Y-%m-%d %H:%M} {report.timezone}，共 {report.customers:,} 位客户",
+        )
+        out.write("\n")
+        _shop_report(out, args.lang, report)
+    return EXIT_OK
+
+
+def _flat(value: object, path: str = "") -> Iterator[tuple[str, object]]:
+    """Every leaf of a JSON-ready document with its dotted path: one CSV row per figure."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _flat(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _flat(v, f"{path}.{i}")
+    else:
+        yield path, value
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
@@ -375,26 +384,16 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.errors import NotFound
-
-    with _open_shop(args) as shop:
-        try:
-            out.write(shop.export(args.customer) + "\n")
-        except NotFound:
-            raise UsageError(f"no customer {args.customer!r} in {args.db}") from None
+    with _open_shop(args) as shop, _known_customer(args):
+        out.write(shop.export(args.customer) + "\n")
     return EXIT_OK
 
 
 def _erase(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.errors import NotFound
-
     if not args.yes:
         raise UsageError(f"erasing {args.customer!r} cannot be undone; add --yes to confirm")
-    with _open_shop(args) as shop:
-        try:
-            count = shop.erase(args.customer)
-        except NotFound:
-            raise UsageError(f"no customer {args.customer!r} in {args.db}") from None
+    with _open_shop(args) as shop, _known_customer(args):
+        count = shop.erase(args.customer)
     out.write(f"erased the personal data of {args.customer} ({count} events redacted)\n")
     return EXIT_OK
 
@@ -517,20 +516,16 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         ids = set(data.customer_ids)
         started = time.perf_counter()
         stages = {s: [c for c in shop.customers(stage=s) if c in ids] for s in Stage}
-        statuses = {s: len([c for c in shop.customers(status=s) if c in ids]) for s in Status}
         queried = time.perf_counter() - started
-        out.write("\n")
-        _funnel(out, lang, {s: len(c) for s, c in stages.items()})
-        out.write("\n")
-        _health(out, lang, statuses)
-        out.write("\n")
         started = time.perf_counter()
-        _loyalty(out, lang, data.events, policy, data.as_of)
+        with suppress(ImportError, LifecycleError):  # the report's value section says why
+            shop.fit_value_model()
+        fitted = time.perf_counter() - started
+        started = time.perf_counter()
+        report = shop.report()
+        reported = time.perf_counter() - started
         out.write("\n")
-        summary = _value(out, lang, data.events, policy, data.as_of)
-        analysed = time.perf_counter() - started
-        out.write("\n")
-        _predicted(out, lang, shop, summary, policy, statuses[Status.AT_RISK])
+        _shop_report(out, lang, report, fitted_in=fitted if shop.model is not None else None)
         out.write("\n")
         started = time.perf_counter()
         plan = shop.plan()
@@ -538,8 +533,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         outbox = Path(f"{db}.outbox.jsonl")
         shop.channels.update(_file_channels(outbox))
-        report = shop.dispatch()
-        _dispatch_report(out, lang, report, outbox)
+        dispatched = shop.dispatch()
+        _dispatch_report(out, lang, dispatched, outbox)
         out.write("\n")
         examples = _examples(stages)
         started = time.perf_counter()
@@ -556,219 +551,263 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         _say(
             out,
             lang,
-            f"stage and status queries for {len(ids):,} customers: {queried * 1e3:.0f} ms "
-            f"(from stored snapshots); loyalty and value analytics: {analysed:.1f} s; "
-            f"one explained assessment: {per:.2f} ms",
-            f"{len(ids):,} 位客户的阶段与状态查询：{queried * 1e3:.0f} 毫秒（读取快照）；"
-            f"会员与价值分析：{analysed:.1f} 秒；单个客户带原因的评估：{per:.2f} 毫秒",
+            f"stage queries for {len(ids):,} customers: {queried * 1e3:.0f} ms (from stored "
+            f"snapshots); the shop report: {reported:.1f} s; one explained assessment: "
+            f"{per:.2f} ms",
+            f"{len(ids):,} 位客户的阶段查询：{queried * 1e3:.0f} 毫秒（读取快照）；"
+            f"店铺报告：{reported:.1f} 秒；单个客户带原因的评估：{per:.2f} 毫秒",
         )
     return EXIT_OK
 
 
-def _loyalty(
-    out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime
-) -> None:
-    """The tier mix and the points outstanding."""
-    from lifecycle.assessment import first_valid_order_at
-    from lifecycle.loyalty import assess_tier, points_ledger
+# -- the shop report ----------------------------------------------------------------------------
 
-    by_customer: dict[str, list[Event]] = {}
-    for e in events:
-        by_customer.setdefault(e.customer_id, []).append(e)
-    first_orders = {
-        cid: t
-        for cid, h in by_customer.items()
-        if (t := first_valid_order_at(h, policy, now)) is not None
-    }
-    tiers: dict[str, int] = dict.fromkeys((t.key for t in policy.loyalty.tiers.levels), 0)
-    balance = expiring = 0
-    for history in by_customer.values():
-        tiers[assess_tier(history, policy, now).tier.key] += 1
-        referrals = {
-            e.referred_id: first_orders[e.referred_id]
-            for e in history
-            if isinstance(e, Referred) and e.referred_id in first_orders
-        }
-        statement = points_ledger(history, policy, now, referrals=referrals)
-        balance += statement.balance
-        expiring += statement.expiring(30).points
-    total = sum(tiers.values())
-    _say(out, lang, "Loyalty tiers and points", "会员等级与积分")
+
+def _shop_report(
+    out: TextIO, lang: str, report: ShopReport, fitted_in: float | None = None
+) -> None:
+    """Every section of ``report`` as text tables, each titled with its window."""
+    _funnel(out, lang, report.stages)
+    out.write("\n")
+    _health(out, lang, report.health)
+    out.write("\n")
+    _loyalty(out, lang, report.loyalty)
+    out.write("\n")
+    _segments(out, lang, report.segments)
+    _pareto(out, lang, report.pareto)
+    _clusters(out, lang, report.clusters)
+    out.write("\n")
+    _predicted(out, lang, report.value, report.health, fitted_in)
+    out.write("\n")
+    _kpis(out, lang, report.kpis)
+
+
+def _missing(out: TextIO, lang: str, en: str, zh: str, section: Missing) -> None:
+    r = section.reason
+    _say(out, lang, f"{en}: {r.en}", f"{zh}：{r.zh}")
+
+
+def _funnel(out: TextIO, lang: str, section: StageSection) -> None:
+    w = section.window.label(lang)
+    _say(
+        out,
+        lang,
+        f"Stages ({w}): customers, and the share who got at least that far",
+        f"阶段（{w}）：客户数，以及至少达到该阶段的比例",
+    )
+    head = (
+        ("job", "stage", "customers", "share", "reached", "from previous")
+        if lang == "en"
+        else ("职能", "阶段", "客户数", "占比", "达到", "上一阶段转化")
+    )
+    rows: list[tuple[str, ...]] = []
+    job: Job | None = None
+    for step in section.steps:
+        rows.append(
+            (
+                step.job.label(lang) if step.job is not job else "",
+                f"{int(step.stage)} {step.stage.label(lang)}",
+                f"{step.customers:,}",
+                _pct(step.customers, section.customers),
+                f"{step.reached:,}",
+                "" if step.conversion is None else f"{step.conversion:.1%}",
+            )
+        )
+        job = step.job
+    _table(out, head, rows, right=(2, 3, 4, 5))
+
+
+def _health(out: TextIO, lang: str, section: HealthSection) -> None:
+    buyers, w = section.buyers, section.window.label(lang)
+    _say(
+        out,
+        lang,
+        f"Health of the {buyers:,} buying relationships ({w}, by the purchase rhythm)",
+        f"{buyers:,} 个购买关系的健康状况（{w}，按购买节奏）",
+    )
+    head = ("status", "customers", "share") if lang == "en" else ("状态", "客户数", "占比")
+    rows = [(s.label(lang), f"{n:,}", _pct(n, buyers)) for s, n in section.counts.items()]
+    _table(out, head, rows, right=(1, 2))
+
+
+def _loyalty(out: TextIO, lang: str, section: LoyaltySection) -> None:
+    w, soon = section.window.label(lang), section.expiring_window.label(lang)
+    total = sum(t.customers for t in section.tiers)
+    _say(out, lang, f"Loyalty tiers and points ({w})", f"会员等级与积分（{w}）")
     head = ("tier", "customers", "share") if lang == "en" else ("等级", "客户数", "占比")
-    rows = [
-        (tier.label(lang), f"{tiers[tier.key]:,}", _pct(tiers[tier.key], total))
-        for tier in policy.loyalty.tiers.levels
-    ]
+    rows = [(t.label(lang), f"{t.customers:,}", _pct(t.customers, total)) for t in section.tiers]
     _table(out, head, rows, right=(1, 2))
     _say(
         out,
         lang,
-        f"  points outstanding: {balance:,}; expiring within 30 days: {expiring:,}",
-        f"  未使用积分：{balance:,}；30天内到期：{expiring:,}",
+        f"  points outstanding: {section.points_outstanding:,}; expiring in the {soon}: "
+        f"{section.points_expiring:,}",
+        f"  未使用积分：{section.points_outstanding:,}；{soon}内到期：{section.points_expiring:,}",
     )
 
 
-def _value(
-    out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime
-) -> CustomerSummary:
-    """RFM segments, the 80/20 figures, ABC classes and value clusters; returns the summary."""
-    from lifecycle.analytics import (
-        Transactions,
-        abc_classes,
-        cluster_customers,
-        pareto,
-        rfm_scores,
-        rfm_segments,
-        rfm_summary,
-    )
-
-    summary = rfm_summary(Transactions.from_events(events, policy=policy, at=now), end=now)
-    distinct = len(
-        {(o, s) for o, s in zip(summary.orders.tolist(), summary.total_spend.tolist(), strict=True)}
-    )
-    if len(summary) < 3 or distinct < 3:
+def _segments(out: TextIO, lang: str, segments: SegmentSection | Missing) -> None:
+    if isinstance(segments, Missing):
+        _missing(out, lang, "RFM segments", "RFM 分群", segments)
+    else:
+        w = segments.window.label(lang)
         _say(
             out,
             lang,
-            f"Value: {len(summary):,} buyers, too few who differ for RFM segments and clusters.",
-            f"价值：购买客户 {len(summary):,} 位，差异太少，无法进行 RFM 分群与聚类。",
+            f"Value of the {segments.buyers:,} buyers ({w}): RFM segments",
+            f"{segments.buyers:,} 位购买客户的价值（{w}）：RFM 分群",
         )
-        return summary
-    scores = rfm_scores(summary.days_since_last, summary.orders, summary.total_spend)
-    segments = rfm_segments(scores)
-    _say(
-        out,
-        lang,
-        f"Value of the {len(summary):,} buyers: RFM segments",
-        f"{len(summary):,} 位购买客户的价值：RFM 分群",
-    )
-    head = ("segment", "customers", "share") if lang == "en" else ("分群", "客户数", "占比")
-    ranked = sorted(segments.counts.items(), key=lambda kv: -kv[1])
-    rows = [(s.label(lang), f"{n:,}", _pct(n, len(summary))) for s, n in ranked if n]
-    _table(out, head, rows, right=(1, 2))
-    p = pareto(summary.total_spend)
-    abc = abc_classes(summary.total_spend)
-    classes = {c.label(lang): n for c, n in abc.counts.items()}
-    _say(
-        out,
-        lang,
-        f"  Pareto: the top {p.top_fraction:.0%} of buyers bring {p.value_share_of_top:.1%} of "
-        f"revenue; {p.customers_for_value:,} buyers ({p.customer_share_for_value:.1%}) make "
-        f"{p.value_fraction:.0%}; Gini {p.gini:.2f}",
-        f"  二八法则：前{p.top_fraction:.0%}的客户贡献{p.value_share_of_top:.1%}的收入；"
-        f"{p.customers_for_value:,}位客户（{p.customer_share_for_value:.1%}）贡献"
-        f"{p.value_fraction:.0%}；基尼系数 {p.gini:.2f}",
-    )
-    _say(
-        out,
-        lang,
-        "  ABC classes: "
-        + ", ".join(
-            f"{k} {v:,} ({abc.value_shares[c]:.0%} of revenue)"
-            for (k, v), c in zip(classes.items(), abc.counts, strict=True)
-        ),
-        "  ABC 分类："
-        + "，".join(
-            f"{k} {v:,}（收入占{abc.value_shares[c]:.0%}）"
-            for (k, v), c in zip(classes.items(), abc.counts, strict=True)
-        ),
-    )
-    clusters = cluster_customers(summary.days_since_last, summary.orders, summary.total_spend)
-    _say(out, lang, "  Clusters (k-means on RFM):", "  聚类（基于 RFM 的 k-means）：")
-    cluster_head = (
+        head = ("segment", "customers", "share") if lang == "en" else ("分群", "客户数", "占比")
+        ranked = sorted(segments.counts.items(), key=lambda kv: -kv[1])
+        rows = [(s.label(lang), f"{n:,}", _pct(n, segments.buyers)) for s, n in ranked if n]
+        _table(out, head, rows, right=(1, 2))
+
+
+def _pareto(out: TextIO, lang: str, p: ParetoSection | Missing) -> None:
+    """The 80/20 figures and the ABC classes."""
+    if isinstance(p, Missing):
+        _missing(out, lang, "  Pareto", "  二八法则", p)
+    else:
+        w = p.window.label(lang)
+        _say(
+            out,
+            lang,
+            f"  Pareto ({w}): the top {p.top_fraction:.0%} of buyers bring "
+            f"{p.value_share_of_top:.1%} of revenue; {p.customers_for_value:,} buyers "
+            f"({p.customer_share_for_value:.1%}) make {p.value_fraction:.0%}; Gini {p.gini:.2f}",
+            f"  二八法则（{w}）：前{p.top_fraction:.0%}的客户贡献{p.value_share_of_top:.1%}的收入；"
+            f"{p.customers_for_value:,}位客户（{p.customer_share_for_value:.1%}）贡献"
+            f"{p.value_fraction:.0%}；基尼系数 {p.gini:.2f}",
+        )
+        _say(
+            out,
+            lang,
+            f"  ABC classes ({w}): "
+            + ", ".join(
+                f"{c.label(lang)} {n:,} ({p.abc_value_shares[c]:.0%} of revenue)"
+                for c, n in p.abc_counts.items()
+            ),
+            f"  ABC 分类（{w}）："
+            + "，".join(
+                f"{c.label(lang)} {n:,}（收入占{p.abc_value_shares[c]:.0%}）"
+                for c, n in p.abc_counts.items()
+            ),
+        )
+
+
+def _clusters(out: TextIO, lang: str, clusters: ClusterSection | Missing) -> None:
+    if isinstance(clusters, Missing):
+        _missing(out, lang, "  Clusters", "  聚类", clusters)
+        return
+    w = clusters.window.label(lang)
+    _say(out, lang, f"  Clusters (k-means on RFM, {w}):", f"  聚类（基于 RFM 的 k-means，{w}）：")
+    head = (
         ("cluster", "customers", "orders", "days since", "spend")
         if lang == "en"
         else ("类别", "客户数", "订单数", "距上次天数", "消费额")
     )
-    cluster_rows = [
+    rows = [
         (
-            name,
-            f"{int(size):,}",
-            f"{clusters.means[i, 1]:.1f}",
-            f"{clusters.means[i, 0]:.0f}",
-            f"{clusters.means[i, 2]:,.0f}",
+            c.label(lang),
+            f"{c.customers:,}",
+            f"{c.orders:.1f}",
+            f"{c.days_since_last:.0f}",
+            f"{c.spend:,.0f}",
         )
-        for i, (name, size) in enumerate(zip(clusters.names(lang), clusters.sizes, strict=True))
+        for c in clusters.clusters
     ]
-    _table(out, cluster_head, cluster_rows, right=(1, 2, 3, 4))
-    return summary
+    _table(out, head, rows, right=(1, 2, 3, 4))
 
 
 def _predicted(
     out: TextIO,
     lang: str,
-    shop: Lifecycle,
-    s: CustomerSummary,
-    policy: Policy,
-    at_risk_before: int,
+    value: ValueSection | Missing,
+    health: HealthSection,
+    fitted_in: float | None,
 ) -> None:
-    """Fit the value model on the shop; the model-based churn warning and the top customers."""
-    try:
-        from lifecycle.clv import ModelError, customer_lifetime_value
-    except ImportError:
-        _say(
-            out,
-            lang,
-            "Predicted value: install the clv extra (pip install 'lifecycle[clv]') to see it.",
-            "预测价值：请安装 clv 扩展（pip install 'lifecycle[clv]'）。",
-        )
+    """The value model: which, its parameters, the churn warning by P(alive), the top customers."""
+    if isinstance(value, Missing):
+        _missing(out, lang, "Predicted value", "预测价值", value)
         return
-
-    started = time.perf_counter()
-    try:
-        model = shop.fit_value_model()
-    except ModelError as e:
-        _say(out, lang, f"Predicted value: no model ({e})", f"预测价值：无法建模（{e}）")
-        return
-    fitted = time.perf_counter() - started
-    at_risk = len(shop.customers(status=Status.AT_RISK))
-    params = ", ".join(f"{k} {v:.3g}" for k, v in model.purchases.params.items())
+    w, ahead = value.window.label(lang), value.clv_window.label(lang)
+    took_en = "" if fitted_in is None else f" in {fitted_in:.1f} s"
+    took_zh = "" if fitted_in is None else f"，用时 {fitted_in:.1f} 秒"
+    params = ", ".join(f"{k} {v:.3g}" for k, v in value.params.items())
     _say(
         out,
         lang,
-        f"Predicted value: {model.variant} fitted on {model.customers:,} buyers in {fitted:.1f} s "
+        f"Predicted value: {value.model} fitted on {value.customers:,} buyers ({w}){took_en} "
         f"({params})",
-        f"预测价值：{model.variant} 模型，基于 {model.customers:,} 位购买客户，用时 {fitted:.1f} 秒"
+        f"预测价值：{value.model} 模型，基于 {value.customers:,} 位购买客户（{w}）{took_zh}"
         f"（{params}）",
     )
+    at_risk, rhythm = value.statuses[Status.AT_RISK], health.counts[Status.AT_RISK]
     _say(
         out,
         lang,
-        f"  churn warning by P(alive) < {policy.status.at_risk_p_alive:.0%}: {at_risk:,} at risk "
-        f"(the rhythm rule alone: {at_risk_before:,})",
-        f"  按存活概率低于{policy.status.at_risk_p_alive:.0%}预警：{at_risk:,} 位流失预警"
-        f"（仅按购买节奏：{at_risk_before:,} 位）",
+        f"  churn warning by P(alive) < {value.at_risk_p_alive:.0%}: {at_risk:,} at risk "
+        f"(the rhythm rule alone: {rhythm:,})",
+        f"  按存活概率低于{value.at_risk_p_alive:.0%}预警：{at_risk:,} 位流失预警"
+        f"（仅按购买节奏：{rhythm:,} 位）",
     )
-    if model.spend is None:
+    if value.clv_missing is not None:
+        out.write(f"  {value.clv_missing.text('zh' if lang == 'zh' else 'en')}\n")
         return
-    clv = customer_lifetime_value(
-        model.purchases,
-        model.spend,
-        s.frequency,
-        s.recency,
-        s.T,
-        s.monetary_value,
-        horizon_days=model.clv_horizon_days,
-        annual_discount_rate=model.annual_discount_rate,
-    )
-    alive = model.purchases.p_alive(s.frequency, s.recency, s.T)
-    top = np.argsort(-clv, kind="stable")[:5]
     head = (
-        ("customer", "orders", "P(alive)", "12-month CLV")
+        ("customer", "orders", "P(alive)", "CLV")
         if lang == "en"
-        else ("客户", "订单数", "存活概率", "12个月CLV")
+        else ("客户", "订单数", "存活概率", "CLV")
     )
-    rows = [
-        (str(s.customer_id[i]), f"{s.orders[i]}", f"{alive[i]:.0%}", f"{clv[i]:,.0f}") for i in top
-    ]
-    _say(out, lang, "  Top customers by predicted value:", "  预测价值最高的客户：")
+    rows = [(c.customer_id, f"{c.orders}", f"{c.p_alive:.0%}", f"{c.clv:,.0f}") for c in value.top]
+    _say(
+        out,
+        lang,
+        f"  Top customers by predicted value (CLV, {ahead}):",
+        f"  预测价值最高的客户（CLV，{ahead}）：",
+    )
     _table(out, head, rows, right=(1, 2, 3))
     _say(
         out,
         lang,
-        f"  12-month value of the whole base: {clv.sum():,.0f}",
-        f"  全部客户未来12个月预测价值：{clv.sum():,.0f}",
+        f"  value of the whole base in the {ahead}: {value.clv_total or 0:,.0f}",
+        f"  全部客户{ahead}预测价值：{value.clv_total or 0:,.0f}",
     )
+
+
+#: The KPIs shown, with their English and Chinese names and how each is written.
+_KPIS = (
+    ("buyers", "buyers", "购买客户", "{:,}"),
+    ("orders", "orders", "订单数", "{:,}"),
+    ("revenue", "revenue", "收入", "{:,.2f}"),
+    ("average_order_value", "average order value", "客单价", "{:,.2f}"),
+    ("orders_per_customer", "orders per buyer", "人均订单数", "{:.2f}"),
+    ("repurchase_rate", "repeat rate", "复购率", "{:.1%}"),
+    ("retention_rate", "retention rate", "留存率", "{:.1%}"),
+    ("churn_rate", "churn rate", "流失率", "{:.1%}"),
+    ("returning_revenue_share", "revenue from returning buyers", "老客户收入占比", "{:.1%}"),
+    ("discount_share", "orders at a discount", "折扣订单占比", "{:.1%}"),
+    ("complaint_rate", "complaints per order", "投诉率", "{:.1%}"),
+    ("nps", "NPS", "NPS", "{:.0f}"),
+    ("csat", "CSAT", "满意度", "{:.1%}"),
+    ("referrals", "referrals", "推荐客户", "{:,}"),
+    ("referrals_converted", "referrals who bought", "推荐成交", "{:,}"),
+)
+
+
+def _kpis(out: TextIO, lang: str, section: KpiSection | Missing) -> None:
+    if isinstance(section, Missing):
+        _missing(out, lang, "KPIs", "关键指标", section)
+        return
+    _say(out, lang, "KPIs by window", "关键指标（按时间窗口）")
+    head = ("KPI" if lang == "en" else "指标", *(p.window.label(lang) for p in section.periods))
+    rows = []
+    for key, en, zh, form in _KPIS:
+        values = [getattr(p.kpis, key) for p in section.periods]
+        rows.append(
+            (zh if lang == "zh" else en, *("-" if v is None else form.format(v) for v in values))
+        )
+    _table(out, head, rows, right=tuple(range(1, len(head))))
 
 
 def _plan_report(
@@ -879,51 +918,6 @@ def _examples(stages: dict[Stage, list[str]]) -> list[str]:
             chosen.append(cid)
             break
     return chosen[:10]
-
-
-def _funnel(out: TextIO, lang: str, counts: dict[Stage, int]) -> None:
-    total = sum(counts.values())
-    _say(
-        out,
-        lang,
-        "Stages: customers now, and the share who got at least that far",
-        "阶段：当前客户数，以及至少达到该阶段的比例",
-    )
-    head = (
-        ("job", "stage", "customers", "share", "reached", "from previous")
-        if lang == "en"
-        else ("职能", "阶段", "客户数", "占比", "达到", "上一阶段转化")
-    )
-    from lifecycle.analytics.reports import funnel_steps
-
-    rows: list[tuple[str, ...]] = []
-    job: Job | None = None
-    for step in funnel_steps(counts):
-        rows.append(
-            (
-                step.job.label(lang) if step.job is not job else "",
-                f"{int(step.stage)} {step.stage.label(lang)}",
-                f"{step.customers:,}",
-                _pct(step.customers, total),
-                f"{step.reached:,}",
-                "" if step.conversion is None else f"{step.conversion:.1%}",
-            )
-        )
-        job = step.job
-    _table(out, head, rows, right=(2, 3, 4, 5))
-
-
-def _health(out: TextIO, lang: str, counts: dict[Status, int]) -> None:
-    buyers = sum(counts.values())
-    _say(
-        out,
-        lang,
-        f"Health of the {buyers:,} buying relationships",
-        f"{buyers:,} 个购买关系的健康状况",
-    )
-    head = ("status", "customers", "share") if lang == "en" else ("状态", "客户数", "占比")
-    rows = [(s.label(lang), f"{n:,}", _pct(n, buyers)) for s, n in counts.items()]
-    _table(out, head, rows, right=(1, 2))
 
 
 def _pct(part: int, whole: int) -> str:

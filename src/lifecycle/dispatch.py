@@ -25,10 +25,11 @@ from typing import Any, Final
 import attrs
 
 from lifecycle._time import require_aware, to_utc
+from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import contact_gate, stamp
-from lifecycle.cadence.planner import FollowUp, follow_up_key, referral_conversions
+from lifecycle.cadence.planner import FollowUp, follow_up_key
 from lifecycle.clock import Clock
 from lifecycle.customer import Purpose
 from lifecycle.errors import (

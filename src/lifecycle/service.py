@@ -16,9 +16,9 @@ from lifecycle._bulk import collector_paused
 from lifecycle._ledger import check_orders, customer_zone, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.assessment import Assessment, assess, stage_and_status
+from lifecycle.assessment import Assessment, assess, referral_conversions, stage_and_status
 from lifecycle.cadence.contact import first_instant_at
-from lifecycle.cadence.planner import Plan, plan_customers, referral_conversions
+from lifecycle.cadence.planner import Plan, plan_customers
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.dispatch import DispatchReport, default_worker, dispatch, to_outbox
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
@@ -34,6 +34,7 @@ from lifecycle.loyalty import check_loyalty
 from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
 from lifecycle.ports import Channel, PlanIndex, PlanMark, Snapshot, Store
+from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import _encode, event_to_dict
 from lifecycle.stages import Stage, StageChange, stage_history
 from lifecycle.status import AliveModel, Status
@@ -611,6 +612,18 @@ class Lifecycle:
         )
         return model
 
+    def report(self, at: datetime | None = None, *, fit: bool = True) -> ShopReport:
+        """The whole shop at ``at`` (default: the clock's now): stages, health, loyalty, RFM
+        segments, the 80/20 figures, clusters, the value model and the KPIs, each labelled
+        with its window (see :func:`lifecycle.shop_report`).
+
+        The value section uses the shop's fitted model, or (with ``fit``) fits one for the
+        report without keeping it; when none can be fitted it says why.
+        """
+        return shop_report(
+            self._all_histories(), self.policy, self._now(at), model=self.model, fit=fit
+        )
+
     # -- privacy ------------------------------------------------------------------------------
 
     def export(self, customer_id: str, at: datetime | None = None) -> str:
@@ -638,6 +651,10 @@ class Lifecycle:
                     "state": o.state.value,
                     "due_at": o.due_at.isoformat(),
                     "attempts": o.attempts,
+                    "text_en": o.text_en,
+                    "text_zh": o.text_zh,
+                    "subject_en": o.subject_en,
+                    "subject_zh": o.subject_zh,
                     "payload": dict(o.payload),
                 }
                 for o in self.store.outbox_entries(customer_id=customer_id)

@@ -10,6 +10,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum
+from typing import Any
 
 import attrs
 
@@ -151,6 +152,16 @@ class StageChange:
 
     def __str__(self) -> str:
         return f"{self.stage.label_en} since {self.since.date().isoformat()}: {self.reasons[0]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The change as plain values (JSON-ready)."""
+        return {
+            "stage": self.stage.name.lower(),
+            "since": self.since.isoformat(),
+            "rule": self.rule,
+            "evidence": list(self.evidence),
+            "reasons": [{"code": r.code, "en": r.en, "zh": r.zh} for r in self.reasons],
+        }
 
 
 # -- the rules ----------------------------------------------------------------------------------

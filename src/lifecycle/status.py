@@ -153,9 +153,7 @@ def assess_status(
     return status_from_ledger(fold(history, policy, now), now, model=model)
 
 
-def at_risk_since(
-    ledger: Ledger, now: datetime, *, model: AliveModel | None = None
-) -> date | None:
+def at_risk_since(ledger: Ledger, now: datetime, *, model: AliveModel | None = None) -> date | None:
     """The first day, since the last valid order, on which the customer counted as at risk
     (or lapsed), by the same rule :func:`status_from_ledger` applies at ``now`` (the rhythm,
     or the model's P(alive), which only falls as idle days pass); ``None`` while active."""

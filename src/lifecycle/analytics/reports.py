@@ -16,7 +16,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.analytics._days import datetime_to_us
 from lifecycle.analytics.batch import assess_all
 from lifecycle.analytics.table import Transactions
-from lifecycle.assessment import first_valid_order_at
+from lifecycle.assessment import referral_conversions
 from lifecycle.errors import DataError
 from lifecycle.events import (
     ComplaintOpened,
@@ -196,13 +196,9 @@ def stage_funnel(
         by_customer: dict[str, list[Event]] = {}
         for e in events:
             by_customer.setdefault(e.customer_id, []).append(e)
-        converted = _first_valid_orders(by_customer, policy, now)
-        for history in by_customer.values():
-            referrals = {
-                e.referred_id: converted[e.referred_id]
-                for e in history
-                if isinstance(e, Referred) and e.referred_id in converted
-            }
+        conversions = referral_conversions(by_customer, policy, now)
+        for cid, history in by_customer.items():
+            referrals = conversions.get(cid, {})
             entered: dict[Stage, datetime] = {}
             for change in stage_history(history, policy, now, referrals=referrals):
                 entered.setdefault(change.stage, change.since)
@@ -236,18 +232,6 @@ def funnel_steps(
         )
         previous = reached
     return tuple(steps)
-
-
-def _first_valid_orders(
-    by_customer: dict[str, list[Event]], policy: Policy, now: datetime
-) -> dict[str, datetime]:
-    """When each customer first made an order still valid at ``now``."""
-    out = {}
-    for cid, history in by_customer.items():
-        first = first_valid_order_at(history, policy, now)
-        if first is not None:
-            out[cid] = first
-    return out
 
 
 # -- KPIs ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import attrs
 
 from lifecycle._display import html_table, pandas
 from lifecycle._time import require_aware, to_utc
-from lifecycle.assessment import first_valid_order_at
+from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import (
@@ -31,7 +31,7 @@ from lifecycle.cadence.gate import (
 )
 from lifecycle.cadence.rules import CadenceRule, Occurrence
 from lifecycle.customer import Purpose
-from lifecycle.events import Event, Referred
+from lifecycle.events import Event
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
 from lifecycle.status import AliveModel
@@ -44,7 +44,6 @@ __all__ = [
     "plan_customer",
     "plan_customers",
     "plan_facts",
-    "referral_conversions",
 ]
 
 
@@ -403,30 +402,6 @@ def plan_facts(
     planner = _Planner(facts, facts.policy, horizon)
     planner.run(facts.policy.cadence.rules if rules is None else rules)
     return Plan(due=tuple(planner.due), held=tuple(planner.held), as_of=facts.now)
-
-
-def referral_conversions(
-    histories: Mapping[str, Sequence[Event]], policy: Policy, now: datetime
-) -> dict[str, dict[str, datetime]]:
-    """For each customer of ``histories`` who referred others: when each referred customer
-    (found in ``histories``) first made an order still valid at ``now``."""
-    now = to_utc(require_aware(now, "now"))
-    referred: dict[str, set[str]] = {}
-    for cid, events in histories.items():
-        for e in events:
-            if isinstance(e, Referred):
-                referred.setdefault(cid, set()).add(e.referred_id)
-    firsts: dict[str, datetime | None] = {}
-    out: dict[str, dict[str, datetime]] = {}
-    for cid, rids in referred.items():
-        for rid in rids:
-            if rid not in firsts:
-                other = histories.get(rid)
-                firsts[rid] = first_valid_order_at(other, policy, now) if other else None
-            first = firsts[rid]
-            if first is not None:
-                out.setdefault(cid, {})[rid] = first
-    return out
 
 
 def plan_customers(

@@ -13,8 +13,10 @@ from typing import Any
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from lifecycle.analytics.summary import CustomerSummary
+from lifecycle.clv._data import Floats
 from lifecycle.clv._errors import InvalidData, ModelError
 from lifecycle.clv.betageo import BetaGeo, BetaGeoModel, ModifiedBetaGeo
 from lifecycle.clv.gammagamma import GammaGamma, GammaGammaModel
@@ -86,22 +88,44 @@ class ValueModel:
         expected = float(
             self.purchases.expected_purchases(self.horizon_days, frequency, recency, T)
         )
-        if self.spend is None:
-            return expected, None
         try:
-            clv = customer_lifetime_value(
-                self.purchases,
-                self.spend,
+            clv = self.clv(
                 np.array([frequency]),
                 np.array([recency]),
                 np.array([T]),
-                np.array([monetary_value if frequency > 0 else 0.0]),
-                horizon_days=self.clv_horizon_days,
-                annual_discount_rate=self.annual_discount_rate,
+                np.array([monetary_value]),
             )
         except InvalidData:
             return expected, None
-        return expected, float(clv[0])
+        return expected, None if clv is None else float(clv[0])
+
+    def clv(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+        monetary_value: npt.ArrayLike,
+    ) -> Floats | None:
+        """Each customer's lifetime value over ``clv_horizon_days``, discounted (times in
+        days); ``None`` without a spend model. Customers without repeat purchases are priced
+        at the population's mean spend.
+
+        Raises:
+            InvalidData: malformed input.
+        """
+        if self.spend is None:
+            return None
+        x = np.asarray(frequency)
+        return customer_lifetime_value(
+            self.purchases,
+            self.spend,
+            x,
+            recency,
+            T,
+            np.where(x > 0, monetary_value, 0.0),
+            horizon_days=self.clv_horizon_days,
+            annual_discount_rate=self.annual_discount_rate,
+        )
 
     def to_json(self) -> str:
         """Both models and the settings as JSON."""
