@@ -522,8 +522,6 @@ class _Window:
     ends only move forward, as the period and the clock do.
     """
 
-    start: date | None
-    end: date
     lo: int = 0
     hi: int = 0
     plo: int = 0
@@ -531,14 +529,6 @@ class _Window:
     spend: Decimal = Decimal(0)
     orders: int = 0
     points: int = 0
-
-    def follows(self, period: _Period) -> bool:
-        """Whether the window can move on to ``period``: neither of its ends goes back."""
-        if period.end < self.end:
-            return False
-        if period.start is None or self.start is None:
-            return self.start is None
-        return self.start <= period.start
 
 
 class _Qualifier:
@@ -558,16 +548,18 @@ class _Qualifier:
         self.rows = sorted(facts.orders.values(), key=lambda o: (o.paid_at, o.order_id))
         member = facts.member_since
         self.member_day = None if member is None else facts.day(member)
-        # The orders whose points count towards a tier, by posting (row numbers).
-        counted = [
-            i
+        # The postings of points that count towards a tier, in time: (instant, day, row).
+        self.posts = [
+            (o.post_at, o.post_day, i)
             for i, o in enumerate(self.rows)
-            if self.uses_points and o.in_currency and o.post_at is not None
+            if self.uses_points
+            and o.in_currency
+            and o.post_at is not None
+            and o.post_day is not None
         ]
-        counted.sort(key=lambda i: (self.rows[i].post_at, self.rows[i].order_id))
-        self.posted = counted
-        self.post_of = [-1] * len(self.rows)
-        for j, i in enumerate(counted):
+        self.posts.sort(key=lambda p: (p[0], self.rows[p[2]].order_id))
+        self.post_of = [-1] * len(self.rows)  # each row's posting, -1 for none
+        for j, (_, _, i) in enumerate(self.posts):
             self.post_of[i] = j
         # Each change of an order's net: (instant, row, refunded amount or None for a cancel).
         self.changes: list[tuple[datetime, int, Decimal | None]] = []
@@ -668,9 +660,8 @@ class _Qualifier:
         assert self.clock is not None
         key = period.end == self.today
         w = self.windows.get(key)
-        if w is None or not w.follows(period):
-            w = self.windows[key] = _Window(period.start, period.end)
-        w.start, w.end = period.start, period.end
+        if w is None:
+            w = self.windows[key] = _Window()
         rows, nets, clock, start, end = self.rows, self.nets, self.clock, period.start, period.end
         if start is not None:
             while w.lo < len(rows) and rows[w.lo].paid_day < start:
@@ -681,22 +672,15 @@ class _Qualifier:
         while w.hi < len(rows) and rows[w.hi].paid_at <= clock and rows[w.hi].paid_day <= end:
             self._count(w, w.hi, +1)
             w.hi += 1
-        if not self.posted:
-            return w
-        posted = self.posted
+        posts = self.posts
         if start is not None:
-            while w.plo < len(posted) and self._post_day(w.plo) < start:
+            while w.plo < len(posts) and posts[w.plo][1] < start:
                 if w.plo < w.phi:
-                    w.points -= self._points(nets[posted[w.plo]])
+                    w.points -= self._points(nets[posts[w.plo][2]])
                 w.plo += 1
         w.phi = max(w.phi, w.plo)
-        while w.phi < len(posted):
-            o = rows[posted[w.phi]]
-            assert o.post_at is not None  # posted orders post
-            assert o.post_day is not None
-            if o.post_at > clock or o.post_day > end:
-                break
-            w.points += self._points(nets[posted[w.phi]])
+        while w.phi < len(posts) and posts[w.phi][0] <= clock and posts[w.phi][1] <= end:
+            w.points += self._points(nets[posts[w.phi][2]])
             w.phi += 1
         return w
 
@@ -707,11 +691,6 @@ class _Qualifier:
             w.orders += sign
             if self.rows[i].in_currency:
                 w.spend += net if sign > 0 else -net
-
-    def _post_day(self, j: int) -> date:
-        day = self.rows[self.posted[j]].post_day
-        assert day is not None  # posted orders post
-        return day
 
     def totals(self, at: datetime, period: _Period) -> _Totals:
         """The qualifying totals at ``at`` over ``period``, one of :meth:`periods` at ``at``."""
