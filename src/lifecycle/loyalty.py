@@ -1,8 +1,9 @@
 """Loyalty: tiers (qualify, upgrade, review with a grace period, manual moves) and points.
 
-Both derive from the customer's events. :func:`assess_tier` and :func:`tier_history` replay valid
-orders and manual moves; :func:`points_ledger` replays earnings, bonuses, redemptions, expiries
-and claw-backs into a statement of immutable entries. Calendar rules run in the customer's zone.
+Both derive from the customer's events, read from the one fold of the history that every rule
+reads. :func:`assess_tier` and :func:`tier_history` replay valid orders and manual moves;
+:func:`points_ledger` replays earnings, bonuses, redemptions, expiries and claw-backs into a
+statement of immutable entries. Calendar rules run in the customer's zone.
 """
 
 from __future__ import annotations
