@@ -1,5 +1,6 @@
 """Loyalty properties on generated histories: the ledger adds up, expiry takes only what is
-left, arrival order does not matter, and tiers move only at qualifying events or reviews."""
+left, arrival order does not matter, tiers move only at qualifying events or reviews, and the
+running qualifying totals equal the orders summed again."""
 
 from __future__ import annotations
 
