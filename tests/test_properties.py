@@ -154,6 +154,16 @@ def test_recording_duplicates_changes_nothing(events: list[lc.Event], rnd: rando
 
 
 @SETTINGS
+@given(histories(), instants, st.randoms(use_true_random=False))
+def test_an_event_given_twice_counts_once(
+    events: list[lc.Event], offset: timedelta, rnd: random.Random
+) -> None:
+    now = _at(events, offset)
+    again = events + rnd.sample(events, k=rnd.randint(1, len(events)))
+    assert lc.assess("c1", again, POLICY, now) == lc.assess("c1", events, POLICY, now)
+
+
+@SETTINGS
 @given(histories(), instants)
 def test_one_valid_order_never_makes_a_repeat_buyer_through_purchases_alone(
     events: list[lc.Event], offset: timedelta

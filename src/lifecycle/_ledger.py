@@ -198,12 +198,23 @@ class Ledger:
         self.owner_returns: list[ReturnedToPool] = []
         self.tier_moves: list[TierGranted | TierRevoked] = []
         self.redemptions: list[PointsRedeemed] = []
+        # -- each event once; each redemption once (loyalty reads these) ---------------------
+        self.event_ids: set[str] = set()
+        """The ids of the events applied: an event applied again (the same id) changes nothing,
+        as the store records it once."""
+        self.redeemed: dict[str, PointsRedeemed] = {}
+        """The first redemption of each redemption id: one redemption counts once, whatever
+        ids the host gave its events."""
+        # -- end of each event once ----------------------------------------------------------
         self.applied = 0
         """How many events :func:`fold` applied (those at or before its ``now``)."""
 
     # -- feeding ----------------------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
+        if event.event_id in self.event_ids:
+            return  # a repeat of an event already applied
+        self.event_ids.add(event.event_id)
         if self.first_seen is None:
             self.first_seen = event
         if type(event) in _UNFOLDED:
@@ -266,8 +277,9 @@ class Ledger:
                 self.owner = None
             case TierGranted() | TierRevoked():
                 self.tier_moves.append(event)
-            case PointsRedeemed():
+            case PointsRedeemed(redemption_id=rid):
                 self.redemptions.append(event)
+                self.redeemed.setdefault(rid, event)
             case Referred(referred_id=rid):
                 self.referrals.setdefault(rid, event)
             case PartnershipSigned(kind=kind):

@@ -13,7 +13,7 @@ from lifecycle._display import html_table
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event, Referred, sort_key
-from lifecycle.loyalty import TierAssessment, TierProgress, _loyalty_at
+from lifecycle.loyalty import TierAssessment, TierProgress, loyalty_from_ledger
 from lifecycle.policy import Policy, Tier
 from lifecycle.reasons import Reason
 from lifecycle.stages import Stage, StageAssessment, _Judge
@@ -231,7 +231,7 @@ def assess(
     now = to_utc(require_aware(now, "now"))
     referrals = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
     stage, status, bounds, ledger = _relationship(history, policy, now, referrals, model, explain)
-    loyalty = _loyalty_at(history, policy, now, referrals, explain)
+    loyalty = loyalty_from_ledger(ledger, now, referrals=referrals, explain=explain)
     expected, clv = _value(ledger, now, model)
     bounds.append(loyalty.valid_until)
     valid_until = min((b for b in bounds if b is not None and b > now), default=None)

@@ -1,8 +1,9 @@
 """Loyalty: tiers (qualify, upgrade, review with a grace period, manual moves) and points.
 
-Both derive from the customer's events. :func:`assess_tier` and :func:`tier_history` replay valid
-orders and manual moves; :func:`points_ledger` replays earnings, bonuses, redemptions, expiries
-and claw-backs into a statement of immutable entries. Calendar rules run in the customer's zone.
+Both derive from the customer's events, read from the one fold of the history that every rule
+reads. :func:`assess_tier` and :func:`tier_history` replay valid orders and manual moves;
+:func:`points_ledger` replays earnings, bonuses, redemptions, expiries and claw-backs into a
+statement of immutable entries. Calendar rules run in the customer's zone.
 """
 
 from __future__ import annotations
@@ -10,32 +11,32 @@ from __future__ import annotations
 import heapq
 import itertools
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from operator import itemgetter
 from typing import Literal
 
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from lifecycle._ledger import customer_zone, ordered
+from lifecycle._ledger import Ledger, OrderState, fold
 from lifecycle._time import local_date, require_aware, to_utc
-from lifecycle.customer import Birthday, Profile
+from lifecycle.customer import Birthday
 from lifecycle.errors import InvalidEvent
 from lifecycle.events import (
-    CustomerRegistered,
     Event,
     OrderCancelled,
-    OrderDelivered,
     OrderPaid,
     OrderRefunded,
     PointsRedeemed,
-    ProfileUpdated,
     Referred,
     ReviewPosted,
     TierGranted,
     TierRevoked,
+    sort_key,
 )
 from lifecycle.policy import (
     ClawbackShortfall,
@@ -334,39 +335,69 @@ class PointsStatement:
         return ExpiringPoints(points=sum(lot.remaining for lot in lots), lots=lots)
 
 
-# -- reading the history ------------------------------------------------------------------------
+# -- reading the ledger -------------------------------------------------------------------------
 
 
-@attrs.define
 class _Order:
-    order_id: str
-    paid: OrderPaid
-    cancelled: OrderCancelled | None = None
-    refunds: list[OrderRefunded] = attrs.field(factory=list)
-    delivered: OrderDelivered | None = None
-    in_currency: bool = True
-    post_at: datetime | None = None  # when its points post (UTC), None while not delivered
-    # Worked out once, in UTC and local days: the qualifying totals read them at every step.
-    paid_at: datetime = attrs.field(init=False)
-    paid_day: date = attrs.field(init=False)
-    post_day: date | None = attrs.field(init=False, default=None)
-    cancelled_at: datetime | None = attrs.field(init=False, default=None)
-    refund_at: list[tuple[datetime, Decimal]] = attrs.field(init=False, factory=list)
-    # From this instant on (the last refund or cancellation) the net no longer changes.
-    settled_at: datetime | None = attrs.field(init=False, default=None)
-    settled_net: Decimal = attrs.field(init=False, default=Decimal(0))
+    """Loyalty's view of one paid order of the ledger, worked out once: its instants in UTC and
+    in the customer's days, when its points post, and its net at any instant."""
 
-    def settle(self) -> None:
-        """Work out the final net once; :meth:`net` then answers late instants at once."""
+    __slots__ = (
+        "cancelled_at",
+        "in_currency",
+        "paid",
+        "paid_at",
+        "paid_day",
+        "post_at",
+        "post_day",
+        "refund_at",
+        "settled_at",
+        "settled_net",
+        "state",
+    )
+
+    def __init__(self, state: OrderState, paid: OrderPaid, facts: _Facts):
+        pp = facts.lp.points
+        self.state = state
+        self.paid = paid
+        self.in_currency = paid.currency == facts.lp.currency
+        self.paid_at = paid_at = to_utc(paid.at)
+        self.paid_day = facts.day(paid_at)
+        self.refund_at = [(to_utc(r.at), r.amount) for r in state.refunds]
+        cancelled = state.cancelled
+        self.cancelled_at = None if cancelled is None else to_utc(cancelled.at)
+        # From this instant on (the last refund or cancellation) the net no longer changes.
         changes = [t for t, _ in self.refund_at]
         if self.cancelled_at is not None:
             changes.append(self.cancelled_at)
-        self.settled_at = max(changes, default=self.paid_at)
+        self.settled_at = max(changes, default=paid_at)
         self.settled_net = self._net(self.settled_at)
+        # When its points post (UTC), None while not delivered.
+        self.post_at: datetime | None = None
+        if pp.posting is PointsPosting.PAYMENT:
+            self.post_at = paid_at
+        elif state.delivered is not None:
+            at = to_utc(state.delivered.at)
+            if pp.posting is PointsPosting.RETURN_WINDOW:
+                at += timedelta(days=pp.return_window_days)
+            self.post_at = max(at, paid_at)
+        self.post_day = None if self.post_at is None else facts.day(self.post_at)
+
+    @property
+    def order_id(self) -> str:
+        return self.state.order_id
+
+    @property
+    def cancelled(self) -> OrderCancelled | None:
+        return self.state.cancelled
+
+    @property
+    def refunds(self) -> list[OrderRefunded]:
+        return self.state.refunds
 
     def net(self, at: datetime) -> Decimal:
         """The valid amount at ``at``: 0 once cancelled or fully refunded."""
-        if self.settled_at is not None and self.settled_at <= at:
+        if self.settled_at <= at:
             return self.settled_net
         return self._net(at)
 
@@ -381,87 +412,29 @@ class _Order:
 
 
 class _Facts:
-    """What the loyalty rules read from one customer's events at or before ``now``."""
+    """What the loyalty rules read from one customer's ledger at ``now``.
 
-    def __init__(self, history: Sequence[Event], policy: Policy, now: datetime):
-        events = ordered(history, now)
-        seen: set[str] = set()
-        unique = []
-        for e in events:
-            if e.event_id not in seen:
-                seen.add(e.event_id)
-                unique.append(e)
-        self.policy = policy
-        self.lp: LoyaltyPolicy = policy.loyalty
+    The ledger's own facts (profile, reviews, referrals, manual moves, redemptions), and loyalty's
+    view of each paid order, in the order the payments came.
+    """
+
+    def __init__(self, ledger: Ledger, now: datetime):
+        self.policy = ledger.policy
+        self.lp: LoyaltyPolicy = ledger.policy.loyalty
         self.now = now
-        self.tz: tzinfo = customer_zone(unique, policy)
-        self.profile = Profile()
-        self.orders: dict[str, _Order] = {}
-        self.moves: list[TierGranted | TierRevoked] = []
-        self.reviews: list[ReviewPosted] = []
-        self.referred: dict[str, Referred] = {}
-        self.redemptions: list[PointsRedeemed] = []
-        self.member_since: datetime | None = None
-        self.joined_by: Event | None = None
-        refunds: dict[str, list[OrderRefunded]] = {}
-        cancels: dict[str, OrderCancelled] = {}
-        delivered: dict[str, OrderDelivered] = {}
-        redemption_ids: dict[str, PointsRedeemed] = {}
-        for e in unique:
-            match e:
-                case CustomerRegistered() | ProfileUpdated():
-                    self.profile = self.profile.merge(e.profile)
-                    if isinstance(e, CustomerRegistered):
-                        self._joined(e)
-                case OrderPaid(order_id=oid):
-                    if oid not in self.orders:
-                        self.orders[oid] = _Order(
-                            oid, e, in_currency=e.currency == self.lp.currency
-                        )
-                        self._joined(e)
-                case OrderRefunded(order_id=oid):
-                    refunds.setdefault(oid, []).append(e)
-                case OrderCancelled(order_id=oid):
-                    cancels.setdefault(oid, e)
-                case OrderDelivered(order_id=oid):
-                    delivered.setdefault(oid, e)
-                case TierGranted() | TierRevoked():
-                    self.moves.append(e)
-                case ReviewPosted():
-                    self.reviews.append(e)
-                case Referred(referred_id=rid):
-                    self.referred.setdefault(rid, e)
-                case PointsRedeemed(redemption_id=rid):
-                    # One redemption counts once, whatever ids the host gave its events.
-                    if rid not in redemption_ids:
-                        redemption_ids[rid] = e
-                        self.redemptions.append(e)
-        pp = self.lp.points
-        for oid, order in self.orders.items():
-            order.refunds = refunds.get(oid, [])
-            order.cancelled = cancels.get(oid)
-            order.delivered = delivered.get(oid)
-            paid_at = order.paid_at = to_utc(order.paid.at)
-            order.paid_day = self.day(paid_at)
-            order.refund_at = [(to_utc(r.at), r.amount) for r in order.refunds]
-            if order.cancelled is not None:
-                order.cancelled_at = to_utc(order.cancelled.at)
-            order.settle()
-            if pp.posting is PointsPosting.PAYMENT:
-                order.post_at = paid_at
-            elif order.delivered is not None:
-                at = to_utc(order.delivered.at)
-                if pp.posting is PointsPosting.RETURN_WINDOW:
-                    at += timedelta(days=pp.return_window_days)
-                order.post_at = max(at, paid_at)
-            if order.post_at is not None:
-                order.post_day = self.day(order.post_at)
-
-    def _joined(self, e: Event) -> None:
-        at = to_utc(e.at)
-        if self.member_since is None or at < self.member_since:
-            self.member_since = at
-            self.joined_by = e
+        self.tz: tzinfo = ledger.tz
+        self.profile = ledger.profile
+        self.moves: list[TierGranted | TierRevoked] = ledger.tier_moves
+        self.reviews: list[ReviewPosted] = ledger.reviews
+        self.referred: dict[str, Referred] = ledger.referrals
+        self.redemptions: list[PointsRedeemed] = list(ledger.redeemed.values())
+        paid = [(s, s.paid) for s in ledger.orders.values() if s.paid is not None]
+        paid.sort(key=lambda sp: sort_key(sp[1]))
+        self.orders: dict[str, _Order] = {s.order_id: _Order(s, p, self) for s, p in paid}
+        # A customer joins by registering or by their first payment, whichever came first.
+        firsts = [e for e in (ledger.registered, paid[0][1] if paid else None) if e is not None]
+        self.joined_by: Event | None = min(firsts, key=sort_key, default=None)
+        self.member_since = None if self.joined_by is None else to_utc(self.joined_by.at)
 
     def day(self, at: datetime) -> date:
         return local_date(at, self.tz)
@@ -541,8 +514,32 @@ def _met(tier: Tier, t: _Totals) -> bool:
     return all(checks) if tier.require == "all" else any(checks)
 
 
+@attrs.define
+class _Window:
+    """Running qualifying totals over one period, as of the qualifier's clock.
+
+    Rows ``lo:hi`` (by payment) are the orders paid on the period's days by then, postings
+    ``plo:phi`` the points posted on its days by then; the totals are their nets now. Both
+    ends only move forward, as the period and the clock do.
+    """
+
+    lo: int = 0
+    hi: int = 0
+    plo: int = 0
+    phi: int = 0
+    spend: Decimal = Decimal(0)
+    orders: int = 0
+    points: int = 0
+
+
 class _Qualifier:
-    """The qualifying totals of one customer at any instant, and the tier they reach."""
+    """The qualifying totals of one customer at any instant, and the tier they reach.
+
+    The totals run: each window keeps its sums while its ends move forward, and a refund or a
+    cancellation changes them by the order's change of net when its instant comes, so asking
+    at later and later instants (as the replay does) costs time in proportion to the orders
+    and changes passed. Asking at an earlier instant starts the sums again.
+    """
 
     def __init__(self, facts: _Facts):
         self.f = facts
@@ -550,9 +547,39 @@ class _Qualifier:
         self.levels = self.tp.levels
         self.uses_points = any(t.min_points is not None for t in self.levels)
         self.rows = sorted(facts.orders.values(), key=lambda o: (o.paid_at, o.order_id))
-        self.days = [o.paid_day for o in self.rows]
         member = facts.member_since
         self.member_day = None if member is None else facts.day(member)
+        # The postings of points that count towards a tier, in time: (instant, day, row).
+        self.posts = [
+            (o.post_at, o.post_day, i)
+            for i, o in enumerate(self.rows)
+            if self.uses_points
+            and o.in_currency
+            and o.post_at is not None
+            and o.post_day is not None
+        ]
+        self.posts.sort(key=lambda p: (p[0], self.rows[p[2]].order_id))
+        self.post_of = [-1] * len(self.rows)  # each row's posting, -1 for none
+        for j, (_, _, i) in enumerate(self.posts):
+            self.post_of[i] = j
+        # Each change of an order's net: (instant, row, refunded amount or None for a cancel).
+        self.changes: list[tuple[datetime, int, Decimal | None]] = []
+        for i, o in enumerate(self.rows):
+            self.changes += [(t, i, amount) for t, amount in o.refund_at]
+            if o.cancelled_at is not None:
+                self.changes.append((o.cancelled_at, i, None))
+        self.changes.sort(key=itemgetter(0))
+        self._start()
+
+    def _start(self) -> None:
+        """The running totals before any instant."""
+        self.clock: datetime | None = None
+        self.today: date | None = None
+        self.changed = 0  # how many of the changes have come
+        self.refunded = [Decimal(0)] * len(self.rows)
+        self.cancelled = [False] * len(self.rows)
+        self.nets = [max(o.paid.amount, Decimal(0)) for o in self.rows]
+        self.windows: dict[bool, _Window] = {}  # the current period's (True) and the one before
 
     # periods
 
@@ -587,38 +614,99 @@ class _Qualifier:
             return out
         return [_Period(None, day)]
 
-    def totals(self, at: datetime, period: _Period) -> _Totals:
-        spend, orders, points = Decimal(0), 0, 0
-        first = 0
-        if period.start is not None and not self.uses_points:
-            # Payment days rise with the rows: skip the orders before the window at once.
-            first = bisect_left(self.days, period.start)
-        for o in itertools.islice(self.rows, first, None):
-            if o.paid_at > at:
-                break
-            net = o.net(at)
-            if net <= 0:
-                continue
-            if period.holds(o.paid_day):
-                orders += 1
+    # running totals
+
+    def _advance(self, at: datetime) -> None:
+        """Move the clock to ``at``: apply the changes of net that have come by then."""
+        if self.clock is not None and at < self.clock:
+            self._start()
+        changes = self.changes
+        k = self.changed
+        while k < len(changes) and changes[k][0] <= at:
+            _, i, amount = changes[k]
+            self._change(i, amount)
+            k += 1
+        self.changed = k
+        if at != self.clock:
+            self.clock = at
+            self.today = self.f.day(at)
+
+    def _points(self, net: Decimal) -> int:
+        return self.f.base_points(net) if net > 0 else 0
+
+    def _change(self, i: int, refunded: Decimal | None) -> None:
+        """Row ``i`` was refunded ``refunded`` (or cancelled, for ``None``): correct the sums
+        of the windows that hold it."""
+        o = self.rows[i]
+        if refunded is None:
+            self.cancelled[i] = True
+        else:
+            self.refunded[i] += refunded
+        old = self.nets[i]
+        new = Decimal(0) if self.cancelled[i] else max(o.paid.amount - self.refunded[i], Decimal(0))
+        if new == old:
+            return
+        self.nets[i] = new
+        j = self.post_of[i]
+        for w in self.windows.values():
+            if w.lo <= i < w.hi:
+                w.orders += (new > 0) - (old > 0)
                 if o.in_currency:
-                    spend += net
-            if (
-                self.uses_points
-                and o.in_currency
-                and o.post_at is not None
-                and o.post_at <= at
-                and o.post_day is not None
-                and period.holds(o.post_day)
-            ):
-                points += self.f.base_points(net)
-        return _Totals(spend, orders, points, period)
+                    w.spend += new - old
+            if w.plo <= j < w.phi:
+                w.points += self._points(new) - self._points(old)
+
+    def _window(self, period: _Period) -> _Window:
+        """The window of ``period`` at the clock, its ends moved there."""
+        assert self.clock is not None
+        key = period.end == self.today
+        w = self.windows.get(key)
+        if w is None:
+            w = self.windows[key] = _Window()
+        rows, nets, clock, start, end = self.rows, self.nets, self.clock, period.start, period.end
+        if start is not None:
+            while w.lo < len(rows) and rows[w.lo].paid_day < start:
+                if w.lo < w.hi:
+                    self._count(w, w.lo, -1)
+                w.lo += 1
+        w.hi = max(w.hi, w.lo)
+        while w.hi < len(rows) and rows[w.hi].paid_at <= clock and rows[w.hi].paid_day <= end:
+            self._count(w, w.hi, +1)
+            w.hi += 1
+        posts = self.posts
+        if start is not None:
+            while w.plo < len(posts) and posts[w.plo][1] < start:
+                if w.plo < w.phi:
+                    w.points -= self._points(nets[posts[w.plo][2]])
+                w.plo += 1
+        w.phi = max(w.phi, w.plo)
+        while w.phi < len(posts) and posts[w.phi][0] <= clock and posts[w.phi][1] <= end:
+            w.points += self._points(nets[posts[w.phi][2]])
+            w.phi += 1
+        return w
+
+    def _count(self, w: _Window, i: int, sign: int) -> None:
+        """Add row ``i`` to the orders and spend of ``w`` (``sign`` +1) or take it out (-1)."""
+        net = self.nets[i]
+        if net > 0:
+            w.orders += sign
+            if self.rows[i].in_currency:
+                w.spend += net if sign > 0 else -net
+
+    def totals(self, at: datetime, period: _Period) -> _Totals:
+        """The qualifying totals at ``at`` over ``period``, one of :meth:`periods` at ``at``."""
+        self._advance(at)
+        w = self._window(period)
+        return _Totals(w.spend, w.orders, w.points, period)
 
     def qualified(self, at: datetime) -> tuple[int, _Totals]:
         """The highest tier the totals at ``at`` reach, and the totals that reach it."""
+        self._advance(at)
+        assert self.today is not None
         best: tuple[int, _Totals] | None = None
-        for period in self.periods(self.f.day(at)):
-            t = self.totals(at, period)
+        for period in self.periods(self.today):
+            w = self._window(period)
+            t = _Totals(w.spend, w.orders, w.points, period)
             idx = max(i for i, tier in enumerate(self.levels) if _met(tier, t))
             if best is None or idx > best[0]:
                 best = (idx, t)
@@ -717,6 +805,9 @@ class _TierReplay:
         self.current: int | None = None
         self.last_move: TierMove | None = None
         self.since: datetime | None = None
+        self.moves_at: dict[datetime, list[TierGranted | TierRevoked]] = {}
+        for m in facts.moves:
+            self.moves_at.setdefault(to_utc(m.at), []).append(m)
 
     # -- the rules
 
@@ -754,7 +845,7 @@ class _TierReplay:
         o = self.override
         if o is not None and o.expires is not None and o.expires <= t:
             ended, self.override = o, None
-        moves = [m for m in self.f.moves if to_utc(m.at) == t]
+        moves = self.moves_at.get(t, [])
         q, totals = self.q.qualified(t)
         auto_move: TierMove | None = None
         detail: tuple[Reason, ...] = ()
@@ -992,10 +1083,10 @@ class _TierReplay:
         paid_at: dict[datetime, list[OrderPaid]] = {}
         posted_at: dict[datetime, list[_Order]] = {}
         for o in self.q.rows:
-            paid_at.setdefault(to_utc(o.paid.at), []).append(o.paid)
+            paid_at.setdefault(o.paid_at, []).append(o.paid)
             if self.q.uses_points and o.post_at is not None and o.post_at <= now:
                 posted_at.setdefault(o.post_at, []).append(o)
-        static = set(paid_at) | set(posted_at) | {to_utc(m.at) for m in f.moves}
+        static = set(paid_at) | set(posted_at) | set(self.moves_at)
         if f.member_since is not None:
             static.add(f.member_since)
         instants = sorted(static)
@@ -1144,8 +1235,8 @@ def _tier_assessment(r: _TierReplay, now: datetime, explain: bool) -> TierAssess
     q_level, totals = r.q.qualified(now)
     current_period = r.q.periods(f.day(now))[0]
     current = totals if totals.period == current_period else r.q.totals(now, current_period)
+    progress = _progress(r, now, explain)  # at now, before the warning looks past it
     warning = _warning(r, now, explain)
-    progress = _progress(r, now, explain)
     manual = r.override.change if r.override is not None else None
     reasons: list[Reason] = []
     if explain:
@@ -1259,7 +1350,7 @@ class _PointsReplay:
         self.tiers = tiers
         self.explain = explain
         self.lots: list[_Lot] = []
-        self.open: list[_Lot] = []  # lots with points left, oldest first
+        self.open: deque[_Lot] = deque()  # lots with points left, oldest first (and some empty)
         self.debt = 0
         self.balance = 0
         self.entries: list[PointsEntry] = []
@@ -1296,16 +1387,25 @@ class _PointsReplay:
     def _take(self, amount: int, field: str, first: _Lot | None = None) -> int:
         """Take up to ``amount`` points, from ``first`` and then the oldest lots."""
         taken = 0
-        order = ([first] if first is not None else []) + self.open
-        for lot in order:
+        lots = self.open if first is None else itertools.chain((first,), self.open)
+        for lot in lots:
             if taken == amount:
                 break
             n = min(lot.remaining, amount - taken)
             if n:
                 setattr(lot, field, getattr(lot, field) + n)
                 taken += n
-        self.open = [lot for lot in self.open if lot.remaining > 0]
+        self._drop_empty()
         return taken
+
+    def _drop_empty(self) -> None:
+        """Forget the oldest open lots once they are empty.
+
+        A lot emptied behind a fuller one (a claw-back from its own lot) waits its turn: nothing
+        can take from it, and taking from the front stays cheap however many lots are open.
+        """
+        while self.open and self.open[0].remaining <= 0:
+            self.open.popleft()
 
     def _entry(
         self,
@@ -1552,7 +1652,7 @@ class _PointsReplay:
         if n <= 0:
             return
         lot.expired += n
-        self.open.remove(lot)  # only this lot changed; lots emptied elsewhere left at once
+        self._drop_empty()
         reason = None
         if self.explain:
             d = self.f.day(lot.posted_at)
@@ -1563,11 +1663,15 @@ class _PointsReplay:
             )
         self._entry(t, PointsEntryKind.EXPIRE, -n, lot.lot_id, (), reason)
 
-    def statement(self, now: datetime) -> PointsStatement:
-        tz = self.f.tz
+    def valid_until(self, now: datetime) -> datetime | None:
+        """The first instant after ``now`` at which time alone may change the points (UTC)."""
         expiries = [x.expires_at for x in self.open if x.expires_at is not None and x.remaining]
         bounds = [b for b in (self.next_change, min(expiries, default=None)) if b is not None]
-        valid_until = min((b for b in bounds if b > now), default=None)
+        return min((b for b in bounds if b > now), default=None)
+
+    def statement(self, now: datetime) -> PointsStatement:
+        tz = self.f.tz
+        valid_until = self.valid_until(now)
         return PointsStatement(
             balance=self.balance,
             entries=tuple(self.entries),
@@ -1589,6 +1693,11 @@ def _referrals(referrals: Mapping[str, datetime] | None) -> dict[str, datetime]:
     return {rid: to_utc(require_aware(t, "referrals")) for rid, t in (referrals or {}).items()}
 
 
+def _facts(history: Sequence[Event], policy: Policy, now: datetime) -> _Facts:
+    """The loyalty facts of the history's fold at ``now`` (UTC)."""
+    return _Facts(fold(history, policy, now), now)
+
+
 def assess_tier(history: Sequence[Event], policy: Policy, now: datetime) -> TierAssessment:
     """The customer's tier at ``now``, what qualifies them, the next review and progress.
 
@@ -1598,8 +1707,13 @@ def assess_tier(history: Sequence[Event], policy: Policy, now: datetime) -> Tier
         now: the instant to assess at; aware.
     """
     now = _now(now)
-    facts = _Facts(history, policy, now)
-    return _tier_assessment(_tier_run(facts), now, explain=True)
+    return tier_from_ledger(fold(history, policy, now), now)
+
+
+def tier_from_ledger(ledger: Ledger, now: datetime, *, explain: bool = True) -> TierAssessment:
+    """:func:`assess_tier` on a history already folded at ``now``."""
+    now = _now(now)
+    return _tier_assessment(_tier_run(_Facts(ledger, now)), now, explain=explain)
 
 
 def tier_history(history: Sequence[Event], policy: Policy, now: datetime) -> tuple[TierChange, ...]:
@@ -1609,7 +1723,12 @@ def tier_history(history: Sequence[Event], policy: Policy, now: datetime) -> tup
     points), at a review date once the grace period ends, and at a manual move or its expiry.
     """
     now = _now(now)
-    return tuple(_tier_run(_Facts(history, policy, now)).changes)
+    return tier_history_from_ledger(fold(history, policy, now), now)
+
+
+def tier_history_from_ledger(ledger: Ledger, now: datetime) -> tuple[TierChange, ...]:
+    """:func:`tier_history` on a history already folded at ``now``."""
+    return tuple(_tier_run(_Facts(ledger, _now(now))).changes)
 
 
 def points_ledger(
@@ -1629,38 +1748,59 @@ def points_ledger(
             was paid; each earns the referral bonus once.
     """
     now = _now(now)
-    facts = _Facts(history, policy, now)
+    return points_from_ledger(fold(history, policy, now), now, referrals=referrals)
+
+
+def points_from_ledger(
+    ledger: Ledger, now: datetime, *, referrals: Mapping[str, datetime] | None = None
+) -> PointsStatement:
+    """:func:`points_ledger` on a history already folded at ``now``."""
+    now = _now(now)
+    facts = _Facts(ledger, now)
     replay = _PointsReplay(facts, _tier_run(facts), explain=True)
     replay.run(now, _referrals(referrals))
     return replay.statement(now)
 
 
 @attrs.frozen(kw_only=True)
-class _Loyalty:
+class LoyaltySummary:
+    """A customer's tier and points balance at one instant, as an assessment shows them.
+
+    Attributes:
+        tier: the tier, what qualifies for it, and what comes next (see :func:`assess_tier`).
+        points: the points balance (see :func:`points_ledger`).
+        valid_until: the first later instant at which time alone may change either.
+    """
+
     tier: TierAssessment
     points: int
     valid_until: datetime | None
 
 
-def _loyalty_at(
-    history: Sequence[Event],
-    policy: Policy,
+def loyalty_from_ledger(
+    ledger: Ledger,
     now: datetime,
-    referrals: Mapping[str, datetime],
-    explain: bool,
-) -> _Loyalty:
-    """Tier and balance in one pass, for :func:`lifecycle.assess` (``now`` in UTC)."""
-    facts = _Facts(history, policy, now)
+    *,
+    referrals: Mapping[str, datetime] | None = None,
+    explain: bool = True,
+) -> LoyaltySummary:
+    """Tier and points balance at ``now`` from a history already folded at ``now``.
+
+    One replay of tiers and points, for callers (such as :func:`lifecycle.assess`) that fold
+    the history once for every rule. ``referrals`` as for :func:`points_ledger`;
+    ``explain=False`` skips the tier's reasons.
+    """
+    now = _now(now)
+    facts = _Facts(ledger, now)
     tiers = _tier_run(facts)
     tier = _tier_assessment(tiers, now, explain)
     points = _PointsReplay(facts, tiers, explain=False)
-    points.run(now, referrals)
-    statement = points.statement(now)
-    bounds = [b for b in (tier.valid_until, statement.valid_until) if b is not None]
-    return _Loyalty(
+    points.run(now, _referrals(referrals))
+    bounds = [b for b in (tier.valid_until, points.valid_until(now)) if b is not None]
+    return LoyaltySummary(
         tier=tier,
         points=points.balance,
-        valid_until=min(bounds, key=to_utc) if bounds else None,
+        valid_until=min(bounds, key=to_utc).astimezone(facts.tz) if bounds else None,
     )
 
 
@@ -1701,7 +1841,7 @@ def check_loyalty(
         return
     everything = [*history, *new]
     now = max(to_utc(e.at) for e in everything)
-    facts = _Facts(everything, policy, now)
+    facts = _facts(everything, policy, now)
     for e in redemptions:
         other = next(
             (

@@ -27,7 +27,14 @@ from lifecycle.events import (
     Replied,
     ReviewPosted,
 )
-from lifecycle.loyalty import PointsStatement, TierAssessment, TierChange
+from lifecycle.loyalty import (
+    PointsStatement,
+    TierAssessment,
+    TierChange,
+    points_from_ledger,
+    tier_from_ledger,
+    tier_history_from_ledger,
+)
 from lifecycle.policy import Policy
 from lifecycle.stages import Stage, StageChange, _Judge
 from lifecycle.status import AliveModel, StatusAssessment, at_risk_since, status_from_ledger
@@ -176,23 +183,17 @@ class CustomerFacts:
         """The tier assessment; ``None`` for a customer who never paid (only the base tier)."""
         if not any(o.paid is not None for o in self.orders.values()):
             return None
-        from lifecycle.loyalty import assess_tier
-
-        return assess_tier(self.history, self.policy, self.now)
+        return tier_from_ledger(self.ledger, self.now)
 
     @cached_property
     def tier_history(self) -> tuple[TierChange, ...]:
         if not any(o.paid is not None for o in self.orders.values()):
             return ()
-        from lifecycle.loyalty import tier_history
-
-        return tier_history(self.history, self.policy, self.now)
+        return tier_history_from_ledger(self.ledger, self.now)
 
     @cached_property
     def points(self) -> PointsStatement | None:
         """The points statement; ``None`` for a customer who never paid."""
         if not any(o.paid is not None for o in self.orders.values()):
             return None
-        from lifecycle.loyalty import points_ledger
-
-        return points_ledger(self.history, self.policy, self.now, referrals=self.referrals)
+        return points_from_ledger(self.ledger, self.now, referrals=self.referrals)

@@ -845,11 +845,10 @@ class TierDowngradeWarning(Rule):
     days_before: int = attrs.field(default=14, validator=_days)
 
     def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
-        from lifecycle.loyalty import _money, assess_tier
+        from lifecycle.loyalty import _money
 
-        if not self.applies(facts) or not facts.orders:
-            return
-        warning = assess_tier(facts.history, facts.policy, facts.now).warning
+        tier = facts.tier if self.applies(facts) else None
+        warning = None if tier is None else tier.warning
         if warning is None:
             return
         ends = to_utc(warning.at)
