@@ -15,19 +15,14 @@ from hypothesis import strategies as st
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.cadence.contact import Caps, ContactPolicy
-from lifecycle.customer import ContactPoint, Profile, Purpose
-from lifecycle.dispatch import (
-    DispatchOutcome,
-    DispatchPolicy,
-    contact_block,
-    dispatch,
-    in_doubt,
-    to_outbox,
-)
+from lifecycle.customer import ContactPoint, Profile
+from lifecycle.dispatch import DispatchOutcome, contact_block, dispatch, in_doubt, to_outbox
 from lifecycle.errors import PermanentChannelError, PolicyError, TransientChannelError
 from lifecycle.events import ConsentChanged, Contacted, CustomerErased, CustomerRegistered
+from lifecycle.policy import DispatchPolicy
 from lifecycle.ports import Message, OutboxEntry, OutboxState, SendResult
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import Purpose
 
 T0 = datetime(2026, 5, 1, 10, tzinfo=UTC)
 POLICY = DispatchPolicy(backoff_base_seconds=60, backoff_max_seconds=3600, max_attempts=5)

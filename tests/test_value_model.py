@@ -83,6 +83,6 @@ def test_a_shop_without_repeat_buyers_cannot_be_modelled() -> None:
         )
         for i in range(5)
     )
-    with pytest.raises(clv.ModelError, match="repeat"):
+    with pytest.raises(lc.DataError, match="repeat"):
         shop.fit_value_model()
     assert shop.model is None

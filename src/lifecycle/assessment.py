@@ -13,11 +13,12 @@ from lifecycle._display import html_table
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event, sort_key
-from lifecycle.loyalty import TierAssessment, TierProgress, _loyalty_at
+from lifecycle.loyalty import TierAssessment, TierProgress, loyalty_at
 from lifecycle.policy import Policy, Tier
 from lifecycle.reasons import Reason
-from lifecycle.stages import Stage, StageAssessment, _Judge
-from lifecycle.status import AliveModel, Status, StatusAssessment, status_from_ledger
+from lifecycle.stages import StageAssessment, StageJudge
+from lifecycle.status import AliveModel, StatusAssessment, status_from_ledger
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["Assessment", "ValueEstimator", "assess", "first_valid_order_at", "stage_and_status"]
 
@@ -132,7 +133,7 @@ def _relationship(
     """Stage and status at ``now`` (UTC), the instants at which time alone may change them,
     and the ledger they were read from."""
     ledger = fold(history, policy, now)
-    judge = _Judge(ledger, referrals, now)
+    judge = StageJudge(ledger, referrals, now)
     if explain:
         stage = judge.decide()
     else:
@@ -198,7 +199,7 @@ def assess(
     now = to_utc(require_aware(now, "now"))
     referrals = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
     stage, status, bounds, ledger = _relationship(history, policy, now, referrals, model, explain)
-    loyalty = _loyalty_at(history, policy, now, referrals, explain)
+    loyalty = loyalty_at(history, policy, now, referrals, explain)
     expected, clv = _value(ledger, now, model)
     bounds.append(loyalty.valid_until)
     valid_until = min((b for b in bounds if b is not None and b > now), default=None)

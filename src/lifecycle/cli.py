@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,27 +22,48 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from lifecycle._time import zone
 from lifecycle._version import __version__
-from lifecycle.errors import ConflictingEvent, LifecycleError
+from lifecycle.adapters.channels import ConsoleChannel, JsonLinesChannel
+from lifecycle.analytics import (
+    Transactions,
+    abc_classes,
+    assess_all,
+    cluster_customers,
+    pareto,
+    rfm_scores,
+    rfm_segments,
+    rfm_summary,
+)
+from lifecycle.analytics.reports import funnel_steps
+from lifecycle.assessment import first_valid_order_at
+from lifecycle.clock import FixedClock
+from lifecycle.config import load_policy, policy_to_toml
+from lifecycle.datasets import synthetic_shop
+from lifecycle.errors import (
+    ConflictingEvent,
+    DataError,
+    LifecycleError,
+    ModelError,
+    NotFound,
+    UsageError,
+)
 from lifecycle.events import Event, OrderPaid, Referred
+from lifecycle.io import read_orders, write_csv
+from lifecycle.loyalty import assess_tier, points_ledger
 from lifecycle.policy import Policy
-from lifecycle.stages import Job, Stage
-from lifecycle.status import Status
+from lifecycle.service import Lifecycle
+from lifecycle.vocabulary import Job, Stage, Status
 
 if TYPE_CHECKING:
     from lifecycle.analytics.summary import CustomerSummary
     from lifecycle.cadence.planner import Plan
     from lifecycle.dispatch import DispatchReport
     from lifecycle.ports import Channel
-    from lifecycle.service import Lifecycle
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A mistake on the command line; printed as one line, exit code 2."""
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -196,8 +219,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _policy(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.config import load_policy, policy_to_toml
-
     if args.defaults:
         out.write(policy_to_toml())
         return EXIT_OK
@@ -219,10 +240,6 @@ def _instant(text: str) -> datetime:
 
 
 def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycle:
-    from lifecycle.clock import FixedClock
-    from lifecycle.config import load_policy
-    from lifecycle.service import Lifecycle
-
     db: Path = args.db
     if must_exist and not db.is_file():
         raise UsageError(f"no shop file {db}; give --db or import orders first")
@@ -232,8 +249,6 @@ def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycl
 
 
 def _assess(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.errors import NotFound
-
     with _open_shop(args) as shop:
         try:
             a = shop.assess(args.customer)
@@ -252,8 +267,6 @@ def _assess(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(row, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
-        from lifecycle.io import write_csv
-
         header = [k for k in row if k != "reasons"] + ["reasons"]
         values = [row[k] for k in header[:-1]] + [" | ".join(row["reasons"])]  # type: ignore[arg-type]
         write_csv(out, header, [values])
@@ -263,8 +276,6 @@ def _assess(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.analytics import assess_all
-
     with _open_shop(args) as shop:
         now = shop.clock.now()
         ids = list(shop.store.customer_ids())
@@ -291,8 +302,6 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_OK
     if args.format == "csv":
-        from lifecycle.io import write_csv
-
         rows: list[list[object]] = [["stage", s.name.lower(), n] for s, n in stages.items()]
         rows += [["status", s.value, n] for s, n in statuses.items()]
         rows += [["tier", k, n] for k, n in tiers.items()]
@@ -365,8 +374,6 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
-        from lifecycle.io import write_csv
-
         header = list(rows[0]) if rows else ["customer_id", "rule", "key"]
         write_csv(out, header, [[r[h] for h in header] for r in rows])
     else:
@@ -375,8 +382,6 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.errors import NotFound
-
     with _open_shop(args) as shop:
         try:
             out.write(shop.export(args.customer) + "\n")
@@ -386,8 +391,6 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _erase(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.errors import NotFound
-
     if not args.yes:
         raise UsageError(f"erasing {args.customer!r} cannot be undone; add --yes to confirm")
     with _open_shop(args) as shop:
@@ -400,10 +403,6 @@ def _erase(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _import(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.config import load_policy
-    from lifecycle.io import read_orders
-    from lifecycle.service import Lifecycle
-
     file: Path = args.file
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
@@ -455,11 +454,6 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.clock import FixedClock
-    from lifecycle.datasets import synthetic_shop
-    from lifecycle.policy import Policy
-    from lifecycle.service import Lifecycle
-
     lang: str = args.lang
     db: Path = args.db
     if db.is_dir():
@@ -470,12 +464,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     data = synthetic_shop(args.customers, seed=args.seed)
     generated = time.perf_counter() - started
     clock = FixedClock(data.as_of)
-    if args.policy is not None:
-        from lifecycle.config import load_policy
-
-        policy = load_policy(args.policy)
-    else:
-        policy = Policy(timezone=data.timezone)
+    policy = load_policy(args.policy) if args.policy is not None else Policy(timezone=data.timezone)
     _say(
         out,
         lang,
@@ -569,9 +558,6 @@ def _loyalty(
     out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime
 ) -> None:
     """The tier mix and the points outstanding."""
-    from lifecycle.assessment import first_valid_order_at
-    from lifecycle.loyalty import assess_tier, points_ledger
-
     by_customer: dict[str, list[Event]] = {}
     for e in events:
         by_customer.setdefault(e.customer_id, []).append(e)
@@ -612,16 +598,6 @@ def _value(
     out: TextIO, lang: str, events: Sequence[Event], policy: Policy, now: datetime
 ) -> CustomerSummary:
     """RFM segments, the 80/20 figures, ABC classes and value clusters; returns the summary."""
-    from lifecycle.analytics import (
-        Transactions,
-        abc_classes,
-        cluster_customers,
-        pareto,
-        rfm_scores,
-        rfm_segments,
-        rfm_summary,
-    )
-
     summary = rfm_summary(Transactions.from_events(events, policy=policy, at=now), end=now)
     distinct = len(
         {(o, s) for o, s in zip(summary.orders.tolist(), summary.total_spend.tolist(), strict=True)}
@@ -704,7 +680,7 @@ def _predicted(
 ) -> None:
     """Fit the value model on the shop; the model-based churn warning and the top customers."""
     try:
-        from lifecycle.clv import ModelError, customer_lifetime_value
+        from lifecycle.clv import customer_lifetime_value
     except ImportError:
         _say(
             out,
@@ -717,7 +693,7 @@ def _predicted(
     started = time.perf_counter()
     try:
         model = shop.fit_value_model()
-    except ModelError as e:
+    except (ModelError, DataError) as e:
         _say(out, lang, f"Predicted value: no model ({e})", f"预测价值：无法建模（{e}）")
         return
     fitted = time.perf_counter() - started
@@ -775,9 +751,6 @@ def _plan_report(
     out: TextIO, lang: str, plan: Plan, timezone: str, seconds: float | None = None
 ) -> None:
     """Today's follow-ups: counts by rule, channel and purpose; held back by reason; examples."""
-    from collections import Counter
-
-    from lifecycle._time import zone
 
     as_of = plan.as_of.astimezone(zone(timezone))
 
@@ -813,14 +786,10 @@ _CHANNEL_NAMES = ("sms", "email", "wechat", "app_push", "phone", "post", "task",
 
 
 def _file_channels(path: Path) -> dict[str, Channel]:
-    from lifecycle.adapters.channels import JsonLinesChannel
-
     return {name: JsonLinesChannel(path, name=name, deduplicate=True) for name in _CHANNEL_NAMES}
 
 
 def _console_channels(out: TextIO) -> dict[str, Channel]:
-    from lifecycle.adapters.channels import ConsoleChannel
-
     return {name: ConsoleChannel(name, stream=out) for name in _CHANNEL_NAMES}
 
 
@@ -846,8 +815,6 @@ def _dispatch_report(out: TextIO, lang: str, report: DispatchReport, where: Path
 
 def _remove_shop_file(db: Path) -> None:
     """Delete ``db`` and its WAL files, but only when it is a lifecycle SQLite file."""
-    import sqlite3
-
     try:
         with db.open("rb") as f:
             header = f.read(16)
@@ -894,7 +861,6 @@ def _funnel(out: TextIO, lang: str, counts: dict[Stage, int]) -> None:
         if lang == "en"
         else ("职能", "阶段", "客户数", "占比", "达到", "上一阶段转化")
     )
-    from lifecycle.analytics.reports import funnel_steps
 
     rows: list[tuple[str, ...]] = []
     job: Job | None = None

@@ -10,7 +10,6 @@ it only when :attr:`DispatchPolicy.resend_in_doubt` says so, else it is failed a
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
@@ -25,12 +24,11 @@ import attrs
 from lifecycle._time import require_aware, to_utc
 from lifecycle.cadence.contact import Caps, ContactPolicy
 from lifecycle.clock import Clock
-from lifecycle.customer import Profile, Purpose
+from lifecycle.customer import Profile
 from lifecycle.errors import (
     ChannelError,
     LifecycleError,
     PermanentChannelError,
-    PolicyError,
 )
 from lifecycle.events import (
     ConsentChanged,
@@ -40,14 +38,13 @@ from lifecycle.events import (
     Event,
     ProfileUpdated,
 )
-from lifecycle.policy import _positive_int
+from lifecycle.policy import DispatchPolicy, unit_fraction
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import OWNER_CHANNELS, Purpose
 
 __all__ = [
-    "OWNER_CHANNELS",
     "DispatchOutcome",
-    "DispatchPolicy",
     "DispatchReport",
     "Dispatched",
     "contact_block",
@@ -56,66 +53,6 @@ __all__ = [
     "in_doubt",
     "to_outbox",
 ]
-
-#: Channels that make a job for the customer's owner rather than a message to the customer.
-OWNER_CHANNELS: Final = frozenset({"task", "visit"})
-
-
-def _number(key: str, lo: float, hi: float | None = None) -> Any:
-    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= lo
-        if not ok or (hi is not None and value >= hi):  # type: ignore[operator]
-            bound = f">= {lo:g}" if hi is None else f"in [{lo:g}, {hi:g})"
-            raise PolicyError(f"must be a number {bound}, got {value!r}", key=f"{key}.{attr.name}")
-
-    return check
-
-
-@attrs.frozen(kw_only=True)
-class DispatchPolicy:
-    """How the dispatcher claims, retries and treats messages whose outcome is unknown.
-
-    Attributes:
-        lease_seconds: how long a claim holds; longer than one send can take.
-        max_attempts: transient failures allowed before a message is given up.
-        backoff_base_seconds, backoff_max_seconds: the first retry delay, doubled after each
-            failure, capped at the maximum.
-        jitter: the share of each delay taken off at random, derived from the key so that
-            the schedule is reproducible while retries of many messages spread out.
-        resend_in_doubt: resend a message whose earlier attempt may have gone out on a channel
-            that cannot deduplicate (accepting a possible duplicate); by default such a
-            message is failed and reported as in doubt.
-        batch_size: entries claimed at once. Larger batches claim faster, but when a
-            dispatcher dies every unsettled entry of its batch is in doubt.
-        busy_seconds: how long a capped message waits while another message to the same
-            customer is in flight, so that two dispatchers never break a cap together.
-    """
-
-    lease_seconds: float = attrs.field(default=300.0, validator=_number("dispatch", 1))
-    max_attempts: int = attrs.field(default=8, validator=_positive_int("dispatch"))
-    backoff_base_seconds: float = attrs.field(default=60.0, validator=_number("dispatch", 0.001))
-    backoff_max_seconds: float = attrs.field(
-        default=6 * 3600.0, validator=_number("dispatch", 0.001)
-    )
-    jitter: float = attrs.field(default=0.5, validator=_number("dispatch", 0, 1))
-    resend_in_doubt: bool = False
-    batch_size: int = attrs.field(default=1, validator=_positive_int("dispatch"))
-    busy_seconds: float = attrs.field(default=5.0, validator=_number("dispatch", 0.001))
-
-    @property
-    def lease(self) -> timedelta:
-        return timedelta(seconds=self.lease_seconds)
-
-    def backoff(self, key: str, failures: int) -> timedelta:
-        """The delay before the retry that follows failure number ``failures`` of ``key``."""
-        base = self.backoff_base_seconds * 2 ** max(0, min(failures - 1, 40))
-        delay = min(self.backoff_max_seconds, base)
-        return timedelta(seconds=delay * (1 - self.jitter * _unit(f"{key}:{failures}")))
-
-
-def _unit(text: str) -> float:
-    """A number in [0, 1) derived from ``text``: jitter that replays the same every time."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
 
 
 class DispatchOutcome(StrEnum):
@@ -742,7 +679,9 @@ class _Run:
                 and other.lease_until is not None
                 and other.lease_until > at
             ):
-                wait = self.policy.busy_seconds * (1 + _unit(f"{entry.key}:{entry.attempts}"))
+                wait = self.policy.busy_seconds * (
+                    1 + unit_fraction(f"{entry.key}:{entry.attempts}")
+                )
                 later = at + timedelta(seconds=wait)
                 return later, _reason("busy", next=later.isoformat())
         manual = self.contact is not None and self.contact.count_manual_contacts

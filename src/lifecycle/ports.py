@@ -15,8 +15,7 @@ import attrs
 
 from lifecycle.clock import Clock
 from lifecycle.events import Event
-from lifecycle.stages import Stage
-from lifecycle.status import Status
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = [
     "Channel",

@@ -15,7 +15,7 @@ import attrs
 from lifecycle._ledger import Ledger, OrderState, customer_zone, ordered
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.cadence.contact import first_instant_at
-from lifecycle.customer import Profile, Purpose
+from lifecycle.customer import Profile
 from lifecycle.events import (
     ComplaintOpened,
     ComplaintResolved,
@@ -33,10 +33,18 @@ from lifecycle.events import (
     Replied,
     ReviewPosted,
 )
-from lifecycle.loyalty import PointsStatement, TierAssessment, TierChange
+from lifecycle.loyalty import (
+    PointsStatement,
+    TierAssessment,
+    TierChange,
+    assess_tier,
+    points_ledger,
+    tier_history,
+)
 from lifecycle.policy import Policy
-from lifecycle.stages import Stage, StageChange, _Judge
+from lifecycle.stages import StageChange, StageJudge, stage_history
 from lifecycle.status import StatusAssessment, status_from_ledger
+from lifecycle.vocabulary import Purpose, Stage
 
 __all__ = ["CustomerFacts", "OrderFacts"]
 
@@ -219,7 +227,7 @@ class CustomerFacts:
 
     @cached_property
     def stage(self) -> Stage:
-        return _Judge(self.ledger, self.referrals, self.now).stage()
+        return StageJudge(self.ledger, self.referrals, self.now).stage()
 
     @cached_property
     def status(self) -> StatusAssessment:
@@ -227,8 +235,6 @@ class CustomerFacts:
 
     @cached_property
     def stage_history(self) -> tuple[StageChange, ...]:
-        from lifecycle.stages import stage_history
-
         return stage_history(self.history, self.policy, self.now, referrals=self.referrals)
 
     @cached_property
@@ -236,16 +242,12 @@ class CustomerFacts:
         """The tier assessment; ``None`` for a customer who never paid (only the base tier)."""
         if not any(o.state.paid is not None for o in self.orders.values()):
             return None
-        from lifecycle.loyalty import assess_tier
-
         return assess_tier(self.history, self.policy, self.now)
 
     @cached_property
     def tier_history(self) -> tuple[TierChange, ...]:
         if not any(o.state.paid is not None for o in self.orders.values()):
             return ()
-        from lifecycle.loyalty import tier_history
-
         return tier_history(self.history, self.policy, self.now)
 
     @cached_property
@@ -253,6 +255,4 @@ class CustomerFacts:
         """The points statement; ``None`` for a customer who never paid."""
         if not any(o.state.paid is not None for o in self.orders.values()):
             return None
-        from lifecycle.loyalty import points_ledger
-
         return points_ledger(self.history, self.policy, self.now, referrals=self.referrals)

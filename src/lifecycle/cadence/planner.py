@@ -20,10 +20,10 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.cadence.contact import Caps, next_allowed
 from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.rules import CadenceRule, Occurrence
-from lifecycle.customer import Purpose
 from lifecycle.events import Event, OrderCancelled, OrderPaid, OrderRefunded, Referred
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
 
 __all__ = ["FollowUp", "Held", "Hold", "Outcome", "Plan", "plan_customer", "plan_customers"]
 
@@ -316,7 +316,7 @@ class _Planner:
             return Hold.DO_NOT_CONTACT
         options: list[str] = []
         for ch in rule.channels:
-            if ch in ("task", "visit") or (
+            if ch in OWNER_CHANNELS or (
                 facts.profile.contact(ch) is not None
                 and (purpose is Purpose.TRANSACTIONAL or facts.consents(ch, purpose))
             ):
@@ -325,7 +325,7 @@ class _Planner:
             return Hold.NO_CONSENT
         preferred = facts.profile.contacts[0].channel if facts.profile.contacts else None
         chosen = preferred if preferred in options else options[0]
-        if chosen in ("task", "phone", "visit"):
+        if chosen in FOLLOW_UP_CHANNELS:
             return "task", None if chosen == "task" else chosen
         return chosen, None
 

@@ -15,10 +15,10 @@ import attrs
 import numpy as np
 
 from lifecycle.analytics.summary import CustomerSummary
-from lifecycle.clv._errors import InvalidData, ModelError
 from lifecycle.clv.betageo import BetaGeo, BetaGeoModel, ModifiedBetaGeo
 from lifecycle.clv.gammagamma import GammaGamma, GammaGammaModel
 from lifecycle.clv.value import customer_lifetime_value
+from lifecycle.errors import DataError, ModelError
 
 __all__ = ["ValueModel"]
 
@@ -53,18 +53,18 @@ class ValueModel:
         """Fit both models on a per-customer summary in days.
 
         Raises:
-            InvalidData: the summary is in weeks, or cannot identify the purchase model.
+            DataError: the summary is in weeks, or cannot identify the purchase model.
             ConvergenceError: the optimiser did not converge.
         """
         if summary.unit != "days":
-            raise InvalidData(
-                "fit on a summary in days (rfm_summary(..., unit='days'))", field="unit"
+            raise DataError(
+                "fit on a summary in days (rfm_summary(..., unit='days'))", column="unit"
             )
         purchases = _best_purchase_model(summary)
         spend: GammaGammaModel | None
         try:
             spend = GammaGamma().fit(summary.frequency, summary.monetary_value)
-        except InvalidData:
+        except DataError:
             spend = None
         return cls(purchases=purchases, spend=spend, customers=len(summary), **settings)
 
@@ -99,7 +99,7 @@ class ValueModel:
                 horizon_days=self.clv_horizon_days,
                 annual_discount_rate=self.annual_discount_rate,
             )
-        except InvalidData:
+        except DataError:
             return expected, None
         return expected, float(clv[0])
 
@@ -134,11 +134,11 @@ class ValueModel:
 def _best_purchase_model(summary: CustomerSummary) -> BetaGeoModel:
     """BG/NBD and MBG/NBD fitted on the same data; the higher likelihood wins."""
     fits: list[BetaGeoModel] = []
-    failures: list[ModelError] = []
+    failures: list[ModelError | DataError] = []
     for model in (BetaGeo(), ModifiedBetaGeo()):
         try:
             fits.append(model.fit(summary.frequency, summary.recency, summary.T))
-        except ModelError as e:
+        except (ModelError, DataError) as e:
             failures.append(e)
     if not fits:
         raise failures[0]
