@@ -20,7 +20,7 @@ def drawn_tree() -> list[tuple[str, str | None, str | None]]:
     parents: list[str] = []
     for line in errors.__doc__.splitlines():
         m = re.match(r"^(?P<lead>[ │├└─]*)(?P<name>[A-Z]\w+)(?: \((?P<base>\w+)\))?(?:\s|$)", line)
-        if m is None or not m["name"].endswith(("Error", "Event", "Found")):
+        if m is None or (not m["lead"].strip() and m["name"] != "LifecycleError"):
             continue
         depth = len(m["lead"]) // 4  # the tree is indented once: the root is at depth 1
         parents = parents[: depth - 1]

@@ -4,7 +4,7 @@
 
     LifecycleError
     ├── InvalidEvent (ValueError)          an event, or a batch of them, that cannot be recorded
-    │   └── ConflictingEvent               an event id already used by a different event
+    │   ├── ConflictingEvent               an event id already used by a different event
     │   └── InsufficientPoints             a redemption larger than the balance
     ├── PolicyError (ValueError)           a policy value that makes no sense
     ├── DataError (ValueError)             input data (columns, arrays, tables) that cannot be
