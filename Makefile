@@ -42,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .grimp_cache .import_linter_cache build dist site
