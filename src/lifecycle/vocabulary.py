@@ -14,6 +14,7 @@ __all__ = [
     "CONTACT_CHANNELS",
     "FOLLOW_UP_CHANNELS",
     "OWNER_CHANNELS",
+    "PERSONAL_CHANNELS",
     "RULE_CHANNELS",
     "Job",
     "Purpose",
@@ -166,9 +167,13 @@ CONTACT_CHANNELS: Final[frozenset[str]] = frozenset(
 #: Channels that make a job for the customer's owner rather than a message to the customer.
 OWNER_CHANNELS: Final[frozenset[str]] = frozenset({"task", "visit"})
 
+#: Contact channels a person works (a call): a rule that picks one makes a task for the owner,
+#: which still needs the customer's consent on that channel.
+PERSONAL_CHANNELS: Final[frozenset[str]] = frozenset({"phone"})
+
 #: Channels on which the owner reaches the customer in person: a logged contact on one of them
 #: is the owner's own follow-up, and a follow-up planned on one becomes a task for the owner.
-FOLLOW_UP_CHANNELS: Final[frozenset[str]] = OWNER_CHANNELS | {"phone"}
+FOLLOW_UP_CHANNELS: Final[frozenset[str]] = OWNER_CHANNELS | PERSONAL_CHANNELS
 
 #: Channels a rule may name: the contact channels, ``"task"`` (a job for the customer's owner)
 #: and ``"visit"``. Phone calls and visits become tasks.

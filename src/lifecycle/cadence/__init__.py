@@ -49,11 +49,9 @@ from lifecycle.cadence.templates import (
     default_templates,
     render,
 )
-from lifecycle.vocabulary import RULE_CHANNELS
 
 __all__ = [
     "OPT_OUT_MARKERS",
-    "RULE_CHANNELS",
     "TEMPLATE_FIELDS",
     "AfterEvent",
     "Anniversary",
