@@ -629,9 +629,7 @@ class Assignment(StrEnum):
     """To the owner holding the fewest customers (ties in list order)."""
 
 
-def _days(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PolicyError(f"must be a whole number >= 0, got {value!r}", key=f"owners.{attr.name}")
+_days = _non_negative_int("owners")
 
 
 def _assignment(value: object) -> Assignment:
