@@ -16,7 +16,6 @@ from lifecycle._ledger import check_orders, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
-from lifecycle.analytics import Transactions, rfm_summary
 from lifecycle.assessment import Assessment, assess, first_valid_order_at, stage_and_status
 from lifecycle.cadence.planner import Plan, plan_customers
 from lifecycle.clock import Clock, SystemClock
@@ -518,10 +517,7 @@ class Lifecycle:
         now = self._now(at)
         histories = self._all_histories()
         events = [e for h in histories.values() for e in h]
-        summary = rfm_summary(
-            Transactions.from_events(events, policy=self.policy, at=now), end=now, unit="days"
-        )
-        model = ValueModel.fit(summary, **settings)
+        model = ValueModel.fit_events(events, self.policy, now, **settings)
         self.model = model
         current = self._now(None)
         self.store.put_snapshots(

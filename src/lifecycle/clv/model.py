@@ -9,16 +9,21 @@ what :meth:`lifecycle.Lifecycle.fit_value_model` fits and what the status rule a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import attrs
 import numpy as np
 
-from lifecycle.analytics.summary import CustomerSummary
+from lifecycle.analytics.summary import CustomerSummary, rfm_summary
+from lifecycle.analytics.table import Transactions
 from lifecycle.clv.betageo import BetaGeo, BetaGeoModel, ModifiedBetaGeo
 from lifecycle.clv.gammagamma import GammaGamma, GammaGammaModel
 from lifecycle.clv.value import customer_lifetime_value
 from lifecycle.errors import DataError, ModelError
+from lifecycle.events import Event
+from lifecycle.policy import Policy
 
 __all__ = ["ValueModel"]
 
@@ -47,6 +52,20 @@ class ValueModel:
     clv_horizon_days: float = 365.0
     annual_discount_rate: float = 0.1
     customers: int = 0
+
+    @classmethod
+    def fit_events(
+        cls, events: Iterable[Event], policy: Policy, at: datetime, **settings: Any
+    ) -> ValueModel:
+        """Fit both models on the valid orders among ``events`` up to ``at``, as the policy
+        counts them (its currency, its zone).
+
+        Raises:
+            DataError: the orders cannot identify the purchase model (e.g. no repeat buyer).
+            ConvergenceError: the optimiser did not converge.
+        """
+        table = Transactions.from_events(list(events), policy=policy, at=at)
+        return cls.fit(rfm_summary(table, end=at, unit="days"), **settings)
 
     @classmethod
     def fit(cls, summary: CustomerSummary, **settings: Any) -> ValueModel:
