@@ -16,18 +16,18 @@ from datetime import UTC, datetime, timedelta
 
 from lifecycle.adapters.channels import JsonLinesChannel
 from lifecycle.adapters.sqlite import SQLiteStore
+from lifecycle.cadence import CadencePolicy
 from lifecycle.cadence.contact import Caps, ContactPolicy
 from lifecycle.dispatch import dispatch
 from lifecycle.errors import TransientChannelError
-from lifecycle.policy import DispatchPolicy
+from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Message, SendResult
 
 T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)
 # A lease longer than the simulated spread between workers: no claim runs out by accident.
-POLICY = DispatchPolicy(
-    lease_seconds=3600, backoff_base_seconds=5, backoff_max_seconds=30, busy_seconds=2
-)
+DISPATCH = DispatchPolicy(lease_seconds=3600, backoff_base_seconds=5, backoff_max_seconds=30)
 CONTACT = ContactPolicy(marketing=Caps(limits=((2, 7),)), service=Caps(limits=((10, 1),)))
+POLICY = Policy(dispatch=DISPATCH, cadence=CadencePolicy(contact=CONTACT))
 
 
 class Flaky(JsonLinesChannel):
@@ -62,9 +62,7 @@ def main() -> int:
         sent = 0
         for step in range(60):
             now = T0 + timedelta(seconds=10 * step)
-            report = dispatch(
-                store, {"email": channel}, POLICY, now, worker=worker, contact=CONTACT
-            )
+            report = dispatch(store, {"email": channel}, POLICY, now, worker=worker)
             sent += len(report.sent)
         print(f"done sent={sent} failures={channel.failures}", flush=True)
     finally:

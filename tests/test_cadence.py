@@ -18,7 +18,9 @@ from lifecycle.cadence import (
     Caps,
     ContactPolicy,
     Festival,
+    Hold,
     Occurrence,
+    Outcome,
     QuietHours,
     Segment,
     SequenceStep,
@@ -27,7 +29,7 @@ from lifecycle.cadence import (
     default_templates,
 )
 from lifecycle.cadence.facts import CustomerFacts
-from lifecycle.cadence.planner import Hold, Outcome, Plan, plan_customer, plan_customers
+from lifecycle.cadence.planner import Plan, plan_customer, plan_customers
 from lifecycle.reasons import Reason
 
 SH = ZoneInfo("Asia/Shanghai")

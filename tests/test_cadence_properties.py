@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
-from lifecycle.cadence import next_allowed
-from lifecycle.cadence.planner import Hold, plan_customer
+from lifecycle.cadence import Hold, next_allowed
+from lifecycle.cadence.planner import plan_customer
 from lifecycle.events import sort_key
 from lifecycle.testing.strategies import aware_datetimes, histories
 

@@ -14,18 +14,31 @@ from hypothesis import strategies as st
 
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.cadence.contact import Caps, ContactPolicy
+from lifecycle.cadence import CadencePolicy, Hold, contact_gate
+from lifecycle.cadence.contact import Caps, ContactPolicy, QuietHours
+from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.customer import ContactPoint, Profile
-from lifecycle.dispatch import DispatchOutcome, contact_block, dispatch, in_doubt, to_outbox
+from lifecycle.dispatch import DispatchOutcome, dispatch, in_doubt, to_outbox
 from lifecycle.errors import PermanentChannelError, PolicyError, TransientChannelError
 from lifecycle.events import ConsentChanged, Contacted, CustomerErased, CustomerRegistered
-from lifecycle.policy import DispatchPolicy
+from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Message, OutboxEntry, OutboxState, SendResult
 from lifecycle.reasons import Reason
 from lifecycle.vocabulary import Purpose
 
 T0 = datetime(2026, 5, 1, 10, tzinfo=UTC)
-POLICY = DispatchPolicy(backoff_base_seconds=60, backoff_max_seconds=3600, max_attempts=5)
+DISPATCH = DispatchPolicy(backoff_base_seconds=60, backoff_max_seconds=3600, max_attempts=5)
+#: No caps and no quiet hours: the tests of retries and doubt are not about the contact policy.
+FREE = CadencePolicy(
+    contact=ContactPolicy(
+        quiet=QuietHours(start="00:00", end="00:00"), marketing=Caps(), service=Caps()
+    )
+)
+POLICY = Policy(dispatch=DISPATCH, cadence=FREE)
+
+
+def _policy(**dispatch: Any) -> Policy:
+    return Policy(dispatch=DispatchPolicy(**dispatch), cadence=FREE)
 
 
 def _register(store: MemoryStore, cid: str, *, marketing: bool = True, locale: str = "en") -> None:
@@ -46,7 +59,8 @@ def _entry(cid: str, n: int, purpose: str = "marketing", **kw: Any) -> OutboxEnt
         rule="promo",
         purpose=purpose,
         template="promo",
-        payload={"text_en": "Hello", "text_zh": "你好", **kw.pop("payload", {})},
+        text_en=kw.pop("text_en", "Hello"),
+        text_zh=kw.pop("text_zh", "你好"),
         **kw,
     )
 
@@ -85,7 +99,7 @@ def test_planning_and_dispatching_twice_sends_once(store: MemoryStore) -> None:
 
 def test_the_message_carries_the_address_and_the_customers_language(store: MemoryStore) -> None:
     _register(store, "c2", locale="zh-CN")
-    store.append([], outbox=[_entry("c1", 1), _entry("c2", 1, payload={"subject_zh": "优惠"})])
+    store.append([], outbox=[_entry("c1", 1), _entry("c2", 1, subject_zh="优惠")])
     email = MemoryChannel("email")
     dispatch(store, {"email": email}, POLICY, T0, worker="a")
     by_customer = {m.customer_id: m for m in email.sent}
@@ -127,17 +141,17 @@ def test_a_transient_failure_retries_with_growing_jittered_backoff(store: Memory
         now = r.next_attempt_at
     assert email.keys() == ["c1:promo:1"]
     assert [d.total_seconds() for d in delays] == [
-        POLICY.backoff("c1:promo:1", n).total_seconds() for n in (1, 2, 3)
+        DISPATCH.backoff("c1:promo:1", n).total_seconds() for n in (1, 2, 3)
     ]
     for n, d in enumerate(delays, start=1):
         full = 60 * 2 ** (n - 1)
-        assert full * (1 - POLICY.jitter) <= d.total_seconds() <= full
+        assert full * (1 - DISPATCH.jitter) <= d.total_seconds() <= full
 
 
 def test_backoff_is_capped_and_the_jitter_is_the_same_every_time() -> None:
-    assert POLICY.backoff("k", 30) <= timedelta(seconds=3600)
-    assert POLICY.backoff("k", 3) == POLICY.backoff("k", 3)
-    assert len({POLICY.backoff(f"k{i}", 3) for i in range(20)}) > 10  # keys spread out
+    assert DISPATCH.backoff("k", 30) <= timedelta(seconds=3600)
+    assert DISPATCH.backoff("k", 3) == DISPATCH.backoff("k", 3)
+    assert len({DISPATCH.backoff(f"k{i}", 3) for i in range(20)}) > 10  # keys spread out
 
 
 def test_too_many_transient_failures_give_up_and_are_reported(store: MemoryStore) -> None:
@@ -193,8 +207,7 @@ def test_consent_withdrawn_after_planning_suppresses_the_send(store: MemoryStore
     assert report.keys(DispatchOutcome.SUPPRESSED) == ("c1:promo:1",)
     assert report.sent == ("c1:promo:2",)  # an order message still goes
     (r,) = [r for r in report if r.key == "c1:promo:1"]
-    assert r.reason.code == "dispatch.no_consent"
-    assert r.reason.evidence
+    assert r.reason.code == "cadence.do_not_contact"  # opted out on every channel
     entry = store.outbox_entry("c1:promo:1")
     assert entry is not None
     assert entry.state is OutboxState.CANCELLED
@@ -210,39 +223,47 @@ def test_an_erased_customer_is_never_contacted_not_even_about_an_order(store: Me
     assert email.sent == task.sent == []
 
 
-def test_contact_block_follows_the_profile_and_later_consent_changes() -> None:
+def test_the_gate_follows_the_profile_and_later_consent_changes() -> None:
     profile = Profile(contacts=(ContactPoint(channel="sms", address="1", consent={"service"}),))
     h: list[Any] = [CustomerRegistered(customer_id="c", at=T0, profile=profile)]
-    assert contact_block(h, "sms", "service") is None
-    assert contact_block(h, "sms", None) is None
-    assert isinstance(contact_block(h, "sms", "marketing"), Reason)
-    assert isinstance(contact_block(h, "email", "service"), Reason)
-    assert contact_block(h, "task", "marketing") is None
+
+    def hold(history: list[Any], channel: str, purpose: Purpose) -> Hold | None:
+        facts = CustomerFacts("c", history, POLICY, T0 + timedelta(days=3))
+        at = T0 + timedelta(days=3)
+        v = contact_gate(
+            facts, channel=channel, purpose=purpose, at=at, valid_until=at + timedelta(days=1)
+        )
+        return v.hold
+
+    assert hold(h, "sms", Purpose.SERVICE) is None
+    assert hold(h, "sms", Purpose.TRANSACTIONAL) is None
+    assert hold(h, "sms", Purpose.MARKETING) is Hold.NO_CONSENT
+    assert hold(h, "email", Purpose.SERVICE) is Hold.NO_CONSENT  # no address there
+    assert hold(h, "task", Purpose.MARKETING) is None
     grant = ConsentChanged(
         customer_id="c", at=T0 + timedelta(1), channel="sms", purpose="marketing", granted=True
     )
-    assert contact_block([*h, grant], "sms", "marketing") is None
+    assert hold([*h, grant], "sms", Purpose.MARKETING) is None
     stop = ConsentChanged(
         customer_id="c", at=T0 + timedelta(2), channel="sms", purpose="transactional", granted=False
     )
-    assert isinstance(contact_block([*h, grant, stop], "sms", "transactional"), Reason)
+    assert hold([*h, grant, stop], "sms", Purpose.TRANSACTIONAL) is Hold.NO_CONSENT
 
 
 def test_an_expired_follow_up_is_suppressed(store: MemoryStore) -> None:
-    until = (T0 - timedelta(hours=1)).isoformat()
-    store.append([], outbox=[_entry("c1", 1, payload={"valid_until": until})])
+    store.append([], outbox=[_entry("c1", 1, valid_until=T0 - timedelta(hours=1))])
     report = dispatch(store, {"email": MemoryChannel("email")}, POLICY, T0)
-    assert report.results[0].reason.code == "dispatch.expired"
+    assert report.results[0].reason.code == "cadence.expired"
 
 
 def test_a_missing_channel_is_reported_and_tried_later(store: MemoryStore) -> None:
-    store.append([], outbox=[_entry("c1", 1, "transactional", channel="sms")])
+    store.append([], outbox=[_entry("c1", 1, "transactional")])
     report = dispatch(store, {}, POLICY, T0)
     assert report.keys(DispatchOutcome.NO_CHANNEL) == ("c1:promo:1",)
     later = report.results[0].next_attempt_at
     assert later is not None
-    sms = MemoryChannel("sms")
-    assert dispatch(store, {"sms": sms}, POLICY, later).sent == ("c1:promo:1",)
+    email = MemoryChannel("email")
+    assert dispatch(store, {"email": email}, POLICY, later).sent == ("c1:promo:1",)
 
 
 # -- in doubt ------------------------------------------------------------------------------------
@@ -250,7 +271,7 @@ def test_a_missing_channel_is_reported_and_tried_later(store: MemoryStore) -> No
 
 def _abandon(store: MemoryStore) -> None:
     """A dispatcher claims the entry, (maybe) sends, and dies before marking it."""
-    (claimed,) = store.claim(T0, worker="dead", lease=POLICY.lease, limit=1)
+    (claimed,) = store.claim(T0, worker="dead", lease=DISPATCH.lease, limit=1)
     assert claimed.attempts == 1
 
 
@@ -261,7 +282,7 @@ def test_an_abandoned_claim_is_in_doubt_for_a_channel_that_cannot_deduplicate(
     _abandon(store)
     email = MemoryChannel("email", deduplicates=False)
     assert dispatch(store, {"email": email}, POLICY, T0 + timedelta(seconds=10)).results == ()
-    report = dispatch(store, {"email": email}, POLICY, T0 + POLICY.lease)
+    report = dispatch(store, {"email": email}, POLICY, T0 + DISPATCH.lease)
     assert report.in_doubt == ("c1:promo:1",)
     assert report.results[0].doubt
     assert email.sent == []
@@ -280,7 +301,7 @@ def test_an_abandoned_claim_is_resent_under_the_same_key_to_a_deduplicating_chan
         idempotency_key="c1:promo:1",
     )  # the dead dispatcher's send
     _abandon(store)
-    report = dispatch(store, {"email": email}, POLICY, T0 + POLICY.lease)
+    report = dispatch(store, {"email": email}, POLICY, T0 + DISPATCH.lease)
     assert report.sent == ("c1:promo:1",)
     assert report.results[0].reason.code == "dispatch.sent_again"
     assert email.keys() == ["c1:promo:1"]
@@ -294,8 +315,8 @@ def test_the_policy_may_resend_in_doubt_to_a_channel_that_cannot_deduplicate(
     store.append([], outbox=[_entry("c1", 1)])
     _abandon(store)
     email = MemoryChannel("email", deduplicates=False)
-    policy = DispatchPolicy(resend_in_doubt=True)
-    assert dispatch(store, {"email": email}, policy, T0 + policy.lease).sent == ("c1:promo:1",)
+    policy = _policy(resend_in_doubt=True)
+    assert dispatch(store, {"email": email}, policy, T0 + DISPATCH.lease).sent == ("c1:promo:1",)
 
 
 def test_doubt_is_kept_across_retries(store: MemoryStore) -> None:
@@ -310,7 +331,7 @@ def test_doubt_is_kept_across_retries(store: MemoryStore) -> None:
             raise TransientChannelError("busy")
 
     email = MemoryChannel("email", handler=once)
-    first = dispatch(store, {"email": email}, POLICY, T0 + POLICY.lease)
+    first = dispatch(store, {"email": email}, POLICY, T0 + DISPATCH.lease)
     assert first.results[0].outcome is DispatchOutcome.RETRY
     assert first.results[0].doubt
     when = first.results[0].next_attempt_at
@@ -339,7 +360,7 @@ def test_a_lost_lease_is_reported_and_the_other_dispatcher_decides(store: Memory
     stolen: list[Any] = []
 
     def slow(message: Message) -> None:  # the lease runs out while sending
-        stolen.extend(store.claim(T0 + POLICY.lease, worker="thief", lease=POLICY.lease))
+        stolen.extend(store.claim(T0 + DISPATCH.lease, worker="thief", lease=DISPATCH.lease))
 
     report = dispatch(store, {"email": MemoryChannel("email", handler=slow)}, POLICY, T0)
     assert report.results[0].outcome is DispatchOutcome.LOST_CLAIM
@@ -350,31 +371,29 @@ def test_a_lost_lease_is_reported_and_the_other_dispatcher_decides(store: Memory
 # -- caps ----------------------------------------------------------------------------------------
 
 CONTACT = ContactPolicy(marketing=Caps(limits=((2, 7),), min_gap_hours=0))
+CAPPED = Policy(dispatch=DISPATCH, cadence=CadencePolicy(contact=CONTACT))
 
 
 def test_caps_are_checked_again_just_before_sending(store: MemoryStore) -> None:
     store.append([], outbox=[_entry("c1", n) for n in range(4)])
     email = MemoryChannel("email")
-    report = dispatch(store, {"email": email}, POLICY, T0, contact=CONTACT)
+    report = dispatch(store, {"email": email}, CAPPED, T0)
     assert len(report.sent) == 2
     deferred = [r for r in report if r.outcome is DispatchOutcome.DEFERRED]
     assert len(deferred) == 2
-    assert all(r.reason.code == "dispatch.cap" for r in deferred)
+    assert all(r.reason.code == "cadence.cap" for r in deferred)
     assert all(r.next_attempt_at == T0 + timedelta(days=7) for r in deferred)
-    later = dispatch(store, {"email": email}, POLICY, T0 + timedelta(days=7), contact=CONTACT)
+    later = dispatch(store, {"email": email}, CAPPED, T0 + timedelta(days=7))
     assert len(later.sent) == 2
 
 
-def test_a_capped_message_waits_while_another_to_the_same_customer_is_in_flight(
-    store: MemoryStore,
-) -> None:
+def test_a_customer_held_by_another_dispatcher_waits_for_it(store: MemoryStore) -> None:
     store.append([], outbox=[_entry("c1", 1), _entry("c1", 2)])
-    store.claim(T0, worker="other", lease=POLICY.lease, limit=1)
-    report = dispatch(store, {"email": MemoryChannel("email")}, POLICY, T0, contact=CONTACT)
-    (r,) = report.results
-    assert (r.outcome, r.reason.code) == (DispatchOutcome.DEFERRED, "dispatch.busy")
-    assert r.next_attempt_at is not None
-    assert r.next_attempt_at > T0
+    store.claim(T0, worker="other", lease=DISPATCH.lease, limit=1)
+    assert dispatch(store, {"email": MemoryChannel("email")}, CAPPED, T0).results == ()
+    assert store.settle("c1:promo:1", worker="other", state=OutboxState.SENT, at=T0)
+    (r,) = dispatch(store, {"email": MemoryChannel("email")}, CAPPED, T0).results
+    assert r.outcome is DispatchOutcome.SENT
 
 
 def test_deferrals_do_not_use_up_attempts(store: MemoryStore) -> None:
@@ -383,7 +402,10 @@ def test_deferrals_do_not_use_up_attempts(store: MemoryStore) -> None:
     contact = ContactPolicy(marketing=Caps(limits=((1, 1),)))
     now = T0
     for _ in range(12):
-        dispatch(store, {"email": email}, DispatchPolicy(max_attempts=1), now, contact=contact)
+        policy = Policy(
+            dispatch=DispatchPolicy(max_attempts=1), cadence=CadencePolicy(contact=contact)
+        )
+        dispatch(store, {"email": email}, policy, now)
         now += timedelta(days=1)
     assert len(email.sent) == 3
 
@@ -417,6 +439,7 @@ def test_a_follow_up_becomes_an_outbox_entry_with_its_texts() -> None:
         due_at, valid_until, template, priority = T0, T0 + timedelta(days=2), "care", 5
         reason = Reason(code="cadence.care", en="e", zh="z")
         text_en, text_zh, contact_channel = "Hi", "你好", None
+        subject_en, subject_zh = "Care", "关怀"
 
     entry = to_outbox(FollowUp())
     assert (entry.key, entry.channel, entry.purpose, entry.due_at) == (
@@ -425,7 +448,11 @@ def test_a_follow_up_becomes_an_outbox_entry_with_its_texts() -> None:
         "service",
         T0,
     )
-    assert entry.payload["text_zh"] == "你好"
+    assert (entry.text_zh, entry.subject_en, entry.valid_until) == (
+        "你好",
+        "Care",
+        T0 + timedelta(days=2),
+    )
     FollowUp.channel = None  # type: ignore[assignment]
     with pytest.raises(ValueError, match="no channel"):
         to_outbox(FollowUp())
@@ -465,7 +492,7 @@ def test_random_failures_lose_nothing_duplicate_nothing_and_respect_opt_outs() -
             raise PermanentChannelError("injected")
 
     email = MemoryChannel("email", deduplicates=False, handler=chaos)
-    policy = DispatchPolicy(backoff_base_seconds=30, backoff_max_seconds=1800, max_attempts=20)
+    policy = _policy(backoff_base_seconds=30, backoff_max_seconds=1800, max_attempts=20)
     opted_out: dict[str, datetime] = {}
     sent_at: dict[str, datetime] = {}
     now = T0
@@ -565,12 +592,12 @@ def test_any_interleaving_sends_each_key_at_most_once_and_settles_every_key(
     _register(store, "c1")
     store.append([], outbox=[_entry("c1", n, "transactional") for n in range(keys)])
     channel = ScriptedChannel(list(script), deduplicates)
-    policy = DispatchPolicy(backoff_base_seconds=1, backoff_max_seconds=10, max_attempts=6)
+    policy = _policy(backoff_base_seconds=1, backoff_max_seconds=10, max_attempts=6)
     now = T0
     for _ in range(200):
         with contextlib.suppress(_Crash):
             dispatch(store, {"email": channel}, policy, now, worker="w")
-        now += policy.lease
+        now += policy.dispatch.lease
     entries = list(store.outbox_entries())
     assert all(e.state in (OutboxState.SENT, OutboxState.FAILED) for e in entries)
     assert all(n == 1 for n in Counter(channel.delivered).values())

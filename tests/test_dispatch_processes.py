@@ -20,7 +20,7 @@ from lifecycle.events import Contacted, CustomerRegistered
 from lifecycle.ports import OutboxEntry, OutboxState
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dispatch_worker import CONTACT, POLICY, T0
+from dispatch_worker import DISPATCH, POLICY, T0
 
 WORKER = Path(__file__).with_name("dispatch_worker.py")
 CUSTOMERS = 100
@@ -47,7 +47,7 @@ def _seed(path: Path, customers: int, transactional: int, marketing: int) -> Non
                     due_at=T0 - timedelta(minutes=n),
                     rule=purpose,
                     purpose=purpose,
-                    payload={"text_en": "hi"},
+                    text_en="hi",
                 )
                 for n in range(count)
             ]
@@ -85,9 +85,9 @@ def test_eight_dispatcher_processes_never_send_a_message_twice_nor_break_a_cap(
     delivered = Counter(r["key"] for r in _lines(out))
     store = SQLiteStore(path)
     try:
-        # A message held at the very end while another was in flight gets one more look.
+        # Nothing is left for one more look: every message was sent or waits for the cap.
         sweep = JsonLinesChannel(out, name="email")
-        late = dispatch(store, {"email": sweep}, POLICY, T0 + timedelta(hours=1), contact=CONTACT)
+        late = dispatch(store, {"email": sweep}, POLICY, T0 + timedelta(hours=1))
         assert late.sent == ()
         entries = {e.key: e for e in store.outbox_entries()}
         sent = {k for k, e in entries.items() if e.state is OutboxState.SENT}
@@ -136,7 +136,7 @@ def test_a_dispatcher_killed_between_send_and_mark_never_sends_twice_silently(
         channel = JsonLinesChannel(out, name="email", deduplicate=deduplicate)
         early = dispatch(store, {"email": channel}, POLICY, T0 + timedelta(seconds=5), worker="b")
         assert len(early) == 0  # the lease still holds
-        report = dispatch(store, {"email": channel}, POLICY, T0 + POLICY.lease, worker="b")
+        report = dispatch(store, {"email": channel}, POLICY, T0 + DISPATCH.lease, worker="b")
         (r,) = report.results
         assert r.doubt
         assert [x["key"] for x in _lines(out)] == [key]  # never delivered twice

@@ -150,7 +150,7 @@ def test_no_module_imports_a_private_name_of_another() -> None:
 def test_each_public_name_has_one_home() -> None:
     """A name is listed by the module that defines it or by that module's own package, and
     by ``lifecycle`` itself: never by two subpackages or modules."""
-    homes: dict[int, tuple[object, set[str]]] = {}
+    homes: dict[tuple[int, str], tuple[object, set[str]]] = {}
     for name in MODULES:
         if name == "lifecycle":
             continue
@@ -158,18 +158,16 @@ def test_each_public_name_has_one_home() -> None:
         for public in getattr(module, "__all__", ()):
             obj = getattr(module, public)
             if not isinstance(obj, str | int | float | bool):  # interned values share ids
-                homes.setdefault(id(obj), (obj, set()))[1].add(name)
+                homes.setdefault((id(obj), public), (obj, set()))[1].add(name)
     strays = {}
-    for obj, listed in homes.values():
+    for (_, public), (obj, listed) in homes.items():
         defined = getattr(obj, "__module__", None)
-        if not isinstance(defined, str) or not defined.startswith("lifecycle."):
-            # A constant: one module lists it, or one module and its own package.
-            first = min(listed, key=len)
-            defined = max(listed, key=len) if len(listed) == 2 else first
-            if len(listed) == 2 and not defined.startswith(first + "."):
-                defined = ""
-        if not listed <= {defined, defined.rsplit(".", 1)[0]} or len(listed) > 2:
-            strays[str(getattr(obj, "__qualname__", obj))] = sorted(listed)
+        if getattr(obj, "__name__", None) != public or not isinstance(defined, str):
+            # A constant or an alias: one module lists it, or one module and its own package.
+            first, last = min(listed, key=len), max(listed, key=len)
+            defined = last if last.startswith(first + ".") or last == first else ""
+        if not listed <= {defined, defined.rsplit(".", 1)[0]}:
+            strays[public] = sorted(listed)
     assert strays == {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -281,5 +282,66 @@ def test_a_version_1_file_with_full_bodies_opens_and_reads(tmp_path: Path) -> No
     check = sqlite3.connect(path)
     assert check.execute(
         "SELECT value FROM lifecycle_meta WHERE key = 'schema_version'"
-    ).fetchone() == ("2",)
+    ).fetchone() == (str(SCHEMA_VERSION),)
     check.close()
+
+
+def test_a_version_2_outbox_moves_its_texts_and_attempt_notes_into_typed_fields(
+    tmp_path: Path,
+) -> None:
+    from lifecycle.adapters.sqlite import _SCHEMA_V1
+
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA_V1)
+    db.execute("CREATE TABLE lifecycle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO lifecycle_meta VALUES ('schema_version', '2')")
+    db.execute("INSERT INTO customers VALUES ('c1', 3)")
+    payload = json.dumps(
+        {
+            "text_en": "Hi Ann",
+            "text_zh": "安你好",
+            "valid_until": "2026-05-08T10:00:00+00:00",
+            "priority": 40,
+            "reason": "cadence.win_back",
+            "contact_channel": None,
+            "coupon": "X1",
+        }
+    )
+    rows = [
+        ("c1:a:1", "pending", 2, "#1 transient f1: timeout"),
+        ("c1:a:2", "failed", 3, "#3 in_doubt f2 doubt: boom"),
+        ("c1:a:3", "pending", 2, None),
+    ]
+    for key, state, attempts, note in rows:
+        db.execute(
+            "INSERT INTO outbox VALUES (?, 'c1', 'sms', '2026-05-01T10:00:00.000000+00:00', 'a', "
+            "'marketing', 'win_back', ?, ?, ?, NULL, NULL, NULL, ?, NULL)",
+            (key, payload, state, attempts, note),
+        )
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    first, second, third = (store.outbox_entry(k) for k, *_ in rows)
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert (first.text_en, first.text_zh, first.priority, first.reason) == (
+        "Hi Ann",
+        "安你好",
+        40,
+        "cadence.win_back",
+    )
+    assert first.valid_until == datetime(2026, 5, 8, 10, tzinfo=UTC)
+    assert dict(first.payload) == {"coupon": "X1"}
+    assert (first.settled, first.failures, first.in_doubt, first.last_error) == (
+        1,
+        1,
+        False,
+        "timeout",
+    )
+    assert not first.abandoned
+    assert (second.settled, second.failures, second.in_doubt) == (3, 2, True)
+    assert third.abandoned  # claimed twice, never settled: its outcome is unknown
+    assert store.planning_due(datetime(2026, 5, 1, tzinfo=UTC)) == ["c1"]
+    store.close()

@@ -49,11 +49,10 @@ from lifecycle.cadence import (
     WinBack,
 )
 from lifecycle.cadence.facts import CustomerFacts
+from lifecycle.cadence.gate import Hold, Outcome
 from lifecycle.cadence.planner import (
     FollowUp,
     Held,
-    Hold,
-    Outcome,
     Plan,
     plan_customer,
     plan_customers,

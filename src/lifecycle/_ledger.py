@@ -23,23 +23,35 @@ from lifecycle.events import (
     EVENT_TYPES,
     ComplaintOpened,
     ComplaintResolved,
+    ConsentChanged,
+    Contacted,
+    CustomerErased,
     CustomerRegistered,
     Engaged,
     Event,
     FeedbackGiven,
     LeadCaptured,
     OrderCancelled,
+    OrderDelivered,
     OrderPaid,
     OrderPlaced,
     OrderRefunded,
+    OrderShipped,
+    OwnerAssigned,
     PartnershipEnded,
     PartnershipSigned,
+    PointsRedeemed,
     ProfileUpdated,
     Referred,
+    Replied,
+    ReturnedToPool,
     ReviewPosted,
+    TierGranted,
+    TierRevoked,
     sort_key,
 )
 from lifecycle.policy import Policy
+from lifecycle.vocabulary import Purpose
 
 
 @attrs.define
@@ -51,6 +63,19 @@ class OrderState:
     paid: OrderPaid | None = None
     cancelled: OrderCancelled | None = None
     refunds: list[OrderRefunded] = attrs.field(factory=list)
+    shipped: OrderShipped | None = None
+    delivered: OrderDelivered | None = None
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        """The SKUs of the payment (or of the placement before it is paid)."""
+        e = self.paid or self.placed
+        return () if e is None else e.items
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        e = self.paid or self.placed
+        return () if e is None else e.categories
 
     @property
     def refunded(self) -> Decimal:
@@ -100,7 +125,7 @@ def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event
 _NO_PROFILE: Final = Profile()
 
 
-#: Event kinds the ledger only counts as first seen (shipping, contacts, consent, owners...).
+#: Event kinds the ledger only counts as first seen.
 _UNFOLDED: Final = frozenset(EVENT_TYPES.values()) - {
     CustomerRegistered,
     ProfileUpdated,
@@ -110,6 +135,8 @@ _UNFOLDED: Final = frozenset(EVENT_TYPES.values()) - {
     OrderPaid,
     OrderCancelled,
     OrderRefunded,
+    OrderShipped,
+    OrderDelivered,
     FeedbackGiven,
     ReviewPosted,
     ComplaintOpened,
@@ -117,6 +144,15 @@ _UNFOLDED: Final = frozenset(EVENT_TYPES.values()) - {
     Referred,
     PartnershipSigned,
     PartnershipEnded,
+    ConsentChanged,
+    Contacted,
+    Replied,
+    CustomerErased,
+    OwnerAssigned,
+    ReturnedToPool,
+    PointsRedeemed,
+    TierGranted,
+    TierRevoked,
 }
 
 
@@ -144,6 +180,25 @@ class Ledger:
         self.partnerships: dict[str, PartnershipSigned] = {}
         self.ended_partnerships: dict[str, PartnershipEnded] = {}
         self.referrals: dict[str, Referred] = {}
+        # Contact facts: what the planner, the contact gate and the dispatcher read.
+        self.registered: CustomerRegistered | None = None
+        self.leads: list[LeadCaptured] = []
+        self.engagements: list[Engaged] = []
+        self.reviews: list[ReviewPosted] = []
+        self.complaints: dict[str, ComplaintOpened] = {}
+        self.resolved: dict[str, ComplaintResolved] = {}
+        self.contacts: list[Contacted] = []
+        self.replies: list[Replied] = []
+        self.consent: dict[tuple[str, Purpose], bool] = {}
+        """Consent by (channel, purpose): from the profile's contact points, then changes."""
+        self.withdrawn: set[tuple[str, Purpose]] = set()
+        """(channel, purpose) pairs the customer explicitly withdrew and has not granted since."""
+        self.erased: CustomerErased | None = None
+        self.owner: OwnerAssigned | None = None
+        """The current owner's assignment; ``None`` while the customer is in the shared pool."""
+        self.owner_returns: list[ReturnedToPool] = []
+        self.tier_moves: list[TierGranted | TierRevoked] = []
+        self.redemptions: list[PointsRedeemed] = []
         self.applied = 0
         """How many events :func:`fold` applied (those at or before its ``now``)."""
 
@@ -157,24 +212,63 @@ class Ledger:
         match event:
             case CustomerRegistered(profile=p) | ProfileUpdated(profile=p):
                 self.profile = self.profile.merge(p)
+                if isinstance(event, CustomerRegistered):
+                    self.registered = self.registered or event
+                for cp in p.contacts:
+                    for q in Purpose:
+                        self.consent[(cp.channel, q)] = q in cp.consent
+                        self.withdrawn.discard((cp.channel, q))
             case LeadCaptured():
                 self.lead = self.lead or event
+                self.leads.append(event)
             case Engaged(kind=kind):
+                self.engagements.append(event)
                 if kind in self.policy.stage.prospect_engagements:
                     self.engagement = event
             case OrderPlaced() | OrderPaid() | OrderCancelled() | OrderRefunded():
                 self._apply_order(event)
+            case OrderShipped(order_id=oid):
+                state = self._order(oid)
+                state.shipped = state.shipped or event
+            case OrderDelivered(order_id=oid):
+                state = self._order(oid)
+                state.delivered = state.delivered or event
             case FeedbackGiven(kind="nps"):
                 self.latest_nps = event
             case ReviewPosted(rating=rating):
                 self.review_count += 1
                 self.review_total += rating
                 self.review_ids.append(event.event_id)
+                self.reviews.append(event)
             case ComplaintOpened(complaint_id=cid):
                 self.open_complaints[cid] = event
                 self.last_complaint = event
+                self.complaints.setdefault(cid, event)
             case ComplaintResolved(complaint_id=cid):
                 self.open_complaints.pop(cid, None)
+                self.resolved.setdefault(cid, event)
+            case ConsentChanged(channel=ch, purpose=q, granted=granted):
+                self.consent[(ch, q)] = granted
+                if granted:
+                    self.withdrawn.discard((ch, q))
+                else:
+                    self.withdrawn.add((ch, q))
+            case Contacted():
+                self.contacts.append(event)
+            case Replied():
+                self.replies.append(event)
+            case CustomerErased():
+                self.erased = self.erased or event
+            case OwnerAssigned():
+                self.owner = event
+            case ReturnedToPool():
+                if self.owner is not None:
+                    self.owner_returns.append(event)
+                self.owner = None
+            case TierGranted() | TierRevoked():
+                self.tier_moves.append(event)
+            case PointsRedeemed():
+                self.redemptions.append(event)
             case Referred(referred_id=rid):
                 self.referrals.setdefault(rid, event)
             case PartnershipSigned(kind=kind):
@@ -184,10 +278,14 @@ class Ledger:
                 if self.partnerships.pop(kind, None) is not None:
                     self.ended_partnerships[kind] = event
 
-    def _apply_order(self, event: OrderPlaced | OrderPaid | OrderCancelled | OrderRefunded) -> None:
-        state = self.orders.get(event.order_id)
+    def _order(self, order_id: str) -> OrderState:
+        state = self.orders.get(order_id)
         if state is None:
-            state = self.orders[event.order_id] = OrderState(event.order_id)
+            state = self.orders[order_id] = OrderState(order_id)
+        return state
+
+    def _apply_order(self, event: OrderPlaced | OrderPaid | OrderCancelled | OrderRefunded) -> None:
+        state = self._order(event.order_id)
         was_valid = state.valid
         match event:
             case OrderPlaced():

@@ -1,56 +1,56 @@
 """The dispatcher: moves due outbox entries through channels, each key sent at most once.
 
-An entry goes stored → claimed → (consent, caps) → ``Channel.send`` → settled, with the
-``Contacted`` event stored in the same ``settle`` transaction as the ``sent`` mark. Every
-settle leaves a note in the entry's ``last_error`` naming its attempt, so a claim whose
-previous attempt has no note was abandoned between claim and settle: its outcome is unknown
-("in doubt"). A deduplicating channel gets it again under the same key; any other channel gets
-it only when :attr:`DispatchPolicy.resend_in_doubt` says so, else it is failed and reported.
+A short loop: claim (the store hands one dispatcher at a time the entries of a customer) →
+:func:`decide` (a pure function of the entry, the customer's record and the instant: the
+rule's stop conditions and the contact gate, asked again at the moment of sending and at
+every retry) → ``Channel.send`` → settle, with the ``Contacted`` event stored in the same
+transaction as the ``sent`` mark. An entry's attempts, failures and in-doubt flag are typed
+fields: a claim whose earlier attempt never settled was abandoned between claim and settle,
+so its outcome is unknown ("in doubt"). A deduplicating channel gets it again under the same
+key; any other channel gets it only when :attr:`DispatchPolicy.resend_in_doubt` says so, else
+it is failed and reported.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Protocol
+from typing import Final
 
 import attrs
 
 from lifecycle._time import require_aware, to_utc
-from lifecycle.cadence.contact import Caps, ContactPolicy
+from lifecycle.cadence.contact import next_allowed
+from lifecycle.cadence.facts import CustomerFacts
+from lifecycle.cadence.gate import contact_gate, stamp
+from lifecycle.cadence.planner import FollowUp, follow_up_key, referral_conversions
 from lifecycle.clock import Clock
-from lifecycle.customer import Profile
 from lifecycle.errors import (
     ChannelError,
     LifecycleError,
     PermanentChannelError,
 )
-from lifecycle.events import (
-    ConsentChanged,
-    Contacted,
-    CustomerErased,
-    CustomerRegistered,
-    Event,
-    ProfileUpdated,
-)
-from lifecycle.policy import DispatchPolicy, unit_fraction
+from lifecycle.events import Contacted, Referred
+from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
 from lifecycle.reasons import Reason
-from lifecycle.vocabulary import OWNER_CHANNELS, Purpose
+from lifecycle.status import AliveModel
+from lifecycle.vocabulary import Purpose
 
 __all__ = [
+    "Decision",
     "DispatchOutcome",
     "DispatchReport",
     "Dispatched",
-    "contact_block",
+    "decide",
     "default_worker",
     "dispatch",
     "in_doubt",
+    "read_facts",
     "to_outbox",
 ]
 
@@ -67,9 +67,9 @@ class DispatchOutcome(StrEnum):
     IN_DOUBT = "in_doubt"
     """An earlier attempt may have gone out and the channel cannot deduplicate: not resent."""
     SUPPRESSED = "suppressed"
-    """Cancelled before sending: consent withdrawn, customer erased, or expired."""
+    """Cancelled before sending: the rule stopped, consent withdrawn, erased, or expired."""
     DEFERRED = "deferred"
-    """Held back by a cap, or while another message to the customer is in flight."""
+    """Held back by quiet hours or a cap, or not due yet; tried again at ``next_attempt_at``."""
     NO_CHANNEL = "no_channel"
     """No channel of that name is configured; tried again later."""
     LOST_CLAIM = "lost_claim"
@@ -108,27 +108,19 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
         "The channel failed in an unexpected way ({error}); the outcome is unknown.",
         "渠道出现意外错误（{error}），发送结果不明。",
     ),
-    "erased": (
-        "The customer's data was erased; they are never contacted.",
-        "该客户的数据已删除，永不再联系。",
+    "already_sent": (
+        "Already sent under this key on {sent}.",
+        "已于 {sent} 以同一键发送过。",
     ),
-    "no_consent": (
-        "No consent for {purpose} messages on {channel} at sending time.",
-        "发送时客户未同意通过 {channel} 接收{purpose}类消息。",
+    "not_due": (
+        "The rule now has it due at {next}; waits until then.",
+        "规则现在的到期时间为 {next}；届时再发送。",
     ),
-    "expired": (
-        "Past its validity ({until}); pointless now.",
-        "已过有效期（{until}），不再发送。",
+    "no_longer_due": (
+        "The rule {rule} no longer calls for this message: what triggered it has changed.",
+        "规则 {rule} 已不再需要发送此消息：触发它的情况已变化。",
     ),
     "invalid": ("The entry cannot be sent: {error}.", "该条目无法发送：{error}。"),
-    "cap": (
-        "A {purpose} cap would be broken; waits until {next}.",
-        "将超出{purpose}类消息的频次上限；推迟到 {next}。",
-    ),
-    "busy": (
-        "Another message to this customer is in flight; waits until {next}.",
-        "该客户的另一条消息正在发送；推迟到 {next}。",
-    ),
     "no_channel": (
         "No channel named {channel} is configured; retry after {next}.",
         "未配置名为 {channel} 的渠道；将于 {next} 之后重试。",
@@ -174,11 +166,15 @@ class Dispatched:
 
 @attrs.frozen(kw_only=True)
 class DispatchReport:
-    """Every entry one :func:`dispatch` call handled, in the order it handled them."""
+    """Every entry one :func:`dispatch` call handled, in the order it handled them.
+
+    ``planned`` counts the customers the facade planned before dispatching.
+    """
 
     as_of: datetime
     worker: str
     results: tuple[Dispatched, ...] = ()
+    planned: int = 0
 
     def keys(self, outcome: DispatchOutcome) -> tuple[str, ...]:
         """The keys that ended with ``outcome``."""
@@ -210,142 +206,22 @@ class DispatchReport:
         return iter(self.results)
 
 
-# -- the attempt notes kept in ``last_error`` -------------------------------------------------
-
-_NOTE: Final = re.compile(r"^#(\d+) ([a-z_]+) f(\d+)( doubt)?: ")
-
-
-@attrs.frozen
-class _Note:
-    attempt: int
-    kind: str
-    failures: int
-    doubt: bool
-
-
-def _parse(text: str | None) -> _Note | None:
-    m = _NOTE.match(text or "")
-    if m is None:
-        return None
-    return _Note(int(m[1]), m[2], int(m[3]), m[4] is not None)
-
-
-def _note(attempt: int, kind: str, failures: int, doubt: bool, detail: str) -> str:
-    return f"#{attempt} {kind} f{failures}{' doubt' if doubt else ''}: {detail}"
-
-
 def in_doubt(store: Store) -> list[OutboxEntry]:
     """Failed entries whose outcome is unknown: an attempt may have gone out, unconfirmed.
 
     Someone has to check with the provider (or the customer) whether they arrived.
     """
-    out = []
-    for e in store.outbox_entries(states=(OutboxState.FAILED,)):
-        note = _parse(e.last_error)
-        if note is not None and note.kind == "in_doubt":
-            out.append(e)
-    return out
-
-
-# -- consent at sending time -------------------------------------------------------------------
-
-
-def _profile(history: Iterable[Event]) -> Profile:
-    profile = Profile()
-    for e in history:
-        if isinstance(e, CustomerRegistered | ProfileUpdated):
-            profile = profile.merge(e.profile)
-    return profile
-
-
-def contact_block(
-    history: Sequence[Event], channel: str, purpose: Purpose | str | None
-) -> Reason | None:
-    """Why ``channel`` may not carry a ``purpose`` message to this customer now, or ``None``.
-
-    The same rule the planner applies, on the history as it is just before sending: an erased
-    customer is never contacted; an owner task needs no consent; transactional messages (and
-    messages without a purpose) go unless the customer withdrew them on the channel; service
-    and marketing need consent on the channel, from the profile's contact point or a later
-    ``ConsentChanged``.
-    """
-    p = None if purpose is None else Purpose(purpose)
-    consent: dict[Purpose, bool] = {}
-    withdrawn: set[Purpose] = set()
-    evidence = ""
-    for e in history:
-        match e:
-            case CustomerErased():
-                return _reason("erased", e.event_id)
-            case CustomerRegistered() | ProfileUpdated():
-                cp = e.profile.contact(channel)
-                if cp is not None:
-                    for q in Purpose:
-                        consent[q] = q in cp.consent
-                    withdrawn.clear()
-                    evidence = e.event_id
-            case ConsentChanged(channel=ch, purpose=q, granted=g) if ch == channel:
-                consent[q] = g
-                if g:
-                    withdrawn.discard(q)
-                else:
-                    withdrawn.add(q)
-                if q is p:
-                    evidence = e.event_id
-            case _:
-                pass
-    if channel in OWNER_CHANNELS:
-        return None
-    if p is None or p is Purpose.TRANSACTIONAL:
-        tp = Purpose.TRANSACTIONAL
-        blocked = tp in withdrawn
-    else:
-        tp = p
-        blocked = not consent.get(p, False)
-    if blocked:
-        return _reason("no_consent", evidence, purpose=tp.value, channel=channel)
-    return None
+    return [e for e in store.outbox_entries(states=(OutboxState.FAILED,)) if e.in_doubt]
 
 
 # -- planning into the outbox -------------------------------------------------------------------
 
 
-class _FollowUpLike(Protocol):
-    """The fields of a planned follow-up that the outbox keeps."""
-
-    @property
-    def customer_id(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def rule(self) -> str: ...
-    @property
-    def due_at(self) -> datetime: ...
-    @property
-    def valid_until(self) -> datetime: ...
-    @property
-    def channel(self) -> str | None: ...
-    @property
-    def purpose(self) -> Purpose: ...
-    @property
-    def template(self) -> str: ...
-    @property
-    def priority(self) -> int: ...
-    @property
-    def reason(self) -> Reason: ...
-    @property
-    def text_en(self) -> str: ...
-    @property
-    def text_zh(self) -> str: ...
-    @property
-    def contact_channel(self) -> str | None: ...
-
-
-def to_outbox(follow_up: _FollowUpLike) -> OutboxEntry:
+def to_outbox(follow_up: FollowUp) -> OutboxEntry:
     """The outbox entry that sends a planned follow-up (which must have a channel).
 
-    The payload keeps the rendered texts, the validity and the reason, so the dispatcher
-    needs nothing else from the plan.
+    The entry keeps the rendered texts and subjects, the validity and the reason, so the
+    dispatcher needs nothing else from the plan.
     """
     if follow_up.channel is None:
         raise ValueError(f"follow-up {follow_up.key!r} has no channel: it is held, not sent")
@@ -357,35 +233,14 @@ def to_outbox(follow_up: _FollowUpLike) -> OutboxEntry:
         rule=follow_up.rule,
         purpose=Purpose(follow_up.purpose).value,
         template=follow_up.template,
-        payload={
-            "text_en": follow_up.text_en,
-            "text_zh": follow_up.text_zh,
-            "valid_until": to_utc(follow_up.valid_until).isoformat(),
-            "priority": follow_up.priority,
-            "reason": follow_up.reason.code,
-            "contact_channel": follow_up.contact_channel,
-        },
-    )
-
-
-def _message(entry: OutboxEntry, profile: Profile) -> Message:
-    lang = "zh" if (profile.locale or "").lower().startswith("zh") else "en"
-    p = entry.payload
-    text = p.get(f"text_{lang}") or p.get("text_en") or p.get("text") or ""
-    subject = p.get(f"subject_{lang}") or p.get("subject")
-    cp = profile.contact(entry.channel)
-    return Message(
-        key=entry.key,
-        customer_id=entry.customer_id,
-        channel=entry.channel,
-        text=str(text),
-        address=None if cp is None else cp.address,
-        subject=None if subject is None else str(subject),
-        lang=lang,
-        purpose=entry.purpose,
-        rule=entry.rule,
-        template=entry.template,
-        payload=dict(p),
+        valid_until=to_utc(follow_up.valid_until),
+        priority=follow_up.priority,
+        reason=follow_up.reason.code,
+        contact_channel=follow_up.contact_channel,
+        text_en=follow_up.text_en,
+        text_zh=follow_up.text_zh,
+        subject_en=follow_up.subject_en or None,
+        subject_zh=follow_up.subject_zh or None,
     )
 
 
@@ -394,13 +249,292 @@ def default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+# -- deciding -----------------------------------------------------------------------------------
+
+#: How far ahead the dispatcher looks for a rule's occurrence whose due time moved.
+_LOOKAHEAD: Final = timedelta(days=400)
+_FOREVER: Final = datetime.max.replace(tzinfo=UTC)
+
+
+@attrs.frozen(kw_only=True)
+class Decision:
+    """What happens next to a claimed entry, and why: :func:`decide`'s answer.
+
+    ``outcome`` is ``SENT`` when the entry may go out now (``message`` and ``contacted`` are
+    then set); otherwise it says how the entry settles, with ``until`` for a later try.
+    """
+
+    outcome: DispatchOutcome
+    reason: Reason
+    until: datetime | None = None
+    message: Message | None = None
+    contacted: Contacted | None = None
+    failures: int = 0
+    doubt: bool = False
+    error: str | None = None
+
+
+def read_facts(
+    store: Store,
+    customer_id: str,
+    policy: Policy,
+    now: datetime,
+    *,
+    model: AliveModel | None = None,
+    horizon: timedelta = timedelta(0),
+) -> CustomerFacts:
+    """The customer's record at ``now``, read from ``store``: their history, and when each
+    customer they referred first made an order still valid then."""
+    history = store.history(customer_id)
+    referred = {e.referred_id for e in history if isinstance(e, Referred)}
+    others = dict(store.histories(referred)) if referred else {}
+    others[customer_id] = history
+    return CustomerFacts(
+        customer_id,
+        history,
+        policy,
+        now,
+        referrals=referral_conversions(others, policy, now).get(customer_id),
+        lookback=timedelta(days=policy.cadence.lookback_days),
+        horizon=horizon,
+        model=model,
+    )
+
+
+def _still_due(entry: OutboxEntry, facts: CustomerFacts, now: datetime) -> Decision | None:
+    """Why the entry's rule no longer wants it sent now (stopped, gone, later), or ``None``."""
+    tz = facts.tz
+    sent = next((c for c in facts.contacts if c.key == entry.key), None)
+    if sent is not None:
+        return Decision(
+            outcome=DispatchOutcome.SUPPRESSED,
+            reason=_reason("already_sent", sent.event_id, sent=stamp(sent.at, tz)),
+        )
+    rule = facts.policy.cadence.rule_or_none(entry.rule) if entry.rule is not None else None
+    if rule is None:
+        return None  # an entry a host made itself: only the contact gate applies
+    occ = next(
+        (
+            o
+            for o in rule.occurrences(facts)
+            if follow_up_key(entry.customer_id, rule.id, o.occurrence) == entry.key
+        ),
+        None,
+    )
+    if occ is None:
+        return Decision(
+            outcome=DispatchOutcome.SUPPRESSED, reason=_reason("no_longer_due", rule=rule.id)
+        )
+    if occ.stopped is not None:
+        code = "cadence.stopped." + occ.stopped.code.rsplit(".", 1)[-1]
+        return Decision(
+            outcome=DispatchOutcome.SUPPRESSED, reason=attrs.evolve(occ.stopped, code=code)
+        )
+    if occ.due_at > now:
+        later = next_allowed(occ.due_at, tz, facts.policy.cadence.contact.quiet)
+        return Decision(
+            outcome=DispatchOutcome.DEFERRED,
+            reason=_reason("not_due", next=stamp(later, tz)),
+            until=later,
+        )
+    return None
+
+
+def _message(entry: OutboxEntry, facts: CustomerFacts) -> Message:
+    profile = facts.profile
+    lang = "zh" if (profile.locale or "").lower().startswith("zh") else "en"
+    cp = profile.contact(entry.channel)
+    return Message(
+        key=entry.key,
+        customer_id=entry.customer_id,
+        channel=entry.channel,
+        text=entry.text(lang),
+        address=None if cp is None else cp.address,
+        subject=entry.subject(lang),
+        lang=lang,
+        purpose=entry.purpose,
+        rule=entry.rule,
+        template=entry.template,
+        payload=dict(entry.payload),
+    )
+
+
+def decide(
+    entry: OutboxEntry,
+    facts: CustomerFacts,
+    now: datetime,
+    *,
+    deduplicates: bool | None,
+) -> Decision:
+    """What to do with a claimed ``entry`` at ``now``, given the customer's record.
+
+    In order: a key already sent, or a rule whose stop condition was met since (the order was
+    paid, the customer replied...) or that no longer calls for the message, cancels it; the
+    contact gate (:func:`~lifecycle.cadence.gate.contact_gate`: erasure, consent, validity,
+    quiet hours, caps) cancels or defers it; then a missing channel (``deduplicates`` is
+    ``None``) defers it, and an earlier attempt of unknown outcome fails it as in doubt unless
+    the channel drops repeats or the policy resends. What is left may go out now.
+    """
+    now = to_utc(require_aware(now, "now"))
+    policy = facts.policy
+    doubt = entry.abandoned or entry.in_doubt
+    stopped = _still_due(entry, facts, now)
+    if stopped is not None:
+        return attrs.evolve(stopped, doubt=doubt, failures=entry.failures)
+    purpose = Purpose(entry.purpose) if entry.purpose is not None else Purpose.TRANSACTIONAL
+    verdict = contact_gate(
+        facts,
+        channel=entry.channel,
+        purpose=purpose,
+        at=now,
+        valid_until=entry.valid_until or _FOREVER,
+        via=entry.contact_channel,
+    )
+    if not verdict.allowed:
+        assert verdict.reason is not None
+        outcome = (
+            DispatchOutcome.DEFERRED if verdict.until is not None else DispatchOutcome.SUPPRESSED
+        )
+        return Decision(
+            outcome=outcome,
+            reason=verdict.reason,
+            until=verdict.until,
+            failures=entry.failures,
+            doubt=doubt,
+        )
+    if deduplicates is None:
+        later = now + policy.dispatch.backoff(entry.key, 1)
+        return Decision(
+            outcome=DispatchOutcome.NO_CHANNEL,
+            reason=_reason("no_channel", channel=entry.channel, next=later.isoformat()),
+            until=later,
+            failures=entry.failures,
+            doubt=doubt,
+        )
+    if doubt and not deduplicates and not policy.dispatch.resend_in_doubt:
+        return Decision(
+            outcome=DispatchOutcome.IN_DOUBT,
+            reason=_reason("in_doubt", channel=entry.channel),
+            failures=entry.failures,
+            doubt=True,
+            error="an earlier attempt may have been sent",
+        )
+    try:
+        contacted = Contacted(
+            customer_id=entry.customer_id,
+            at=now,
+            channel=entry.channel,
+            purpose=entry.purpose,
+            rule=entry.rule,
+            template=entry.template,
+            key=entry.key,
+        )
+        message = _message(entry, facts)
+    except (LifecycleError, ValueError) as e:
+        return Decision(
+            outcome=DispatchOutcome.FAILED,
+            reason=_reason("invalid", error=str(e)),
+            failures=entry.failures,
+            doubt=doubt,
+            error=str(e),
+        )
+    return Decision(
+        outcome=DispatchOutcome.SENT,
+        reason=_reason("sent", contacted.event_id, channel=entry.channel),
+        message=message,
+        contacted=contacted,
+        failures=entry.failures,
+        doubt=doubt,
+    )
+
+
+def _after_send(
+    entry: OutboxEntry, channel: Channel, go: Decision, policy: DispatchPolicy, now: datetime
+) -> Decision:
+    """What a send attempt for ``go`` (a ``SENT`` decision) turned into."""
+    assert go.message is not None
+    assert go.contacted is not None
+    doubt, failures = go.doubt, go.failures
+    unknown = False
+    try:
+        result = channel.send(go.message, idempotency_key=entry.key)
+    except PermanentChannelError as e:
+        error = str(e)
+        if doubt:
+            return _failed_in_doubt(failures, error)
+        return Decision(
+            outcome=DispatchOutcome.FAILED,
+            reason=_reason("permanent", error=error),
+            failures=failures,
+            error=error,
+        )
+    except ChannelError as e:  # transient, or a host's own kind: worth another try
+        error = str(e)
+    except Exception as e:  # a host channel's bug: it may or may not have sent
+        error = f"{type(e).__name__}: {e}"
+        unknown = True
+    else:
+        if doubt:
+            code = "sent_again"
+        elif result is not None and result.duplicate:
+            code = "duplicate"
+        else:
+            code = "sent"
+        return attrs.evolve(go, reason=_reason(code, go.contacted.event_id, channel=entry.channel))
+    failures += 1
+    if unknown and not channel.deduplicates and not policy.resend_in_doubt:
+        return Decision(
+            outcome=DispatchOutcome.IN_DOUBT,
+            reason=_reason("unknown_error", error=error),
+            failures=failures,
+            doubt=True,
+            error=error,
+        )
+    doubt = doubt or unknown
+    if failures >= policy.max_attempts:
+        if doubt:
+            return _failed_in_doubt(failures, error)
+        return Decision(
+            outcome=DispatchOutcome.FAILED,
+            reason=_reason("gave_up", failures=failures, error=error),
+            failures=failures,
+            error=error,
+        )
+    later = now + policy.backoff(entry.key, failures)
+    return Decision(
+        outcome=DispatchOutcome.RETRY,
+        reason=_reason("retry", error=error, next=later.isoformat()),
+        until=later,
+        failures=failures,
+        doubt=doubt,
+        error=error,
+    )
+
+
+def _failed_in_doubt(failures: int, error: str) -> Decision:
+    """Give up on an entry an earlier attempt of which may have gone out."""
+    return Decision(
+        outcome=DispatchOutcome.IN_DOUBT,
+        reason=_reason("failed_in_doubt", error=error),
+        failures=failures,
+        doubt=True,
+        error=error,
+    )
+
+
+#: How each outcome leaves the entry in the outbox.
+_SETTLED: Final = {
+    DispatchOutcome.SENT: OutboxState.SENT,
+    DispatchOutcome.RETRY: OutboxState.PENDING,
+    DispatchOutcome.DEFERRED: OutboxState.PENDING,
+    DispatchOutcome.NO_CHANNEL: OutboxState.PENDING,
+    DispatchOutcome.FAILED: OutboxState.FAILED,
+    DispatchOutcome.IN_DOUBT: OutboxState.FAILED,
+    DispatchOutcome.SUPPRESSED: OutboxState.CANCELLED,
+}
+
+
 # -- the dispatcher ------------------------------------------------------------------------------
-
-
-def _caps(contact: ContactPolicy | None) -> dict[Purpose, Caps]:
-    if contact is None:
-        return {}
-    return {Purpose.MARKETING: contact.marketing, Purpose.SERVICE: contact.service}
 
 
 class _Run:
@@ -408,46 +542,44 @@ class _Run:
         self,
         store: Store,
         channels: Mapping[str, Channel],
-        policy: DispatchPolicy,
+        policy: Policy,
         worker: str,
-        contact: ContactPolicy | None,
+        model: AliveModel | None,
     ):
         self.store = store
         self.channels = channels
         self.policy = policy
         self.worker = worker
-        self.contact = contact
-        self.caps = _caps(contact)
+        self.model = model
 
-    def settle(
-        self,
-        entry: OutboxEntry,
-        at: datetime,
-        state: OutboxState,
-        outcome: DispatchOutcome,
-        reason: Reason,
-        *,
-        note: str | None,
-        next_attempt_at: datetime | None = None,
-        error: str | None = None,
-        events: Sequence[Event] = (),
-        doubt: bool = False,
-    ) -> Dispatched:
+    def handle(self, entry: OutboxEntry, at: datetime) -> Dispatched:
+        """Claim → decide → send → settle, for one claimed entry."""
+        facts = read_facts(
+            self.store, entry.customer_id, self.policy, at, model=self.model, horizon=_LOOKAHEAD
+        )
+        channel = self.channels.get(entry.channel)
+        d = decide(entry, facts, at, deduplicates=None if channel is None else channel.deduplicates)
+        if d.outcome is DispatchOutcome.SENT:
+            assert channel is not None
+            d = _after_send(entry, channel, d, self.policy.dispatch, at)
+        return self.settle(entry, at, d)
+
+    def settle(self, entry: OutboxEntry, at: datetime, d: Decision) -> Dispatched:
+        sent = d.outcome is DispatchOutcome.SENT
         ok = self.store.settle(
             entry.key,
             worker=self.worker,
-            state=state,
+            state=_SETTLED[d.outcome],
             at=at,
-            next_attempt_at=next_attempt_at,
-            error=note,
-            events=events,
+            next_attempt_at=d.until,
+            error=None if sent else (d.error or d.reason.en),
+            failures=d.failures,
+            in_doubt=d.doubt,
+            events=(d.contacted,) if sent and d.contacted is not None else (),
         )
+        outcome, reason, until = d.outcome, d.reason, d.until
         if not ok:
-            outcome, reason, next_attempt_at = (
-                DispatchOutcome.LOST_CLAIM,
-                _reason("lost_claim"),
-                None,
-            )
+            outcome, reason, until = DispatchOutcome.LOST_CLAIM, _reason("lost_claim"), None
         return Dispatched(
             key=entry.key,
             customer_id=entry.customer_id,
@@ -455,288 +587,59 @@ class _Run:
             outcome=outcome,
             attempt=entry.attempts,
             reason=reason,
-            error=error,
-            next_attempt_at=next_attempt_at,
-            doubt=doubt,
+            error=d.error if d.outcome in _FAILURES else None,
+            next_attempt_at=until,
+            doubt=d.doubt,
         )
 
-    def handle(self, entry: OutboxEntry, at: datetime) -> Dispatched:
-        n = entry.attempts
-        last = _parse(entry.last_error)
-        failures = last.failures if last is not None else 0
-        abandoned = n > 1 and (last is None or last.attempt != n - 1)
-        doubt = abandoned or (last is not None and last.doubt)
 
-        def note(kind: str, detail: str, *, fails: int = failures) -> str:
-            return _note(n, kind, fails, doubt, detail)
-
-        history = self.store.history(entry.customer_id)
-        block = contact_block(history, entry.channel, entry.purpose)
-        if block is None:
-            block = self._expired(entry, at)
-        if block is not None:
-            return self.settle(
-                entry,
-                at,
-                OutboxState.CANCELLED,
-                DispatchOutcome.SUPPRESSED,
-                block,
-                note=note("cancelled", block.code),
-                doubt=doubt,
-            )
-        channel = self.channels.get(entry.channel)
-        if channel is None:
-            later = at + self.policy.backoff(entry.key, 1)
-            return self.settle(
-                entry,
-                at,
-                OutboxState.PENDING,
-                DispatchOutcome.NO_CHANNEL,
-                _reason("no_channel", channel=entry.channel, next=later.isoformat()),
-                note=note("no_channel", entry.channel),
-                next_attempt_at=later,
-                doubt=doubt,
-            )
-        held = self._held(entry, history, at)
-        if held is not None:
-            later, reason = held
-            return self.settle(
-                entry,
-                at,
-                OutboxState.PENDING,
-                DispatchOutcome.DEFERRED,
-                reason,
-                note=note("deferred", reason.code),
-                next_attempt_at=later,
-                doubt=doubt,
-            )
-        if doubt and not channel.deduplicates and not self.policy.resend_in_doubt:
-            return self.settle(
-                entry,
-                at,
-                OutboxState.FAILED,
-                DispatchOutcome.IN_DOUBT,
-                _reason("in_doubt", channel=entry.channel),
-                note=note("in_doubt", "an earlier attempt may have been sent"),
-                doubt=True,
-            )
-        try:
-            contacted = Contacted(
-                customer_id=entry.customer_id,
-                at=at,
-                channel=entry.channel,
-                purpose=entry.purpose,
-                rule=entry.rule,
-                template=entry.template,
-                key=entry.key,
-            )
-            message = _message(entry, _profile(history))
-        except (LifecycleError, ValueError) as e:
-            return self.settle(
-                entry,
-                at,
-                OutboxState.FAILED,
-                DispatchOutcome.FAILED,
-                _reason("invalid", error=str(e)),
-                note=note("invalid", str(e)),
-                error=str(e),
-                doubt=doubt,
-            )
-        return self._send(entry, at, channel, message, contacted, failures, doubt, note)
-
-    def _send(
-        self,
-        entry: OutboxEntry,
-        at: datetime,
-        channel: Channel,
-        message: Message,
-        contacted: Contacted,
-        failures: int,
-        doubt: bool,
-        note: Any,
-    ) -> Dispatched:
-        unknown = False
-        try:
-            result = channel.send(message, idempotency_key=entry.key)
-        except PermanentChannelError as e:
-            if doubt:
-                return self._failed_in_doubt(entry, at, failures, str(e))
-            return self.settle(
-                entry,
-                at,
-                OutboxState.FAILED,
-                DispatchOutcome.FAILED,
-                _reason("permanent", error=str(e)),
-                note=note("permanent", str(e)),
-                error=str(e),
-            )
-        except ChannelError as e:  # transient, or a host's own kind: worth another try
-            error = str(e)
-        except Exception as e:  # a host channel's bug: it may or may not have sent
-            error = f"{type(e).__name__}: {e}"
-            unknown = True
-        else:
-            if doubt:
-                code = "sent_again"
-            elif result is not None and result.duplicate:
-                code = "duplicate"
-            else:
-                code = "sent"
-            return self.settle(
-                entry,
-                at,
-                OutboxState.SENT,
-                DispatchOutcome.SENT,
-                _reason(code, contacted.event_id, channel=entry.channel),
-                note=None,
-                events=(contacted,),
-                doubt=doubt,
-            )
-        failures += 1
-        if unknown and not channel.deduplicates and not self.policy.resend_in_doubt:
-            return self.settle(
-                entry,
-                at,
-                OutboxState.FAILED,
-                DispatchOutcome.IN_DOUBT,
-                _reason("unknown_error", error=error),
-                note=_note(entry.attempts, "in_doubt", failures, True, error),
-                error=error,
-                doubt=True,
-            )
-        doubt = doubt or unknown
-        if failures >= self.policy.max_attempts:
-            if doubt:
-                return self._failed_in_doubt(entry, at, failures, error)
-            return self.settle(
-                entry,
-                at,
-                OutboxState.FAILED,
-                DispatchOutcome.FAILED,
-                _reason("gave_up", failures=failures, error=error),
-                note=_note(entry.attempts, "gave_up", failures, doubt, error),
-                error=error,
-                doubt=doubt,
-            )
-        later = at + self.policy.backoff(entry.key, failures)
-        return self.settle(
-            entry,
-            at,
-            OutboxState.PENDING,
-            DispatchOutcome.RETRY,
-            _reason("retry", error=error, next=later.isoformat()),
-            note=_note(entry.attempts, "transient", failures, doubt, error),
-            next_attempt_at=later,
-            error=error,
-            doubt=doubt,
-        )
-
-    def _failed_in_doubt(
-        self, entry: OutboxEntry, at: datetime, failures: int, error: str
-    ) -> Dispatched:
-        """Give up on an entry an earlier attempt of which may have gone out."""
-        return self.settle(
-            entry,
-            at,
-            OutboxState.FAILED,
-            DispatchOutcome.IN_DOUBT,
-            _reason("failed_in_doubt", error=error),
-            note=_note(entry.attempts, "in_doubt", failures, True, error),
-            error=error,
-            doubt=True,
-        )
-
-    def _expired(self, entry: OutboxEntry, at: datetime) -> Reason | None:
-        until = entry.payload.get("valid_until")
-        if not isinstance(until, str):
-            return None
-        try:
-            valid_until = datetime.fromisoformat(until)
-        except ValueError:
-            return None
-        if valid_until.tzinfo is not None and valid_until <= at:
-            return _reason("expired", until=until)
-        return None
-
-    def _held(
-        self, entry: OutboxEntry, history: Sequence[Event], at: datetime
-    ) -> tuple[datetime, Reason] | None:
-        """A later time and why, when a cap (or a message in flight) holds the entry back."""
-        if entry.purpose is None or entry.channel in OWNER_CHANNELS:
-            return None
-        purpose = Purpose(entry.purpose)
-        caps = self.caps.get(purpose)
-        if caps is None:
-            return None
-        # Another dispatcher's live claim on this customer may be about to add a send that
-        # this one cannot see yet; waiting for it keeps the caps whole across processes.
-        for other in self.store.outbox_entries(
-            states=(OutboxState.CLAIMED,), customer_id=entry.customer_id
-        ):
-            if (
-                other.key != entry.key
-                and other.claimed_by != self.worker
-                and other.lease_until is not None
-                and other.lease_until > at
-            ):
-                wait = self.policy.busy_seconds * (
-                    1 + unit_fraction(f"{entry.key}:{entry.attempts}")
-                )
-                later = at + timedelta(seconds=wait)
-                return later, _reason("busy", next=later.isoformat())
-        manual = self.contact is not None and self.contact.count_manual_contacts
-        sent = [
-            to_utc(e.at)
-            for e in history
-            if isinstance(e, Contacted)
-            and e.channel not in OWNER_CHANNELS
-            and (e.purpose is purpose or (manual and e.rule is None and e.purpose is None))
-        ]
-        if caps.violation(at, sent) is None:
-            return None
-        later = max(caps.earliest(at, sent), at + timedelta(seconds=1))
-        return later, _reason("cap", purpose=purpose.value, next=later.isoformat())
+_FAILURES: Final = frozenset(
+    {DispatchOutcome.RETRY, DispatchOutcome.FAILED, DispatchOutcome.IN_DOUBT}
+)
 
 
 def dispatch(
     store: Store,
     channels: Mapping[str, Channel],
-    policy: DispatchPolicy | None = None,
+    policy: Policy | None = None,
     now: datetime | None = None,
     *,
     worker: str | None = None,
-    contact: ContactPolicy | None = None,
     clock: Clock | None = None,
     limit: int | None = None,
+    model: AliveModel | None = None,
 ) -> DispatchReport:
     """Send the outbox entries due at ``now``, each at most once, and report every outcome.
 
     Args:
         store: where the outbox and the histories live.
         channels: the channels by name (an entry names its channel).
-        policy: leases, retries and in-doubt handling; the defaults when ``None``.
+        policy: the shop's policy: the dispatch settings (leases, retries, in-doubt handling),
+            the cadence rules whose stop conditions are checked again, and the contact policy
+            the gate applies at the moment of sending; the defaults when ``None``.
         now: the time to dispatch at; each claim and mark uses ``clock.now()`` instead when a
             clock is given (long runs keep their leases honest).
         worker: this dispatcher's name; unique per process (:func:`default_worker`).
-        contact: the contact policy whose caps are checked again just before sending.
         limit: handle at most this many entries.
+        model: the fitted value model, if any, so that rules read the status ``assess`` gives.
 
     Raises:
         StoreError: the store failed; entries claimed but not settled are in doubt later.
     """
     if now is None and clock is None:
         raise TypeError("give now or a clock")
-    policy = policy or DispatchPolicy()
+    policy = policy or Policy()
     worker = worker or default_worker()
-    start = require_aware(now if now is not None else clock.now(), "now")  # type: ignore[union-attr]
-    run = _Run(store, channels, policy, worker, contact)
+    start = to_utc(require_aware(now if now is not None else clock.now(), "now"))  # type: ignore[union-attr]
+    run = _Run(store, channels, policy, worker, model)
+    size_max = policy.dispatch.batch_size
     results: list[Dispatched] = []
     while limit is None or len(results) < limit:
-        at = clock.now() if clock is not None else start
-        size = policy.batch_size if limit is None else min(policy.batch_size, limit - len(results))
-        batch = store.claim(at, worker=worker, lease=policy.lease, limit=size)
+        at = to_utc(clock.now()) if clock is not None else start
+        size = size_max if limit is None else min(size_max, limit - len(results))
+        batch = store.claim(at, worker=worker, lease=policy.dispatch.lease, limit=size)
         if not batch:
             break
         for entry in batch:
-            results.append(run.handle(entry, clock.now() if clock is not None else start))
+            results.append(run.handle(entry, to_utc(clock.now()) if clock is not None else start))
     return DispatchReport(as_of=start, worker=worker, results=tuple(results))

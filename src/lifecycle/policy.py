@@ -609,10 +609,10 @@ class DispatchPolicy:
         """The delay before the retry that follows failure number ``failures`` of ``key``."""
         base = self.backoff_base_seconds * 2 ** max(0, min(failures - 1, 40))
         delay = min(self.backoff_max_seconds, base)
-        return timedelta(seconds=delay * (1 - self.jitter * unit_fraction(f"{key}:{failures}")))
+        return timedelta(seconds=delay * (1 - self.jitter * _unit(f"{key}:{failures}")))
 
 
-def unit_fraction(text: str) -> float:
+def _unit(text: str) -> float:
     """A number in [0, 1) derived from ``text``: jitter that replays the same every time."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
 

@@ -21,6 +21,8 @@ __all__ = [
     "Message",
     "OutboxEntry",
     "OutboxState",
+    "PlanIndex",
+    "PlanMark",
     "SendResult",
     "Snapshot",
     "Store",
@@ -67,7 +69,21 @@ class OutboxEntry:
     """A planned message, stored so that it is sent once and only once.
 
     ``key`` is deterministic (customer, rule, occurrence): storing the same key twice keeps the
-    first entry. ``payload`` holds JSON-ready values for the template.
+    first entry. The rendered texts (and e-mail subjects) in English and Chinese travel with
+    the entry, so the dispatcher needs nothing else from the plan; ``payload`` holds a host's
+    own JSON-ready values.
+
+    Attributes:
+        valid_until: after this instant the message is pointless and is cancelled unsent.
+        priority: the rule's priority.
+        reason: the code of the reason the rule fired.
+        contact_channel: for an owner task, how the owner reaches the customer (``"phone"``).
+        attempts: how often the entry was claimed.
+        settled: the number of the last attempt that ended with a settle; an attempt between
+            that one and ``attempts`` was abandoned (its outcome is unknown).
+        failures: transient failures so far.
+        in_doubt: an attempt may have gone out without being marked.
+        last_error: the last failure's or hold's text, for people.
     """
 
     key: str
@@ -77,9 +93,20 @@ class OutboxEntry:
     rule: str | None = None
     purpose: str | None = None
     template: str | None = None
+    valid_until: datetime | None = None
+    priority: int = 0
+    reason: str | None = None
+    contact_channel: str | None = None
+    text_en: str = attrs.field(default="", repr=False)
+    text_zh: str = attrs.field(default="", repr=False)
+    subject_en: str | None = attrs.field(default=None, repr=False)
+    subject_zh: str | None = attrs.field(default=None, repr=False)
     payload: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     state: OutboxState = OutboxState.PENDING
     attempts: int = 0
+    settled: int = 0
+    failures: int = 0
+    in_doubt: bool = False
     next_attempt_at: datetime | None = None
     claimed_by: str | None = None
     lease_until: datetime | None = None
@@ -98,6 +125,28 @@ class OutboxEntry:
             return self.lease_until is not None and self.lease_until <= at
         return False
 
+    def live_claim_at(self, at: datetime) -> bool:
+        """Whether a dispatcher holds this entry at ``at`` (claimed, lease not run out)."""
+        return (
+            self.state is OutboxState.CLAIMED
+            and self.lease_until is not None
+            and self.lease_until > at
+        )
+
+    @property
+    def abandoned(self) -> bool:
+        """An earlier attempt was claimed and never settled: it may or may not have gone out."""
+        return self.attempts - 1 > self.settled
+
+    def text(self, lang: str = "en") -> str:
+        """The message text in ``lang`` (English when there is none in ``lang``)."""
+        text = self.text_zh if lang == "zh" else self.text_en
+        return text or self.text_en or self.text_zh
+
+    def subject(self, lang: str = "en") -> str | None:
+        """The e-mail subject in ``lang``, if the template gives one."""
+        return (self.subject_zh if lang == "zh" else self.subject_en) or self.subject_en
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -114,7 +163,10 @@ class Store(Protocol):
       customer's version differs, so two writers never both win silently.
     - ``history`` returns events in replay order (``lifecycle.events.sort_key``).
     - Outbox entries are idempotent by ``key``; ``claim`` hands each claimable entry to one
-      caller only, and ``settle`` changes an entry only for the worker holding its claim.
+      caller only, never an entry of a customer another entry of whom is under a live claim,
+      and ``settle`` changes an entry only for the worker holding its claim. So at most one
+      dispatcher sends to a customer at a time, and what it reads of the history after its
+      claim includes every message sent before.
     - Driver failures surface as ``StoreError``; nothing is half-written.
     """
 
@@ -191,8 +243,9 @@ class Store(Protocol):
         """Erase a customer's personal data, in one transaction.
 
         Replaces each stored event of ``redacted`` by its redacted copy (same id, customer and
-        type), and cancels the customer's unsent outbox entries, clearing their payloads. The
-        old contents must not survive anywhere the store writes (free pages, journals).
+        type), cancels the customer's unsent outbox entries, and clears the texts, subjects and
+        payloads of all their outbox entries, sent ones included. The old contents must not
+        survive anywhere the store writes (free pages, journals).
         """
         ...
 
@@ -215,7 +268,9 @@ class Store(Protocol):
         """Claim up to ``limit`` entries claimable at ``at`` for ``worker``, oldest due first.
 
         Each claimed entry becomes ``CLAIMED`` by ``worker`` until ``at + lease`` with
-        ``attempts`` one higher. No entry is handed to two callers whose leases overlap.
+        ``attempts`` one higher. No entry is handed to two callers whose leases overlap, and
+        one call claims at most one entry per customer and none of a customer who has another
+        entry under a live claim (checked in the same transaction as the claim).
         """
         ...
 
@@ -228,18 +283,60 @@ class Store(Protocol):
         at: datetime,
         next_attempt_at: datetime | None = None,
         error: str | None = None,
+        failures: int = 0,
+        in_doubt: bool = False,
         events: Sequence[Event] = (),
         snapshots: Sequence[Snapshot] = (),
     ) -> bool:
         """Move ``worker``'s claimed entry to ``state`` and store ``events`` with it, atomically.
 
-        ``PENDING`` with ``next_attempt_at`` schedules a retry. Returns ``False`` (changing
-        nothing) when ``worker`` no longer holds the claim.
+        ``PENDING`` with ``next_attempt_at`` schedules a retry. The entry's ``settled`` becomes
+        its ``attempts``; ``failures``, ``in_doubt`` and ``last_error`` (``error``) are set as
+        given. Returns ``False`` (changing nothing) when ``worker`` no longer holds the claim.
         """
         ...
 
     def close(self) -> None:
         """Release resources; the store is not used afterwards."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class PlanMark:
+    """That ``customer_id`` was planned with ``version`` events, and when time alone next makes
+    a follow-up due for them (``None``: only new events can)."""
+
+    customer_id: str
+    version: int
+    next_due: datetime | None
+
+
+@runtime_checkable
+class PlanIndex(Protocol):
+    """A store that knows whom to plan: the customers whose events changed since they were
+    last planned (or whose referred customers' did), and those whose next due instant came.
+
+    Optional: the facade plans every customer on each dispatch for a store without it.
+
+    Contract: appending events for a customer makes them and the customers who referred them
+    due at once; :meth:`planned` records a mark only when its version is the customer's
+    current one, so events that arrive while a plan is made keep the customer due.
+    """
+
+    def planning_due(self, at: datetime, *, limit: int | None = None) -> list[str]:
+        """The customers due for planning at ``at``, the longest waiting first."""
+        ...
+
+    def planned(self, marks: Sequence[PlanMark]) -> None:
+        """Record that these customers were planned (see the contract)."""
+        ...
+
+    def plan_fingerprint(self) -> str | None:
+        """The fingerprint given to the last :meth:`replan_all`, if any."""
+        ...
+
+    def replan_all(self, fingerprint: str) -> None:
+        """Make every customer due for planning (the policy or the model changed)."""
         ...
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from os import PathLike
 from types import TracebackType
 from typing import Any, Final, Literal
@@ -12,12 +13,13 @@ from typing import Any, Final, Literal
 import attrs
 
 from lifecycle._bulk import collector_paused
-from lifecycle._ledger import check_orders, fold
-from lifecycle._time import require_aware, to_utc
+from lifecycle._ledger import check_orders, customer_zone, fold
+from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
-from lifecycle.assessment import Assessment, assess, first_valid_order_at, stage_and_status
-from lifecycle.cadence.planner import Plan, plan_customers
+from lifecycle.assessment import Assessment, assess, stage_and_status
+from lifecycle.cadence.contact import first_instant_at
+from lifecycle.cadence.planner import Plan, plan_customers, referral_conversions
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.dispatch import DispatchReport, default_worker, dispatch, to_outbox
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
@@ -32,7 +34,7 @@ from lifecycle.events import (
 from lifecycle.loyalty import check_loyalty
 from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
-from lifecycle.ports import Channel, Snapshot, Store
+from lifecycle.ports import Channel, PlanIndex, PlanMark, Snapshot, Store
 from lifecycle.serde import encode_value, event_to_dict
 from lifecycle.stages import StageChange, stage_history
 from lifecycle.status import AliveModel
@@ -64,6 +66,9 @@ def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 
 _RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
+
+#: How far ahead dispatch planning looks to know when a customer is next due.
+_PLAN_AHEAD: Final = timedelta(days=1)
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
@@ -282,18 +287,27 @@ class Lifecycle:
         pending: dict[str, tuple[Event, ...]] | None = None,
     ) -> dict[str, datetime]:
         """When each customer this one referred first made an order still valid at ``now``."""
-        referred = {e.referred_id for e in history if isinstance(e, Referred)}
+        if not history:
+            return {}
+        cid = history[0].customer_id
+        return self._conversions({cid: tuple(history)}, now, pending).get(cid, {})
+
+    def _conversions(
+        self,
+        histories: Mapping[str, Sequence[Event]],
+        now: datetime,
+        pending: Mapping[str, Sequence[Event]] | None = None,
+    ) -> dict[str, dict[str, datetime]]:
+        """For each customer of ``histories``: when each customer they referred first made an
+        order still valid at ``now`` (referred histories from ``pending``, else the store)."""
+        referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
         if not referred:
             return {}
         pending = pending or {}
-        found = {r: pending[r] for r in referred if r in pending}
-        found.update(self.store.histories(referred - found.keys()))
-        out = {}
-        for r, other in found.items():
-            first = first_valid_order_at(other, self.policy, now)
-            if first is not None:
-                out[r] = first
-        return out
+        found: dict[str, Sequence[Event]] = {r: pending[r] for r in referred if r in pending}
+        found.update(self.store.histories(referred - found.keys() - histories.keys()))
+        found.update(histories)
+        return referral_conversions(found, self.policy, now)
 
     def _assess(
         self,
@@ -391,11 +405,19 @@ class Lifecycle:
 
         Planning is pure: it stores nothing. The same events, policy and ``now`` give the same
         plan; follow-ups already sent (a ``Contacted`` event with their key) are not planned
-        again.
+        again. With a fitted value model, win-back and at-risk rules read the status
+        :meth:`assess` reports.
         """
         at = self._now(now)
         histories = self._histories_of(customers)
-        return plan_customers(histories, self.policy, at, horizon=horizon)
+        return plan_customers(
+            histories,
+            self.policy,
+            at,
+            horizon=horizon,
+            model=self.model,
+            referrals=self._conversions(histories, at),
+        )
 
     def dispatch(
         self,
@@ -403,28 +425,87 @@ class Lifecycle:
         *,
         limit: int | None = None,
     ) -> DispatchReport:
-        """Plan the follow-ups due by ``now``, store them in the outbox, and send what is due
-        through :attr:`channels`, each at most once.
+        """Plan the follow-ups due by ``now`` into the outbox, and send what is due through
+        :attr:`channels`, each at most once.
 
-        Sending records a ``Contacted`` event with the follow-up's key in the same transaction
-        as the outbox mark, so planning and dispatching again never sends twice. Transient
-        failures retry with backoff; permanent ones and messages whose outcome is unknown are
-        reported. :meth:`plan` shows what would go out without storing or sending anything.
+        Only customers whose events changed since they were last planned, or whose next due
+        instant has come, are planned again (with a store that keeps the planning index, as
+        the shipped ones do), so a dispatcher can run every minute. Sending asks the contact
+        gate and the rule's stop conditions again at that moment, and records a ``Contacted``
+        event with the follow-up's key in the same transaction as the outbox mark: planning
+        and dispatching again never sends twice. Transient failures retry with backoff;
+        permanent ones and messages whose outcome is unknown are reported. :meth:`plan` shows
+        what would go out without storing or sending anything.
         """
         at = self._now(now)
-        plan = self.plan(at)
-        entries = [to_outbox(f) for f in plan.due if f.channel is not None]
-        if entries:
-            self.store.append([], outbox=entries)
-        return dispatch(
+        planned = self._plan_into_outbox(at)
+        report = dispatch(
             self.store,
             self.channels,
-            self.policy.dispatch,
+            self.policy,
             at,
             worker=self._worker,
-            contact=self.policy.cadence.contact,
             limit=limit,
+            model=self.model,
         )
+        return attrs.evolve(report, planned=planned)
+
+    def _plan_into_outbox(self, at: datetime) -> int:
+        """Store in the outbox what is due at ``at``; returns how many customers were planned."""
+        store = self.store
+        if not isinstance(store, PlanIndex):
+            return self._plan_chunk(list(store.customer_ids()), at, index=None)
+        fingerprint = self._fingerprint()
+        if store.plan_fingerprint() != fingerprint:
+            store.replan_all(fingerprint)
+        return self._plan_chunk(store.planning_due(at), at, index=store)
+
+    def _plan_chunk(self, ids: Sequence[str], at: datetime, index: PlanIndex | None) -> int:
+        for chunk in _chunked(ids, 5000):
+            histories = self.store.histories(chunk)
+            horizon = _PLAN_AHEAD if index is not None else timedelta(0)
+            plan = plan_customers(
+                histories,
+                self.policy,
+                at,
+                horizon=horizon,
+                model=self.model,
+                referrals=self._conversions(histories, at),
+            )
+            entries = [to_outbox(f) for f in plan.due if f.channel is not None and f.due_at <= at]
+            if entries:
+                self.store.append([], outbox=entries)
+            if index is not None:
+                index.planned(self._next_due(histories, plan, at))
+        return len(ids)
+
+    def _next_due(
+        self, histories: Mapping[str, Sequence[Event]], plan: Plan, at: datetime
+    ) -> list[PlanMark]:
+        """When each planned customer is next due for planning: the next follow-up the plan
+        saw coming, a held one's new time, or the customer's next midnight (when days pass,
+        stages, status, tiers and anniversaries move), whichever is first."""
+        soonest: dict[str, datetime] = {}
+
+        def see(cid: str, t: datetime | None) -> None:
+            if t is not None and t > at and (cid not in soonest or t < soonest[cid]):
+                soonest[cid] = t
+
+        for f in plan.due:
+            see(f.customer_id, to_utc(f.due_at))
+        for h in plan.held:
+            see(h.follow_up.customer_id, None if h.until is None else to_utc(h.until))
+        marks = []
+        for cid, history in histories.items():
+            tz = customer_zone(history, self.policy)
+            see(cid, first_instant_at(local_date(at, tz) + timedelta(days=1), time(0), tz))
+            marks.append(PlanMark(customer_id=cid, version=len(history), next_due=soonest[cid]))
+        return marks
+
+    def _fingerprint(self) -> str:
+        """What planning depends on besides the events: the policy and the value model."""
+        text = f"{self.policy!r}|{self.model!r}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
     # -- owners and the shared pool -------------------------------------------------------------
 

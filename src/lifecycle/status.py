@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -123,6 +123,35 @@ def assess_status(
     """
     now = to_utc(require_aware(now, "now"))
     return status_from_ledger(fold(history, policy, now), now, model=model)
+
+
+def at_risk_since(ledger: Ledger, now: datetime, *, model: AliveModel | None = None) -> date | None:
+    """The first day, since the last valid order, on which the customer counted as at risk
+    (or lapsed), by the same rule :func:`status_from_ledger` applies at ``now`` (the rhythm,
+    or the model's P(alive), which only falls as idle days pass); ``None`` while active."""
+    p = ledger.policy.status
+    days = sorted(ledger.valid_days)
+    if not days:
+        return None
+    rhythm = _Rhythm(p)
+    rhythm.gaps = sorted((b - a).days for a, b in itertools.pairwise(days))
+    threshold, _ = rhythm.threshold()
+
+    def slipping(day: date) -> bool:
+        alive = _p_alive(model, days, len(days), day)
+        status = _classify((day - days[-1]).days, threshold, p, alive)
+        return status in (Status.AT_RISK, Status.LAPSED)
+
+    lo, hi = days[-1], ledger.day(now)
+    if hi <= lo or not slipping(hi):
+        return None
+    while (hi - lo).days > 1:  # slipping(hi) holds and slipping(lo) does not
+        mid = lo + timedelta(days=(hi - lo).days // 2)
+        if slipping(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def status_from_ledger(

@@ -9,18 +9,21 @@ import bisect
 import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import attrs
 
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
 from lifecycle.events import Event, Referred, sort_key
-from lifecycle.ports import OutboxEntry, OutboxState, Snapshot
+from lifecycle.ports import OutboxEntry, OutboxState, PlanMark, Snapshot
 from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["MemoryStore"]
 
 _UNSENT = (OutboxState.PENDING, OutboxState.CLAIMED)
+#: A planning mark that is due at once: before every instant.
+_NOW: Final = datetime.min.replace(tzinfo=UTC)
 
 
 class MemoryStore:
@@ -34,6 +37,11 @@ class MemoryStore:
         self._referrers: defaultdict[str, set[str]] = defaultdict(set)
         self._snapshots: dict[str, Snapshot] = {}
         self._outbox: dict[str, OutboxEntry] = {}
+        # The planning index: when each customer is next due for planning (``_NOW``: at once,
+        # ``None``: only new events make them due), and the version last planned.
+        self._plan: dict[str, datetime | None] = {}
+        self._planned_versions: dict[str, int] = {}
+        self._fingerprint: str | None = None
         self._closed = False
 
     def _check_open(self) -> None:
@@ -73,7 +81,9 @@ class MemoryStore:
         return new
 
     def _insert(self, events: Iterable[Event]) -> None:
+        touched: set[str] = set()
         for e in events:
+            touched.add(e.customer_id)
             self._by_id[e.event_id] = e
             hist = self._histories.setdefault(e.customer_id, [])
             keys = self._keys.setdefault(e.customer_id, [])
@@ -83,6 +93,10 @@ class MemoryStore:
             hist.insert(i, e)
             if isinstance(e, Referred):
                 self._referrers[e.referred_id].add(e.customer_id)
+        for cid in touched:
+            self._plan[cid] = _NOW
+            for ref in self._referrers.get(cid, ()):
+                self._plan[ref] = _NOW
 
     def events_by_id(self, event_ids: Iterable[str]) -> dict[str, Event]:
         with self._lock:
@@ -166,16 +180,21 @@ class MemoryStore:
                 self._by_id[e.event_id] = e
                 hist[index[e.event_id]] = e
             for key, entry in self._outbox.items():
-                if entry.customer_id == customer_id and entry.state in _UNSENT:
-                    self._outbox[key] = attrs.evolve(
-                        entry,
+                if entry.customer_id != customer_id:
+                    continue
+                cleared = attrs.evolve(
+                    entry, payload={}, text_en="", text_zh="", subject_en=None, subject_zh=None
+                )
+                if entry.state in _UNSENT:
+                    cleared = attrs.evolve(
+                        cleared,
                         state=OutboxState.CANCELLED,
-                        payload={},
                         claimed_by=None,
                         lease_until=None,
                         last_error="customer erased",
                         updated_at=at,
                     )
+                self._outbox[key] = cleared
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
         with self._lock:
@@ -204,12 +223,18 @@ class MemoryStore:
     ) -> list[OutboxEntry]:
         with self._lock:
             self._check_open()
+            busy = {e.customer_id for e in self._outbox.values() if e.live_claim_at(at)}
             due = sorted(
                 (e for e in self._outbox.values() if e.claimable_at(at)),
                 key=lambda e: (e.next_attempt_at or e.due_at, e.key),
-            )[:limit]
-            claimed = []
+            )
+            claimed: list[OutboxEntry] = []
             for e in due:
+                if len(claimed) >= limit:
+                    break
+                if e.customer_id in busy:
+                    continue  # one dispatcher at a time sends to a customer
+                busy.add(e.customer_id)
                 c = attrs.evolve(
                     e,
                     state=OutboxState.CLAIMED,
@@ -231,6 +256,8 @@ class MemoryStore:
         at: datetime,
         next_attempt_at: datetime | None = None,
         error: str | None = None,
+        failures: int = 0,
+        in_doubt: bool = False,
         events: Sequence[Event] = (),
         snapshots: Sequence[Snapshot] = (),
     ) -> bool:
@@ -250,9 +277,39 @@ class MemoryStore:
                 claimed_by=None,
                 lease_until=None,
                 last_error=error,
+                settled=e.attempts,
+                failures=failures,
+                in_doubt=in_doubt,
                 updated_at=at,
             )
             return True
+
+    # -- the planning index -------------------------------------------------------------------
+
+    def planning_due(self, at: datetime, *, limit: int | None = None) -> list[str]:
+        with self._lock:
+            self._check_open()
+            due = sorted((t, c) for c, t in self._plan.items() if t is not None and t <= at)
+        return [c for _, c in due[:limit]]
+
+    def planned(self, marks: Sequence[PlanMark]) -> None:
+        with self._lock:
+            self._check_open()
+            for m in marks:
+                if m.customer_id in self._plan and m.version == self.version(m.customer_id):
+                    self._plan[m.customer_id] = m.next_due
+                    self._planned_versions[m.customer_id] = m.version
+
+    def plan_fingerprint(self) -> str | None:
+        with self._lock:
+            return self._fingerprint
+
+    def replan_all(self, fingerprint: str) -> None:
+        with self._lock:
+            self._check_open()
+            for cid in self._plan:
+                self._plan[cid] = _NOW
+            self._fingerprint = fingerprint
 
     def close(self) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ names the file.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -20,14 +21,14 @@ from typing import Any, Final, TypeVar
 
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
 from lifecycle.events import Event, Referred, sort_key
-from lifecycle.ports import OutboxEntry, OutboxState, Snapshot
+from lifecycle.ports import OutboxEntry, OutboxState, PlanMark, Snapshot
 from lifecycle.serde import event_body, event_from_body
 from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 #: The layout of the file this release writes.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 _T = TypeVar("_T")
 
@@ -82,11 +83,102 @@ CREATE INDEX outbox_by_due ON outbox (state, next_attempt_at);
 CREATE INDEX outbox_by_customer ON outbox (customer_id);
 """
 
-#: Forward migrations: the SQL that takes a file from version N - 1 to version N.
+_SCHEMA_V3 = """
+ALTER TABLE outbox ADD COLUMN valid_until TEXT;
+ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN reason TEXT;
+ALTER TABLE outbox ADD COLUMN contact_channel TEXT;
+ALTER TABLE outbox ADD COLUMN text_en TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN text_zh TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN subject_en TEXT;
+ALTER TABLE outbox ADD COLUMN subject_zh TEXT;
+ALTER TABLE outbox ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_live_claims ON outbox (customer_id, state, lease_until);
+CREATE TABLE plan_marks (
+    customer_id TEXT PRIMARY KEY,
+    next_due TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX plan_marks_by_due ON plan_marks (next_due);
+INSERT INTO plan_marks (customer_id, next_due, version) SELECT customer_id, '', version FROM customers
+"""
+
+#: What older releases kept in an outbox entry's payload and now has a column of its own.
+_MOVED_KEYS: Final = (
+    "text_en",
+    "text_zh",
+    "subject_en",
+    "subject_zh",
+    "valid_until",
+    "priority",
+    "reason",
+    "contact_channel",
+)
+#: The attempt note older releases wrote into ``last_error``: attempt, kind, failures, doubt.
+_OLD_NOTE: Final = re.compile(r"^#(\d+) ([a-z_]+) f(\d+)( doubt)?: (.*)$", re.DOTALL)
+
+
+def _typed_outbox(db: sqlite3.Connection) -> None:
+    """Version 3: the outbox's texts, validity and attempt state move into typed columns."""
+    for statement in _SCHEMA_V3.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    rows = db.execute("SELECT key, payload, last_error FROM outbox").fetchall()
+    for key, payload, last_error in rows:
+        body = json.loads(payload)
+        moved = {k: body.pop(k, None) for k in _MOVED_KEYS}
+        if "text" in body and not moved["text_en"]:
+            moved["text_en"] = body.pop("text")
+        if "subject" in body and not moved["subject_en"]:
+            moved["subject_en"] = body.pop("subject")
+        until = moved["valid_until"]
+        settled, failures, doubt, error = 0, 0, False, last_error
+        note = _OLD_NOTE.match(last_error or "")
+        if note is not None:
+            settled, failures = int(note[1]), int(note[3])
+            doubt = note[4] is not None or note[2] == "in_doubt"
+            error = note[5]
+        db.execute(
+            "UPDATE outbox SET payload = ?, text_en = ?, text_zh = ?, subject_en = ?, "
+            "subject_zh = ?, valid_until = ?, priority = ?, reason = ?, contact_channel = ?, "
+            "settled = ?, failures = ?, in_doubt = ?, last_error = ? WHERE key = ?",
+            (
+                json.dumps(body, ensure_ascii=False, sort_keys=True),
+                str(moved["text_en"] or ""),
+                str(moved["text_zh"] or ""),
+                None if moved["subject_en"] is None else str(moved["subject_en"]),
+                None if moved["subject_zh"] is None else str(moved["subject_zh"]),
+                _ts(datetime.fromisoformat(until)) if isinstance(until, str) else None,
+                int(moved["priority"] or 0),
+                None if moved["reason"] is None else str(moved["reason"]),
+                None if moved["contact_channel"] is None else str(moved["contact_channel"]),
+                settled,
+                failures,
+                int(doubt),
+                error,
+                key,
+            ),
+        )
+
+
+#: Forward migrations: what takes a file from version N - 1 to version N.
 #: Version 2 stores event bodies without the customer and event ids (they are columns
 #: already); it reads version-1 bodies as they are, so the step changes no data. Older
-#: releases refuse a version-2 file rather than misread its bodies.
-_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1, 2: ""}
+#: releases refuse a version-2 file rather than misread its bodies. Version 3 gives the
+#: outbox typed columns (texts, subjects, validity, attempts settled, failures, in doubt)
+#: and adds the planning index.
+_MIGRATIONS: Final[dict[int, str | Callable[[sqlite3.Connection], None]]] = {
+    1: _SCHEMA_V1,
+    2: "",
+    3: _typed_outbox,
+}
+
+#: ``plan_marks.next_due`` of a customer to plan at once (sorts before every instant), and of
+#: one that time alone never makes due.
+_PLAN_NOW: Final = ""
+_PLAN_NEVER: Final = "9999"
 
 _UNSENT = (OutboxState.PENDING.value, OutboxState.CLAIMED.value)
 _CHUNK = 500  # below SQLite's default limit on bound parameters
@@ -210,9 +302,13 @@ class SQLiteStore:
                     f"release reads up to {SCHEMA_VERSION}); upgrade lifecycle to open it"
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                step = _MIGRATIONS[version]
+                if callable(step):
+                    step(db)
+                else:
+                    for statement in step.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
                 db.execute(
                     "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('schema_version', ?)",
                     (str(version),),
@@ -341,7 +437,23 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO referrals (referred_id, referrer_id) VALUES (?, ?)",
                 referrals,
             )
+        self._plan_now(db, list(counts))
         return len(new)
+
+    def _plan_now(self, db: sqlite3.Connection, customer_ids: Sequence[str]) -> None:
+        """Make these customers, and those who referred them, due for planning."""
+        db.executemany(
+            "INSERT INTO plan_marks (customer_id, next_due, version) VALUES (?, '', 0) "
+            "ON CONFLICT (customer_id) DO UPDATE SET next_due = ''",
+            [(c,) for c in customer_ids],
+        )
+        for chunk in _chunks(customer_ids):
+            marks = ",".join("?" * len(chunk))
+            db.execute(
+                "UPDATE plan_marks SET next_due = '' WHERE customer_id IN "
+                f"(SELECT referrer_id FROM referrals WHERE referred_id IN ({marks}))",
+                chunk,
+            )
 
     def _put_snapshots(self, db: sqlite3.Connection, snapshots: Sequence[Snapshot]) -> None:
         if not snapshots:
@@ -382,9 +494,7 @@ class SQLiteStore:
             self._put_snapshots(db, snapshots)
             if outbox:
                 db.executemany(
-                    "INSERT OR IGNORE INTO outbox (key, customer_id, channel, due_at, rule, purpose, "
-                    "template, payload, state, attempts, next_attempt_at, claimed_by, lease_until, "
-                    "last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR IGNORE INTO outbox ({_OUTBOX_COLUMNS}) VALUES ({_OUTBOX_MARKS})",
                     [_outbox_row(o) for o in outbox],
                 )
             return added
@@ -533,10 +643,15 @@ class SQLiteStore:
                 [(event_body(e), e.event_id) for e in redacted],
             )
             db.execute(
-                "UPDATE outbox SET state = ?, payload = '{}', claimed_by = NULL, lease_until = NULL, "
+                "UPDATE outbox SET state = ?, claimed_by = NULL, lease_until = NULL, "
                 "last_error = 'customer erased', updated_at = ? "
                 f"WHERE customer_id = ? AND state IN ({','.join('?' * len(_UNSENT))})",
                 (OutboxState.CANCELLED.value, _ts(at), customer_id, *_UNSENT),
+            )
+            db.execute(
+                "UPDATE outbox SET payload = '{}', text_en = '', text_zh = '', subject_en = NULL, "
+                "subject_zh = NULL WHERE customer_id = ?",
+                (customer_id,),
             )
 
         self._write(run)
@@ -587,15 +702,25 @@ class SQLiteStore:
         now = _ts(at)
 
         def run(db: sqlite3.Connection) -> list[OutboxEntry]:
-            keys = [
-                k
-                for (k,) in db.execute(
-                    "SELECT key FROM outbox WHERE (state = 'pending' AND next_attempt_at <= ?) "
-                    "OR (state = 'claimed' AND lease_until <= ?) "
-                    "ORDER BY next_attempt_at, key LIMIT ?",
-                    (now, now, limit),
-                )
-            ]
+            # One dispatcher at a time sends to a customer: entries of a customer with a live
+            # claim wait, and one call takes at most one entry per customer.
+            keys: list[str] = []
+            taken: set[str] = set()
+            for k, cid in db.execute(
+                "SELECT o.key, o.customer_id FROM outbox o "
+                "WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?) "
+                "OR (o.state = 'claimed' AND o.lease_until <= ?)) "
+                "AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.customer_id = o.customer_id "
+                "AND c.state = 'claimed' AND c.lease_until > ?) "
+                "ORDER BY o.next_attempt_at, o.key",
+                (now, now, now),
+            ):
+                if cid in taken:
+                    continue
+                taken.add(cid)
+                keys.append(k)
+                if len(keys) >= limit:
+                    break
             db.executemany(
                 "UPDATE outbox SET state = 'claimed', claimed_by = ?, lease_until = ?, "
                 "attempts = attempts + 1, updated_at = ? WHERE key = ?",
@@ -624,6 +749,8 @@ class SQLiteStore:
         at: datetime,
         next_attempt_at: datetime | None = None,
         error: str | None = None,
+        failures: int = 0,
+        in_doubt: bool = False,
         events: Sequence[Event] = (),
         snapshots: Sequence[Snapshot] = (),
     ) -> bool:
@@ -640,12 +767,60 @@ class SQLiteStore:
             retry = _opt_ts(next_attempt_at) if state is OutboxState.PENDING else None
             db.execute(
                 "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), "
-                "claimed_by = NULL, lease_until = NULL, last_error = ?, updated_at = ? WHERE key = ?",
-                (state.value, retry, error, _ts(at), key),
+                "claimed_by = NULL, lease_until = NULL, last_error = ?, settled = attempts, "
+                "failures = ?, in_doubt = ?, updated_at = ? WHERE key = ?",
+                (state.value, retry, error, failures, int(in_doubt), _ts(at), key),
             )
             return True
 
         return self._write(run)
+
+    # -- the planning index -------------------------------------------------------------------
+
+    def planning_due(self, at: datetime, *, limit: int | None = None) -> list[str]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT customer_id FROM plan_marks WHERE next_due <= ? "
+                "ORDER BY next_due, customer_id LIMIT ?",
+                (_ts(at), -1 if limit is None else limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def planned(self, marks: Sequence[PlanMark]) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE plan_marks SET next_due = ?, version = ? WHERE customer_id = ? "
+                "AND ? = (SELECT version FROM customers WHERE customer_id = ?)",
+                [
+                    (
+                        _PLAN_NEVER if m.next_due is None else _ts(m.next_due),
+                        m.version,
+                        m.customer_id,
+                        m.version,
+                        m.customer_id,
+                    )
+                    for m in marks
+                ],
+            )
+
+        self._write(run)
+
+    def plan_fingerprint(self) -> str | None:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT value FROM lifecycle_meta WHERE key = 'plan_fingerprint'"
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def replan_all(self, fingerprint: str) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE plan_marks SET next_due = ''")
+            db.execute(
+                "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('plan_fingerprint', ?)",
+                (fingerprint,),
+            )
+
+        self._write(run)
 
     # -- resources ----------------------------------------------------------------------------
 
@@ -669,8 +844,11 @@ class SQLiteStore:
 
 _OUTBOX_COLUMNS = (
     "key, customer_id, channel, due_at, rule, purpose, template, payload, state, attempts, "
-    "next_attempt_at, claimed_by, lease_until, last_error, updated_at"
+    "next_attempt_at, claimed_by, lease_until, last_error, updated_at, valid_until, priority, "
+    "reason, contact_channel, text_en, text_zh, subject_en, subject_zh, settled, failures, "
+    "in_doubt"
 )
+_OUTBOX_MARKS = ", ".join("?" * len(_OUTBOX_COLUMNS.split(",")))
 
 
 def _outbox_row(o: OutboxEntry) -> tuple[Any, ...]:
@@ -690,6 +868,17 @@ def _outbox_row(o: OutboxEntry) -> tuple[Any, ...]:
         _opt_ts(o.lease_until),
         o.last_error,
         _opt_ts(o.updated_at),
+        _opt_ts(o.valid_until),
+        o.priority,
+        o.reason,
+        o.contact_channel,
+        o.text_en,
+        o.text_zh,
+        o.subject_en,
+        o.subject_zh,
+        o.settled,
+        o.failures,
+        int(o.in_doubt),
     )
 
 
@@ -712,6 +901,17 @@ def _outbox_entry(r: Sequence[Any]) -> OutboxEntry:
         lease_until=_from_ts(r[12]),
         last_error=r[13],
         updated_at=_from_ts(r[14]),
+        valid_until=_from_ts(r[15]),
+        priority=r[16],
+        reason=r[17],
+        contact_channel=r[18],
+        text_en=r[19],
+        text_zh=r[20],
+        subject_en=r[21],
+        subject_zh=r[22],
+        settled=r[23],
+        failures=r[24],
+        in_doubt=bool(r[25]),
     )
 
 

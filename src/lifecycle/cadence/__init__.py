@@ -1,7 +1,8 @@
 """Follow-up cadence as policy: rules, the contact policy (consent, quiet hours, caps) and
-templates, all data held by :class:`CadencePolicy` (``Policy.cadence``).
+templates, all data held by :class:`CadencePolicy` (``Policy.cadence``), and the contact gate
+that applies the contact policy to one message (:func:`contact_gate`).
 
-The package holds only policy, which the policy module imports: the planner
+The package holds what the policy module imports and what needs no judgement: the planner
 (:mod:`lifecycle.cadence.planner`, which turns a history into a plan) and the customer facts
 it reads (:mod:`lifecycle.cadence.facts`) judge stages, status and tiers, so they are modules
 of their own that this package does not import.
@@ -16,6 +17,7 @@ from lifecycle.cadence.contact import (
     first_instant_at,
     next_allowed,
 )
+from lifecycle.cadence.gate import Hold, Outcome, Verdict, contact_gate
 from lifecycle.cadence.policy import CadencePolicy
 from lifecycle.cadence.rules import (
     AfterEvent,
@@ -62,7 +64,9 @@ __all__ = [
     "ContactPolicy",
     "EventTrigger",
     "Festival",
+    "Hold",
     "Occurrence",
+    "Outcome",
     "Overdue",
     "Periodic",
     "PointsExpiry",
@@ -78,7 +82,9 @@ __all__ = [
     "Template",
     "TierDowngradeWarning",
     "TierUpgrade",
+    "Verdict",
     "WinBack",
+    "contact_gate",
     "default_rules",
     "default_templates",
     "first_instant_at",

@@ -10,8 +10,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cached_property
 
-import attrs
-
 from lifecycle._ledger import Ledger, OrderState, customer_zone, ordered
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.cadence.contact import first_instant_at
@@ -19,16 +17,12 @@ from lifecycle.customer import Profile
 from lifecycle.events import (
     ComplaintOpened,
     ComplaintResolved,
-    ConsentChanged,
     Contacted,
     CustomerErased,
     CustomerRegistered,
     Engaged,
     Event,
     LeadCaptured,
-    OrderDelivered,
-    OrderShipped,
-    ProfileUpdated,
     Referred,
     Replied,
     ReviewPosted,
@@ -43,33 +37,14 @@ from lifecycle.loyalty import (
 )
 from lifecycle.policy import Policy
 from lifecycle.stages import StageChange, StageJudge, stage_history
-from lifecycle.status import StatusAssessment, status_from_ledger
+from lifecycle.status import AliveModel, StatusAssessment, at_risk_since, status_from_ledger
 from lifecycle.vocabulary import Purpose, Stage
 
 __all__ = ["CustomerFacts", "OrderFacts"]
 
 
-@attrs.define
-class OrderFacts:
-    """One order as far as follow-ups care: the ledger's state plus fulfilment."""
-
-    state: OrderState
-    shipped: OrderShipped | None = None
-    delivered: OrderDelivered | None = None
-
-    @property
-    def order_id(self) -> str:
-        return self.state.order_id
-
-    @property
-    def items(self) -> tuple[str, ...]:
-        e = self.state.paid or self.state.placed
-        return () if e is None else e.items
-
-    @property
-    def categories(self) -> tuple[str, ...]:
-        e = self.state.paid or self.state.placed
-        return () if e is None else e.categories
+#: One order as follow-ups see it: payment, cancellation, refunds and fulfilment.
+OrderFacts = OrderState
 
 
 class CustomerFacts:
@@ -85,6 +60,8 @@ class CustomerFacts:
         referrals: when each customer this one referred made a first valid order.
         floor, end: the window a plan looks at: occurrences still valid after ``floor`` and
             due by ``end``; rules may skip the others early.
+        model: the fitted value model, if any: the status then reads P(alive), as
+            ``assess`` does.
     """
 
     def __init__(
@@ -97,8 +74,10 @@ class CustomerFacts:
         referrals: Mapping[str, datetime] | None = None,
         lookback: timedelta = timedelta(days=7),
         horizon: timedelta = timedelta(0),
+        model: AliveModel | None = None,
     ):
         self.customer_id = customer_id
+        self.model = model
         self.now = to_utc(require_aware(now, "now"))
         self.floor = self.now - lookback
         self.end = self.now + horizon
@@ -108,69 +87,22 @@ class CustomerFacts:
         self.tz: tzinfo = customer_zone(self.events, policy)
         self.referrals = {k: to_utc(v) for k, v in (referrals or {}).items()}
         ledger = Ledger(policy, self.tz)
-        self.orders: dict[str, OrderFacts] = {}
-        self.complaints: dict[str, ComplaintOpened] = {}
-        self.resolved: dict[str, ComplaintResolved] = {}
-        self.contacts: list[Contacted] = []
-        self.replies: list[Replied] = []
-        self.reviews: list[ReviewPosted] = []
-        self.engagements: list[Engaged] = []
-        self.leads: list[LeadCaptured] = []
-        self.referred: dict[str, Referred] = {}
-        self.registered: CustomerRegistered | None = None
-        self.erased: CustomerErased | None = None
-        self._consent: dict[tuple[str, Purpose], bool] = {}
-        self._withdrawn: set[Purpose] = set()
         for e in self.events:
             ledger.apply(e)
-            match e:
-                case CustomerRegistered() | ProfileUpdated():
-                    if isinstance(e, CustomerRegistered):
-                        self.registered = self.registered or e
-                    for cp in e.profile.contacts:
-                        for p in Purpose:
-                            self._consent[(cp.channel, p)] = p in cp.consent
-                case ConsentChanged(channel=ch, purpose=p, granted=g):
-                    self._consent[(ch, p)] = g
-                    if not g:
-                        self._withdrawn.add(p)
-                case OrderShipped(order_id=oid):
-                    f = self._order(ledger, oid)
-                    f.shipped = f.shipped or e
-                case OrderDelivered(order_id=oid):
-                    f = self._order(ledger, oid)
-                    f.delivered = f.delivered or e
-                case ComplaintOpened(complaint_id=cid):
-                    self.complaints.setdefault(cid, e)
-                case ComplaintResolved(complaint_id=cid):
-                    self.resolved.setdefault(cid, e)
-                case Contacted():
-                    self.contacts.append(e)
-                case Replied():
-                    self.replies.append(e)
-                case ReviewPosted():
-                    self.reviews.append(e)
-                case Engaged():
-                    self.engagements.append(e)
-                case LeadCaptured():
-                    self.leads.append(e)
-                case Referred(referred_id=rid):
-                    self.referred.setdefault(rid, e)
-                case CustomerErased():
-                    self.erased = e
-                case _:
-                    pass
-        for oid, state in ledger.orders.items():
-            self.orders.setdefault(oid, OrderFacts(state))
+        ledger.applied = len(self.events)
         self.ledger = ledger
+        self.orders: Mapping[str, OrderState] = ledger.orders
+        self.complaints: Mapping[str, ComplaintOpened] = ledger.complaints
+        self.resolved: Mapping[str, ComplaintResolved] = ledger.resolved
+        self.contacts: Sequence[Contacted] = ledger.contacts
+        self.replies: Sequence[Replied] = ledger.replies
+        self.reviews: Sequence[ReviewPosted] = ledger.reviews
+        self.engagements: Sequence[Engaged] = ledger.engagements
+        self.leads: Sequence[LeadCaptured] = ledger.leads
+        self.referred: Mapping[str, Referred] = ledger.referrals
+        self.registered: CustomerRegistered | None = ledger.registered
+        self.erased: CustomerErased | None = ledger.erased
         self.sent_keys = frozenset(c.key for c in self.contacts if c.key is not None)
-
-    def _order(self, ledger: Ledger, order_id: str) -> OrderFacts:
-        f = self.orders.get(order_id)
-        if f is None:
-            state = ledger.orders.get(order_id) or OrderState(order_id)
-            f = self.orders[order_id] = OrderFacts(state)
-        return f
 
     def in_window(self, due: datetime, valid_until: datetime) -> bool:
         """Whether an occurrence due at ``due`` and valid until ``valid_until`` is planned."""
@@ -184,13 +116,14 @@ class CustomerFacts:
 
     def consents(self, channel: str, purpose: Purpose) -> bool:
         """Whether the customer consents to ``purpose`` on ``channel`` at ``now``."""
-        return self._consent.get((channel, purpose), False)
+        return self.ledger.consent.get((channel, purpose), False)
 
     def withdrew(self, purpose: Purpose) -> bool:
         """Whether the customer opted out of ``purpose`` and holds it on no channel now."""
-        if purpose not in self._withdrawn:
+        lg = self.ledger
+        if not any(p is purpose for _, p in lg.withdrawn):
             return False
-        return not any(v for (_, p), v in self._consent.items() if p is purpose)
+        return not any(v for (_, p), v in lg.consent.items() if p is purpose)
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -231,7 +164,14 @@ class CustomerFacts:
 
     @cached_property
     def status(self) -> StatusAssessment:
-        return status_from_ledger(self.ledger, self.now, explain=False)
+        """The status ``assess`` reports: by P(alive) when a value model is fitted."""
+        return status_from_ledger(self.ledger, self.now, model=self.model, explain=False)
+
+    @cached_property
+    def at_risk_since(self) -> date | None:
+        """The day the customer turned at risk (or lapsed) since their last valid order, by the
+        same rule as :attr:`status`; ``None`` while active."""
+        return at_risk_since(self.ledger, self.now, model=self.model)
 
     @cached_property
     def stage_history(self) -> tuple[StageChange, ...]:
@@ -240,19 +180,19 @@ class CustomerFacts:
     @cached_property
     def tier(self) -> TierAssessment | None:
         """The tier assessment; ``None`` for a customer who never paid (only the base tier)."""
-        if not any(o.state.paid is not None for o in self.orders.values()):
+        if not any(o.paid is not None for o in self.orders.values()):
             return None
         return assess_tier(self.history, self.policy, self.now)
 
     @cached_property
     def tier_history(self) -> tuple[TierChange, ...]:
-        if not any(o.state.paid is not None for o in self.orders.values()):
+        if not any(o.paid is not None for o in self.orders.values()):
             return ()
         return tier_history(self.history, self.policy, self.now)
 
     @cached_property
     def points(self) -> PointsStatement | None:
         """The points statement; ``None`` for a customer who never paid."""
-        if not any(o.state.paid is not None for o in self.orders.values()):
+        if not any(o.paid is not None for o in self.orders.values()):
             return None
         return points_ledger(self.history, self.policy, self.now, referrals=self.referrals)

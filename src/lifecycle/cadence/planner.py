@@ -8,24 +8,42 @@ sent, so planning twice (or after sending) never duplicates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, tzinfo
-from decimal import Decimal
-from enum import StrEnum
-from typing import Any, Final, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 import attrs
 
 from lifecycle._display import html_table, pandas
 from lifecycle._time import require_aware, to_utc
-from lifecycle.cadence.contact import Caps, next_allowed
+from lifecycle.assessment import first_valid_order_at
+from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.facts import CustomerFacts
+from lifecycle.cadence.gate import (
+    Hold,
+    Outcome,
+    Verdict,
+    consent_hold,
+    contact_gate,
+    hold_reason,
+    stamp,
+)
 from lifecycle.cadence.rules import CadenceRule, Occurrence
-from lifecycle.events import Event, OrderCancelled, OrderPaid, OrderRefunded, Referred
+from lifecycle.events import Event, Referred
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
+from lifecycle.status import AliveModel
 from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
 
-__all__ = ["FollowUp", "Held", "Hold", "Outcome", "Plan", "plan_customer", "plan_customers"]
+__all__ = [
+    "FollowUp",
+    "Held",
+    "Plan",
+    "follow_up_key",
+    "plan_customer",
+    "plan_customers",
+    "plan_facts",
+    "referral_conversions",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -44,6 +62,7 @@ class FollowUp:
         priority: the rule's priority.
         reason: why the rule fires.
         text_en, text_zh: the rendered message.
+        subject_en, subject_zh: the rendered subject line (for e-mail).
         contact_channel: for a task, how the owner reaches the customer (``"phone"``,
             ``"visit"``), when the rule says.
     """
@@ -61,33 +80,12 @@ class FollowUp:
     text_en: str = attrs.field(repr=False)
     text_zh: str = attrs.field(repr=False)
     contact_channel: str | None = None
+    subject_en: str = attrs.field(default="", repr=False)
+    subject_zh: str = attrs.field(default="", repr=False)
 
     def text(self, lang: str = "en") -> str:
         """The message in ``lang``."""
         return self.text_zh if lang == "zh" else self.text_en
-
-
-class Outcome(StrEnum):
-    """What happened to a follow-up held back."""
-
-    DEFERRED = "deferred"
-    """It goes out later, at ``until``."""
-    SUPPRESSED = "suppressed"
-    """It does not go out."""
-
-
-class Hold(StrEnum):
-    """Why a follow-up is held back; the reason's code is ``cadence.<value>``."""
-
-    NO_CONSENT = "no_consent"
-    DO_NOT_CONTACT = "do_not_contact"
-    QUIET_HOURS = "quiet_hours"
-    CAP = "cap"
-    MIN_GAP = "min_gap"
-    LOWER_PRIORITY = "lower_priority"
-    EXPIRED = "expired"
-    STOPPED = "stopped"
-    DUPLICATE = "duplicate"
 
 
 @attrs.frozen(kw_only=True)
@@ -174,50 +172,9 @@ class Plan:
         return html_table(head, cells, caption=caption)
 
 
-_HOLD_WORDS: Final = {
-    Hold.NO_CONSENT: (
-        "No consent for {purpose} messages on any channel the rule allows.",
-        "客户未在规则允许的任何渠道同意接收{purpose_zh}消息。",
-    ),
-    Hold.DO_NOT_CONTACT: (
-        "Do not contact: {why}.",
-        "请勿联系：{why_zh}。",
-    ),
-    Hold.QUIET_HOURS: (
-        "Quiet hours in the customer's time zone; moved to {until}.",
-        "客户当地处于免打扰时段，顺延至{until}。",
-    ),
-    Hold.CAP: (
-        "The {purpose} frequency cap is reached; deferred to {until}.",
-        "已达{purpose_zh}消息频次上限，顺延至{until}。",
-    ),
-    Hold.MIN_GAP: (
-        "Too soon after the last {purpose} contact; deferred to {until}.",
-        "距上次{purpose_zh}联系间隔过短，顺延至{until}。",
-    ),
-    Hold.LOWER_PRIORITY: (
-        "A higher-priority follow-up ({other}) takes the slot; deferred to {until}.",
-        "更高优先级的跟进（{other}）占用了名额，顺延至{until}。",
-    ),
-    Hold.EXPIRED: (
-        "Expired unsent at {valid_until}{why}.",
-        "已过有效期（{valid_until}）未发送{why_zh}。",
-    ),
-    Hold.DUPLICATE: (
-        "Already sent on {sent}.",
-        "已于{sent}发送。",
-    ),
-}
-
-_PURPOSE_ZH: Final = {
-    Purpose.TRANSACTIONAL: "交易通知",
-    Purpose.SERVICE: "服务",
-    Purpose.MARKETING: "营销",
-}
-
-
-def _stamp(at: datetime, tz: tzinfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
+    """The key of a rule's occurrence for a customer: stable across plans and sends."""
+    return f"{customer_id}:{rule_id}:{occurrence}"
 
 
 class _Planner:
@@ -251,10 +208,11 @@ class _Planner:
         template = self.cadence.template(template_id)
         tz = self.facts.tz
         due = next_allowed(occ.due_at, tz, self.cadence.contact.quiet)
+        values_en, values_zh = self._values(occ, "en"), self._values(occ, "zh")
         return FollowUp(
             customer_id=self.facts.customer_id,
             rule=rule.id,
-            key=f"{self.facts.customer_id}:{rule.id}:{occ.occurrence}",
+            key=follow_up_key(self.facts.customer_id, rule.id, occ.occurrence),
             due_at=due.astimezone(tz),
             valid_until=occ.valid_until.astimezone(tz),
             channel=channel,
@@ -262,67 +220,48 @@ class _Planner:
             template=template_id,
             priority=rule.priority,
             reason=occ.reason,
-            text_en=template.render(self._values(occ, "en"), "en"),
-            text_zh=template.render(self._values(occ, "zh"), "zh"),
+            text_en=template.render(values_en, "en"),
+            text_zh=template.render(values_zh, "zh"),
+            subject_en=template.render_subject(values_en, "en"),
+            subject_zh=template.render_subject(values_zh, "zh"),
             contact_channel=via,
         )
 
-    def hold(
-        self,
-        f: FollowUp,
-        hold: Hold,
-        *,
-        until: datetime | None = None,
-        reason: Reason | None = None,
-        **words: str,
-    ) -> None:
+    def hold(self, f: FollowUp, hold: Hold, reason: Reason, until: datetime | None = None) -> None:
         tz = self.facts.tz
-        if reason is None:
-            en, zh = _HOLD_WORDS[hold]
-            fields = {
-                "purpose": f.purpose.value,
-                "purpose_zh": _PURPOSE_ZH[f.purpose],
-                "until": _stamp(until, tz) if until is not None else "",
-                "valid_until": _stamp(f.valid_until, tz),
-                "why": "",
-                "why_zh": "",
-                "other": "",
-                "sent": "",
-                **words,
-            }
-            reason = Reason(
-                code=f"cadence.{hold.value}", en=en.format(**fields), zh=zh.format(**fields)
-            )
-        outcome = Outcome.DEFERRED if until is not None else Outcome.SUPPRESSED
         self.held.append(
             Held(
                 follow_up=f,
-                outcome=outcome,
+                outcome=Outcome.DEFERRED if until is not None else Outcome.SUPPRESSED,
                 hold=hold,
                 reason=reason,
                 until=None if until is None else until.astimezone(tz),
             )
         )
 
+    def held_by(self, f: FollowUp, verdict: Verdict) -> None:
+        assert verdict.hold is not None
+        assert verdict.reason is not None
+        self.hold(f, verdict.hold, verdict.reason, verdict.until)
+
     # -- channel and consent ------------------------------------------------------------------
 
-    def channel(self, rule: CadenceRule, purpose: Purpose) -> tuple[str, str | None] | Hold:
-        """The channel to use (and, for a task, how the owner reaches the customer)."""
+    def channel(self, rule: CadenceRule, purpose: Purpose) -> tuple[str, str | None] | Verdict:
+        """The channel to use (and, for a task, how the owner reaches the customer), or the
+        gate's verdict when no channel the rule names may carry the message."""
         facts = self.facts
-        # The law requires transactional messages; everything else stops at an opt-out.
-        if purpose is not Purpose.TRANSACTIONAL and (
-            facts.erased is not None or facts.withdrew(purpose)
-        ):
-            return Hold.DO_NOT_CONTACT
         options: list[str] = []
+        refused: tuple[Hold, Reason] | None = None
         for ch in rule.channels:
-            if ch in OWNER_CHANNELS or (
-                facts.profile.contact(ch) is not None
-                and (purpose is Purpose.TRANSACTIONAL or facts.consents(ch, purpose))
-            ):
+            blocked = consent_hold(facts, ch, purpose)
+            if blocked is None:
                 options.append(ch)
+            elif refused is None or blocked[0] is Hold.DO_NOT_CONTACT:
+                refused = blocked
         if not options:
-            return Hold.NO_CONSENT
+            if refused is None:  # a rule with no channels
+                refused = Hold.NO_CONSENT, hold_reason(Hold.NO_CONSENT, purpose, facts.tz)
+            return Verdict(at=facts.now, hold=refused[0], reason=refused[1])
         preferred = facts.profile.contacts[0].channel if facts.profile.contacts else None
         chosen = preferred if preferred in options else options[0]
         if chosen in FOLLOW_UP_CHANNELS:
@@ -333,20 +272,26 @@ class _Planner:
 
     def run(self, rules: Iterable[CadenceRule]) -> None:
         facts = self.facts
+        tz = facts.tz
+        quiet = self.cadence.contact.quiet
         floor = facts.now - timedelta(days=self.cadence.lookback_days)
         seen: set[str] = set()
-        passed: list[tuple[FollowUp, datetime]] = []
+        candidates: list[tuple[FollowUp, datetime, datetime]] = []
         for rule in rules:
             purpose = Purpose(rule.purpose)
             for occ in rule.occurrences(facts):
                 if occ.due_at > self.end or occ.valid_until <= floor:
                     continue
                 picked = self.channel(rule, purpose)
-                channel, via = picked if not isinstance(picked, Hold) else (None, None)
+                channel, via = picked if not isinstance(picked, Verdict) else (None, None)
                 f = self.follow_up(rule, occ, channel, via)
                 sent = self.sent_at.get(f.key)
                 if sent is not None:
-                    self.hold(f, Hold.DUPLICATE, sent=_stamp(sent.at, facts.tz))
+                    self.hold(
+                        f,
+                        Hold.DUPLICATE,
+                        hold_reason(Hold.DUPLICATE, purpose, tz, sent=stamp(sent.at, tz)),
+                    )
                     continue
                 if f.key in seen:
                     twice = Reason(
@@ -354,96 +299,51 @@ class _Planner:
                         en="Planned twice: the rule gave the same occurrence again.",
                         zh="重复计划：规则再次给出了同一次跟进。",
                     )
-                    self.hold(f, Hold.DUPLICATE, reason=twice)
+                    self.hold(f, Hold.DUPLICATE, twice)
                     continue
                 seen.add(f.key)
                 if occ.stopped is not None:
-                    self.hold(
-                        f,
-                        Hold.STOPPED,
-                        reason=attrs.evolve(
-                            occ.stopped,
-                            code="cadence.stopped." + occ.stopped.code.rsplit(".", 1)[-1],
-                        ),
-                    )
+                    code = "cadence.stopped." + occ.stopped.code.rsplit(".", 1)[-1]
+                    self.hold(f, Hold.STOPPED, attrs.evolve(occ.stopped, code=code))
                     continue
-                send = next_allowed(max(f.due_at, facts.now), facts.tz, self.cadence.contact.quiet)
-                if f.valid_until <= max(f.due_at, facts.now) or f.valid_until <= send:
-                    why = " (quiet hours)" if send > max(f.due_at, facts.now) else ""
-                    why_zh = "（免打扰时段）" if why else ""
-                    self.hold(f, Hold.EXPIRED, why=why, why_zh=why_zh)
+                if isinstance(picked, Verdict):
+                    self.held_by(f, picked)
                     continue
-                if isinstance(picked, Hold):
-                    why = (
-                        "the customer's data was erased"
-                        if facts.erased
-                        else "the customer opted out"
-                    )
-                    why_zh = "客户数据已删除" if facts.erased else "客户已退订"
-                    self.hold(f, picked, why=why, why_zh=why_zh)
+                at = max(occ.due_at, facts.now)
+                candidates.append((f, at, next_allowed(at, tz, quiet)))
+        # Highest priority first: what it lets out counts against the caps of the rest.
+        candidates.sort(key=lambda x: (-x[0].priority, x[2], x[0].key))
+        planned: dict[Purpose, list[tuple[datetime, str]]] = {p: [] for p in Purpose}
+        for f, at, _ in candidates:
+            verdict = self.ask(f, at, planned[f.purpose])
+            if verdict.hold is Hold.QUIET_HOURS and verdict.until is not None:
+                if verdict.until > self.end:
+                    self.held_by(f, verdict)
                     continue
-                if send > self.end:
-                    self.hold(f, Hold.QUIET_HOURS, until=send)
-                    continue
-                if send > max(f.due_at, facts.now):  # quiet hours end within the horizon
-                    f = attrs.evolve(f, due_at=send.astimezone(facts.tz))
-                passed.append((f, send))
-        self.cap(passed)
+                at = verdict.until  # quiet hours end within the horizon
+                f = attrs.evolve(f, due_at=at.astimezone(tz))
+                verdict = self.ask(f, at, planned[f.purpose])
+            if not verdict.allowed:
+                self.held_by(f, verdict)
+                continue
+            if f.channel not in OWNER_CHANNELS:
+                planned[f.purpose].append((at, f.rule))
+            self.due.append(f)
         self.due.sort(key=lambda f: (f.due_at, -f.priority, f.key))
         self.held.sort(key=lambda h: (h.follow_up.due_at, -h.follow_up.priority, h.follow_up.key))
 
-    def _counted(self, purpose: Purpose) -> list[datetime]:
-        manual = self.cadence.contact.count_manual_contacts
-        return [
-            to_utc(c.at)
-            for c in self.facts.contacts
-            if c.purpose is purpose or (manual and c.rule is None and c.purpose is None)
-        ]
-
-    def cap(self, passed: list[tuple[FollowUp, datetime]]) -> None:
-        """Let through what the caps allow, highest priority first; defer or expire the rest."""
-        contact = self.cadence.contact
-        caps: dict[Purpose, Caps] = {
-            Purpose.MARKETING: contact.marketing,
-            Purpose.SERVICE: contact.service,
-        }
-        history = {p: self._counted(p) for p in caps}
-        planned: dict[Purpose, list[tuple[datetime, FollowUp]]] = {p: [] for p in caps}
-        passed.sort(key=lambda x: (-x[0].priority, x[1], x[0].key))
-        for f, send in passed:
-            limit = caps.get(f.purpose)
-            if limit is None or f.channel == "task":
-                self.due.append(f)
-                continue
-            mine = planned[f.purpose]
-            sent = history[f.purpose] + [t for t, _ in mine]
-            hit = limit.violation(send, sent)
-            if hit is None:
-                mine.append((send, f))
-                self.due.append(f)
-                continue
-            until = send
-            for _ in range(8):  # caps then quiet hours, until both agree
-                until = limit.earliest(until, sent)
-                moved = next_allowed(until, self.facts.tz, contact.quiet)
-                if moved == until:
-                    break
-                until = moved
-            blocker = next((g for t, g in mine if t == hit[1]), None)
-            if until >= f.valid_until:
-                why = (
-                    " (frequency cap)"
-                    if blocker is None
-                    else f" (a higher-priority {blocker.rule} took the slot)"
-                )
-                why_zh = (
-                    "（频次上限）" if blocker is None else f"（更高优先级的{blocker.rule}占用名额）"
-                )
-                self.hold(f, Hold.EXPIRED, why=why, why_zh=why_zh)
-            elif blocker is not None:
-                self.hold(f, Hold.LOWER_PRIORITY, until=until, other=blocker.rule)
-            else:
-                self.hold(f, Hold.CAP if hit[0] == "cap" else Hold.MIN_GAP, until=until)
+    def ask(self, f: FollowUp, at: datetime, planned: list[tuple[datetime, str]]) -> Verdict:
+        """The contact gate's answer for ``f`` at ``at``."""
+        assert f.channel is not None
+        return contact_gate(
+            self.facts,
+            channel=f.channel,
+            purpose=f.purpose,
+            at=at,
+            valid_until=to_utc(f.valid_until),
+            planned=planned,
+            via=f.contact_channel,
+        )
 
 
 def plan_customer(
@@ -454,6 +354,8 @@ def plan_customer(
     customer_id: str | None = None,
     horizon: timedelta = timedelta(0),
     referrals: Mapping[str, datetime] | None = None,
+    model: AliveModel | None = None,
+    rules: Sequence[CadenceRule] | None = None,
 ) -> Plan:
     """The follow-ups due for one customer by ``now`` (plus ``horizon``), and those held back.
 
@@ -465,6 +367,9 @@ def plan_customer(
         horizon: also plan what falls due this long after ``now``.
         referrals: when each customer this one referred made a first valid order (for the
             referral thank-you).
+        model: the fitted value model, if any: win-back and at-risk rules then read the
+            P(alive)-based status that ``assess`` reports.
+        rules: plan only these rules (default: every rule of the policy).
 
     Returns:
         A :class:`Plan`: ``due`` to send, ``held`` each with why. Follow-ups held because they
@@ -481,39 +386,44 @@ def plan_customer(
         referrals=referrals,
         lookback=timedelta(days=policy.cadence.lookback_days),
         horizon=horizon,
+        model=model,
     )
-    planner = _Planner(facts, policy, horizon)
-    planner.run(policy.cadence.rules)
-    return Plan(due=tuple(planner.due), held=tuple(planner.held), as_of=now)
+    return plan_facts(facts, horizon=horizon, rules=rules)
 
 
-def _first_valid_orders(
-    histories: Mapping[str, Sequence[Event]], wanted: set[str], now: datetime
-) -> dict[str, datetime]:
-    """When each wanted customer's first order still valid at ``now`` was paid."""
-    out: dict[str, datetime] = {}
-    for cid in wanted:
-        events = histories.get(cid)
-        if not events:
-            continue
-        paid: dict[str, OrderPaid] = {}
-        undone: set[str] = set()
-        refunded: dict[str, Decimal] = {}
+def plan_facts(
+    facts: CustomerFacts,
+    *,
+    horizon: timedelta = timedelta(0),
+    rules: Sequence[CadenceRule] | None = None,
+) -> Plan:
+    """:func:`plan_customer` on a customer's facts already read."""
+    planner = _Planner(facts, facts.policy, horizon)
+    planner.run(facts.policy.cadence.rules if rules is None else rules)
+    return Plan(due=tuple(planner.due), held=tuple(planner.held), as_of=facts.now)
+
+
+def referral_conversions(
+    histories: Mapping[str, Sequence[Event]], policy: Policy, now: datetime
+) -> dict[str, dict[str, datetime]]:
+    """For each customer of ``histories`` who referred others: when each referred customer
+    (found in ``histories``) first made an order still valid at ``now``."""
+    now = to_utc(require_aware(now, "now"))
+    referred: dict[str, set[str]] = {}
+    for cid, events in histories.items():
         for e in events:
-            if to_utc(e.at) > now:
-                continue
-            if isinstance(e, OrderPaid):
-                paid.setdefault(e.order_id, e)
-            elif isinstance(e, OrderCancelled):
-                undone.add(e.order_id)
-            elif isinstance(e, OrderRefunded):
-                refunded[e.order_id] = refunded.get(e.order_id, Decimal(0)) + e.amount
-        for oid, p in paid.items():
-            if oid in undone or refunded.get(oid, Decimal(0)) >= p.amount:
-                continue
-            at = to_utc(p.at)
-            if cid not in out or at < out[cid]:
-                out[cid] = at
+            if isinstance(e, Referred):
+                referred.setdefault(cid, set()).add(e.referred_id)
+    firsts: dict[str, datetime | None] = {}
+    out: dict[str, dict[str, datetime]] = {}
+    for cid, rids in referred.items():
+        for rid in rids:
+            if rid not in firsts:
+                other = histories.get(rid)
+                firsts[rid] = first_valid_order_at(other, policy, now) if other else None
+            first = firsts[rid]
+            if first is not None:
+                out.setdefault(cid, {})[rid] = first
     return out
 
 
@@ -523,26 +433,29 @@ def plan_customers(
     now: datetime,
     *,
     horizon: timedelta = timedelta(0),
+    model: AliveModel | None = None,
+    referrals: Mapping[str, Mapping[str, datetime]] | None = None,
 ) -> Plan:
     """:func:`plan_customer` for every customer of ``histories`` (customer id to events).
 
-    Referral thank-yous read the referred customers' first valid orders from ``histories``.
-    The plan lists follow-ups by due time, then customer.
+    Referral thank-yous read the referred customers' first valid orders from ``referrals``
+    (customer id to referred id to instant) or, when not given, from ``histories``. The plan
+    lists follow-ups by due time, then customer.
     """
     now = to_utc(require_aware(now, "now"))
-    referred: dict[str, set[str]] = {}
-    for cid, events in histories.items():
-        for e in events:
-            if isinstance(e, Referred):
-                referred.setdefault(cid, set()).add(e.referred_id)
-    wanted = set().union(*referred.values()) if referred else set()
-    firsts = _first_valid_orders(histories, wanted, now)
+    if referrals is None:
+        referrals = referral_conversions(histories, policy, now)
     due: list[FollowUp] = []
     held: list[Held] = []
     for cid in sorted(histories):
-        refs = {r: firsts[r] for r in referred.get(cid, ()) if r in firsts}
         p = plan_customer(
-            histories[cid], policy, now, customer_id=cid, horizon=horizon, referrals=refs
+            histories[cid],
+            policy,
+            now,
+            customer_id=cid,
+            horizon=horizon,
+            referrals=referrals.get(cid),
+            model=model,
         )
         due += p.due
         held += p.held

@@ -114,7 +114,14 @@ class CadencePolicy:
 
     def rule(self, rule_id: str) -> CadenceRule:
         """The rule called ``rule_id``."""
+        found = self.rule_or_none(rule_id)
+        if found is None:
+            raise KeyError(rule_id)
+        return found
+
+    def rule_or_none(self, rule_id: str) -> CadenceRule | None:
+        """The rule called ``rule_id``, or ``None`` when the policy has none by that name."""
         for r in self.rules:
             if r.id == rule_id:
                 return r
-        raise KeyError(rule_id)
+        return None

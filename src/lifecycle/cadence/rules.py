@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from math import floor
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -354,15 +353,16 @@ class Rule:
         order = facts.orders.get(order_id) if order_id is not None else None
         for stop in self.stop:
             at: tuple[datetime, str] | None = None
-            if stop is Stop.PAID and order is not None and order.state.paid is not None:
-                at = (order.state.paid.at, order.state.paid.event_id)
-            elif stop is Stop.CANCELLED and order is not None and order.state.cancelled is not None:
-                at = (order.state.cancelled.at, order.state.cancelled.event_id)
+            if stop is Stop.PAID and order is not None and order.paid is not None:
+                at = (order.paid.at, order.paid.event_id)
+            elif stop is Stop.CANCELLED and order is not None and order.cancelled is not None:
+                at = (order.cancelled.at, order.cancelled.event_id)
             elif stop is Stop.DELIVERED and order is not None and order.delivered is not None:
                 at = (order.delivered.at, order.delivered.event_id)
-            elif stop is Stop.RESOLVED and complaint_id in facts.resolved:
-                r = facts.resolved[complaint_id]
-                at = (r.at, r.event_id)
+            elif stop is Stop.RESOLVED and complaint_id is not None:
+                r = facts.resolved.get(complaint_id)
+                if r is not None:
+                    at = (r.at, r.event_id)
             elif stop is Stop.REVIEWED:
                 rv = next(
                     (
@@ -478,8 +478,8 @@ class AfterEvent(Rule):
             return
         for oid, o in facts.orders.items():
             event = {
-                EventTrigger.ORDER_PLACED: o.state.placed,
-                EventTrigger.ORDER_PAID: o.state.paid,
+                EventTrigger.ORDER_PLACED: o.placed,
+                EventTrigger.ORDER_PAID: o.paid,
                 EventTrigger.ORDER_SHIPPED: o.shipped,
                 EventTrigger.ORDER_DELIVERED: o.delivered,
             }[on]
@@ -796,8 +796,7 @@ class TierUpgrade(Rule):
         posting = facts.policy.loyalty.points.return_window_days + 1
         since = facts.floor - _hours_delta(self.valid_hours) - timedelta(days=posting)
         if not any(
-            o.state.paid is not None and to_utc(o.state.paid.at) >= since
-            for o in facts.orders.values()
+            o.paid is not None and to_utc(o.paid.at) >= since for o in facts.orders.values()
         ):
             return
         for change in facts.tier_history:
@@ -874,8 +873,7 @@ class PointsExpiry(Rule):
         # Points expire ``months`` after posting: only a payment that old can have some due.
         oldest = facts.now + timedelta(days=self.days_before) - timedelta(days=28 * months)
         if not any(
-            o.state.paid is not None and to_utc(o.state.paid.at) <= oldest
-            for o in facts.orders.values()
+            o.paid is not None and to_utc(o.paid.at) <= oldest for o in facts.orders.values()
         ):
             return
         if facts.points is None:
@@ -1129,11 +1127,10 @@ class WinBack(Rule):
     def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
-        status = facts.status
         last = facts.ledger.last_day
-        if last is None or status.threshold_days is None:
-            return  # a model decides: the day the status turned is not known
-        turned = last + timedelta(days=floor(status.threshold_days) + 1)
+        turned = facts.at_risk_since  # by the rhythm, or by the fitted model's P(alive)
+        if last is None or turned is None:
+            return
         due = facts.at(turned + timedelta(days=self.after_days), self.send_at)
         yield Occurrence(
             occurrence=f"{last}",

@@ -73,6 +73,18 @@ def _text(key: str) -> Any:
     return check
 
 
+def _subject(key: str) -> Any:
+    def check(inst: Template, attr: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        where = f"cadence.templates.{getattr(inst, 'id', '?')}.{attr.name}"
+        if not isinstance(value, str) or not value.strip() or "\n" in value or "\r" in value:
+            raise PolicyError("must be a non-empty string on one line", key=where)
+        _fields(value, where)
+
+    return check
+
+
 def _purpose(value: object) -> Purpose:
     try:
         return Purpose(value)  # type: ignore[arg-type]  # a bad value raises ValueError
@@ -93,13 +105,16 @@ class Template:
     """One message in English (``en``) and Chinese (``zh``).
 
     A marketing template must tell the customer how to opt out in both languages (one of
-    :data:`OPT_OUT_MARKERS`, e.g. "Reply STOP to opt out" / "回T退订").
+    :data:`OPT_OUT_MARKERS`, e.g. "Reply STOP to opt out" / "回T退订"). ``subject_en`` and
+    ``subject_zh`` are the e-mail subject lines (the shop's name when left out).
     """
 
     id: str = attrs.field(validator=_template_id)
     en: str = attrs.field(validator=_text("en"))
     zh: str = attrs.field(validator=_text("zh"))
     purpose: Purpose = attrs.field(default=Purpose.SERVICE, converter=_purpose)
+    subject_en: str | None = attrs.field(default=None, validator=_subject("subject_en"))
+    subject_zh: str | None = attrs.field(default=None, validator=_subject("subject_zh"))
 
     def __attrs_post_init__(self) -> None:
         if self.purpose is Purpose.MARKETING:
@@ -115,6 +130,11 @@ class Template:
     def render(self, values: Mapping[str, str], lang: str = "en") -> str:
         """The text in ``lang`` with the fields filled from ``values``."""
         return render(self.zh if lang == "zh" else self.en, values)
+
+    def render_subject(self, values: Mapping[str, str], lang: str = "en") -> str:
+        """The subject line in ``lang`` with the fields filled from ``values``."""
+        subject = (self.subject_zh if lang == "zh" else self.subject_en) or "{shop_name}"
+        return render(subject, values)
 
 
 def render(text: str, values: Mapping[str, str]) -> str:
@@ -274,8 +294,51 @@ _DEFAULTS: Final[dict[str, tuple[Purpose, str, str]]] = {
 }
 
 
+# id: (subject en, subject zh)
+_SUBJECTS: Final[dict[str, tuple[str, str]]] = {
+    "payment_reminder": ("Order {order_id} is waiting for payment", "订单{order_id}待付款"),
+    "shipping_notice": ("Order {order_id} has shipped", "订单{order_id}已发货"),
+    "care_message": ("How is order {order_id}?", "订单{order_id}使用如何？"),
+    "review_request": ("Rate your order {order_id}", "请评价订单{order_id}"),
+    "complaint_answer": ("Complaint to answer: {customer_name}", "待回复投诉：{customer_name}"),
+    "satisfaction_check": ("Were we of help?", "问题处理满意吗？"),
+    "referral_thanks": ("Thank you for introducing a friend", "感谢您的推荐"),
+    "win_back": ("We miss you at {shop_name}", "{shop_name}想念您"),
+    "win_back_final": ("Our best offer, this week only", "专属优惠，仅限一周"),
+    "campaign": ("{campaign} at {shop_name}", "{shop_name}{campaign}"),
+    "delivery_delayed": ("Order {order_id} is running late", "订单{order_id}配送延迟"),
+    "delivery_delayed_task": ("Late delivery: order {order_id}", "配送延迟：订单{order_id}"),
+    "birthday": ("Happy birthday, {customer_name}", "{customer_name}，生日快乐"),
+    "first_order_anniversary": ("A year with {shop_name}", "与{shop_name}相伴一周年"),
+    "holiday_greeting": ("{occasion} greetings from {shop_name}", "{shop_name}祝您{occasion}快乐"),
+    "festival_sale": ("{occasion} at {shop_name}", "{shop_name}{occasion}"),
+    "welcome_repeat": ("Welcome back to {shop_name}", "欢迎回到{shop_name}"),
+    "welcome_long_term": ("Thank you for staying with {shop_name}", "感谢您长期支持{shop_name}"),
+    "referral_invite": ("Invite a friend to {shop_name}", "邀请好友来{shop_name}"),
+    "tier_upgrade": ("You are now {tier}", "您已升级为{tier}"),
+    "tier_downgrade_warning": ("Keep your {tier} status", "保持您的{tier}等级"),
+    "points_expiring": (
+        "{points} points expire on {expiry_date}",
+        "{points}积分将于{expiry_date}过期",
+    ),
+    "owner_follow_up": ("Follow up with {customer_name}", "跟进客户{customer_name}"),
+    "replenish": ("Time to restock {item}?", "{item}该补货了吗？"),
+}
+
+
 def default_templates() -> tuple[Template, ...]:
     """The templates of the default rules, in English and Chinese."""
-    return tuple(
-        Template(id=k, purpose=purpose, en=en, zh=zh) for k, (purpose, en, zh) in _DEFAULTS.items()
-    )
+    out = []
+    for k, (purpose, en, zh) in _DEFAULTS.items():
+        subject_en, subject_zh = _SUBJECTS.get(k, (None, None))
+        out.append(
+            Template(
+                id=k,
+                purpose=purpose,
+                en=en,
+                zh=zh,
+                subject_en=subject_en,
+                subject_zh=subject_zh,
+            )
+        )
+    return tuple(out)

@@ -31,7 +31,7 @@ from lifecycle.customer import ContactPoint, Profile
 from lifecycle.dispatch import DispatchOutcome, dispatch
 from lifecycle.errors import PermanentChannelError, TransientChannelError
 from lifecycle.events import Contacted, CustomerRegistered
-from lifecycle.policy import DispatchPolicy
+from lifecycle.policy import Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult
 from lifecycle.vocabulary import Purpose
 
@@ -148,14 +148,15 @@ class ChannelContract:
             [CustomerRegistered(customer_id="c1", at=T0, profile=Profile(contacts=(contact,)))],
             outbox=[
                 OutboxEntry(
-                    key="c1:shipping_notice:o1",
+                    key="c1:order_update:o1",
                     customer_id="c1",
-                    channel=channel.name,
+                    channel="email",
                     due_at=T0,
-                    rule="shipping_notice",
+                    rule="order_update",
                     purpose="transactional",
-                    template="shipping_notice",
-                    payload={"text_en": "Your order has shipped.", "subject_en": "Shipped"},
+                    template="order_update",
+                    text_en="Your order has shipped.",
+                    subject_en="Shipped",
                 )
             ],
         )
@@ -164,20 +165,20 @@ class ChannelContract:
     def test_dispatching_twice_sends_once_and_records_the_contact(self, channel: Channel) -> None:
         store = self._shop(channel)
         now = T0 + timedelta(minutes=1)
-        first = dispatch(store, {channel.name: channel}, DispatchPolicy(), now, worker="w1")
-        assert first.sent == ("c1:shipping_notice:o1",)
-        second = dispatch(store, {channel.name: channel}, DispatchPolicy(), now, worker="w2")
+        first = dispatch(store, {"email": channel}, Policy(), now, worker="w1")
+        assert first.sent == ("c1:order_update:o1",)
+        second = dispatch(store, {"email": channel}, Policy(), now, worker="w2")
         assert len(second) == 0
-        entry = store.outbox_entry("c1:shipping_notice:o1")
+        entry = store.outbox_entry("c1:order_update:o1")
         assert entry is not None
         assert entry.state is OutboxState.SENT
         contacts = [e for e in store.history("c1") if isinstance(e, Contacted)]
         assert [(c.key, c.channel, c.at) for c in contacts] == [
-            ("c1:shipping_notice:o1", channel.name, now)
+            ("c1:order_update:o1", "email", now)
         ]
         keys = self.delivered(channel)
         if keys is not None:
-            assert keys == ["c1:shipping_notice:o1"]
+            assert keys == ["c1:order_update:o1"]
 
     @pytest.mark.parametrize("kind", ["transient", "permanent"])
     def test_a_failure_is_reported_with_its_kind(
@@ -188,12 +189,12 @@ class ChannelContract:
             pytest.skip("no failing channel supplied")
         try:
             store = self._shop(c)
-            report = dispatch(store, {c.name: c}, DispatchPolicy(), T0, worker="w1")
+            report = dispatch(store, {"email": c}, Policy(), T0 + timedelta(minutes=1), worker="w1")
             (result,) = report.results
             if kind == "transient":
                 assert result.outcome is DispatchOutcome.RETRY
                 assert result.next_attempt_at is not None
-                assert result.next_attempt_at > T0
+                assert result.next_attempt_at > T0 + timedelta(minutes=1)
             else:
                 assert result.outcome is DispatchOutcome.FAILED
             assert not [e for e in store.history("c1") if isinstance(e, Contacted)]

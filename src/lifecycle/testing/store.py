@@ -49,7 +49,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
-from lifecycle.ports import OutboxEntry, OutboxState, Snapshot, Store
+from lifecycle.ports import OutboxEntry, OutboxState, PlanIndex, PlanMark, Snapshot, Store
 from lifecycle.service import Lifecycle
 from lifecycle.vocabulary import Stage, Status
 
@@ -265,7 +265,14 @@ class StoreContract:
         assert dict(entry.payload) == payload
 
     def test_only_due_entries_are_claimed_oldest_first(self, store: Store) -> None:
-        store.append([], outbox=[_entry("late", due=5), _entry("b", due=1), _entry("a", due=2)])
+        store.append(
+            [],
+            outbox=[
+                _entry("late", "c1", due=5),
+                _entry("b", "c2", due=1),
+                _entry("a", "c3", due=2),
+            ],
+        )
         claimed = store.claim(_day(3), worker="w1", lease=LEASE)
         assert [e.key for e in claimed] == ["b", "a"]
         assert all(e.state is OutboxState.CLAIMED and e.claimed_by == "w1" for e in claimed)
@@ -273,9 +280,64 @@ class StoreContract:
         assert store.claim(_day(3), worker="w2", lease=LEASE) == []
 
     def test_claims_respect_the_limit(self, store: Store) -> None:
-        store.append([], outbox=[_entry(f"k{i}", due=0) for i in range(5)])
+        store.append([], outbox=[_entry(f"k{i}", f"c{i}", due=0) for i in range(5)])
         assert len(store.claim(_day(1), worker="w1", lease=LEASE, limit=2)) == 2
         assert len(store.claim(_day(1), worker="w2", lease=LEASE, limit=10)) == 3
+
+    def test_one_dispatcher_at_a_time_holds_a_customer(self, store: Store) -> None:
+        store.append(
+            [],
+            outbox=[_entry("a1", "a", due=0), _entry("a2", "a", due=1), _entry("b1", "b", due=2)],
+        )
+        first = store.claim(_day(3), worker="w1", lease=LEASE, limit=10)
+        assert [e.key for e in first] == ["a1", "b1"]  # one entry per customer per claim
+        assert store.claim(_day(3), worker="w2", lease=LEASE, limit=10) == []  # "a" is held
+        assert store.settle("a1", worker="w1", state=OutboxState.SENT, at=_day(3))
+        (second,) = store.claim(_day(3), worker="w2", lease=LEASE, limit=10)
+        assert second.key == "a2"
+
+    def test_a_lapsed_claim_does_not_hold_its_customer(self, store: Store) -> None:
+        store.append([], outbox=[_entry("a1", "a", due=0), _entry("a2", "a", due=1)])
+        store.claim(_day(2), worker="w1", lease=LEASE, limit=1)
+        later = _day(2) + LEASE
+        (again,) = store.claim(later, worker="w2", lease=LEASE, limit=1)
+        assert again.key == "a1"  # the lapsed claim first: it is the oldest due
+
+    def test_settling_records_the_attempt_state(self, store: Store) -> None:
+        store.append([], outbox=[_entry("k1")])
+        store.claim(_day(1), worker="w1", lease=LEASE)
+        assert store.settle(
+            "k1",
+            worker="w1",
+            state=OutboxState.PENDING,
+            at=_day(1),
+            next_attempt_at=_day(2),
+            error="timeout",
+            failures=1,
+            in_doubt=True,
+        )
+        entry = store.outbox_entry("k1")
+        assert entry is not None
+        assert (entry.attempts, entry.settled, entry.failures, entry.in_doubt) == (1, 1, 1, True)
+        assert not entry.abandoned
+        assert len(store.claim(_day(2), worker="w1", lease=LEASE)) == 1
+        (lapsed,) = store.claim(_day(2) + LEASE, worker="w2", lease=LEASE)
+        assert (lapsed.attempts, lapsed.settled, lapsed.abandoned) == (3, 1, True)
+
+    def test_typed_outbox_fields_round_trip(self, store: Store) -> None:
+        entry = _entry(
+            "k1",
+            valid_until=_day(3),
+            priority=40,
+            reason="cadence.win_back",
+            contact_channel="phone",
+            text_en="We miss you, Ann",
+            text_zh="安，好久不见",
+            subject_en="We miss you",
+            subject_zh="想念您",
+        )
+        store.append([], outbox=[entry])
+        assert store.outbox_entry("k1") == entry
 
     def test_an_expired_lease_can_be_claimed_again(self, store: Store) -> None:
         store.append([], outbox=[_entry("k1")])
@@ -346,12 +408,14 @@ class StoreContract:
     def test_concurrent_claims_never_hand_out_an_entry_twice(self, store: Store) -> None:
         if not self.supports_threads():
             pytest.skip("the store is used by one thread at a time")
-        store.append([], outbox=[_entry(f"k{i:03}") for i in range(200)])
+        store.append([], outbox=[_entry(f"k{i:03}", f"c{i % 50}") for i in range(200)])
         got: list[list[str]] = [[] for _ in range(8)]
 
         def work(i: int) -> None:
             while batch := store.claim(_day(1), worker=f"w{i}", lease=LEASE, limit=7):
                 got[i] += [e.key for e in batch]
+                for e in batch:
+                    store.settle(e.key, worker=f"w{i}", state=OutboxState.SENT, at=_day(1))
 
         threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
         for t in threads:
@@ -365,20 +429,33 @@ class StoreContract:
 
     def test_forget_redacts_and_cancels_unsent_messages(self, store: Store) -> None:
         review = ReviewPosted(customer_id="c1", at=_day(1), rating=4, text="private words")
+
+        def written(key: str, cid: str = "c1") -> OutboxEntry:
+            return _entry(
+                key, cid, text_en="Hi Ann", text_zh="安你好", subject_en="Ann", payload={"n": 1}
+            )
+
         store.append(
             [_paid("c1", "o1", 0), review],
-            outbox=[_entry("k1"), _entry("k2"), _entry("other", "c2")],
+            outbox=[written("a_sent"), written("k1"), written("k2"), written("other", "c2")],
         )
+        store.claim(_day(0), worker="w", lease=LEASE, limit=1)
+        store.settle("a_sent", worker="w", state=OutboxState.SENT, at=_day(0))
         store.claim(_day(0), worker="w", lease=LEASE, limit=1)
         store.forget("c1", [review.redacted()], _day(2))
         assert store.history("c1") == (_paid("c1", "o1", 0), review.redacted())
         states = {e.key: e.state for e in store.outbox_entries()}
         assert states == {
+            "a_sent": OutboxState.SENT,
             "k1": OutboxState.CANCELLED,
             "k2": OutboxState.CANCELLED,
             "other": OutboxState.PENDING,
         }
-        assert all(not e.payload for e in store.outbox_entries(customer_id="c1"))
+        for e in store.outbox_entries(customer_id="c1"):  # sent ones too
+            assert (e.text_en, e.text_zh, e.subject_en, dict(e.payload)) == ("", "", None, {})
+        other = store.outbox_entry("other")
+        assert other is not None
+        assert other.text_en == "Hi Ann"
 
     def test_forget_refuses_events_it_does_not_hold_and_changes_nothing(self, store: Store) -> None:
         review = ReviewPosted(customer_id="c1", at=_day(1), rating=4, text="private words")
@@ -390,6 +467,52 @@ class StoreContract:
         entry = store.outbox_entry("k1")
         assert entry is not None
         assert entry.state is OutboxState.PENDING
+
+    # -- the planning index (stores that keep one) ---------------------------------------
+
+    def _index(self, store: Store) -> PlanIndex:
+        if not isinstance(store, PlanIndex):
+            pytest.skip("the store keeps no planning index")
+        return store
+
+    def test_new_events_make_a_customer_due_for_planning(self, store: Store) -> None:
+        index = self._index(store)
+        store.append([_paid("c1", "o1", 0), _paid("c2", "o2", 0)])
+        assert index.planning_due(_day(1)) == ["c1", "c2"]
+        index.planned([PlanMark(customer_id="c1", version=1, next_due=_day(5))])
+        index.planned([PlanMark(customer_id="c2", version=1, next_due=None)])
+        assert index.planning_due(_day(1)) == []
+        assert index.planning_due(_day(5)) == ["c1"]
+        store.append([_paid("c2", "o3", 2)])
+        assert index.planning_due(_day(2)) == ["c2"]
+
+    def test_a_stale_mark_leaves_the_customer_due(self, store: Store) -> None:
+        index = self._index(store)
+        store.append([_paid("c1", "o1", 0)])
+        store.append([_paid("c1", "o2", 1)])  # arrives while version 1 is being planned
+        index.planned([PlanMark(customer_id="c1", version=1, next_due=_day(9))])
+        assert index.planning_due(_day(1)) == ["c1"]
+
+    def test_a_referred_customers_events_make_the_referrer_due(self, store: Store) -> None:
+        index = self._index(store)
+        store.append([Referred(customer_id="a", at=_day(0), referred_id="b"), _paid("b", "o1", 0)])
+        index.planned(
+            [
+                PlanMark(customer_id="a", version=1, next_due=None),
+                PlanMark(customer_id="b", version=1, next_due=None),
+            ]
+        )
+        store.append([_paid("b", "o2", 1)])
+        assert index.planning_due(_day(2)) == ["a", "b"]
+
+    def test_replanning_everyone_remembers_the_fingerprint(self, store: Store) -> None:
+        index = self._index(store)
+        store.append([_paid("c1", "o1", 0)])
+        index.planned([PlanMark(customer_id="c1", version=1, next_due=None)])
+        assert index.plan_fingerprint() is None
+        index.replan_all("policy-1")
+        assert index.plan_fingerprint() == "policy-1"
+        assert index.planning_due(_day(0)) == ["c1"]
 
     # -- through the facade -----------------------------------------------------------------
 

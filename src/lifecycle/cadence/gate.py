@@ -1,0 +1,306 @@
+"""The contact gate: whether one message may reach a customer now, and if not, why.
+
+One function, :func:`gate`, decides for a channel, a purpose and an instant: erasure, consent
+and do-not-contact, the message's validity, quiet hours in the customer's zone, and the caps
+and minimum gaps that count the messages already sent, the contacts people logged, and the
+messages the same plan lets out first. The planner asks it when planning; the dispatcher asks
+it again, through the planner, at the moment of sending and at every retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from lifecycle._time import to_utc
+from lifecycle.cadence.contact import Caps, ContactPolicy, next_allowed
+from lifecycle.reasons import Reason
+from lifecycle.vocabulary import OWNER_CHANNELS, Purpose
+
+if TYPE_CHECKING:
+    from lifecycle.cadence.facts import CustomerFacts
+
+__all__ = [
+    "Hold",
+    "Outcome",
+    "Verdict",
+    "caps_for",
+    "consent_hold",
+    "contact_gate",
+    "counted",
+    "hold_reason",
+    "stamp",
+]
+
+
+class Outcome(StrEnum):
+    """What happened to a follow-up held back."""
+
+    DEFERRED = "deferred"
+    """It goes out later, at ``until``."""
+    SUPPRESSED = "suppressed"
+    """It does not go out."""
+
+
+class Hold(StrEnum):
+    """Why a follow-up is held back; the reason's code is ``cadence.<value>``."""
+
+    NO_CONSENT = "no_consent"
+    DO_NOT_CONTACT = "do_not_contact"
+    QUIET_HOURS = "quiet_hours"
+    CAP = "cap"
+    MIN_GAP = "min_gap"
+    LOWER_PRIORITY = "lower_priority"
+    EXPIRED = "expired"
+    STOPPED = "stopped"
+    DUPLICATE = "duplicate"
+
+
+_HOLD_WORDS: Final = {
+    Hold.NO_CONSENT: (
+        "No consent for {purpose} messages on any channel the rule allows.",
+        "客户未在规则允许的任何渠道同意接收{purpose_zh}消息。",
+    ),
+    Hold.DO_NOT_CONTACT: (
+        "Do not contact: {why}.",
+        "请勿联系：{why_zh}。",
+    ),
+    Hold.QUIET_HOURS: (
+        "Quiet hours in the customer's time zone; moved to {until}.",
+        "客户当地处于免打扰时段，顺延至{until}。",
+    ),
+    Hold.CAP: (
+        "The {purpose} frequency cap is reached; deferred to {until}.",
+        "已达{purpose_zh}消息频次上限，顺延至{until}。",
+    ),
+    Hold.MIN_GAP: (
+        "Too soon after the last {purpose} contact; deferred to {until}.",
+        "距上次{purpose_zh}联系间隔过短，顺延至{until}。",
+    ),
+    Hold.LOWER_PRIORITY: (
+        "A higher-priority follow-up ({other}) takes the slot; deferred to {until}.",
+        "更高优先级的跟进（{other}）占用了名额，顺延至{until}。",
+    ),
+    Hold.EXPIRED: (
+        "Expired unsent at {valid_until}{why}.",
+        "已过有效期（{valid_until}）未发送{why_zh}。",
+    ),
+    Hold.DUPLICATE: (
+        "Already sent on {sent}.",
+        "已于{sent}发送。",
+    ),
+    Hold.STOPPED: (
+        "Stopped: {why}.",
+        "已停止：{why_zh}。",
+    ),
+}
+
+_PURPOSE_ZH: Final = {
+    Purpose.TRANSACTIONAL: "交易通知",
+    Purpose.SERVICE: "服务",
+    Purpose.MARKETING: "营销",
+}
+
+
+def stamp(at: datetime, tz: tzinfo) -> str:
+    """``at`` on the customer's clock, to the minute, as reasons show it."""
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def hold_reason(
+    hold: Hold,
+    purpose: Purpose,
+    tz: tzinfo,
+    *,
+    until: datetime | None = None,
+    valid_until: datetime | None = None,
+    **words: str,
+) -> Reason:
+    """The reason for ``hold``, in English and Chinese, with its blanks filled."""
+    en, zh = _HOLD_WORDS[hold]
+    fields = {
+        "purpose": purpose.value,
+        "purpose_zh": _PURPOSE_ZH[purpose],
+        "until": stamp(until, tz) if until is not None else "",
+        "valid_until": stamp(valid_until, tz) if valid_until is not None else "",
+        "why": "",
+        "why_zh": "",
+        "other": "",
+        "sent": "",
+        **words,
+    }
+    return Reason(code=f"cadence.{hold.value}", en=en.format(**fields), zh=zh.format(**fields))
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    """The gate's answer: ``hold`` is ``None`` when the message may go out at ``at``.
+
+    A deferred message may go at ``until``; a suppressed one (``until`` is ``None``) never.
+    """
+
+    at: datetime
+    hold: Hold | None = None
+    reason: Reason | None = None
+    until: datetime | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.hold is None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """Deferred or suppressed; ``None`` when allowed."""
+        if self.hold is None:
+            return None
+        return Outcome.DEFERRED if self.until is not None else Outcome.SUPPRESSED
+
+
+def consent_hold(
+    facts: CustomerFacts, channel: str, purpose: Purpose
+) -> tuple[Hold, Reason] | None:
+    """Why ``channel`` may not carry a ``purpose`` message to the customer, or ``None``.
+
+    An erased customer is never contacted, and a customer who withdrew a purpose and holds it
+    on no channel is not contacted for it at all, not even through their owner. Otherwise an
+    owner channel needs no consent; every other channel needs the customer's contact point on
+    it; transactional messages then go unless the customer withdrew them on that channel;
+    service and marketing messages need consent on the channel, from the profile's contact
+    point or a later ``ConsentChanged``.
+    """
+    lg = facts.ledger
+    tz = facts.tz
+    if lg.erased is not None:
+        return Hold.DO_NOT_CONTACT, hold_reason(
+            Hold.DO_NOT_CONTACT,
+            purpose,
+            tz,
+            why="the customer's data was erased",
+            why_zh="客户数据已删除",
+        )
+    if purpose is not Purpose.TRANSACTIONAL and facts.withdrew(purpose):
+        return Hold.DO_NOT_CONTACT, hold_reason(
+            Hold.DO_NOT_CONTACT,
+            purpose,
+            tz,
+            why="the customer opted out",
+            why_zh="客户已退订",
+        )
+    if channel in OWNER_CHANNELS:
+        return None
+    if facts.profile.contact(channel) is None:
+        ok = False
+    elif purpose is Purpose.TRANSACTIONAL:
+        ok = (channel, purpose) not in lg.withdrawn
+    else:
+        ok = facts.consents(channel, purpose)
+    if ok:
+        return None
+    return Hold.NO_CONSENT, hold_reason(Hold.NO_CONSENT, purpose, tz)
+
+
+def counted(facts: CustomerFacts, purpose: Purpose, contact: ContactPolicy) -> list[datetime]:
+    """The instants of the contacts that count against ``purpose``'s caps (UTC).
+
+    Messages sent for that purpose on a customer channel count; so do contacts people logged
+    without a rule or a purpose, when the policy says so. Owner tasks do not: the contact the
+    owner then makes is logged on its own.
+    """
+    manual = contact.count_manual_contacts
+    return [
+        to_utc(c.at)
+        for c in facts.contacts
+        if (c.purpose is purpose and c.channel not in OWNER_CHANNELS)
+        or (manual and c.rule is None and c.purpose is None)
+    ]
+
+
+def caps_for(contact: ContactPolicy, purpose: Purpose) -> Caps | None:
+    """The caps that limit ``purpose`` messages; transactional ones have none."""
+    if purpose is Purpose.MARKETING:
+        return contact.marketing
+    if purpose is Purpose.SERVICE:
+        return contact.service
+    return None
+
+
+def contact_gate(
+    facts: CustomerFacts,
+    *,
+    channel: str,
+    purpose: Purpose,
+    at: datetime,
+    valid_until: datetime,
+    planned: Sequence[tuple[datetime, str]] = (),
+    via: str | None = None,
+) -> Verdict:
+    """May a ``purpose`` message reach the customer on ``channel`` at ``at`` (UTC)?
+
+    Checks, in order: erasure, do-not-contact and consent; validity (``valid_until``); quiet
+    hours in the customer's zone (deferred to when they end); the caps and minimum gap of the
+    purpose, counting sent messages, people's contacts and ``planned`` (the instants and rule
+    ids of messages that go out before this one: higher-priority ones of the same plan). Stop
+    conditions belong to the rule and are checked before the gate is asked. An owner task that
+    reaches the customer ``via`` a contact channel (a call) needs consent on that channel.
+    """
+    contact = facts.policy.cadence.contact
+    tz = facts.tz
+    held = consent_hold(facts, via or channel, purpose)
+    if held is not None:
+        return Verdict(at=at, hold=held[0], reason=held[1])
+
+    def expired(why: str, why_zh: str) -> Verdict:
+        return Verdict(
+            at=at,
+            hold=Hold.EXPIRED,
+            reason=hold_reason(
+                Hold.EXPIRED, purpose, tz, valid_until=valid_until, why=why, why_zh=why_zh
+            ),
+        )
+
+    if valid_until <= at:
+        return expired("", "")
+    send = next_allowed(at, tz, contact.quiet)
+    if valid_until <= send:
+        return expired(" (quiet hours)", "（免打扰时段）")
+    if send > at:
+        return Verdict(
+            at=at,
+            hold=Hold.QUIET_HOURS,
+            reason=hold_reason(Hold.QUIET_HOURS, purpose, tz, until=send),
+            until=send,
+        )
+    limit = caps_for(contact, purpose)
+    if limit is None or channel in OWNER_CHANNELS:
+        return Verdict(at=at)
+    history = counted(facts, purpose, contact)
+    sent = history + [t for t, _ in planned]
+    hit = limit.violation(at, sent)
+    if hit is None:
+        return Verdict(at=at)
+    until = at
+    for _ in range(8):  # caps then quiet hours, until both agree
+        until = limit.earliest(until, sent)
+        moved = next_allowed(until, tz, contact.quiet)
+        if moved == until:
+            break
+        until = moved
+    blocker = next((rule for t, rule in planned if t == hit[1]), None)
+    if until >= valid_until:
+        if blocker is not None:
+            return expired(
+                f" (a higher-priority {blocker} took the slot)",
+                f"（更高优先级的{blocker}占用名额）",
+            )
+        return expired(" (frequency cap)", "（频次上限）")
+    if blocker is not None:
+        hold = Hold.LOWER_PRIORITY
+        reason = hold_reason(hold, purpose, tz, until=until, other=blocker)
+    else:
+        hold = Hold.CAP if hit[0] == "cap" else Hold.MIN_GAP
+        reason = hold_reason(hold, purpose, tz, until=until)
+    return Verdict(at=at, hold=hold, reason=reason, until=until)
