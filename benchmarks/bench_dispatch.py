@@ -22,8 +22,8 @@ from pathlib import Path
 import lifecycle as lc
 from bench_store import machine, reference_loop
 from lifecycle.adapters.channels import MemoryChannel
-from lifecycle.cadence import RULE_CHANNELS
 from lifecycle.datasets import synthetic_shop
+from lifecycle.vocabulary import RULE_CHANNELS
 
 
 def run(customers: int, ticks: int, folder: Path) -> None:

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import lifecycle as lc
 from bench_store import machine
-from lifecycle.cadence import plan_customers
+from lifecycle.cadence.planner import plan_customers
 from lifecycle.datasets import synthetic_shop
 
 

@@ -18,9 +18,9 @@ from lifecycle.adapters.channels import JsonLinesChannel
 from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.cadence import CadencePolicy
 from lifecycle.cadence.contact import Caps, ContactPolicy
-from lifecycle.dispatch import DispatchPolicy, dispatch
+from lifecycle.dispatch import dispatch
 from lifecycle.errors import TransientChannelError
-from lifecycle.policy import Policy
+from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Message, SendResult
 
 T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)

@@ -17,21 +17,19 @@ from lifecycle.cadence import (
     Campaign,
     Caps,
     ContactPolicy,
-    CustomerFacts,
     Festival,
     Hold,
     Occurrence,
     Outcome,
-    Plan,
     QuietHours,
     Segment,
     SequenceStep,
     StepSequence,
     Template,
     default_templates,
-    plan_customer,
-    plan_customers,
 )
+from lifecycle.cadence.facts import CustomerFacts
+from lifecycle.cadence.planner import Plan, plan_customer, plan_customers
 from lifecycle.reasons import Reason
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -94,15 +92,15 @@ def plan(events: Sequence[lc.Event], now: datetime, pol: lc.Policy = BASE, **kw:
     return plan_customer(events, pol, now, **kw)  # type: ignore[arg-type]
 
 
-def due(p: Plan, rule: str | None = None) -> list[lc.cadence.FollowUp]:
+def due(p: Plan, rule: str | None = None) -> list[lc.FollowUp]:
     return [f for f in p.due if rule is None or f.rule == rule]
 
 
-def held(p: Plan, rule: str) -> list[lc.cadence.Held]:
+def held(p: Plan, rule: str) -> list[lc.Held]:
     return [h for h in p.held if h.follow_up.rule == rule]
 
 
-def sent(f: lc.cadence.FollowUp, when: datetime | None = None) -> lc.Contacted:
+def sent(f: lc.FollowUp, when: datetime | None = None) -> lc.Contacted:
     """The Contacted event a dispatcher records after sending ``f``."""
     return lc.Contacted(
         customer_id=f.customer_id,

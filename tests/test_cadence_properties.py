@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
-from lifecycle.cadence import Hold, next_allowed, plan_customer
+from lifecycle.cadence import Hold, next_allowed
+from lifecycle.cadence.planner import plan_customer
 from lifecycle.events import sort_key
 from lifecycle.testing.strategies import aware_datetimes, histories
 
@@ -103,7 +104,7 @@ def test_no_planned_marketing_message_breaks_caps_quiet_hours_or_consent(
     assert plan == plan_customer(events, POLICY, now, horizon=horizon)
     keys = [f.key for f in plan.due]
     assert len(keys) == len(set(keys))
-    facts = lc.cadence.CustomerFacts("c1", events, POLICY, now)
+    facts = lc.CustomerFacts("c1", events, POLICY, now)
     contact = POLICY.cadence.contact
     counted = [
         c.at.astimezone(UTC)

@@ -12,17 +12,14 @@ import pytest
 from lifecycle.clv import (
     BetaGeo,
     BetaGeoModel,
-    ConvergenceError,
     GammaGamma,
     GammaGammaModel,
-    InvalidData,
-    ModelError,
     ModifiedBetaGeo,
     simulate_customers,
 )
 from lifecycle.clv._optimize import maximise
 from lifecycle.datasets.cdnow import load_cdnow_summary
-from lifecycle.errors import LifecycleError
+from lifecycle.errors import ConvergenceError, DataError, LifecycleError, ModelError
 from lifecycle.status import AliveModel
 
 CDNOW = load_cdnow_summary()
@@ -170,9 +167,9 @@ BAD = [
 def test_data_that_cannot_be_fitted_raise_a_clear_error(
     field: str, data: dict[str, object]
 ) -> None:
-    with pytest.raises(InvalidData) as info:
+    with pytest.raises(DataError) as info:
         BetaGeo().fit(**data)  # type: ignore[arg-type]
-    assert info.value.field == field
+    assert info.value.column == field
     assert isinstance(info.value, ModelError | LifecycleError | ValueError)
 
 
@@ -183,12 +180,12 @@ def test_a_flat_likelihood_is_not_reported_as_a_fit() -> None:
 
 
 def test_gamma_gamma_rejects_unusable_data() -> None:
-    with pytest.raises(InvalidData, match="at least two"):
+    with pytest.raises(DataError, match="at least two"):
         GammaGamma().fit([0, 0, 1], [0.0, 0.0, 10.0])
-    with pytest.raises(InvalidData) as info:
+    with pytest.raises(DataError) as info:
         GammaGamma().fit([1, 2], [10.0, 0.0])
-    assert info.value.field == "monetary_value"
-    with pytest.raises(InvalidData):
+    assert info.value.column == "monetary_value"
+    with pytest.raises(DataError):
         GammaGamma().fit([1, 2, 3], [10.0, 10.0, 10.0])
 
 
@@ -196,14 +193,14 @@ def test_an_optimiser_that_stops_short_raises_a_convergence_error() -> None:
     def slope(theta: np.ndarray) -> tuple[float, np.ndarray]:
         return float(theta @ theta) ** 0.5 + 1e-3 * float(theta[0]), theta * 0 + 1e-3
 
-    with pytest.raises((ConvergenceError, InvalidData)):
+    with pytest.raises((ConvergenceError, DataError)):
         maximise("test", slope, np.zeros(2), 1.0, ("u", "v"))
     err = ConvergenceError("BG/NBD", "gradient 1e-3")
     assert "did not converge" in str(err)
     assert pickle.loads(pickle.dumps(err)).reason == "gradient 1e-3"
-    inv = pickle.loads(pickle.dumps(InvalidData("bad", field="T")))
-    assert inv.field == "T"
-    assert str(inv) == "T: bad"
+    inv = pickle.loads(pickle.dumps(DataError("bad", column="T")))
+    assert inv.column == "T"
+    assert str(inv) == "column 'T': bad"
 
 
 def test_models_round_trip_through_json(bgnbd: BetaGeoModel, gg: GammaGammaModel) -> None:
@@ -213,9 +210,9 @@ def test_models_round_trip_through_json(bgnbd: BetaGeoModel, gg: GammaGammaModel
     built = BetaGeo.from_params(r=1, alpha=2, a=3, b=4, time_unit_days=7)
     assert BetaGeoModel.from_json(built.to_json()) == built
     assert json.loads(built.to_json())["model"] == "BG/NBD"
-    with pytest.raises(InvalidData):
+    with pytest.raises(DataError):
         BetaGeoModel.from_json(gg.to_json())
-    with pytest.raises(InvalidData):
+    with pytest.raises(DataError):
         GammaGammaModel.from_json("{not json")
 
 
@@ -228,8 +225,8 @@ def test_fitted_models_are_immutable(bgnbd: BetaGeoModel) -> None:
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
 def test_from_params_rejects_parameters_outside_the_model(bad: float) -> None:
-    with pytest.raises(InvalidData) as info:
+    with pytest.raises(DataError) as info:
         BetaGeo.from_params(r=1.0, alpha=1.0, a=bad, b=1.0)
-    assert info.value.field == "a"
-    with pytest.raises(InvalidData):
+    assert info.value.column == "a"
+    with pytest.raises(DataError):
         GammaGamma.from_params(p=1.0, q=bad, gamma=1.0)

@@ -7,14 +7,9 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from lifecycle.clv import (
-    BetaGeo,
-    BetaGeoModel,
-    GammaGamma,
-    InvalidData,
-    customer_lifetime_value,
-)
+from lifecycle.clv import BetaGeo, BetaGeoModel, GammaGamma, customer_lifetime_value
 from lifecycle.datasets.cdnow import load_cdnow_summary
+from lifecycle.errors import DataError
 
 mp.mp.dps = 60
 
@@ -185,9 +180,9 @@ def test_scalars_in_give_floats_out() -> None:
     model = BetaGeo.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
     assert isinstance(model.p_alive(2, 30.43, 38.86), float)
     assert isinstance(model.expected_purchases(39, 2, 30.43, 38.86), float)
-    with pytest.raises(InvalidData):
+    with pytest.raises(DataError):
         model.p_alive(2, 40.0, 38.86)
-    with pytest.raises(InvalidData):
+    with pytest.raises(DataError):
         model.expected_purchases(-1.0, 2, 30.43, 38.86)
 
 
@@ -200,7 +195,7 @@ def test_gamma_gamma_expected_spend_is_the_weighted_mean_of_population_and_custo
     for i in range(3):
         weight = 6.25 * x[i] / (6.25 * x[i] + 2.74)
         assert got[i] == pytest.approx((1 - weight) * pop + weight * m[i], rel=1e-13)
-    with pytest.raises(InvalidData):
+    with pytest.raises(DataError):
         GammaGamma.from_params(p=1.0, q=0.5, gamma=1.0).expected_spend([0], [0.0])
 
 
@@ -225,7 +220,7 @@ def test_clv_is_the_discounted_sum_of_expected_purchases_times_spend() -> None:
         monthly, (inc * discount[:, None]).sum(0) * gg.expected_spend(x, m), rtol=1e-12
     )
     assert (monthly < value + 1e-12).all()
-    with pytest.raises(InvalidData):
+    with pytest.raises(DataError):
         customer_lifetime_value(bg, gg, x, tx, T, m, step_days=0)
 
 

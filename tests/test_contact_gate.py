@@ -18,8 +18,9 @@ from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.cadence import CadencePolicy, Hold
 from lifecycle.cadence.contact import Caps, ContactPolicy
-from lifecycle.dispatch import DispatchOutcome, DispatchPolicy, dispatch, to_outbox
+from lifecycle.dispatch import DispatchOutcome, dispatch, to_outbox
 from lifecycle.errors import TransientChannelError
+from lifecycle.policy import DispatchPolicy
 from lifecycle.ports import Message, OutboxEntry, OutboxState
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -70,7 +71,7 @@ def test_plan_and_dispatch_agree_that_a_withdrawn_order_channel_is_closed() -> N
     stop = lc.ConsentChanged(
         customer_id="c1", at=_at(2, 9), channel="sms", purpose="transactional", granted=False
     )
-    plan = lc.cadence.plan_customer([*events, stop], POLICY, _at(2, 10, 5))
+    plan = lc.plan_customer([*events, stop], POLICY, _at(2, 10, 5))
     assert "c1:shipping_notice:o1" not in plan.keys()  # noqa: SIM118
     (held,) = [h for h in plan.held if h.follow_up.rule == "shipping_notice"]
     assert held.hold is Hold.NO_CONSENT
@@ -79,7 +80,7 @@ def test_plan_and_dispatch_agree_that_a_withdrawn_order_channel_is_closed() -> N
     store.append(events)
     (due,) = [
         f
-        for f in lc.cadence.plan_customer(events, POLICY, _at(2, 10, 5)).due
+        for f in lc.plan_customer(events, POLICY, _at(2, 10, 5)).due
         if f.rule == "shipping_notice"
     ]
     store.append([stop], outbox=[to_outbox(due)])
@@ -321,7 +322,7 @@ def test_an_entry_planned_for_a_rule_that_moved_later_waits(store: str, tmp_path
     )
     backing = MemoryStore() if store == "memory" else SQLiteStore(tmp_path / "s.db")
     backing.append([_customer(), placed])
-    (due,) = lc.cadence.plan_customer([_customer(), placed], POLICY, _at(2, 11)).due
+    (due,) = lc.plan_customer([_customer(), placed], POLICY, _at(2, 11)).due
     early = attrs.evolve(to_outbox(due), due_at=_at(2, 10, 30), next_attempt_at=_at(2, 10, 30))
     backing.append([], outbox=[early])
     (r,) = dispatch(backing, {"sms": MemoryChannel("sms")}, POLICY, _at(2, 10, 30)).results

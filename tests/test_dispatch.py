@@ -14,21 +14,17 @@ from hypothesis import strategies as st
 
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.cadence import CadencePolicy, CustomerFacts, Hold, contact_gate
+from lifecycle.cadence import CadencePolicy, Hold, contact_gate
 from lifecycle.cadence.contact import Caps, ContactPolicy, QuietHours
-from lifecycle.customer import ContactPoint, Profile, Purpose
-from lifecycle.dispatch import (
-    DispatchOutcome,
-    DispatchPolicy,
-    dispatch,
-    in_doubt,
-    to_outbox,
-)
+from lifecycle.cadence.facts import CustomerFacts
+from lifecycle.customer import ContactPoint, Profile
+from lifecycle.dispatch import DispatchOutcome, dispatch, in_doubt, to_outbox
 from lifecycle.errors import PermanentChannelError, PolicyError, TransientChannelError
 from lifecycle.events import ConsentChanged, Contacted, CustomerErased, CustomerRegistered
-from lifecycle.policy import Policy
+from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Message, OutboxEntry, OutboxState, SendResult
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import Purpose
 
 T0 = datetime(2026, 5, 1, 10, tzinfo=UTC)
 DISPATCH = DispatchPolicy(backoff_base_seconds=60, backoff_max_seconds=3600, max_attempts=5)

@@ -4,13 +4,17 @@ customer or the key."""
 from __future__ import annotations
 
 import builtins
+import importlib
 import pickle
 import re
+import types
+from pathlib import Path
 
 import pytest
 
 import lifecycle as lc
 from lifecycle import errors
+from lifecycle.analytics import Transactions
 
 
 def drawn_tree() -> list[tuple[str, str | None, str | None]]:
@@ -20,7 +24,7 @@ def drawn_tree() -> list[tuple[str, str | None, str | None]]:
     parents: list[str] = []
     for line in errors.__doc__.splitlines():
         m = re.match(r"^(?P<lead>[ │├└─]*)(?P<name>[A-Z]\w+)(?: \((?P<base>\w+)\))?(?:\s|$)", line)
-        if m is None or not m["name"].endswith(("Error", "Event", "Found")):
+        if m is None or (not m["lead"].strip() and m["name"] != "LifecycleError"):
             continue
         depth = len(m["lead"]) // 4  # the tree is indented once: the root is at depth 1
         parents = parents[: depth - 1]
@@ -137,7 +141,15 @@ PICKLED = [
     pytest.param(lc.TransientChannelError("timeout"), id="TransientChannelError"),
 ] + [
     pytest.param(error, id=type(error).__name__)
-    for error in (lc.ConflictingEvent("e1"), lc.ConcurrencyError("c1"), lc.NotFound("c1"))
+    for error in (
+        lc.ConflictingEvent("e1"),
+        lc.ConcurrencyError("c1"),
+        lc.NotFound("c1"),
+        lc.DataError("no repeat buyer", column="frequency"),
+        lc.ConvergenceError("BG/NBD", "gradient 1e-3"),
+        lc.InsufficientPoints(event_id="rd-1", balance=10, requested=50),
+        lc.UsageError("--db is a directory"),
+    )
 ]
 
 
@@ -150,3 +162,60 @@ def test_errors_survive_pickling_with_their_message_and_attributes(
     assert type(back) is type(error)
     assert str(back) == str(error)
     assert vars(back) == vars(error)
+
+
+# -- one home, one name per failure -------------------------------------------------------------
+
+
+def package_modules() -> list[types.ModuleType]:
+    root = Path(lc.__file__).parent
+    names = sorted(
+        ".".join(p.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
+        for p in root.rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    return [importlib.import_module(name) for name in names]
+
+
+def test_every_exception_of_the_package_is_defined_in_errors() -> None:
+    elsewhere = sorted(
+        f"{obj.__module__}.{obj.__name__}"
+        for module in package_modules()
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, BaseException)
+        and not issubclass(obj, Warning)  # warnings are not raised as errors
+        and obj.__module__.startswith("lifecycle")
+        and obj.__module__ != "lifecycle.errors"
+    )
+    assert elsewhere == []
+
+
+def test_every_error_is_a_lifecycle_error() -> None:
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), lc.LifecycleError), name
+
+
+def test_the_value_models_raise_data_error_for_data_that_cannot_identify_them() -> None:
+    clv = pytest.importorskip("lifecycle.clv")
+    assert not hasattr(clv, "InvalidData")
+    assert not {"InvalidData", "ModelError", "ConvergenceError", "DataError"} & set(clv.__all__)
+    with pytest.raises(lc.DataError) as info:
+        clv.BetaGeo().fit([1.0, 2.0], [5.0, 4.0], [3.0, 6.0])  # recency beyond T
+    assert info.value.column is not None
+    assert f"column {info.value.column!r}" in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert not isinstance(info.value, lc.ModelError)
+
+
+def test_analytics_and_the_value_models_raise_the_same_data_error() -> None:
+    clv = pytest.importorskip("lifecycle.clv")
+    kinds = set()
+    for bad in (
+        lambda: Transactions.from_arrays(["c1"], [None], [1.0], timezone="Mars/Olympus"),
+        lambda: clv.GammaGamma().fit([1, 2], [10.0, 0.0]),
+    ):
+        with pytest.raises(lc.LifecycleError) as info:
+            bad()
+        kinds.add(type(info.value))
+    assert kinds == {lc.DataError}

@@ -77,8 +77,8 @@ printing, errors = numpy.get_printoptions(), numpy.geterr()
 import lifecycle
 print(json.dumps({
     "modules": sorted(m for m in sys.modules if m.split(".")[0] in {
-        "hypothesis", "sqlite3", "_sqlite3", "scipy", "pandas", "matplotlib", "pytest"
-    } or m.startswith(("lifecycle.testing", "lifecycle.adapters.sqlite"))),
+        "hypothesis", "scipy", "pandas", "matplotlib", "pytest"
+    } or m.startswith("lifecycle.testing")),
     "filters": warnings.filters == filters,
     "handlers": logging.root.handlers == handlers,
     "numpy": numpy.get_printoptions() == printing and numpy.geterr() == errors,
@@ -114,7 +114,7 @@ def test_importing_lifecycle_warns_nothing_even_with_warnings_as_errors() -> Non
     assert result.stderr == ""
 
 
-def test_importing_lifecycle_loads_no_extras_no_sqlite_and_no_test_kit(
+def test_importing_lifecycle_loads_no_extras_and_no_test_kit(
     probe: dict[str, object],
 ) -> None:
     assert probe["modules"] == []

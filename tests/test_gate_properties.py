@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 import lifecycle as lc
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.cadence import RULE_CHANNELS, CustomerFacts, contact_gate, plan_customer
-from lifecycle.cadence.planner import follow_up_key
+from lifecycle.cadence import contact_gate
+from lifecycle.cadence.facts import CustomerFacts
+from lifecycle.cadence.planner import follow_up_key, plan_customer
 from lifecycle.dispatch import DispatchOutcome, dispatch, to_outbox
 from lifecycle.events import sort_key
 from lifecycle.testing.strategies import aware_datetimes, histories
+from lifecycle.vocabulary import RULE_CHANNELS
 
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe")
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
-from lifecycle.io import ImportFailed, read_orders, safe_cell, write_csv
+from lifecycle.errors import ImportFailed
+from lifecycle.io import read_orders, safe_cell, write_csv
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -16,8 +16,9 @@ from lifecycle.events import (
     OwnerAssigned,
     ReturnedToPool,
 )
-from lifecycle.owners import Assignment, OwnerPolicy, assign, ownership, sweep, transfer
-from lifecycle.stages import Stage
+from lifecycle.owners import assign, ownership, sweep, transfer
+from lifecycle.policy import Assignment, OwnerPolicy
+from lifecycle.vocabulary import Stage
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 POLICY = OwnerPolicy()

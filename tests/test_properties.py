@@ -17,7 +17,7 @@ import lifecycle as lc
 from builders import POLICY
 from lifecycle import Stage
 from lifecycle._ledger import fold
-from lifecycle.stages import _Judge
+from lifecycle.stages import StageJudge
 from lifecycle.testing.strategies import histories
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -249,7 +249,7 @@ def test_the_fast_stage_agrees_with_the_explained_stage(
     events: list[lc.Event], offset: timedelta
 ) -> None:
     now = _at(events, offset)
-    judge = _Judge(fold(events, POLICY, now), {}, now)
+    judge = StageJudge(fold(events, POLICY, now), {}, now)
     assert judge.stage() is judge.decide().stage
 
 

@@ -234,7 +234,7 @@ def test_bins_that_disagree_with_the_cuts_are_refused() -> None:
 def test_to_pandas_without_pandas_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pandas", None)
     s = _scores([1], [1], [1])
-    with pytest.raises(ImportError, match="pip install pandas"):
+    with pytest.raises(ImportError, match="needs pandas"):
         s.to_pandas()
 
 

@@ -47,6 +47,12 @@ def test_the_fitted_model_is_used_by_assess() -> None:
     assert (shop.assess(prospect).expected_purchases, shop.assess(prospect).clv) == (None, None)
 
 
+def test_fit_events_is_the_model_the_facade_fits() -> None:
+    data, _, model = fitted()
+    policy = lc.Policy(timezone=data.timezone)
+    assert clv.ValueModel.fit_events(data.events, policy, data.as_of) == model
+
+
 def test_one_purchase_day_keeps_the_rhythm_rule() -> None:
     data, shop, _ = fitted()
     for cid in data.customer_ids:
@@ -83,6 +89,6 @@ def test_a_shop_without_repeat_buyers_cannot_be_modelled() -> None:
         )
         for i in range(5)
     )
-    with pytest.raises(clv.ModelError, match="repeat"):
+    with pytest.raises(lc.DataError, match="repeat"):
         shop.fit_value_model()
     assert shop.model is None

@@ -59,27 +59,25 @@ from lifecycle.cadence.planner import (
     plan_customers,
 )
 from lifecycle.clock import Clock, FixedClock, SystemClock
-from lifecycle.customer import CONTACT_CHANNELS, Birthday, ContactPoint, Gender, Profile, Purpose
-from lifecycle.dispatch import (
-    Dispatched,
-    DispatchOutcome,
-    DispatchPolicy,
-    DispatchReport,
-    in_doubt,
-    to_outbox,
-)
+from lifecycle.customer import Birthday, ContactPoint, Gender, Profile
+from lifecycle.dispatch import Dispatched, DispatchOutcome, DispatchReport, in_doubt, to_outbox
 from lifecycle.errors import (
     ChannelError,
     ConcurrencyError,
     ConflictingEvent,
+    ConvergenceError,
     DataError,
+    ImportFailed,
+    InsufficientPoints,
     InvalidEvent,
     LifecycleError,
+    ModelError,
     NotFound,
     PermanentChannelError,
     PolicyError,
     StoreError,
     TransientChannelError,
+    UsageError,
 )
 from lifecycle.events import (
     ENGAGEMENT_KINDS,
@@ -117,7 +115,6 @@ from lifecycle.events import (
 from lifecycle.loyalty import (
     DowngradeWarning,
     ExpiringPoints,
-    InsufficientPoints,
     PendingPoints,
     PointsEntry,
     PointsEntryKind,
@@ -125,7 +122,6 @@ from lifecycle.loyalty import (
     PointsStatement,
     TierAssessment,
     TierChange,
-    TierMove,
     TierProgress,
     assess_tier,
     check_loyalty,
@@ -134,10 +130,8 @@ from lifecycle.loyalty import (
     tier_table,
 )
 from lifecycle.owners import (
-    Assignment,
     OwnerChanges,
     OwnerDecision,
-    OwnerPolicy,
     Ownership,
     PoolSweep,
     PoolWarning,
@@ -145,9 +139,12 @@ from lifecycle.owners import (
     ownership,
 )
 from lifecycle.policy import (
+    Assignment,
     ClawbackShortfall,
+    DispatchPolicy,
     DowngradeStep,
     LoyaltyPolicy,
+    OwnerPolicy,
     PointsPolicy,
     PointsPosting,
     Policy,
@@ -173,8 +170,6 @@ from lifecycle.serde import (
 )
 from lifecycle.service import Lifecycle, RecordResult
 from lifecycle.stages import (
-    Job,
-    Stage,
     StageAssessment,
     StageChange,
     assess_stage,
@@ -182,7 +177,8 @@ from lifecycle.stages import (
     stage_history,
     stage_table,
 )
-from lifecycle.status import AliveModel, Status, StatusAssessment, assess_status
+from lifecycle.status import AliveModel, StatusAssessment, assess_status
+from lifecycle.vocabulary import CONTACT_CHANNELS, Job, Purpose, Stage, Status, TierMove
 
 __all__ = [
     "CONTACT_CHANNELS",
@@ -214,6 +210,7 @@ __all__ = [
     "ContactPoint",
     "ContactPolicy",
     "Contacted",
+    "ConvergenceError",
     "CustomerErased",
     "CustomerFacts",
     "CustomerRegistered",
@@ -235,6 +232,7 @@ __all__ = [
     "Gender",
     "Held",
     "Hold",
+    "ImportFailed",
     "InsufficientPoints",
     "InvalidEvent",
     "Job",
@@ -246,6 +244,7 @@ __all__ = [
     "MemoryChannel",
     "MemoryStore",
     "Message",
+    "ModelError",
     "NotFound",
     "Occurrence",
     "OrderCancelled",
@@ -326,6 +325,7 @@ __all__ = [
     "TierRevoked",
     "TierUpgrade",
     "TransientChannelError",
+    "UsageError",
     "ValueEstimator",
     "WinBack",
     "__version__",

@@ -1,12 +1,23 @@
-"""Rendering for notebooks: small HTML tables, and DataFrames when pandas is installed."""
+"""Rendering for people: amounts of money in reason texts, small HTML tables for notebooks, and
+DataFrames when pandas is installed."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from html import escape
 from typing import Any
 
-__all__ = ["html_table", "pandas"]
+__all__ = ["frame", "html_table", "money", "pandas"]
+
+_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """``amount`` as a reason text writes it: ``¥1,200`` or ``¥19.90``; ``XYZ 5`` without a symbol."""
+    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{symbol}{text}" if symbol else f"{currency} {text}"
 
 
 def html_table(

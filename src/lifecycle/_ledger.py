@@ -17,7 +17,7 @@ from typing import Final
 import attrs
 
 from lifecycle._time import local_date, zone
-from lifecycle.customer import Profile, Purpose
+from lifecycle.customer import Profile
 from lifecycle.errors import InvalidEvent
 from lifecycle.events import (
     EVENT_TYPES,
@@ -51,6 +51,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
+from lifecycle.vocabulary import Purpose
 
 
 @attrs.define

@@ -16,8 +16,9 @@ from lifecycle.events import Event, Referred, sort_key
 from lifecycle.loyalty import TierAssessment, TierProgress, loyalty_from_ledger
 from lifecycle.policy import Policy, Tier
 from lifecycle.reasons import Reason
-from lifecycle.stages import Stage, StageAssessment, _Judge
-from lifecycle.status import AliveModel, Status, StatusAssessment, status_from_ledger
+from lifecycle.stages import StageAssessment, StageJudge
+from lifecycle.status import AliveModel, StatusAssessment, status_from_ledger
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = [
     "Assessment",
@@ -165,7 +166,7 @@ def _relationship(
     """Stage and status at ``now`` (UTC), the instants at which time alone may change them,
     and the ledger they were read from."""
     ledger = fold(history, policy, now)
-    judge = _Judge(ledger, referrals, now)
+    judge = StageJudge(ledger, referrals, now)
     if explain:
         stage = judge.decide()
     else:

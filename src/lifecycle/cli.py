@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -21,8 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from lifecycle._time import zone
 from lifecycle._version import __version__
-from lifecycle.errors import ConflictingEvent, LifecycleError, NotFound
+from lifecycle.adapters.channels import ConsoleChannel, JsonLinesChannel
+from lifecycle.clock import FixedClock
+from lifecycle.config import load_policy, policy_to_toml
+from lifecycle.datasets import synthetic_shop
+from lifecycle.errors import ConflictingEvent, LifecycleError, NotFound, UsageError
+from lifecycle.io import read_orders, write_csv
+from lifecycle.policy import Policy
 from lifecycle.report import (
     ClusterSection,
     HealthSection,
@@ -35,22 +44,17 @@ from lifecycle.report import (
     StageSection,
     ValueSection,
 )
-from lifecycle.stages import Job, Stage
-from lifecycle.status import Status
+from lifecycle.service import Lifecycle
+from lifecycle.vocabulary import Job, Stage, Status
 
 if TYPE_CHECKING:
     from lifecycle.cadence.planner import Plan
     from lifecycle.dispatch import DispatchReport
     from lifecycle.ports import Channel
-    from lifecycle.service import Lifecycle
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A mistake on the command line; printed as one line, exit code 2."""
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -215,7 +219,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _policy(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.config import load_policy, policy_to_toml
 
     if args.defaults:
         out.write(policy_to_toml())
@@ -238,9 +241,6 @@ def _instant(text: str) -> datetime:
 
 
 def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycle:
-    from lifecycle.clock import FixedClock
-    from lifecycle.config import load_policy
-    from lifecycle.service import Lifecycle
 
     db: Path = args.db
     if must_exist and not db.is_file():
@@ -266,8 +266,6 @@ def _assess(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(row, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
-        from lifecycle.io import write_csv
-
         header = [k for k in row if k != "reasons"] + ["reasons"]
         reasons = " | ".join(r.text(args.lang) for r in a.reasons)
         write_csv(out, header, [[row[k] for k in header[:-1]] + [reasons]])
@@ -302,8 +300,6 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
-        from lifecycle.io import write_csv
-
         write_csv(out, ["figure", "value"], [[k, v] for k, v in _flat(report.to_dict())])
     else:
         as_of = report.as_of.astimezone(ZoneInfo(report.timezone))
@@ -374,8 +370,6 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
-        from lifecycle.io import write_csv
-
         header = list(rows[0]) if rows else ["customer_id", "rule", "key"]
         write_csv(out, header, [[r[h] for h in header] for r in rows])
     else:
@@ -399,9 +393,6 @@ def _erase(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _import(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.config import load_policy
-    from lifecycle.io import read_orders
-    from lifecycle.service import Lifecycle
 
     file: Path = args.file
     if not file.is_file():
@@ -454,10 +445,6 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from lifecycle.clock import FixedClock
-    from lifecycle.datasets import synthetic_shop
-    from lifecycle.policy import Policy
-    from lifecycle.service import Lifecycle
 
     lang: str = args.lang
     db: Path = args.db
@@ -469,12 +456,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     data = synthetic_shop(args.customers, seed=args.seed)
     generated = time.perf_counter() - started
     clock = FixedClock(data.as_of)
-    if args.policy is not None:
-        from lifecycle.config import load_policy
-
-        policy = load_policy(args.policy)
-    else:
-        policy = Policy(timezone=data.timezone)
+    policy = load_policy(args.policy) if args.policy is not None else Policy(timezone=data.timezone)
     _say(
         out,
         lang,
@@ -814,9 +796,6 @@ def _plan_report(
     out: TextIO, lang: str, plan: Plan, timezone: str, seconds: float | None = None
 ) -> None:
     """Today's follow-ups: counts by rule, channel and purpose; held back by reason; examples."""
-    from collections import Counter
-
-    from lifecycle._time import zone
 
     as_of = plan.as_of.astimezone(zone(timezone))
 
@@ -852,13 +831,11 @@ _CHANNEL_NAMES = ("sms", "email", "wechat", "app_push", "phone", "post", "task",
 
 
 def _file_channels(path: Path) -> dict[str, Channel]:
-    from lifecycle.adapters.channels import JsonLinesChannel
 
     return {name: JsonLinesChannel(path, name=name, deduplicate=True) for name in _CHANNEL_NAMES}
 
 
 def _console_channels(out: TextIO) -> dict[str, Channel]:
-    from lifecycle.adapters.channels import ConsoleChannel
 
     return {name: ConsoleChannel(name, stream=out) for name in _CHANNEL_NAMES}
 
@@ -885,7 +862,6 @@ def _dispatch_report(out: TextIO, lang: str, report: DispatchReport, where: Path
 
 def _remove_shop_file(db: Path) -> None:
     """Delete ``db`` and its WAL files, but only when it is a lifecycle SQLite file."""
-    import sqlite3
 
     try:
         with db.open("rb") as f:

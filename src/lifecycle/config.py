@@ -7,27 +7,17 @@ cadence, ...): each table is a part, each key a setting. An unknown key or a bad
 
 from __future__ import annotations
 
-import ast
-import inspect
-import itertools
-import re
-import textwrap
-import tomllib
-import types
-import typing
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
-from enum import Enum
-from functools import cache
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
-import attrs
-
-from lifecycle.errors import PolicyError
-from lifecycle.policy import Policy, late_policy_types
+from lifecycle._settings import (
+    load_settings,
+    settings_from_dict,
+    settings_from_toml,
+    settings_to_toml,
+)
+from lifecycle.policy import Policy
 
 __all__ = ["load_policy", "policy_from_dict", "policy_from_toml", "policy_to_toml"]
 
@@ -40,283 +30,20 @@ def policy_from_dict(data: Mapping[str, Any]) -> Policy:
     Raises:
         PolicyError: an unknown key or a bad value, naming the dotted key.
     """
-    if not isinstance(data, Mapping):
-        raise PolicyError("a policy is a table of settings")
-    policy: Policy = _build(Policy, data, "")
-    return policy
+    return settings_from_dict(Policy, data)
 
 
 def policy_from_toml(text: str) -> Policy:
     """A :class:`Policy` from TOML text; errors name the key and its line."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise PolicyError(f"not valid TOML: {e}") from None
-    try:
-        return policy_from_dict(data)
-    except PolicyError as e:
-        line = _line_of(text, e.key) if e.key else None
-        if line is None:
-            raise
-        raise PolicyError(f"{e.detail} (line {line})", key=e.key) from None
+    return settings_from_toml(Policy, text)
 
 
 def load_policy(path: str | PathLike[str]) -> Policy:
     """:func:`policy_from_toml` on the file at ``path``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise PolicyError(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"{path} is not UTF-8 text") from None
-    return policy_from_toml(text)
-
-
-# -- building -----------------------------------------------------------------------------------
-
-
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    fields = {f.name: f for f in attrs.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise PolicyError(
-            f"unknown setting; {_dotted(prefix) or 'the policy'} has {sorted(fields)}",
-            key=prefix + unknown[0],
-        )
-    hints = typing.get_type_hints(cls, localns=late_policy_types())
-    kwargs = {name: _value(hints[name], value, prefix + name) for name, value in data.items()}
-    try:
-        return cls(**kwargs)
-    except PolicyError as e:
-        if e.key and not e.key.startswith(prefix.rstrip(".")):
-            raise PolicyError(e.detail, key=prefix + e.key.rsplit(".", 1)[-1]) from None
-        raise
-    except (TypeError, ValueError) as e:
-        raise PolicyError(str(e), key=_dotted(prefix) or None) from None
-
-
-def _dotted(prefix: str) -> str:
-    return prefix.rstrip(".")
-
-
-def _value(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        if len(options) == 1:
-            return _value(options[0], value, key)
-        return value
-    if isinstance(tp, type) and attrs.has(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, Mapping):
-            raise PolicyError(f"expected a table of settings, got {_kind(value)}", key=key)
-        return _build(tp, value, key + ".")
-    if origin in (tuple, frozenset, list, set):
-        args = typing.get_args(tp)
-        item = args[0] if args else Any
-        if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
-            raise PolicyError(f"expected a list, got {_kind(value)}", key=key)
-        converted = [_value(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
-        if origin is tuple:
-            return tuple(converted)
-        return frozenset(converted) if origin is frozenset else converted
-    if origin in (dict, Mapping) or (isinstance(origin, type) and issubclass(origin, Mapping)):
-        args = typing.get_args(tp)
-        inner = args[1] if len(args) == 2 else Any
-        if not isinstance(value, Mapping):
-            raise PolicyError(f"expected a table, got {_kind(value)}", key=key)
-        return {k: _value(inner, v, f"{key}.{k}") for k, v in value.items()}
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        try:
-            return tp(value)
-        except ValueError:
-            raise PolicyError(
-                f"unknown value {value!r}; use one of {[m.value for m in tp]}", key=key
-            ) from None
-    if tp is time and isinstance(value, str):
-        try:
-            return time.fromisoformat(value)
-        except ValueError:
-            raise PolicyError(f"expected a time such as '21:00', got {value!r}", key=key) from None
-    if tp is date and isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise PolicyError(
-                f"expected a date such as '2026-11-11', got {value!r}", key=key
-            ) from None
-    if tp is Decimal and isinstance(value, int | float | str) and not isinstance(value, bool):
-        return Decimal(str(value))
-    if tp is timedelta and isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(days=value)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def _kind(value: object) -> str:
-    return {dict: "a table", list: "a list", str: "text", bool: "true/false"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _line_of(text: str, key: str) -> int | None:
-    """The line that sets dotted ``key`` in TOML ``text`` (best effort; None if not found).
-
-    ``key`` may index an array of tables (``loyalty.tiers.levels[1].require``): the line is
-    then looked for under the second ``[[loyalty.tiers.levels]]`` header.
-    """
-    tokens = [
-        (m.group(1), None if m.group(2) is None else int(m.group(2)))
-        for m in re.finditer(r"([^.\[\]]+)(?:\[(\d+)\])?", key)
-    ]
-    parts = [name for name, _ in tokens]
-    indexed = next((i for i, (_, ix) in enumerate(tokens) if ix is not None), None)
-    table: list[str] = []
-    seen: dict[tuple[str, ...], int] = {}
-    position: int | None = None
-
-    def in_place(path: list[str]) -> bool:
-        if indexed is None:
-            return True
-        return path[: indexed + 1] == parts[: indexed + 1] and position == tokens[indexed][1]
-
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        header = re.fullmatch(r"(\[\[?)\s*([^\]]+?)\s*\]\]?", line)
-        if header:
-            table = [p.strip() for p in header.group(2).split(".")]
-            if header.group(1) == "[[":
-                seen[tuple(table)] = seen.get(tuple(table), 0) + 1
-                position = seen[tuple(table)] - 1
-            else:
-                position = None
-            if table == parts and in_place(table):
-                return number
-            continue
-        m = re.match(r"([A-Za-z0-9_.\-\"]+)\s*=", line)
-        if not m:
-            continue
-        path = table + [p.strip('"') for p in m.group(1).split(".")]
-        if (path == parts or (len(path) < len(parts) and parts[: len(path)] == path)) and in_place(
-            path
-        ):
-            return number
-    return None
-
-
-# -- writing ------------------------------------------------------------------------------------
+    return load_settings(Policy, path)
 
 
 def policy_to_toml(policy: Policy | None = None) -> str:
     """The policy (default: the defaults) as TOML, each setting with its documentation as a
     comment: a file to start from."""
-    policy = policy if policy is not None else Policy()
-    lines = [
-        "# lifecycle policy: every setting with its default. Delete what you keep as is.",
-        "",
-    ]
-    _write(policy, [], lines)
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _write(obj: Any, path: list[str], lines: list[str]) -> None:
-    cls = type(obj)
-    docs = _field_docs(cls)
-    nested: list[tuple[str, Any]] = []
-    listed: list[tuple[str, tuple[Any, ...]]] = []
-    for f in attrs.fields(cls):
-        if not f.init:
-            continue
-        value = getattr(obj, f.name)
-        if attrs.has(type(value)):
-            nested.append((f.name, value))
-            continue
-        if isinstance(value, tuple) and value and all(attrs.has(type(v)) for v in value):
-            listed.append((f.name, value))
-            continue
-        text = _toml_value(value)
-        if text is None:
-            continue
-        for doc_line in textwrap.wrap(docs.get(f.name, ""), 94):
-            lines.append(f"# {doc_line}")
-        lines.append(f"{f.name} = {text}")
-    for name, value in nested:
-        lines.append("")
-        lines.append(f"[{'.'.join([*path, name])}]")
-        doc = (inspect.getdoc(type(value)) or "").split("\n\n")[0].replace("\n", " ")
-        for doc_line in textwrap.wrap(doc, 94):
-            lines.append(f"# {doc_line}")
-        _write(value, [*path, name], lines)
-    for name, items in listed:
-        for item in items:
-            lines.append("")
-            lines.append(f"[[{'.'.join([*path, name])}]]")
-            _write(item, [*path, name], lines)
-
-
-def _toml_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Enum):
-        return _toml_value(value.value)
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(value, datetime):
-        return value.isoformat()  # a TOML offset date-time
-    if isinstance(value, time | date):
-        return f'"{value.isoformat()}"'
-    if isinstance(value, timedelta):
-        return repr(value.total_seconds() / 86400)
-    if isinstance(value, frozenset | set):
-        members = [_toml_value(v) for v in sorted(value, key=str)]
-        return "[" + ", ".join(m for m in members if m is not None) + "]"
-    if isinstance(value, tuple | list):
-        elements = [_toml_value(v) for v in value]
-        if any(e is None for e in elements):
-            return None
-        return "[" + ", ".join(e for e in elements if e is not None) + "]"
-    if isinstance(value, Mapping):
-        pairs = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
-        return "{ " + ", ".join(pairs) + " }" if pairs else "{}"
-    return None
-
-
-def _toml_key(key: object) -> str:
-    text = str(key)
-    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else _toml_value(text) or '""'
-
-
-def _field_docs(cls: type) -> dict[str, str]:
-    """The docstrings written under each field of ``cls``'s class body (and its bases')."""
-    return _docs_of(cls)
-
-
-@cache
-def _docs_of(cls: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for stmt, after in itertools.pairwise(body):
-            if (
-                isinstance(stmt, ast.AnnAssign)
-                and isinstance(stmt.target, ast.Name)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)
-            ):
-                out[stmt.target.id] = " ".join(after.value.value.split())
-    return out
+    return settings_to_toml(policy if policy is not None else Policy())

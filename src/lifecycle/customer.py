@@ -16,31 +16,14 @@ import attrs
 
 from lifecycle._time import valid_zone_name
 from lifecycle.errors import InvalidEvent
+from lifecycle.vocabulary import CONTACT_CHANNELS, Purpose
 
 __all__ = [
-    "CONTACT_CHANNELS",
     "Birthday",
     "ContactPoint",
     "Gender",
     "Profile",
-    "Purpose",
 ]
-
-#: The channels a contact point can name.
-CONTACT_CHANNELS: frozenset[str] = frozenset(
-    {"sms", "email", "phone", "wechat", "app_push", "post"}
-)
-
-
-class Purpose(StrEnum):
-    """Why the shop contacts a customer; consent is given per purpose."""
-
-    TRANSACTIONAL = "transactional"
-    """About an order the customer placed: payment, shipping, delivery."""
-    SERVICE = "service"
-    """Care and service: complaint answers, satisfaction checks, care messages."""
-    MARKETING = "marketing"
-    """Promotions, greetings, win-back, campaigns."""
 
 
 class Gender(StrEnum):

@@ -13,14 +13,13 @@ it is failed and reported.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
@@ -31,23 +30,21 @@ from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import contact_gate, stamp
 from lifecycle.cadence.planner import FollowUp, follow_up_key
 from lifecycle.clock import Clock
-from lifecycle.customer import Purpose
 from lifecycle.errors import (
     ChannelError,
     LifecycleError,
     PermanentChannelError,
-    PolicyError,
 )
 from lifecycle.events import Contacted, Referred
-from lifecycle.policy import Policy, _positive_int
+from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
 from lifecycle.reasons import Reason
 from lifecycle.status import AliveModel
+from lifecycle.vocabulary import Purpose
 
 __all__ = [
     "Decision",
     "DispatchOutcome",
-    "DispatchPolicy",
     "DispatchReport",
     "Dispatched",
     "decide",
@@ -57,63 +54,6 @@ __all__ = [
     "read_facts",
     "to_outbox",
 ]
-
-
-def _number(key: str, lo: float, hi: float | None = None) -> Any:
-    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= lo
-        if not ok or (hi is not None and value >= hi):  # type: ignore[operator]
-            bound = f">= {lo:g}" if hi is None else f"in [{lo:g}, {hi:g})"
-            raise PolicyError(f"must be a number {bound}, got {value!r}", key=f"{key}.{attr.name}")
-
-    return check
-
-
-@attrs.frozen(kw_only=True)
-class DispatchPolicy:
-    """How the dispatcher claims, retries and treats messages whose outcome is unknown.
-
-    Attributes:
-        lease_seconds: how long a claim holds; longer than one send can take.
-        max_attempts: transient failures allowed before a message is given up.
-        backoff_base_seconds, backoff_max_seconds: the first retry delay, doubled after each
-            failure, capped at the maximum.
-        jitter: the share of each delay taken off at random, derived from the key so that
-            the schedule is reproducible while retries of many messages spread out.
-        resend_in_doubt: resend a message whose earlier attempt may have gone out on a channel
-            that cannot deduplicate (accepting a possible duplicate); by default such a
-            message is failed and reported as in doubt.
-        batch_size: entries claimed at once. Larger batches claim faster, but when a
-            dispatcher dies every unsettled entry of its batch is in doubt.
-        busy_seconds: how long a capped message waits while another message to the same
-            customer is in flight, so that two dispatchers never break a cap together.
-    """
-
-    lease_seconds: float = attrs.field(default=300.0, validator=_number("dispatch", 1))
-    max_attempts: int = attrs.field(default=8, validator=_positive_int("dispatch"))
-    backoff_base_seconds: float = attrs.field(default=60.0, validator=_number("dispatch", 0.001))
-    backoff_max_seconds: float = attrs.field(
-        default=6 * 3600.0, validator=_number("dispatch", 0.001)
-    )
-    jitter: float = attrs.field(default=0.5, validator=_number("dispatch", 0, 1))
-    resend_in_doubt: bool = False
-    batch_size: int = attrs.field(default=1, validator=_positive_int("dispatch"))
-    busy_seconds: float = attrs.field(default=5.0, validator=_number("dispatch", 0.001))
-
-    @property
-    def lease(self) -> timedelta:
-        return timedelta(seconds=self.lease_seconds)
-
-    def backoff(self, key: str, failures: int) -> timedelta:
-        """The delay before the retry that follows failure number ``failures`` of ``key``."""
-        base = self.backoff_base_seconds * 2 ** max(0, min(failures - 1, 40))
-        delay = min(self.backoff_max_seconds, base)
-        return timedelta(seconds=delay * (1 - self.jitter * _unit(f"{key}:{failures}")))
-
-
-def _unit(text: str) -> float:
-    """A number in [0, 1) derived from ``text``: jitter that replays the same every time."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
 
 
 class DispatchOutcome(StrEnum):

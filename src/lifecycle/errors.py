@@ -4,35 +4,50 @@
 
     LifecycleError
     ├── InvalidEvent (ValueError)          an event, or a batch of them, that cannot be recorded
-    │   └── ConflictingEvent               an event id already used by a different event
+    │   ├── ConflictingEvent               an event id already used by a different event
+    │   └── InsufficientPoints             a redemption larger than the balance
     ├── PolicyError (ValueError)           a policy value that makes no sense
-    ├── DataError (ValueError)             columnar input that cannot be analysed
+    ├── DataError (ValueError)             input data (columns, arrays, tables) that cannot be
+    │                                      analysed or fitted
+    ├── ImportFailed (ValueError)          a file of orders that cannot be imported
+    ├── ModelError                         a customer-value model cannot be fitted or used
+    │   └── ConvergenceError               the fit did not reach a maximum of the likelihood
     ├── StoreError                         the store failed; nothing was written
     │   └── ConcurrencyError               another writer changed the customer first
     ├── ChannelError                       a message could not be sent
     │   ├── TransientChannelError          try again later
     │   └── PermanentChannelError          do not try again
-    └── NotFound (LookupError)             no such customer
+    ├── NotFound (LookupError)             no such customer
+    └── UsageError                         a mistake on the command line
 
 Messages name the field, the event id or the customer id, never personal data.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lifecycle.io import RowProblem
 
 __all__ = [
     "ChannelError",
     "ConcurrencyError",
     "ConflictingEvent",
+    "ConvergenceError",
     "DataError",
+    "ImportFailed",
+    "InsufficientPoints",
     "InvalidEvent",
     "LifecycleError",
+    "ModelError",
     "NotFound",
     "PermanentChannelError",
     "PolicyError",
     "StoreError",
     "TransientChannelError",
+    "UsageError",
 ]
 
 
@@ -80,6 +95,31 @@ class ConflictingEvent(InvalidEvent):
         )
 
 
+class InsufficientPoints(InvalidEvent):
+    """A redemption larger than the balance at its instant; nothing was recorded.
+
+    Attributes:
+        balance: the points available just before the redemption.
+        requested: the points the redemption asked for.
+    """
+
+    def __init__(self, *, event_id: str, balance: int, requested: int):
+        self.balance = balance
+        self.requested = requested
+        super().__init__(
+            f"redeems {requested} points but only {max(balance, 0)} are available",
+            field="points",
+            event_id=event_id,
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_insufficient, (self.event_id, self.balance, self.requested))
+
+
+def _rebuild_insufficient(event_id: str, balance: int, requested: int) -> InsufficientPoints:
+    return InsufficientPoints(event_id=event_id, balance=balance, requested=requested)
+
+
 class PolicyError(LifecycleError, ValueError):
     """A policy value that cannot be used.
 
@@ -97,10 +137,11 @@ class PolicyError(LifecycleError, ValueError):
 
 
 class DataError(LifecycleError, ValueError):
-    """Columnar input (arrays, tables, data frames) that cannot be analysed.
+    """Input data that cannot be analysed or fitted: columns, arrays, tables and data frames
+    that are malformed, or that cannot identify a customer-value model.
 
     Attributes:
-        column: the offending column, when one is to blame.
+        column: the offending column or argument, when one is to blame.
     """
 
     def __init__(self, message: str, *, column: str | None = None):
@@ -110,6 +151,37 @@ class DataError(LifecycleError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (self.detail,), {"column": self.column}))
+
+
+class ImportFailed(LifecycleError, ValueError):
+    """A file that cannot be imported; ``problems`` lists every bad row (nothing was read)."""
+
+    def __init__(self, message: str, problems: Sequence[RowProblem] = ()):
+        self.problems = tuple(problems)
+        shown = "; ".join(str(p) for p in self.problems[:5])
+        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        super().__init__(f"{message}: {shown}{more}" if shown else message)
+
+
+class ModelError(LifecycleError):
+    """A customer-value model cannot be fitted or used; no result was made."""
+
+
+class ConvergenceError(ModelError):
+    """The optimiser did not reach a maximum of the likelihood.
+
+    Attributes:
+        model: the model's name (``"BG/NBD"``, ...).
+        reason: what went wrong, in words.
+    """
+
+    def __init__(self, model: str, reason: str):
+        self.model = model
+        self.reason = reason
+        super().__init__(f"{model} fit did not converge: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.model, self.reason))
 
 
 class StoreError(LifecycleError):
@@ -159,6 +231,10 @@ class NotFound(LifecycleError, LookupError):
     def __init__(self, customer_id: str):
         self.customer_id = customer_id
         super().__init__(f"no customer {customer_id!r}")
+
+
+class UsageError(LifecycleError):
+    """A mistake on the command line; printed as one line, exit code 2."""
 
 
 def _rebuild(cls: type[Exception], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception:

@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from lifecycle._time import require_aware, to_utc
-from lifecycle.customer import CONTACT_CHANNELS, Profile, Purpose
+from lifecycle.customer import Profile
 from lifecycle.errors import InvalidEvent
+from lifecycle.vocabulary import CONTACT_CHANNELS, Purpose
 
 __all__ = [
     "ENGAGEMENT_KINDS",

@@ -25,7 +25,7 @@ import attrs
 
 from lifecycle._time import valid_zone_name, zone
 from lifecycle.customer import ContactPoint, Profile
-from lifecycle.errors import InvalidEvent, LifecycleError
+from lifecycle.errors import ImportFailed, InvalidEvent
 from lifecycle.events import (
     CustomerRegistered,
     Event,
@@ -39,23 +39,12 @@ from lifecycle.events import (
 __all__ = [
     "PRESETS",
     "ColumnMapping",
-    "ImportFailed",
     "OrderImport",
     "RowProblem",
     "read_orders",
     "safe_cell",
     "write_csv",
 ]
-
-
-class ImportFailed(LifecycleError, ValueError):
-    """A file that cannot be imported; ``problems`` lists every bad row (nothing was read)."""
-
-    def __init__(self, message: str, problems: Sequence[RowProblem] = ()):
-        self.problems = tuple(problems)
-        shown = "; ".join(str(p) for p in self.problems[:5])
-        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
-        super().__init__(f"{message}: {shown}{more}" if shown else message)
 
 
 @attrs.frozen

@@ -22,10 +22,11 @@ from typing import Literal
 import attrs
 from dateutil.relativedelta import relativedelta
 
+from lifecycle._display import money
 from lifecycle._ledger import Ledger, OrderState, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.customer import Birthday
-from lifecycle.errors import InvalidEvent
+from lifecycle.errors import InsufficientPoints, InvalidEvent
 from lifecycle.events import (
     Event,
     OrderCancelled,
@@ -49,11 +50,11 @@ from lifecycle.policy import (
     TierReview,
 )
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import TierMove
 
 __all__ = [
     "DowngradeWarning",
     "ExpiringPoints",
-    "InsufficientPoints",
     "PendingPoints",
     "PointsEntry",
     "PointsEntryKind",
@@ -61,7 +62,6 @@ __all__ = [
     "PointsStatement",
     "TierAssessment",
     "TierChange",
-    "TierMove",
     "TierProgress",
     "assess_tier",
     "check_loyalty",
@@ -69,43 +69,6 @@ __all__ = [
     "tier_history",
     "tier_table",
 ]
-
-
-class InsufficientPoints(InvalidEvent):
-    """A redemption larger than the balance at its instant; nothing was recorded.
-
-    Attributes:
-        balance: the points available just before the redemption.
-        requested: the points the redemption asked for.
-    """
-
-    def __init__(self, *, event_id: str, balance: int, requested: int):
-        self.balance = balance
-        self.requested = requested
-        super().__init__(
-            f"redeems {requested} points but only {max(balance, 0)} are available",
-            field="points",
-            event_id=event_id,
-        )
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_insufficient, (self.event_id, self.balance, self.requested))
-
-
-def _rebuild_insufficient(event_id: str, balance: int, requested: int) -> InsufficientPoints:
-    return InsufficientPoints(event_id=event_id, balance=balance, requested=requested)
-
-
-class TierMove(StrEnum):
-    """How a customer came to hold a tier."""
-
-    JOINED = "joined"
-    UPGRADE = "upgrade"
-    DOWNGRADE = "downgrade"
-    GRANTED = "granted"
-    REVOKED = "revoked"
-    GRANT_ENDED = "grant_ended"
-    REVOCATION_ENDED = "revocation_ended"
 
 
 class PointsEntryKind(StrEnum):
@@ -453,14 +416,6 @@ class _Facts:
 
 # -- money and words ----------------------------------------------------------------------------
 
-_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
-    symbol = _SYMBOLS.get(currency)
-    return f"{symbol}{text}" if symbol else f"{currency} {text}"
-
 
 @attrs.frozen
 class _Period:
@@ -756,7 +711,7 @@ def _amount_words(
             continue
         if kind == "spend":
             assert isinstance(value, Decimal)
-            m = _money(value, currency)
+            m = money(value, currency)
             parts.append(f"{m} more spent" if lang == "en" else f"再消费{m}")
         elif kind == "orders":
             parts.append(
@@ -938,12 +893,12 @@ class _TierReplay:
         need = _need(tier, totals)
         if tier.min_spend is not None and (need.spend == 0 or tier.require == "all"):
             en.append(
-                f"spend {win_en} to {_money(totals.spend, cur)} "
-                f"({tier.label_en} needs {_money(tier.min_spend, cur)})"
+                f"spend {win_en} to {money(totals.spend, cur)} "
+                f"({tier.label_en} needs {money(tier.min_spend, cur)})"
             )
             zh.append(
-                f"{win_zh}消费达到{_money(totals.spend, cur)}"
-                f"（{tier.label_zh}需{_money(tier.min_spend, cur)}）"
+                f"{win_zh}消费达到{money(totals.spend, cur)}"
+                f"（{tier.label_zh}需{money(tier.min_spend, cur)}）"
             )
         if tier.min_orders is not None and (need.orders == 0 or tier.require == "all"):
             en.append(
@@ -1248,11 +1203,11 @@ def _tier_assessment(r: _TierReplay, now: datetime, explain: bool) -> TierAssess
                 Reason(
                     code="tier.base",
                     en=(
-                        f"{tier.label_en}: spend {win_en} is {_money(current.spend, cur)} "
+                        f"{tier.label_en}: spend {win_en} is {money(current.spend, cur)} "
                         f"over {current.orders} valid order(s); no higher tier reached."
                     ),
                     zh=(
-                        f"{tier.label_zh}：{win_zh}消费{_money(current.spend, cur)}，"
+                        f"{tier.label_zh}：{win_zh}消费{money(current.spend, cur)}，"
                         f"有效订单{current.orders}笔，未达到更高等级。"
                     ),
                 )
@@ -1539,12 +1494,12 @@ class _PointsReplay:
             cur = self.f.lp.currency
             mult = tier.benefits.points_multiplier
             rate = self.pp.earn_rate
-            unit = _money(Decimal(1), cur)
+            unit = money(Decimal(1), cur)
             reason = (
                 "points.earn",
-                f"Order {o.order_id}: {_money(basis, cur)} at {rate:f} per {unit}"
+                f"Order {o.order_id}: {money(basis, cur)} at {rate:f} per {unit}"
                 f" × {mult:f} ({tier.label_en}) = {points:,} points.",
-                f"订单{o.order_id}：{_money(basis, cur)}，每{unit}积{rate:f}分"
+                f"订单{o.order_id}：{money(basis, cur)}，每{unit}积{rate:f}分"
                 f" × {mult:f}倍（{tier.label_zh}），共{points:,}分。",
             )
         self._entry(t, PointsEntryKind.EARN, points, o.order_id, (o.paid.event_id,), reason)
@@ -1619,7 +1574,7 @@ class _PointsReplay:
                 en = f"Order {e.order_id} cancelled: {want:,} points clawed back."
                 zh = f"订单{e.order_id}已取消：扣回{want:,}分。"
             else:
-                m = _money(e.amount, cur)
+                m = money(e.amount, cur)
                 en = f"Refund of {m} on order {e.order_id}: {want:,} points clawed back."
                 zh = f"订单{e.order_id}退款{m}：扣回{want:,}分。"
             if short and capped:
@@ -1878,7 +1833,7 @@ def tier_table(policy: LoyaltyPolicy | None = None) -> str:
     for t in tp.levels:
         parts = []
         if t.min_spend is not None:
-            parts.append(f"{_money(t.min_spend, p.currency)} spend")
+            parts.append(f"{money(t.min_spend, p.currency)} spend")
         if t.min_orders is not None:
             parts.append(f"{t.min_orders} orders")
         if t.min_points is not None:

@@ -17,13 +17,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import attrs
 
 from lifecycle._time import require_aware, to_utc
-from lifecycle.errors import PolicyError
 from lifecycle.events import (
     Contacted,
     Event,
@@ -32,14 +30,13 @@ from lifecycle.events import (
     OwnerAssigned,
     ReturnedToPool,
 )
+from lifecycle.policy import Assignment, OwnerPolicy
 from lifecycle.reasons import Reason
-from lifecycle.stages import Stage
+from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, Stage
 
 __all__ = [
-    "Assignment",
     "OwnerChanges",
     "OwnerDecision",
-    "OwnerPolicy",
     "Ownership",
     "PoolSweep",
     "PoolWarning",
@@ -49,69 +46,6 @@ __all__ = [
     "sweep",
     "transfer",
 ]
-
-#: Channels on which a logged contact is the owner's own follow-up.
-FOLLOW_UP_CHANNELS: Final = frozenset({"task", "visit", "phone"})
-
-
-class Assignment(StrEnum):
-    """How new and pool customers are spread over owners."""
-
-    ROUND_ROBIN = "round_robin"
-    """In turn, after the owner who got the last assignment."""
-    LEAST_LOADED = "least_loaded"
-    """To the owner holding the fewest customers (ties in list order)."""
-
-
-def _days(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PolicyError(f"must be a whole number >= 0, got {value!r}", key=f"owners.{attr.name}")
-
-
-def _assignment(value: object) -> Assignment:
-    try:
-        return Assignment(value)  # type: ignore[arg-type]
-    except ValueError:
-        raise PolicyError(
-            f"must be one of {[a.value for a in Assignment]}, got {value!r}",
-            key="owners.assignment",
-        ) from None
-
-
-@attrs.frozen(kw_only=True)
-class OwnerPolicy:
-    """The rules of ownership and the shared pool.
-
-    Attributes:
-        assignment: round robin (default) or least loaded.
-        capacity: the most customers one owner holds.
-        follow_up_days: days without a follow-up after which a customer returns to the pool.
-        high_value_days: the same for high-value customers (longer).
-        high_value_stage: customers at or above this stage are high value (``None``: none are).
-        high_value_spend: customers whose net paid amount reaches this are high value.
-        warning_days: warn the owner this many days before the customer returns.
-        cooldown_days: an owner cannot take back a customer they lost for this many days.
-        orders_restart_clock: a paid order while owned counts as a follow-up.
-    """
-
-    assignment: Assignment = attrs.field(default=Assignment.ROUND_ROBIN, converter=_assignment)
-    capacity: int = attrs.field(default=200, validator=_days)
-    follow_up_days: int = attrs.field(default=15, validator=_days)
-    high_value_days: int = attrs.field(default=30, validator=_days)
-    high_value_stage: Stage | None = Stage.LONG_TERM
-    high_value_spend: Decimal | None = None
-    warning_days: int = attrs.field(default=3, validator=_days)
-    cooldown_days: int = attrs.field(default=30, validator=_days)
-    orders_restart_clock: bool = True
-
-    def __attrs_post_init__(self) -> None:
-        if self.capacity < 1:
-            raise PolicyError("must be at least 1", key="owners.capacity")
-        if self.high_value_days < self.follow_up_days:
-            raise PolicyError("must be at least follow_up_days", key="owners.high_value_days")
-        if self.warning_days >= self.follow_up_days:
-            raise PolicyError("must be less than follow_up_days", key="owners.warning_days")
-
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {
     "assigned": ("Assigned to {owner} ({how}).", "已分配给 {owner}（{how}）。"),

@@ -5,28 +5,35 @@
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
+from lifecycle._settings import (
+    load_settings,
+    settings_from_dict,
+    settings_from_toml,
+    settings_to_toml,
+)
 from lifecycle._time import valid_zone_name
 from lifecycle.cadence.policy import CadencePolicy
 from lifecycle.errors import PolicyError
 from lifecycle.events import PARTNERSHIP_KINDS
-
-if TYPE_CHECKING:
-    from lifecycle.dispatch import DispatchPolicy
-    from lifecycle.owners import OwnerPolicy
+from lifecycle.vocabulary import Stage
 
 __all__ = [
+    "Assignment",
     "ClawbackShortfall",
+    "DispatchPolicy",
     "DowngradeStep",
     "LoyaltyPolicy",
+    "OwnerPolicy",
     "PointsPolicy",
     "PointsPosting",
     "Policy",
@@ -550,25 +557,124 @@ def _check_zone(inst: object, attr: attrs.Attribute[Any], value: object) -> None
         raise PolicyError(f"not an IANA time zone name: {value!r}", key="timezone")
 
 
-def _late(module: str, name: str) -> Any:
-    """A policy class from a module that itself needs this one (imported when first used)."""
-    return getattr(importlib.import_module(f"lifecycle.{module}"), name)
+# -- dispatch -----------------------------------------------------------------------------------
 
 
-def _late_part(module: str, name: str) -> Any:
+def _number(key: str, lo: float, hi: float | None = None) -> Any:
     def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, _late(module, name)):
-            raise PolicyError(f"must be a {name}", key=attr.name)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= lo
+        if not ok or (hi is not None and value >= hi):  # type: ignore[operator]
+            bound = f">= {lo:g}" if hi is None else f"in [{lo:g}, {hi:g})"
+            raise PolicyError(f"must be a number {bound}, got {value!r}", key=f"{key}.{attr.name}")
 
     return check
 
 
-def late_policy_types() -> dict[str, Any]:
-    """The policy classes :class:`Policy` names but cannot import at load time, by name."""
-    return {
-        "DispatchPolicy": _late("dispatch", "DispatchPolicy"),
-        "OwnerPolicy": _late("owners", "OwnerPolicy"),
-    }
+@attrs.frozen(kw_only=True)
+class DispatchPolicy:
+    """How the dispatcher claims, retries and treats messages whose outcome is unknown.
+
+    Attributes:
+        lease_seconds: how long a claim holds; longer than one send can take.
+        max_attempts: transient failures allowed before a message is given up.
+        backoff_base_seconds, backoff_max_seconds: the first retry delay, doubled after each
+            failure, capped at the maximum.
+        jitter: the share of each delay taken off at random, derived from the key so that
+            the schedule is reproducible while retries of many messages spread out.
+        resend_in_doubt: resend a message whose earlier attempt may have gone out on a channel
+            that cannot deduplicate (accepting a possible duplicate); by default such a
+            message is failed and reported as in doubt.
+        batch_size: entries claimed at once. Larger batches claim faster, but when a
+            dispatcher dies every unsettled entry of its batch is in doubt.
+        busy_seconds: how long a capped message waits while another message to the same
+            customer is in flight, so that two dispatchers never break a cap together.
+    """
+
+    lease_seconds: float = attrs.field(default=300.0, validator=_number("dispatch", 1))
+    max_attempts: int = attrs.field(default=8, validator=_positive_int("dispatch"))
+    backoff_base_seconds: float = attrs.field(default=60.0, validator=_number("dispatch", 0.001))
+    backoff_max_seconds: float = attrs.field(
+        default=6 * 3600.0, validator=_number("dispatch", 0.001)
+    )
+    jitter: float = attrs.field(default=0.5, validator=_number("dispatch", 0, 1))
+    resend_in_doubt: bool = False
+    batch_size: int = attrs.field(default=1, validator=_positive_int("dispatch"))
+    busy_seconds: float = attrs.field(default=5.0, validator=_number("dispatch", 0.001))
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+    def backoff(self, key: str, failures: int) -> timedelta:
+        """The delay before the retry that follows failure number ``failures`` of ``key``."""
+        base = self.backoff_base_seconds * 2 ** max(0, min(failures - 1, 40))
+        delay = min(self.backoff_max_seconds, base)
+        return timedelta(seconds=delay * (1 - self.jitter * _unit(f"{key}:{failures}")))
+
+
+def _unit(text: str) -> float:
+    """A number in [0, 1) derived from ``text``: jitter that replays the same every time."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+# -- owners -------------------------------------------------------------------------------------
+
+
+class Assignment(StrEnum):
+    """How new and pool customers are spread over owners."""
+
+    ROUND_ROBIN = "round_robin"
+    """In turn, after the owner who got the last assignment."""
+    LEAST_LOADED = "least_loaded"
+    """To the owner holding the fewest customers (ties in list order)."""
+
+
+_days = _non_negative_int("owners")
+
+
+def _assignment(value: object) -> Assignment:
+    try:
+        return Assignment(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise PolicyError(
+            f"must be one of {[a.value for a in Assignment]}, got {value!r}",
+            key="owners.assignment",
+        ) from None
+
+
+@attrs.frozen(kw_only=True)
+class OwnerPolicy:
+    """The rules of ownership and the shared pool.
+
+    Attributes:
+        assignment: round robin (default) or least loaded.
+        capacity: the most customers one owner holds.
+        follow_up_days: days without a follow-up after which a customer returns to the pool.
+        high_value_days: the same for high-value customers (longer).
+        high_value_stage: customers at or above this stage are high value (``None``: none are).
+        high_value_spend: customers whose net paid amount reaches this are high value.
+        warning_days: warn the owner this many days before the customer returns.
+        cooldown_days: an owner cannot take back a customer they lost for this many days.
+        orders_restart_clock: a paid order while owned counts as a follow-up.
+    """
+
+    assignment: Assignment = attrs.field(default=Assignment.ROUND_ROBIN, converter=_assignment)
+    capacity: int = attrs.field(default=200, validator=_days)
+    follow_up_days: int = attrs.field(default=15, validator=_days)
+    high_value_days: int = attrs.field(default=30, validator=_days)
+    high_value_stage: Stage | None = Stage.LONG_TERM
+    high_value_spend: Decimal | None = None
+    warning_days: int = attrs.field(default=3, validator=_days)
+    cooldown_days: int = attrs.field(default=30, validator=_days)
+    orders_restart_clock: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.capacity < 1:
+            raise PolicyError("must be at least 1", key="owners.capacity")
+        if self.high_value_days < self.follow_up_days:
+            raise PolicyError("must be at least follow_up_days", key="owners.high_value_days")
+        if self.warning_days >= self.follow_up_days:
+            raise PolicyError("must be less than follow_up_days", key="owners.warning_days")
 
 
 @attrs.frozen(kw_only=True)
@@ -583,14 +689,8 @@ class Policy:
     status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))
     loyalty: LoyaltyPolicy = attrs.field(factory=LoyaltyPolicy, validator=_part(LoyaltyPolicy))
     cadence: CadencePolicy = attrs.field(factory=CadencePolicy, validator=_part(CadencePolicy))
-    dispatch: DispatchPolicy = attrs.field(
-        factory=lambda: _late("dispatch", "DispatchPolicy")(),
-        validator=_late_part("dispatch", "DispatchPolicy"),
-    )
-    owners: OwnerPolicy = attrs.field(
-        factory=lambda: _late("owners", "OwnerPolicy")(),
-        validator=_late_part("owners", "OwnerPolicy"),
-    )
+    dispatch: DispatchPolicy = attrs.field(factory=DispatchPolicy, validator=_part(DispatchPolicy))
+    owners: OwnerPolicy = attrs.field(factory=OwnerPolicy, validator=_part(OwnerPolicy))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:
@@ -599,22 +699,16 @@ class Policy:
         Raises:
             PolicyError: an unknown key or a bad value, naming the dotted key.
         """
-        from lifecycle.config import policy_from_dict
-
-        return policy_from_dict(data)
+        return settings_from_dict(cls, data)
 
     @classmethod
     def from_toml(cls, source: str | PathLike[str]) -> Policy:
         """A policy from a TOML file (a path) or TOML text (a string holding a newline or
         ``=``); errors name the key and its line."""
-        from lifecycle.config import load_policy, policy_from_toml
-
         if isinstance(source, str) and ("\n" in source or "=" in source):
-            return policy_from_toml(source)
-        return load_policy(source)
+            return settings_from_toml(cls, source)
+        return load_settings(cls, source)
 
     def to_toml(self) -> str:
         """This policy as commented TOML (every setting, with its documentation)."""
-        from lifecycle.config import policy_to_toml
-
-        return policy_to_toml(self)
+        return settings_to_toml(self)

@@ -13,14 +13,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from lifecycle.clock import Clock
 from lifecycle.events import Event
-from lifecycle.stages import Stage
-from lifecycle.status import Status
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = [
     "Channel",
-    "Clock",
     "Message",
     "OutboxEntry",
     "OutboxState",

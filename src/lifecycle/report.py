@@ -38,12 +38,13 @@ from lifecycle.analytics import (
     rfm_summary,
 )
 from lifecycle.assessment import referral_conversions
-from lifecycle.errors import DataError
+from lifecycle.errors import DataError, ModelError
 from lifecycle.events import Event, sort_key
 from lifecycle.loyalty import points_ledger
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
-from lifecycle.status import AliveModel, Status, assess_status
+from lifecycle.status import AliveModel, assess_status
+from lifecycle.vocabulary import Status
 
 __all__ = [
     "ClusterSection",
@@ -594,7 +595,7 @@ def _value(
     window: Window,
 ) -> ValueSection | Missing:
     try:
-        from lifecycle.clv import ModelError, ValueModel
+        from lifecycle.clv import ValueModel
     except ImportError:
         return _missing(
             "no_clv_extra",
@@ -609,7 +610,7 @@ def _value(
             return _missing("no_model", "No value model fitted.", "尚未拟合价值模型。")
         try:
             model = ValueModel.fit(summary)
-        except ModelError as e:
+        except (ModelError, DataError) as e:
             return _missing(
                 "no_fit", f"The value model cannot be fitted: {e}", f"无法拟合价值模型：{e}"
             )
@@ -630,7 +631,7 @@ def _value(
     missing: Reason | None = None
     try:
         clv = model.clv(s.frequency, s.recency, s.T, s.monetary_value)
-    except ModelError as e:
+    except (ModelError, DataError) as e:
         clv, missing = None, Reason(code="report.no_clv", en=f"No CLV: {e}", zh=f"无法计算CLV：{e}")
     if clv is None and missing is None:
         missing = Reason(

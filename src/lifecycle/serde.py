@@ -66,7 +66,8 @@ _MIGRATIONS: Final[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {
 }
 
 
-def _encode(value: object) -> Any:
+def encode_value(value: object) -> Any:
+    """``value`` as JSON-ready data: enums as their values, decimals and times as text."""
     if value is None or isinstance(value, bool | int | str):
         return value.value if isinstance(value, Enum) else value
     if isinstance(value, Enum):
@@ -81,12 +82,12 @@ def _encode(value: object) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, frozenset):
-        return sorted(_encode(v) for v in value)
+        return sorted(encode_value(v) for v in value)
     if isinstance(value, tuple):
-        return [_encode(v) for v in value]
+        return [encode_value(v) for v in value]
     if attrs.has(type(value)):
         fields = attrs.fields(type(value))  # type: ignore[arg-type]  # attrs.has narrows at run time only
-        return {f.name: _encode(getattr(value, f.name)) for f in fields}
+        return {f.name: encode_value(getattr(value, f.name)) for f in fields}
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
@@ -133,7 +134,7 @@ def _encoder(tp: Any) -> Callable[[Any], Any]:
     if isinstance(tp, type) and attrs.has(tp):
         plan = _plan(tp)
         return lambda v: {name: enc(getattr(v, name)) for name, enc in plan}
-    return _encode
+    return encode_value
 
 
 _PLANS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}

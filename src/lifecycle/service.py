@@ -16,6 +16,7 @@ from lifecycle._bulk import collector_paused
 from lifecycle._ledger import check_orders, customer_zone, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
+from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.assessment import Assessment, assess, referral_conversions, stage_and_status
 from lifecycle.cadence.contact import first_instant_at
 from lifecycle.cadence.planner import Plan, plan_customers
@@ -35,9 +36,10 @@ from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
 from lifecycle.ports import Channel, PlanIndex, PlanMark, Snapshot, Store
 from lifecycle.report import ShopReport, shop_report
-from lifecycle.serde import _encode, event_to_dict
-from lifecycle.stages import Stage, StageChange, stage_history
-from lifecycle.status import AliveModel, Status
+from lifecycle.serde import encode_value, event_to_dict
+from lifecycle.stages import StageChange, stage_history
+from lifecycle.status import AliveModel
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["Lifecycle", "RecordResult"]
 
@@ -133,9 +135,6 @@ class Lifecycle:
         See :class:`~lifecycle.adapters.sqlite.SQLiteStore` for ``busy_timeout`` and
         ``synchronous``.
         """
-        # Imported here so that `import lifecycle` does not load sqlite3.
-        from lifecycle.adapters.sqlite import SQLiteStore
-
         store = SQLiteStore(path, busy_timeout=busy_timeout, synchronous=synchronous)
         return cls(store=store, policy=policy, clock=clock, model=model, channels=channels)
 
@@ -592,19 +591,15 @@ class Lifecycle:
         :class:`lifecycle.clv.ValueModel`; ``settings`` go to it (e.g. ``horizon_days``).
 
         Raises:
-            lifecycle.clv.InvalidData: the shop's data cannot identify the model (e.g. no
+            lifecycle.errors.DataError: the shop's data cannot identify the model (e.g. no
                 repeat buyers yet).
         """
-        from lifecycle.analytics import Transactions, rfm_summary
-        from lifecycle.clv.model import ValueModel
+        from lifecycle.clv.model import ValueModel  # needs scipy, the ``clv`` extra
 
         now = self._now(at)
         histories = self._all_histories()
         events = [e for h in histories.values() for e in h]
-        summary = rfm_summary(
-            Transactions.from_events(events, policy=self.policy, at=now), end=now, unit="days"
-        )
-        model = ValueModel.fit(summary, **settings)
+        model = ValueModel.fit_events(events, self.policy, now, **settings)
         self.model = model
         current = self._now(None)
         self.store.put_snapshots(
@@ -635,7 +630,7 @@ class Lifecycle:
         document = {
             "customer_id": customer_id,
             "exported_at": now.isoformat(),
-            "profile": _encode(profile),
+            "profile": encode_value(profile),
             "assessment": {
                 "stage": a.stage.name,
                 "status": None if a.status is None else a.status.value,

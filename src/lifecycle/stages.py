@@ -9,7 +9,6 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from enum import IntEnum
 from typing import Any
 
 import attrs
@@ -19,10 +18,9 @@ from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.events import Event, sort_key
 from lifecycle.policy import Policy, StagePolicy
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import Stage
 
 __all__ = [
-    "Job",
-    "Stage",
     "StageAssessment",
     "StageChange",
     "assess_stage",
@@ -32,88 +30,6 @@ __all__ = [
 ]
 
 
-class Job(IntEnum):
-    """The four jobs of relationship management, which the stages map to."""
-
-    SELECT = 1
-    ACQUIRE = 2
-    RETAIN = 3
-    GROW = 4
-
-    @property
-    def label_en(self) -> str:
-        return _JOB_LABELS[self][0]
-
-    @property
-    def label_zh(self) -> str:
-        return _JOB_LABELS[self][1]
-
-    def label(self, lang: str = "en") -> str:
-        return self.label_zh if lang == "zh" else self.label_en
-
-
-_JOB_LABELS = {
-    Job.SELECT: ("select", "选择客户"),
-    Job.ACQUIRE: ("acquire", "获取客户"),
-    Job.RETAIN: ("retain", "保持客户"),
-    Job.GROW: ("grow value", "发展客户"),
-}
-
-
-class Stage(IntEnum):
-    """The depth of the relationship, from an imagined profile to a business partner.
-
-    Stages are ordered: ``Stage.REPEAT > Stage.FIRST_PURCHASE``.
-    """
-
-    SUSPECT = 1
-    PROSPECT = 2
-    FIRST_PURCHASE = 3
-    REPEAT = 4
-    LONG_TERM = 5
-    ADVOCATE = 6
-    STRATEGIC = 7
-    PARTNER = 8
-
-    @property
-    def label_en(self) -> str:
-        """English label, e.g. ``"repeat buyer"``."""
-        return _STAGE_LABELS[self][0]
-
-    @property
-    def label_zh(self) -> str:
-        """zh-CN label, e.g. ``"重复购买客户"``."""
-        return _STAGE_LABELS[self][1]
-
-    def label(self, lang: str = "en") -> str:
-        return self.label_zh if lang == "zh" else self.label_en
-
-    @property
-    def job(self) -> Job:
-        """The relationship-management job this stage belongs to."""
-        return _STAGE_JOBS[self]
-
-
-_STAGE_LABELS = {
-    Stage.SUSPECT: ("suspect", "猜想客户"),
-    Stage.PROSPECT: ("prospect", "预期客户"),
-    Stage.FIRST_PURCHASE: ("first-time buyer", "首次成交客户"),
-    Stage.REPEAT: ("repeat buyer", "重复购买客户"),
-    Stage.LONG_TERM: ("long-term customer", "长期客户"),
-    Stage.ADVOCATE: ("advocate", "拥护者客户"),
-    Stage.STRATEGIC: ("strategic collaborator", "战略合作客户"),
-    Stage.PARTNER: ("partner", "合伙人"),
-}
-_STAGE_JOBS = {
-    Stage.SUSPECT: Job.SELECT,
-    Stage.PROSPECT: Job.ACQUIRE,
-    Stage.FIRST_PURCHASE: Job.ACQUIRE,
-    Stage.REPEAT: Job.RETAIN,
-    Stage.LONG_TERM: Job.RETAIN,
-    Stage.ADVOCATE: Job.GROW,
-    Stage.STRATEGIC: Job.GROW,
-    Stage.PARTNER: Job.GROW,
-}
 _PARTNER_ZH = {
     "agent": "代理商",
     "distributor": "经销商",
@@ -172,7 +88,7 @@ def _money(o: OrderState) -> str:
     return f"{o.paid.currency} {o.paid.amount}"
 
 
-class _Judge:
+class StageJudge:
     """Reads a ledger at one instant and decides the stage, with reasons."""
 
     def __init__(self, ledger: Ledger, converted: Mapping[str, datetime], now: datetime):
@@ -619,7 +535,7 @@ def assess_stage(
     """
     now = to_utc(require_aware(now, "now"))
     ledger = fold(history, policy, now)
-    return _Judge(ledger, referrals or {}, now).decide()
+    return StageJudge(ledger, referrals or {}, now).decide()
 
 
 def stage_history(
@@ -671,7 +587,7 @@ def stage_history(
             start = 0
         for e in events[start:i]:
             ledger.apply(e)
-        judge = _Judge(ledger, converted, t)
+        judge = StageJudge(ledger, converted, t)
         # Reasons are built only where the stage changes: a long replay stays linear.
         if judge.stage() != current:
             result = judge.decide()

@@ -11,7 +11,6 @@ import bisect
 import itertools
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -21,36 +20,9 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event
 from lifecycle.policy import Policy, StatusPolicy
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import Status
 
-__all__ = ["AliveModel", "Status", "StatusAssessment", "assess_status"]
-
-
-class Status(StrEnum):
-    """The health of a buying relationship. Customers who never bought have none."""
-
-    ACTIVE = "active"
-    AT_RISK = "at_risk"
-    LAPSED = "lapsed"
-    WON_BACK = "won_back"
-
-    @property
-    def label_en(self) -> str:
-        return _STATUS_LABELS[self][0]
-
-    @property
-    def label_zh(self) -> str:
-        return _STATUS_LABELS[self][1]
-
-    def label(self, lang: str = "en") -> str:
-        return self.label_zh if lang == "zh" else self.label_en
-
-
-_STATUS_LABELS = {
-    Status.ACTIVE: ("active", "活跃"),
-    Status.AT_RISK: ("at risk", "流失预警"),
-    Status.LAPSED: ("lapsed", "已流失"),
-    Status.WON_BACK: ("won back", "已挽回"),
-}
+__all__ = ["AliveModel", "StatusAssessment", "assess_status"]
 
 
 @runtime_checkable

@@ -17,8 +17,7 @@ import attrs
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
 from lifecycle.events import Event, Referred, sort_key
 from lifecycle.ports import OutboxEntry, OutboxState, PlanMark, Snapshot
-from lifecycle.stages import Stage
-from lifecycle.status import Status
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["MemoryStore"]
 

@@ -23,8 +23,7 @@ from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
 from lifecycle.events import Event, Referred, sort_key
 from lifecycle.ports import OutboxEntry, OutboxState, PlanMark, Snapshot
 from lifecycle.serde import event_body, event_from_body
-from lifecycle.stages import Stage
-from lifecycle.status import Status
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 

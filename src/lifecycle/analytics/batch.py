@@ -39,8 +39,7 @@ from lifecycle.events import (
 )
 from lifecycle.loyalty import assess_tier
 from lifecycle.policy import Policy
-from lifecycle.stages import Stage
-from lifecycle.status import Status
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["BatchAssessment", "assess_all"]
 

@@ -26,7 +26,8 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
-from lifecycle.stages import Job, Stage, stage_history
+from lifecycle.stages import stage_history
+from lifecycle.vocabulary import Job, Stage
 
 __all__ = [
     "Cohorts",

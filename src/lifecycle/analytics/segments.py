@@ -7,7 +7,6 @@ customers. Results are frozen objects holding read-only arrays.
 from __future__ import annotations
 
 import functools
-import importlib
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._display import pandas
 from lifecycle.errors import DataError, PolicyError
 
 __all__ = [
@@ -111,13 +111,6 @@ def _share(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         raise DataError(f"must be a number in (0, 1], got {value!r}", column=name)
     return float(value)
-
-
-def _pandas() -> Any:
-    try:
-        return importlib.import_module("pandas")
-    except ImportError:
-        raise ImportError("to_pandas() needs pandas: pip install pandas") from None
 
 
 def _rounding_slack(total: float, n: int) -> float:
@@ -228,7 +221,7 @@ class RFMScores:
 
     def to_pandas(self) -> Any:
         """A ``pandas.DataFrame`` with columns r, f, m, score (needs pandas)."""
-        return _pandas().DataFrame({"r": self.r, "f": self.f, "m": self.m, "score": self.score})
+        return pandas().DataFrame({"r": self.r, "f": self.f, "m": self.m, "score": self.score})
 
 
 def rfm_scores(
@@ -455,7 +448,7 @@ class RFMSegments:
 
     def to_pandas(self) -> Any:
         """A categorical ``pandas.Series`` of segment values (needs pandas)."""
-        pd = _pandas()
+        pd = pandas()
         return pd.Series(pd.Categorical.from_codes(self.codes, [s.value for s in Segment]))
 
 
@@ -546,7 +539,7 @@ class ParetoSummary:
 
     def to_pandas(self) -> Any:
         """The curve as a ``pandas.DataFrame`` (needs pandas)."""
-        return _pandas().DataFrame({"customers": self.curve_customers, "value": self.curve_value})
+        return pandas().DataFrame({"customers": self.curve_customers, "value": self.curve_value})
 
 
 def pareto(
@@ -665,7 +658,7 @@ class ABCAnalysis:
 
     def to_pandas(self) -> Any:
         """A categorical ``pandas.Series`` of classes (needs pandas)."""
-        pd = _pandas()
+        pd = pandas()
         return pd.Series(pd.Categorical.from_codes(self.codes, ["A", "B", "C"]))
 
 
@@ -773,7 +766,7 @@ class CustomerClusters:
         cols: dict[str, Any] = {"name": self.names(), "size": self.sizes}
         cols |= {f"centre_{f}": self.centres[:, j] for j, f in enumerate(FEATURES)}
         cols |= {f"mean_{f}": self.means[:, j] for j, f in enumerate(FEATURES)}
-        return _pandas().DataFrame(cols)
+        return pandas().DataFrame(cols)
 
 
 def cluster_customers(

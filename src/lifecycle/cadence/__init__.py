@@ -1,12 +1,14 @@
-"""Follow-up cadence: rules, the contact policy (consent, quiet hours, caps) and the planner.
+"""Follow-up cadence as policy: rules, the contact policy (consent, quiet hours, caps) and
+templates, all data held by :class:`CadencePolicy` (``Policy.cadence``), and the contact gate
+that applies the contact policy to one message (:func:`contact_gate`).
 
-The rules and the policy are data (:class:`CadencePolicy`, held by ``Policy.cadence``); the
-planner (:func:`plan_customer`, :func:`plan_customers`) turns a history into a :class:`Plan`.
+The package holds what the policy module imports and what needs no judgement: the planner
+(:mod:`lifecycle.cadence.planner`, which turns a history into a plan) and the customer facts
+it reads (:mod:`lifecycle.cadence.facts`) judge stages, status and tiers, so they are modules
+of their own that this package does not import.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from lifecycle.cadence.contact import (
     Caps,
@@ -18,7 +20,6 @@ from lifecycle.cadence.contact import (
 from lifecycle.cadence.gate import Hold, Outcome, Verdict, contact_gate
 from lifecycle.cadence.policy import CadencePolicy
 from lifecycle.cadence.rules import (
-    RULE_CHANNELS,
     AfterEvent,
     Anniversary,
     CadenceRule,
@@ -51,19 +52,8 @@ from lifecycle.cadence.templates import (
     render,
 )
 
-if TYPE_CHECKING:
-    from lifecycle.cadence.facts import CustomerFacts, OrderFacts
-    from lifecycle.cadence.planner import (
-        FollowUp,
-        Held,
-        Plan,
-        plan_customer,
-        plan_customers,
-    )
-
 __all__ = [
     "OPT_OUT_MARKERS",
-    "RULE_CHANNELS",
     "TEMPLATE_FIELDS",
     "AfterEvent",
     "Anniversary",
@@ -72,18 +62,13 @@ __all__ = [
     "Campaign",
     "Caps",
     "ContactPolicy",
-    "CustomerFacts",
     "EventTrigger",
     "Festival",
-    "FollowUp",
-    "Held",
     "Hold",
     "Occurrence",
-    "OrderFacts",
     "Outcome",
     "Overdue",
     "Periodic",
-    "Plan",
     "PointsExpiry",
     "QuietHours",
     "Replenishment",
@@ -104,29 +89,6 @@ __all__ = [
     "default_templates",
     "first_instant_at",
     "next_allowed",
-    "plan_customer",
-    "plan_customers",
     "render",
     "rule_from_dict",
 ]
-
-# The planner reads stages, status and loyalty, which import the policy that holds this
-# package's CadencePolicy: it loads on first use so that either import order works.
-_LAZY = {
-    "CustomerFacts": "lifecycle.cadence.facts",
-    "OrderFacts": "lifecycle.cadence.facts",
-    "FollowUp": "lifecycle.cadence.planner",
-    "Held": "lifecycle.cadence.planner",
-    "Plan": "lifecycle.cadence.planner",
-    "plan_customer": "lifecycle.cadence.planner",
-    "plan_customers": "lifecycle.cadence.planner",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lifecycle.cadence' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)

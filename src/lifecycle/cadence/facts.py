@@ -13,7 +13,7 @@ from functools import cached_property
 from lifecycle._ledger import Ledger, OrderState, customer_zone, ordered
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.cadence.contact import first_instant_at
-from lifecycle.customer import Profile, Purpose
+from lifecycle.customer import Profile
 from lifecycle.events import (
     ComplaintOpened,
     ComplaintResolved,
@@ -36,8 +36,9 @@ from lifecycle.loyalty import (
     tier_history_from_ledger,
 )
 from lifecycle.policy import Policy
-from lifecycle.stages import Stage, StageChange, _Judge
+from lifecycle.stages import StageChange, StageJudge, stage_history
 from lifecycle.status import AliveModel, StatusAssessment, at_risk_since, status_from_ledger
+from lifecycle.vocabulary import Purpose, Stage
 
 __all__ = ["CustomerFacts", "OrderFacts"]
 
@@ -159,7 +160,7 @@ class CustomerFacts:
 
     @cached_property
     def stage(self) -> Stage:
-        return _Judge(self.ledger, self.referrals, self.now).stage()
+        return StageJudge(self.ledger, self.referrals, self.now).stage()
 
     @cached_property
     def status(self) -> StatusAssessment:
@@ -174,8 +175,6 @@ class CustomerFacts:
 
     @cached_property
     def stage_history(self) -> tuple[StageChange, ...]:
-        from lifecycle.stages import stage_history
-
         return stage_history(self.history, self.policy, self.now, referrals=self.referrals)
 
     @cached_property

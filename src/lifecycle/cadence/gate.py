@@ -18,15 +18,13 @@ import attrs
 
 from lifecycle._time import to_utc
 from lifecycle.cadence.contact import Caps, ContactPolicy, next_allowed
-from lifecycle.customer import Purpose
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import OWNER_CHANNELS, Purpose
 
 if TYPE_CHECKING:
     from lifecycle.cadence.facts import CustomerFacts
 
 __all__ = [
-    "OWNER_CHANNELS",
-    "PERSONAL_CHANNELS",
     "Hold",
     "Outcome",
     "Verdict",
@@ -37,14 +35,6 @@ __all__ = [
     "hold_reason",
     "stamp",
 ]
-
-#: Channels that make a job for the customer's owner rather than a message to the customer:
-#: they need no consent and no frequency budget.
-OWNER_CHANNELS: Final = frozenset({"task", "visit"})
-
-#: Contact channels a person works (a call): a rule that picks one makes a task for the owner,
-#: which still needs the customer's consent on that channel.
-PERSONAL_CHANNELS: Final = frozenset({"phone"})
 
 
 class Outcome(StrEnum):

@@ -19,8 +19,6 @@ from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import (
-    OWNER_CHANNELS,
-    PERSONAL_CHANNELS,
     Hold,
     Outcome,
     Verdict,
@@ -30,11 +28,11 @@ from lifecycle.cadence.gate import (
     stamp,
 )
 from lifecycle.cadence.rules import CadenceRule, Occurrence
-from lifecycle.customer import Purpose
 from lifecycle.events import Event
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
 from lifecycle.status import AliveModel
+from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
 
 __all__ = [
     "FollowUp",
@@ -265,7 +263,7 @@ class _Planner:
             return Verdict(at=facts.now, hold=refused[0], reason=refused[1])
         preferred = facts.profile.contacts[0].channel if facts.profile.contacts else None
         chosen = preferred if preferred in options else options[0]
-        if chosen in OWNER_CHANNELS or chosen in PERSONAL_CHANNELS:
+        if chosen in FOLLOW_UP_CHANNELS:
             return "task", None if chosen == "task" else chosen
         return chosen, None
 

@@ -10,8 +10,8 @@ import attrs
 from lifecycle.cadence.contact import ContactPolicy
 from lifecycle.cadence.rules import CadenceRule, StepSequence, default_rules, rule_from_dict
 from lifecycle.cadence.templates import Template, default_templates
-from lifecycle.customer import Purpose
 from lifecycle.errors import PolicyError
+from lifecycle.vocabulary import Purpose
 
 __all__ = ["CadencePolicy"]
 

@@ -18,19 +18,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, runti
 
 import attrs
 
+from lifecycle._display import money
 from lifecycle._time import require_aware, to_utc
 from lifecycle.calendar import festivals, lunar_birthday_on, solar_to_lunar
-from lifecycle.customer import CONTACT_CHANNELS, Purpose
+from lifecycle.customer import Birthday
 from lifecycle.errors import PolicyError
 from lifecycle.reasons import Reason
+from lifecycle.vocabulary import RULE_CHANNELS, Purpose, Stage, Status, TierMove
 
 if TYPE_CHECKING:
     from lifecycle.cadence.facts import CustomerFacts
-    from lifecycle.stages import Stage
-    from lifecycle.status import Status
 
 __all__ = [
-    "RULE_CHANNELS",
     "AfterEvent",
     "Anniversary",
     "CadenceRule",
@@ -55,10 +54,6 @@ __all__ = [
     "default_rules",
     "rule_from_dict",
 ]
-
-#: Channels a rule may name: the contact channels, ``"task"`` (a job for the customer's owner)
-#: and ``"visit"``. Phone calls and visits become tasks.
-RULE_CHANNELS: Final = CONTACT_CHANNELS | {"task", "visit"}
 
 
 @attrs.frozen(kw_only=True)
@@ -184,8 +179,6 @@ def _to_channels(value: object) -> tuple[str, ...]:
 
 def _stage(value: object) -> Stage:
     """A stage from a Stage, its number (1-8) or its name (``"long_term"``)."""
-    from lifecycle.stages import Stage
-
     if isinstance(value, Stage):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -194,8 +187,6 @@ def _stage(value: object) -> Stage:
 
 
 def _to_stages(value: object) -> frozenset[Stage]:
-    from lifecycle.stages import Stage
-
     if isinstance(value, str | int) or not isinstance(value, Iterable):
         raise PolicyError("give a list of stages", key="cadence.rules.stages")
     out = set()
@@ -211,8 +202,6 @@ def _to_stages(value: object) -> frozenset[Stage]:
 
 
 def _to_statuses(value: object) -> frozenset[Status]:
-    from lifecycle.status import Status
-
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise PolicyError("give a list of statuses", key="cadence.rules.statuses")
     try:
@@ -640,8 +629,6 @@ class Anniversary(Rule):
 
     def _dates(self, facts: CustomerFacts) -> Iterable[tuple[str, date, str, str, str]]:
         """(occurrence, date, English and Chinese description, evidence)."""
-        from lifecycle.customer import Birthday
-
         if self.of == "birthday":
             b = facts.profile.birthday
             if b is None:
@@ -744,8 +731,6 @@ class Festival(Rule):
 
 
 def _to_stage(value: object) -> Stage:
-    from lifecycle.stages import Stage
-
     try:
         return _stage(value)
     except (KeyError, ValueError):
@@ -804,8 +789,6 @@ class TierUpgrade(Rule):
     valid_hours: float = attrs.field(default=7 * 24.0, validator=_positive)
 
     def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
-        from lifecycle.loyalty import TierMove
-
         if not self.applies(facts):
             return
         # Tiers rise when orders are paid or their points post: skip customers with no order
@@ -845,16 +828,16 @@ class TierDowngradeWarning(Rule):
     days_before: int = attrs.field(default=14, validator=_days)
 
     def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
-        from lifecycle.loyalty import _money
-
-        tier = facts.tier if self.applies(facts) else None
+        if not self.applies(facts) or not facts.orders:
+            return
+        tier = facts.tier
         warning = None if tier is None else tier.warning
         if warning is None:
             return
         ends = to_utc(warning.at)
         currency = facts.policy.loyalty.currency
         if warning.spend_needed is not None:
-            amount_en = amount_zh = _money(warning.spend_needed, currency)
+            amount_en = amount_zh = money(warning.spend_needed, currency)
         elif warning.orders_needed is not None:
             amount_en = f"{warning.orders_needed} more order(s)"
             amount_zh = f"{warning.orders_needed}笔订单"
@@ -1397,8 +1380,6 @@ _CHAT_CHANNELS: Final = ("wechat", "app_push", "sms", "email")
 
 def default_rules() -> tuple[CadenceRule, ...]:
     """The rules of common shop practice; each is policy, so replace or tune any of them."""
-    from lifecycle.stages import Stage
-
     T, S, M = Purpose.TRANSACTIONAL, Purpose.SERVICE, Purpose.MARKETING
     buyers = frozenset(s for s in Stage if s >= Stage.FIRST_PURCHASE)
     return (

@@ -13,8 +13,8 @@ from typing import Any, Final
 
 import attrs
 
-from lifecycle.customer import Purpose
 from lifecycle.errors import PolicyError
+from lifecycle.vocabulary import Purpose
 
 __all__ = ["OPT_OUT_MARKERS", "TEMPLATE_FIELDS", "Template", "default_templates", "render"]
 

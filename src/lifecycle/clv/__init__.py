@@ -4,7 +4,6 @@ model, P(alive), expected purchases and spend, customer lifetime value, and a si
 Needs scipy (the ``clv`` extra); ``import lifecycle`` does not import this package.
 """
 
-from lifecycle.clv._errors import ConvergenceError, InvalidData, ModelError
 from lifecycle.clv._optimize import Convergence
 from lifecycle.clv.betageo import BetaGeo, BetaGeoModel, ModifiedBetaGeo
 from lifecycle.clv.gammagamma import GammaGamma, GammaGammaModel
@@ -16,11 +15,8 @@ __all__ = [
     "BetaGeo",
     "BetaGeoModel",
     "Convergence",
-    "ConvergenceError",
     "GammaGamma",
     "GammaGammaModel",
-    "InvalidData",
-    "ModelError",
     "ModifiedBetaGeo",
     "SimulatedCustomers",
     "ValueModel",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle.clv._errors import InvalidData
+from lifecycle.errors import DataError
 
 __all__ = ["Floats", "as_column", "check_rfm", "check_weights", "unique_rows"]
 
@@ -28,12 +28,12 @@ def as_column(value: npt.ArrayLike, field: str) -> Floats:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise InvalidData("must be numbers", field=field) from e
+        raise DataError("must be numbers", column=field) from e
     if arr.ndim > 1:
-        raise InvalidData(f"must be one-dimensional, got shape {arr.shape}", field=field)
+        raise DataError(f"must be one-dimensional, got shape {arr.shape}", column=field)
     arr = arr.reshape(-1)
     if not np.isfinite(arr).all():
-        raise InvalidData("must be finite (no NaN or infinity)", field=field)
+        raise DataError("must be finite (no NaN or infinity)", column=field)
     return arr
 
 
@@ -41,7 +41,7 @@ def _same_length(arrays: Sequence[Floats], names: Sequence[str]) -> int:
     n = max(a.size for a in arrays)
     for a, name in zip(arrays, names, strict=True):
         if a.size not in (1, n):
-            raise InvalidData(f"has {a.size} values where {n} were expected", field=name)
+            raise DataError(f"has {a.size} values where {n} were expected", column=name)
     return n
 
 
@@ -55,15 +55,13 @@ def check_rfm(
     n = _same_length((x, tx, big_t), ("frequency", "recency", "T"))
     x, tx, big_t = (np.broadcast_to(a, (n,)) for a in (x, tx, big_t))
     if (x < 0).any() or (x != np.floor(x)).any():
-        raise InvalidData("must be whole numbers >= 0 (repeat purchases)", field="frequency")
+        raise DataError("must be whole numbers >= 0 (repeat purchases)", column="frequency")
     if (tx < 0).any():
-        raise InvalidData("must be >= 0", field="recency")
+        raise DataError("must be >= 0", column="recency")
     if (tx > big_t).any():
-        raise InvalidData(
-            "must not exceed T (the last purchase is before the end)", field="recency"
-        )
+        raise DataError("must not exceed T (the last purchase is before the end)", column="recency")
     if ((x == 0) & (tx > 0)).any():
-        raise InvalidData("must be 0 where frequency is 0 (no repeat purchase)", field="recency")
+        raise DataError("must be 0 where frequency is 0 (no repeat purchase)", column="recency")
     return x, tx, big_t
 
 
@@ -73,9 +71,9 @@ def check_weights(weights: npt.ArrayLike | None, n: int) -> Floats | None:
         return None
     w = as_column(weights, "weights")
     if w.size != n:
-        raise InvalidData(f"has {w.size} values where {n} were expected", field="weights")
+        raise DataError(f"has {w.size} values where {n} were expected", column="weights")
     if (w < 0).any():
-        raise InvalidData("must be >= 0", field="weights")
+        raise DataError("must be >= 0", column="weights")
     return w
 
 

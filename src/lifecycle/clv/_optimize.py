@@ -12,7 +12,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from lifecycle.clv._data import Floats
-from lifecycle.clv._errors import ConvergenceError, InvalidData
+from lifecycle.errors import ConvergenceError, DataError
 
 __all__ = ["Convergence", "MLEResult", "fit_from_json", "fit_to_json", "maximise"]
 
@@ -65,7 +65,7 @@ def maximise(
     Raises:
         ConvergenceError: the optimiser failed, ran a parameter to 0 or infinity, or stopped on
             a point that is not a maximum.
-        InvalidData: the likelihood is flat in some direction (the data cannot identify it).
+        DataError: the likelihood is flat in some direction (the data cannot identify it).
     """
     with np.errstate(all="ignore"):
         res = minimize(
@@ -113,7 +113,7 @@ def maximise(
     at_bound = np.abs(theta) >= _BOUND - 1e-6
     if at_bound.any():
         bad = ", ".join(n for n, b in zip(names, at_bound, strict=True) if b)
-        raise InvalidData(
+        raise DataError(
             f"the data drive {bad} to 0 or infinity, so they cannot identify the {model} model"
         )
     if gnorm > _GTOL:
@@ -122,7 +122,7 @@ def maximise(
         hess = _hessian(objective, theta)
     eig = np.linalg.eigvalsh(hess)
     if not np.isfinite(eig).all() or eig.min() <= 1e-12 * max(1.0, float(eig.max())):
-        raise InvalidData(
+        raise DataError(
             f"the likelihood is flat at its maximum: the data cannot identify the {model} model"
         )
     params = np.exp(theta)
@@ -169,12 +169,12 @@ def fit_from_json(
     the model from the whole record and the common keyword arguments.
 
     Raises:
-        InvalidData: not such a saved model, or a record that does not read.
+        DataError: not such a saved model, or a record that does not read.
     """
     try:
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("model") not in models or data.get("format") != 1:
-            raise InvalidData(f"is not a saved {' or '.join(sorted(models))} model", field="json")
+            raise DataError(f"is not a saved {' or '.join(sorted(models))} model", column="json")
         conv = data.get("convergence")
         common = {
             "params": data["params"],
@@ -185,6 +185,6 @@ def fit_from_json(
         }
         return build(data, common)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        if isinstance(e, InvalidData):
+        if isinstance(e, DataError):
             raise
-        raise InvalidData(f"cannot be read as a model: {e}", field="json") from e
+        raise DataError(f"cannot be read as a model: {e}", column="json") from e

@@ -19,9 +19,9 @@ import numpy.typing as npt
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from lifecycle.clv._data import Floats, check_rfm, check_weights, unique_rows
-from lifecycle.clv._errors import InvalidData
 from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
 from lifecycle.clv._special import alive_expected_purchases
+from lifecycle.errors import DataError
 
 __all__ = ["BetaGeo", "BetaGeoModel", "ModifiedBetaGeo"]
 
@@ -38,13 +38,13 @@ def _check_params(values: Mapping[str, float]) -> None:
     for name in _NAMES:
         v = values[name]
         if not (math.isfinite(v) and v > 0):
-            raise InvalidData(f"must be a finite number > 0, got {v!r}", field=name)
+            raise DataError(f"must be a finite number > 0, got {v!r}", column=name)
 
 
 def _check_unit(time_unit_days: float) -> float:
     unit = float(time_unit_days)
     if not (math.isfinite(unit) and unit > 0):
-        raise InvalidData("must be a finite number of days > 0", field="time_unit_days")
+        raise DataError("must be a finite number of days > 0", column="time_unit_days")
     return unit
 
 
@@ -143,11 +143,11 @@ class BetaGeoModel:
 
     def __attrs_post_init__(self) -> None:
         if set(self.params) != set(_NAMES):
-            raise InvalidData("must hold exactly r, alpha, a and b", field="params")
+            raise DataError("must hold exactly r, alpha, a and b", column="params")
         _check_params(self.params)
         _check_unit(self.time_unit_days)
         if self.variant not in _SHIFT:
-            raise InvalidData("must be 'BG/NBD' or 'MBG/NBD'", field="variant")
+            raise DataError("must be 'BG/NBD' or 'MBG/NBD'", column="variant")
 
     @property
     def _p(self) -> tuple[float, float, float, float]:
@@ -257,10 +257,10 @@ class BetaGeoModel:
         """P(X(t) = k): probability that a new customer makes exactly ``k`` repeat purchases in
         ``t`` time units (Fader, Hardie & Lee 2005, eq. 8; BG/NBD only)."""
         if self.variant != "BG/NBD":
-            raise InvalidData("is available for BG/NBD models only", field="variant")
+            raise DataError("is available for BG/NBD models only", column="variant")
         kk = np.asarray(k, dtype=np.float64)
         if not np.isfinite(kk).all() or (kk < 0).any() or (kk != np.floor(kk)).any():
-            raise InvalidData("must be whole numbers >= 0", field="k")
+            raise DataError("must be whole numbers >= 0", column="k")
         tt = _horizon(t)
         kk, tt = np.broadcast_arrays(kk, tt)
         r, alpha, a, b = self._p
@@ -313,7 +313,7 @@ class BetaGeoModel:
 def _horizon(t: npt.ArrayLike) -> Floats:
     tt = np.asarray(t, dtype=np.float64)
     if not np.isfinite(tt).all() or (tt < 0).any():
-        raise InvalidData("must be finite and >= 0", field="t")
+        raise DataError("must be finite and >= 0", column="t")
     return tt
 
 
@@ -361,18 +361,18 @@ class BetaGeo:
             time_unit_days: how many days one unit of recency and T is (7 for weeks).
 
         Raises:
-            InvalidData: malformed input, or data that cannot identify the model (fewer than two
+            DataError: malformed input, or data that cannot identify the model (fewer than two
                 customers, no repeat buyer).
             ConvergenceError: the optimiser did not reach a maximum.
         """
         unit = _check_unit(time_unit_days)
         lik = _build_likelihood(frequency, recency, T, weights, _SHIFT[self.variant])
         if lik.total < 2:
-            raise InvalidData("at least two customers are needed to fit a model", field="frequency")
+            raise DataError("at least two customers are needed to fit a model", column="frequency")
         if not (lik.xu > 0).any():
-            raise InvalidData("no customer made a repeat purchase", field="frequency")
+            raise DataError("no customer made a repeat purchase", column="frequency")
         if lik.tu.max() <= 0:
-            raise InvalidData("every T is 0: no time was observed", field="T")
+            raise DataError("every T is 0: no time was observed", column="T")
         res = maximise(self.variant, lik, _start_from(lik), lik.total, _NAMES)
         return BetaGeoModel(
             params=dict(zip(_NAMES, res.params.tolist(), strict=True)),

@@ -17,8 +17,8 @@ import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
 from lifecycle.clv._data import Floats, as_column, check_weights, unique_rows
-from lifecycle.clv._errors import InvalidData
 from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
+from lifecycle.errors import DataError
 
 __all__ = ["GammaGamma", "GammaGammaModel"]
 
@@ -35,14 +35,14 @@ def _check_spend(frequency: npt.ArrayLike, monetary_value: npt.ArrayLike) -> tup
     n = max(x.size, m.size)
     for arr, name in ((x, "frequency"), (m, "monetary_value")):
         if arr.size not in (1, n):
-            raise InvalidData(f"has {arr.size} values where {n} were expected", field=name)
+            raise DataError(f"has {arr.size} values where {n} were expected", column=name)
     x, m = np.broadcast_to(x, (n,)), np.broadcast_to(m, (n,))
     if (x < 0).any() or (x != np.floor(x)).any():
-        raise InvalidData("must be whole numbers >= 0 (repeat purchases)", field="frequency")
+        raise DataError("must be whole numbers >= 0 (repeat purchases)", column="frequency")
     if (m < 0).any():
-        raise InvalidData("must be >= 0", field="monetary_value")
+        raise DataError("must be >= 0", column="monetary_value")
     if ((x > 0) & (m <= 0)).any():
-        raise InvalidData("must be > 0 for customers with repeat purchases", field="monetary_value")
+        raise DataError("must be > 0 for customers with repeat purchases", column="monetary_value")
     return x, m
 
 
@@ -99,11 +99,11 @@ class GammaGammaModel:
 
     def __attrs_post_init__(self) -> None:
         if set(self.params) != set(_NAMES):
-            raise InvalidData("must hold exactly p, q and gamma", field="params")
+            raise DataError("must hold exactly p, q and gamma", column="params")
         for name in _NAMES:
             v = self.params[name]
             if not (math.isfinite(v) and v > 0):
-                raise InvalidData(f"must be a finite number > 0, got {v!r}", field=name)
+                raise DataError(f"must be a finite number > 0, got {v!r}", column=name)
 
     @property
     def mean_spend(self) -> float:
@@ -117,15 +117,15 @@ class GammaGammaModel:
         p (gamma + x zbar) / (p x + q - 1), the population mean for x = 0.
 
         Raises:
-            InvalidData: q <= 1 and some customer has no repeat purchase (the population mean is
+            DataError: q <= 1 and some customer has no repeat purchase (the population mean is
                 infinite), or malformed input.
         """
         x, m = _check_spend(frequency, monetary_value)
         p, q, g = (self.params[n] for n in _NAMES)
         den = p * x + q - 1.0
         if (den <= 0).any():
-            raise InvalidData(
-                "the expected spend is infinite where p*frequency + q <= 1", field="frequency"
+            raise DataError(
+                "the expected spend is infinite where p*frequency + q <= 1", column="frequency"
             )
         return np.asarray(p * (g + x * m) / den, dtype=np.float64)
 
@@ -158,7 +158,7 @@ class GammaGamma:
             weights: customers per row, default 1.
 
         Raises:
-            InvalidData: malformed input, or fewer than two repeat buyers.
+            DataError: malformed input, or fewer than two repeat buyers.
             ConvergenceError: the optimiser did not reach a maximum.
         """
         x, m = _check_spend(frequency, monetary_value)
@@ -167,16 +167,16 @@ class GammaGamma:
         x, m = x[keep], m[keep]
         w = np.ones(x.size) if w is None else w[keep]
         if w.sum() < 2:
-            raise InvalidData(
-                "at least two customers with repeat purchases are needed", field="frequency"
+            raise DataError(
+                "at least two customers with repeat purchases are needed", column="frequency"
             )
         (ux, um), counts, _ = unique_rows([x, m], w, sort=False)
         lik = _Likelihood(ux, um, counts)
         mean = float(counts @ um) / lik.total
         var = float(counts @ (um - mean) ** 2) / lik.total
         if var <= 0:
-            raise InvalidData(
-                "every customer has the same spend: nothing to fit", field="monetary_value"
+            raise DataError(
+                "every customer has the same spend: nothing to fit", column="monetary_value"
             )
         # moments of the population mean give a start near the maximum
         start = np.log(np.array([1.0, 3.0, 2.0 * mean]))

@@ -9,18 +9,23 @@ what :meth:`lifecycle.Lifecycle.fit_value_model` fits and what the status rule a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle.analytics.summary import CustomerSummary
+from lifecycle.analytics.summary import CustomerSummary, rfm_summary
+from lifecycle.analytics.table import Transactions
 from lifecycle.clv._data import Floats
-from lifecycle.clv._errors import InvalidData, ModelError
 from lifecycle.clv.betageo import BetaGeo, BetaGeoModel, ModifiedBetaGeo
 from lifecycle.clv.gammagamma import GammaGamma, GammaGammaModel
 from lifecycle.clv.value import customer_lifetime_value
+from lifecycle.errors import DataError, ModelError
+from lifecycle.events import Event
+from lifecycle.policy import Policy
 
 __all__ = ["ValueModel"]
 
@@ -51,22 +56,36 @@ class ValueModel:
     customers: int = 0
 
     @classmethod
+    def fit_events(
+        cls, events: Iterable[Event], policy: Policy, at: datetime, **settings: Any
+    ) -> ValueModel:
+        """Fit both models on the valid orders among ``events`` up to ``at``, as the policy
+        counts them (its currency, its zone).
+
+        Raises:
+            DataError: the orders cannot identify the purchase model (e.g. no repeat buyer).
+            ConvergenceError: the optimiser did not converge.
+        """
+        table = Transactions.from_events(list(events), policy=policy, at=at)
+        return cls.fit(rfm_summary(table, end=at, unit="days"), **settings)
+
+    @classmethod
     def fit(cls, summary: CustomerSummary, **settings: Any) -> ValueModel:
         """Fit both models on a per-customer summary in days.
 
         Raises:
-            InvalidData: the summary is in weeks, or cannot identify the purchase model.
+            DataError: the summary is in weeks, or cannot identify the purchase model.
             ConvergenceError: the optimiser did not converge.
         """
         if summary.unit != "days":
-            raise InvalidData(
-                "fit on a summary in days (rfm_summary(..., unit='days'))", field="unit"
+            raise DataError(
+                "fit on a summary in days (rfm_summary(..., unit='days'))", column="unit"
             )
         purchases = _best_purchase_model(summary)
         spend: GammaGammaModel | None
         try:
             spend = GammaGamma().fit(summary.frequency, summary.monetary_value)
-        except InvalidData:
+        except DataError:
             spend = None
         return cls(purchases=purchases, spend=spend, customers=len(summary), **settings)
 
@@ -95,7 +114,7 @@ class ValueModel:
                 np.array([T]),
                 np.array([monetary_value]),
             )
-        except InvalidData:
+        except DataError:
             return expected, None
         return expected, None if clv is None else float(clv[0])
 
@@ -158,11 +177,11 @@ class ValueModel:
 def _best_purchase_model(summary: CustomerSummary) -> BetaGeoModel:
     """BG/NBD and MBG/NBD fitted on the same data; the higher likelihood wins."""
     fits: list[BetaGeoModel] = []
-    failures: list[ModelError] = []
+    failures: list[ModelError | DataError] = []
     for model in (BetaGeo(), ModifiedBetaGeo()):
         try:
             fits.append(model.fit(summary.frequency, summary.recency, summary.T))
-        except ModelError as e:
+        except (ModelError, DataError) as e:
             failures.append(e)
     if not fits:
         raise failures[0]

@@ -8,9 +8,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle.clv._data import Floats, as_column
-from lifecycle.clv._errors import InvalidData
 from lifecycle.clv.betageo import BetaGeoModel
 from lifecycle.clv.gammagamma import GammaGammaModel
+from lifecycle.errors import DataError
 
 __all__ = ["SimulatedCustomers", "simulate_customers"]
 
@@ -48,7 +48,7 @@ def simulate_customers(
     """
     big_t = as_column(T, "T")
     if (big_t < 0).any():
-        raise InvalidData("must be >= 0", field="T")
+        raise DataError("must be >= 0", column="T")
     n = big_t.size
     r, alpha, a, b = purchases._p
     lam = rng.gamma(r, 1.0 / alpha, n)

@@ -9,10 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle.clv._data import Floats, check_rfm, unique_rows
-from lifecycle.clv._errors import InvalidData
 from lifecycle.clv._special import alive_expected_purchases
 from lifecycle.clv.betageo import BetaGeoModel
 from lifecycle.clv.gammagamma import GammaGammaModel
+from lifecycle.errors import DataError
 
 __all__ = ["customer_lifetime_value"]
 
@@ -39,7 +39,7 @@ def customer_lifetime_value(
     model's unit (``purchases.time_unit_days`` days).
 
     Raises:
-        InvalidData: a negative horizon, a step <= 0, a rate <= -1, or malformed input.
+        DataError: a negative horizon, a step <= 0, a rate <= -1, or malformed input.
     """
     for name, number, ok in (
         ("horizon_days", horizon_days, horizon_days >= 0),
@@ -48,7 +48,7 @@ def customer_lifetime_value(
         ("margin", margin, True),
     ):
         if not math.isfinite(number) or not ok:
-            raise InvalidData(f"cannot be {number!r}", field=name)
+            raise DataError(f"cannot be {number!r}", column=name)
     x, tx, big_t = check_rfm(frequency, recency, T)
     per_purchase = spend.expected_spend(x, monetary_value) * margin
     alive = purchases._p_alive(x, tx, big_t)

@@ -7,7 +7,7 @@ the master file holds every purchase of all 23,570 customers. See ``data/README.
 from __future__ import annotations
 
 import datetime as dt
-from importlib import resources
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -83,7 +83,8 @@ class CdnowTransactions:
 
 
 def _text(name: str) -> str:
-    return resources.files("lifecycle.datasets").joinpath("data", name).read_text(encoding="utf-8")
+    # The files ship inside the package (the wheel and sdist include them), next to this module.
+    return (Path(__file__).parent / "data" / name).read_text(encoding="utf-8")
 
 
 def load_cdnow_summary() -> CdnowSummary:

@@ -26,7 +26,7 @@ import numpy as np
 
 from lifecycle._bulk import collector_paused
 from lifecycle._time import require_aware, valid_zone_name
-from lifecycle.customer import Birthday, ContactPoint, Gender, Profile, Purpose
+from lifecycle.customer import Birthday, ContactPoint, Gender, Profile
 from lifecycle.events import (
     ComplaintOpened,
     ComplaintResolved,
@@ -48,6 +48,7 @@ from lifecycle.events import (
     ReviewPosted,
     sort_key,
 )
+from lifecycle.vocabulary import Purpose
 
 __all__ = ["SyntheticShop", "synthetic_shop"]
 

@@ -27,12 +27,13 @@ from typing import Literal
 import pytest
 
 from lifecycle.adapters.memory import MemoryStore
-from lifecycle.customer import ContactPoint, Profile, Purpose
+from lifecycle.customer import ContactPoint, Profile
 from lifecycle.dispatch import DispatchOutcome, dispatch
 from lifecycle.errors import PermanentChannelError, TransientChannelError
 from lifecycle.events import Contacted, CustomerRegistered
 from lifecycle.policy import Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult
+from lifecycle.vocabulary import Purpose
 
 __all__ = ["ChannelContract"]
 

@@ -51,8 +51,7 @@ from lifecycle.events import (
 from lifecycle.policy import Policy
 from lifecycle.ports import OutboxEntry, OutboxState, PlanIndex, PlanMark, Snapshot, Store
 from lifecycle.service import Lifecycle
-from lifecycle.stages import Stage
-from lifecycle.status import Status
+from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["StoreContract"]
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from lifecycle.customer import CONTACT_CHANNELS, Birthday, ContactPoint, Gender, Profile, Purpose
+from lifecycle.customer import Birthday, ContactPoint, Gender, Profile
 from lifecycle.events import (
     ENGAGEMENT_KINDS,
     EVENT_TYPES,
@@ -61,6 +61,7 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
+from lifecycle.vocabulary import CONTACT_CHANNELS, Purpose
 
 __all__ = [
     "CURRENCIES",
