@@ -586,8 +586,6 @@ class DispatchPolicy:
             message is failed and reported as in doubt.
         batch_size: entries claimed at once. Larger batches claim faster, but when a
             dispatcher dies every unsettled entry of its batch is in doubt.
-        busy_seconds: how long a capped message waits while another message to the same
-            customer is in flight, so that two dispatchers never break a cap together.
     """
 
     lease_seconds: float = attrs.field(default=300.0, validator=_number("dispatch", 1))
@@ -599,7 +597,6 @@ class DispatchPolicy:
     jitter: float = attrs.field(default=0.5, validator=_number("dispatch", 0, 1))
     resend_in_doubt: bool = False
     batch_size: int = attrs.field(default=1, validator=_positive_int("dispatch"))
-    busy_seconds: float = attrs.field(default=5.0, validator=_number("dispatch", 0.001))
 
     @property
     def lease(self) -> timedelta:
