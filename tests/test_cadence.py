@@ -28,9 +28,9 @@ from lifecycle.cadence import (
     Template,
     default_templates,
 )
-from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.planner import Plan, plan_customer, plan_customers
 from lifecycle.reasons import Reason
+from lifecycle.record import CustomerRecord
 
 SH = ZoneInfo("Asia/Shanghai")
 ALL = ("transactional", "service", "marketing")
@@ -597,7 +597,7 @@ class VipCall:
     channels: tuple[str, ...] = ("phone",)
     priority: int = 70
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         spend = sum((o.net_amount for o in facts.valid_orders()), Decimal(0))
         if spend >= 1000:
             day = facts.today.replace(day=1)

@@ -104,7 +104,7 @@ def test_no_planned_marketing_message_breaks_caps_quiet_hours_or_consent(
     assert plan == plan_customer(events, POLICY, now, horizon=horizon)
     keys = [f.key for f in plan.due]
     assert len(keys) == len(set(keys))
-    facts = lc.CustomerFacts("c1", events, POLICY, now)
+    facts = lc.CustomerRecord("c1", events, POLICY, now)
     contact = POLICY.cadence.contact
     counted = [
         c.at.astimezone(UTC)

@@ -361,3 +361,15 @@ def test_times_are_utc_in_the_outbox(tmp_path: Path) -> None:
     assert entry is not None
     assert entry.next_attempt_at == _at(3, 9).astimezone(UTC)
     shop.close()
+
+
+def test_the_customer_record_is_read_only() -> None:
+    events = [_customer(), *_shipped(_at(2, 10))]
+    record = lc.CustomerRecord("c1", events, POLICY, _at(2, 11))
+    with pytest.raises(AttributeError, match="read-only"):
+        record.now = _at(3, 1)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        record.orders["o2"] = record.orders["o1"]  # type: ignore[index]
+    assert record.orders["o1"].shipped is not None
+    assert record.stage is lc.Stage.FIRST_PURCHASE  # derived on first use, then kept
+    assert record.profile.name == "Li"

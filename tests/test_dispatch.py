@@ -16,7 +16,6 @@ from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.cadence import CadencePolicy, Hold, contact_gate
 from lifecycle.cadence.contact import Caps, ContactPolicy, QuietHours
-from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.customer import ContactPoint, Profile
 from lifecycle.dispatch import DispatchOutcome, dispatch, in_doubt, to_outbox
 from lifecycle.errors import PermanentChannelError, PolicyError, TransientChannelError
@@ -24,6 +23,7 @@ from lifecycle.events import ConsentChanged, Contacted, CustomerErased, Customer
 from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Message, OutboxEntry, OutboxState, SendResult
 from lifecycle.reasons import Reason
+from lifecycle.record import CustomerRecord
 from lifecycle.vocabulary import Purpose
 
 T0 = datetime(2026, 5, 1, 10, tzinfo=UTC)
@@ -228,7 +228,7 @@ def test_the_gate_follows_the_profile_and_later_consent_changes() -> None:
     h: list[Any] = [CustomerRegistered(customer_id="c", at=T0, profile=profile)]
 
     def hold(history: list[Any], channel: str, purpose: Purpose) -> Hold | None:
-        facts = CustomerFacts("c", history, POLICY, T0 + timedelta(days=3))
+        facts = CustomerRecord("c", history, POLICY, T0 + timedelta(days=3))
         at = T0 + timedelta(days=3)
         v = contact_gate(
             facts, channel=channel, purpose=purpose, at=at, valid_until=at + timedelta(days=1)

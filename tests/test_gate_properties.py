@@ -12,10 +12,10 @@ import lifecycle as lc
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.cadence import contact_gate
-from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.planner import follow_up_key, plan_customer
 from lifecycle.dispatch import DispatchOutcome, dispatch, to_outbox
 from lifecycle.events import sort_key
+from lifecycle.record import CustomerRecord
 from lifecycle.testing.strategies import aware_datetimes, histories
 from lifecycle.vocabulary import RULE_CHANNELS
 
@@ -87,7 +87,7 @@ def test_dispatch_sends_only_what_the_gate_lets_out_at_that_instant(
     for i, key in enumerate(sent):
         later = set(sent[i:])  # the history as it was just before this send
         prior = [e for e in history if not (isinstance(e, lc.Contacted) and e.key in later)]
-        facts = CustomerFacts("c1", prior, POLICY, now, horizon=timedelta(days=400))
+        facts = CustomerRecord("c1", prior, POLICY, now, horizon=timedelta(days=400))
         entry = store.outbox_entry(key)
         assert entry is not None
         assert entry.valid_until is not None
@@ -137,7 +137,7 @@ class _Alive:
 def test_the_planner_reads_the_status_assess_reports(
     events: list[lc.Event], now: datetime, model: _Alive | None
 ) -> None:
-    facts = CustomerFacts("c1", events, POLICY, now, model=model)
+    facts = CustomerRecord("c1", events, POLICY, now, model=model)
     assessed = lc.assess("c1", events, POLICY, now, model=model)
     assert facts.status.status is assessed.status
     assert facts.status.p_alive == assessed.p_alive

@@ -49,7 +49,6 @@ from lifecycle.cadence import (
     TierUpgrade,
     WinBack,
 )
-from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import Hold, Outcome
 from lifecycle.cadence.planner import (
     FollowUp,
@@ -158,6 +157,7 @@ from lifecycle.policy import (
 )
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
 from lifecycle.reasons import Reason
+from lifecycle.record import CustomerRecord
 from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import (
     SCHEMA_VERSION,
@@ -212,7 +212,7 @@ __all__ = [
     "Contacted",
     "ConvergenceError",
     "CustomerErased",
-    "CustomerFacts",
+    "CustomerRecord",
     "CustomerRegistered",
     "DataError",
     "DispatchOutcome",

@@ -26,7 +26,6 @@ import attrs
 from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
-from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import contact_gate, stamp
 from lifecycle.cadence.planner import FollowUp, follow_up_key
 from lifecycle.clock import Clock
@@ -39,6 +38,7 @@ from lifecycle.events import Contacted, Referred
 from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
 from lifecycle.reasons import Reason
+from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import Purpose
 
@@ -283,14 +283,14 @@ def read_facts(
     *,
     model: AliveModel | None = None,
     horizon: timedelta = timedelta(0),
-) -> CustomerFacts:
+) -> CustomerRecord:
     """The customer's record at ``now``, read from ``store``: their history, and when each
     customer they referred first made an order still valid then."""
     history = store.history(customer_id)
     referred = {e.referred_id for e in history if isinstance(e, Referred)}
     others = dict(store.histories(referred)) if referred else {}
     others[customer_id] = history
-    return CustomerFacts(
+    return CustomerRecord(
         customer_id,
         history,
         policy,
@@ -302,7 +302,7 @@ def read_facts(
     )
 
 
-def _still_due(entry: OutboxEntry, facts: CustomerFacts, now: datetime) -> Decision | None:
+def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Decision | None:
     """Why the entry's rule no longer wants it sent now (stopped, gone, later), or ``None``."""
     tz = facts.tz
     sent = next((c for c in facts.contacts if c.key == entry.key), None)
@@ -341,7 +341,7 @@ def _still_due(entry: OutboxEntry, facts: CustomerFacts, now: datetime) -> Decis
     return None
 
 
-def _message(entry: OutboxEntry, facts: CustomerFacts) -> Message:
+def _message(entry: OutboxEntry, facts: CustomerRecord) -> Message:
     profile = facts.profile
     lang = "zh" if (profile.locale or "").lower().startswith("zh") else "en"
     cp = profile.contact(entry.channel)
@@ -362,7 +362,7 @@ def _message(entry: OutboxEntry, facts: CustomerFacts) -> Message:
 
 def decide(
     entry: OutboxEntry,
-    facts: CustomerFacts,
+    facts: CustomerRecord,
     now: datetime,
     *,
     deduplicates: bool | None,

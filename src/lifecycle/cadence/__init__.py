@@ -4,7 +4,7 @@ that applies the contact policy to one message (:func:`contact_gate`).
 
 The package holds what the policy module imports and what needs no judgement: the planner
 (:mod:`lifecycle.cadence.planner`, which turns a history into a plan) and the customer facts
-it reads (:mod:`lifecycle.cadence.facts`) judge stages, status and tiers, so they are modules
+it reads (:mod:`lifecycle.record`) judge stages, status and tiers, so they are modules
 of their own that this package does not import.
 """
 

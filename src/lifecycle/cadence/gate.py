@@ -22,7 +22,7 @@ from lifecycle.reasons import Reason
 from lifecycle.vocabulary import OWNER_CHANNELS, Purpose
 
 if TYPE_CHECKING:
-    from lifecycle.cadence.facts import CustomerFacts
+    from lifecycle.record import CustomerRecord
 
 __all__ = [
     "Hold",
@@ -161,7 +161,7 @@ class Verdict:
 
 
 def consent_hold(
-    facts: CustomerFacts, channel: str, purpose: Purpose
+    facts: CustomerRecord, channel: str, purpose: Purpose
 ) -> tuple[Hold, Reason] | None:
     """Why ``channel`` may not carry a ``purpose`` message to the customer, or ``None``.
 
@@ -203,7 +203,7 @@ def consent_hold(
     return Hold.NO_CONSENT, hold_reason(Hold.NO_CONSENT, purpose, tz)
 
 
-def counted(facts: CustomerFacts, purpose: Purpose, contact: ContactPolicy) -> list[datetime]:
+def counted(facts: CustomerRecord, purpose: Purpose, contact: ContactPolicy) -> list[datetime]:
     """The instants of the contacts that count against ``purpose``'s caps (UTC).
 
     Messages sent for that purpose on a customer channel count; so do contacts people logged
@@ -229,7 +229,7 @@ def caps_for(contact: ContactPolicy, purpose: Purpose) -> Caps | None:
 
 
 def contact_gate(
-    facts: CustomerFacts,
+    facts: CustomerRecord,
     *,
     channel: str,
     purpose: Purpose,

@@ -17,7 +17,6 @@ from lifecycle._display import html_table, pandas
 from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
-from lifecycle.cadence.facts import CustomerFacts
 from lifecycle.cadence.gate import (
     Hold,
     Outcome,
@@ -31,6 +30,7 @@ from lifecycle.cadence.rules import CadenceRule, Occurrence
 from lifecycle.events import Event
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
+from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
 
@@ -179,7 +179,7 @@ def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
 class _Planner:
     """Plans one customer: candidates, checks in a fixed order, then caps by priority."""
 
-    def __init__(self, facts: CustomerFacts, policy: Policy, horizon: timedelta):
+    def __init__(self, facts: CustomerRecord, policy: Policy, horizon: timedelta):
         self.facts = facts
         self.policy = policy
         self.cadence = policy.cadence
@@ -377,7 +377,7 @@ def plan_customer(
     now = to_utc(require_aware(now, "now"))
     if customer_id is None:
         customer_id = history[0].customer_id if history else "?"
-    facts = CustomerFacts(
+    facts = CustomerRecord(
         customer_id,
         history,
         policy,
@@ -391,7 +391,7 @@ def plan_customer(
 
 
 def plan_facts(
-    facts: CustomerFacts,
+    facts: CustomerRecord,
     *,
     horizon: timedelta = timedelta(0),
     rules: Sequence[CadenceRule] | None = None,

@@ -27,7 +27,7 @@ from lifecycle.reasons import Reason
 from lifecycle.vocabulary import RULE_CHANNELS, Purpose, Stage, Status, TierMove
 
 if TYPE_CHECKING:
-    from lifecycle.cadence.facts import CustomerFacts
+    from lifecycle.record import CustomerRecord
 
 __all__ = [
     "AfterEvent",
@@ -104,7 +104,7 @@ class CadenceRule(Protocol):
     @property
     def priority(self) -> int: ...
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]: ...
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]: ...
 
 
 class Stop(StrEnum):
@@ -320,7 +320,7 @@ class Rule:
         """The kind of trigger, e.g. ``"after_event:order_shipped"`` or ``"birthday"``."""
         return self.kind
 
-    def applies(self, facts: CustomerFacts) -> bool:
+    def applies(self, facts: CustomerRecord) -> bool:
         """Whether the customer is one the rule is for, at ``facts.now``."""
         if self.stages and facts.stage not in self.stages:
             return False
@@ -333,7 +333,7 @@ class Rule:
                 return False
         return True
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         """The occurrences for this customer; the base rule has none."""
         return ()
 
@@ -342,7 +342,7 @@ class Rule:
 
     def _stopped(
         self,
-        facts: CustomerFacts,
+        facts: CustomerRecord,
         since: datetime,
         *,
         order_id: str | None = None,
@@ -461,7 +461,7 @@ class AfterEvent(Rule):
         return f"after_event:{self.on.value}"
 
     def _triggers(
-        self, facts: CustomerFacts
+        self, facts: CustomerRecord
     ) -> Iterable[tuple[str, datetime, str, dict[str, str]]]:
         """(occurrence, instant, evidence, template values) for each trigger event."""
         on = self.on
@@ -490,7 +490,7 @@ class AfterEvent(Rule):
                     values["tracking"] = o.shipped.tracking or ""
                 yield oid, event.at, event.event_id, values
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         is_order = self.on.value.startswith("order_")
@@ -538,7 +538,7 @@ class Overdue(Rule):
         default=frozenset({Stop.DELIVERED, Stop.CANCELLED}), converter=_to_stops
     )
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         for oid, o in facts.orders.items():
@@ -590,7 +590,7 @@ def _lunar_birthdays(born: date, today: date) -> list[tuple[int, date]]:
     return out
 
 
-def _years_around(facts: CustomerFacts) -> range:
+def _years_around(facts: CustomerRecord) -> range:
     y = facts.today.year
     return range(y - 1, y + 2)
 
@@ -627,7 +627,7 @@ class Anniversary(Rule):
     def trigger(self) -> str:
         return self.of
 
-    def _dates(self, facts: CustomerFacts) -> Iterable[tuple[str, date, str, str, str]]:
+    def _dates(self, facts: CustomerRecord) -> Iterable[tuple[str, date, str, str, str]]:
         """(occurrence, date, English and Chinese description, evidence)."""
         if self.of == "birthday":
             b = facts.profile.birthday
@@ -660,7 +660,7 @@ class Anniversary(Rule):
                     orders[0].paid.event_id,
                 )
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         for occurrence, day, en, zh, evidence in self._dates(facts):
@@ -703,7 +703,7 @@ class Festival(Rule):
     def trigger(self) -> str:
         return f"festival:{self.calendar}"
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         for y in _years_around(facts):
@@ -755,7 +755,7 @@ class StageEntry(Rule):
     def trigger(self) -> str:
         return f"stage_entry:{self.entered.name.lower()}"
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts) or facts.stage < self.entered:
             return
         for change in facts.stage_history:
@@ -788,7 +788,7 @@ class TierUpgrade(Rule):
 
     valid_hours: float = attrs.field(default=7 * 24.0, validator=_positive)
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         # Tiers rise when orders are paid or their points post: skip customers with no order
@@ -827,7 +827,7 @@ class TierDowngradeWarning(Rule):
 
     days_before: int = attrs.field(default=14, validator=_days)
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts) or not facts.orders:
             return
         tier = facts.tier
@@ -866,7 +866,7 @@ class PointsExpiry(Rule):
 
     days_before: int = attrs.field(default=30, validator=_days)
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         months = facts.policy.loyalty.points.expiry_months
         if months is None or not self.applies(facts):
             return
@@ -948,7 +948,7 @@ class Periodic(Rule):
     def trigger(self) -> str:
         return "periodic"
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         values_en = {"stage": facts.stage.label_en}
@@ -1068,7 +1068,7 @@ class Replenishment(Rule):
     lead_days: int = attrs.field(default=3, validator=_days)
     stop: frozenset[Stop] = attrs.field(default=frozenset({Stop.PURCHASED}), converter=_to_stops)
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts) or not self.cycles:
             return
         for o in facts.valid_orders():
@@ -1124,7 +1124,7 @@ class WinBack(Rule):
     stop: frozenset[Stop] = attrs.field(default=frozenset({Stop.PURCHASED}), converter=_to_stops)
     valid_hours: float = attrs.field(default=7 * 24.0, validator=_positive)
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         last = facts.ledger.last_day
@@ -1198,7 +1198,7 @@ class Segment:
     last_order_after: datetime | None = attrs.field(default=None, converter=_last_after)
     last_order_before: datetime | None = attrs.field(default=None, converter=_last_before)
 
-    def matches(self, facts: CustomerFacts) -> bool:
+    def matches(self, facts: CustomerRecord) -> bool:
         if self.stages and facts.stage not in self.stages:
             return False
         if self.statuses and facts.status.status not in self.statuses:
@@ -1240,7 +1240,7 @@ class Campaign(Rule):
         if self.end <= self.start:
             raise PolicyError("must be after start", key=_key(self, "end"))
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts) or not self.segment.matches(facts):
             return
         yield Occurrence(
@@ -1302,7 +1302,7 @@ class StepSequence(Rule):
         default=frozenset({Stop.REPLIED, Stop.PURCHASED}), converter=_to_stops
     )
 
-    def _start(self, facts: CustomerFacts) -> tuple[datetime, str] | None:
+    def _start(self, facts: CustomerRecord) -> tuple[datetime, str] | None:
         if self.start is SequenceStart.REGISTERED and facts.registered is not None:
             return to_utc(facts.registered.at), facts.registered.event_id
         if self.start is SequenceStart.LEAD and facts.leads:
@@ -1314,7 +1314,7 @@ class StepSequence(Rule):
             return to_utc(orders[0].paid.at), orders[0].paid.event_id
         return None
 
-    def occurrences(self, facts: CustomerFacts) -> Iterable[Occurrence]:
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
         if not self.applies(facts):
             return
         start = self._start(facts)

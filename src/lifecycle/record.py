@@ -1,7 +1,10 @@
-"""What the cadence rules read about one customer at ``now``, worked out once per plan.
+"""One customer's record at one instant: their history folded once, read by every rule.
 
-Cheap facts (orders, complaints, contacts, consent) come from one pass over the history; the
-costly ones (stage history, tiers, points) are computed only when a rule asks for them.
+The fold (orders with their state, net amounts and fulfilment, consent and contact points,
+contacts made by the shop and by people, replies, complaints, referrals and their conversions,
+the owner, loyalty moves) is made once; the stage, status, tier and points are derived from it
+when first asked for. The planner, every cadence rule, the contact gate and the dispatcher read
+a :class:`CustomerRecord`; none of them walks the raw events again.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cached_property
+from types import MappingProxyType
+from typing import Any
 
 from lifecycle._ledger import Ledger, OrderState, customer_zone, ordered
 from lifecycle._time import local_date, require_aware, to_utc
@@ -23,6 +28,7 @@ from lifecycle.events import (
     Engaged,
     Event,
     LeadCaptured,
+    OwnerAssigned,
     Referred,
     Replied,
     ReviewPosted,
@@ -40,29 +46,43 @@ from lifecycle.stages import StageChange, StageJudge, stage_history
 from lifecycle.status import AliveModel, StatusAssessment, at_risk_since, status_from_ledger
 from lifecycle.vocabulary import Purpose, Stage
 
-__all__ = ["CustomerFacts", "OrderFacts"]
+__all__ = ["CustomerRecord", "OrderRecord"]
 
 
-#: One order as follow-ups see it: payment, cancellation, refunds and fulfilment.
-OrderFacts = OrderState
+#: One order as the record holds it: placement, payment, cancellation, refunds, fulfilment,
+#: whether it is still valid and its net amount.
+OrderRecord = OrderState
 
 
-class CustomerFacts:
-    """One customer's history read for planning at ``now`` (UTC).
+class CustomerRecord:
+    """One customer's history folded once at ``now`` (UTC); read-only.
 
     Attributes:
-        customer_id: whose facts these are.
-        now: the planning instant, UTC.
+        customer_id: whose record this is.
+        now: the instant, UTC.
         policy: the whole policy.
         tz: the customer's zone (the shop's when the profile names none).
         events: the events at or before ``now``, in replay order.
-        ledger: the fold every assessment uses (profile, orders, complaints).
-        referrals: when each customer this one referred made a first valid order.
+        ledger: the fold itself (running totals the stage and status rules read).
+        orders: every order by id (:data:`OrderRecord`).
+        complaints, resolved: complaints opened and resolved, by complaint id.
+        contacts: the ``Contacted`` events: messages the shop sent and contacts people logged.
+        replies, reviews, engagements, leads: those events, in order.
+        referred: whom the customer referred (``Referred`` by referred id); ``referrals``:
+            when each of them first made an order still valid at ``now``.
+        registered, erased: the registration and the erasure, if any.
+        owner: the current owner's assignment (``None`` while in the shared pool).
+        sent_keys: the follow-up keys already sent.
         floor, end: the window a plan looks at: occurrences still valid after ``floor`` and
             due by ``end``; rules may skip the others early.
         model: the fitted value model, if any: the status then reads P(alive), as
             ``assess`` does.
     """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "sent_keys" in self.__dict__:  # set last in __init__
+            raise AttributeError(f"a CustomerRecord is read-only; cannot set {name!r}")
+        object.__setattr__(self, name, value)
 
     def __init__(
         self,
@@ -83,25 +103,28 @@ class CustomerFacts:
         self.end = self.now + horizon
         self.policy = policy
         self.history = history
-        self.events = ordered(history, self.now)
+        self.events: Sequence[Event] = tuple(ordered(history, self.now))
         self.tz: tzinfo = customer_zone(self.events, policy)
-        self.referrals = {k: to_utc(v) for k, v in (referrals or {}).items()}
+        self.referrals: Mapping[str, datetime] = MappingProxyType(
+            {k: to_utc(v) for k, v in (referrals or {}).items()}
+        )
         ledger = Ledger(policy, self.tz)
         for e in self.events:
             ledger.apply(e)
         ledger.applied = len(self.events)
         self.ledger = ledger
-        self.orders: Mapping[str, OrderState] = ledger.orders
-        self.complaints: Mapping[str, ComplaintOpened] = ledger.complaints
-        self.resolved: Mapping[str, ComplaintResolved] = ledger.resolved
-        self.contacts: Sequence[Contacted] = ledger.contacts
-        self.replies: Sequence[Replied] = ledger.replies
-        self.reviews: Sequence[ReviewPosted] = ledger.reviews
-        self.engagements: Sequence[Engaged] = ledger.engagements
-        self.leads: Sequence[LeadCaptured] = ledger.leads
-        self.referred: Mapping[str, Referred] = ledger.referrals
+        self.orders: Mapping[str, OrderState] = MappingProxyType(ledger.orders)
+        self.complaints: Mapping[str, ComplaintOpened] = MappingProxyType(ledger.complaints)
+        self.resolved: Mapping[str, ComplaintResolved] = MappingProxyType(ledger.resolved)
+        self.contacts: Sequence[Contacted] = tuple(ledger.contacts)
+        self.replies: Sequence[Replied] = tuple(ledger.replies)
+        self.reviews: Sequence[ReviewPosted] = tuple(ledger.reviews)
+        self.engagements: Sequence[Engaged] = tuple(ledger.engagements)
+        self.leads: Sequence[LeadCaptured] = tuple(ledger.leads)
+        self.referred: Mapping[str, Referred] = MappingProxyType(ledger.referrals)
         self.registered: CustomerRegistered | None = ledger.registered
         self.erased: CustomerErased | None = ledger.erased
+        self.owner: OwnerAssigned | None = ledger.owner
         self.sent_keys = frozenset(c.key for c in self.contacts if c.key is not None)
 
     def in_window(self, due: datetime, valid_until: datetime) -> bool:
