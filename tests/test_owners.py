@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+import lifecycle as lc
 from lifecycle.errors import PolicyError
 from lifecycle.events import (
     Contacted,
@@ -169,3 +170,20 @@ def test_policy_values_are_checked_by_name() -> None:
         OwnerPolicy(assignment="random")
     with pytest.raises(PolicyError, match=r"owners\.capacity"):
         OwnerPolicy(capacity=0)
+
+
+def test_the_customer_record_and_the_pool_rules_read_one_fold() -> None:
+    day0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    history = [
+        LeadCaptured(customer_id="p", at=day0, source="fair"),
+        OwnerAssigned(customer_id="p", at=day0 + timedelta(hours=1), owner_id="ann"),
+        Contacted(customer_id="p", at=day0 + timedelta(days=3), channel="phone"),
+        ReturnedToPool(customer_id="p", at=day0 + timedelta(days=20), owner_id="ann"),
+        OwnerAssigned(customer_id="p", at=day0 + timedelta(days=21), owner_id="bob"),
+    ]
+    now = day0 + timedelta(days=22)
+    record = lc.CustomerRecord("p", history, lc.Policy(), now)
+    assert record.ownership == ownership("p", history, OwnerPolicy(), now)
+    assert record.ownership.owner_id == "bob"
+    assert record.ownership.releases == (("ann", day0 + timedelta(days=20)),)
+    assert record.ownership.clock_from == day0 + timedelta(days=21)

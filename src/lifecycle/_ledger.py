@@ -51,7 +51,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
-from lifecycle.vocabulary import Purpose
+from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, Purpose
 
 
 @attrs.define
@@ -197,6 +197,13 @@ class Ledger:
         self.owner: OwnerAssigned | None = None
         """The current owner's assignment; ``None`` while the customer is in the shared pool."""
         self.owner_returns: list[ReturnedToPool] = []
+        self.owner_releases: list[tuple[str, ReturnedToPool]] = []
+        """(owner, return) for every return to the pool, oldest first."""
+        self.last_assigned: OwnerAssigned | None = None
+        self.owner_clock: Event | None = None
+        """What (re)started the reclaim clock: leaving the pool, or the owner's last follow-up
+        (a contact a person logged or made through an owner channel, or a paid order when the
+        owner policy counts orders)."""
         self.tier_moves: list[TierGranted | TierRevoked] = []
         self.redemptions: list[PointsRedeemed] = []
         # -- each event once; each redemption once (loyalty reads these) ---------------------
@@ -264,18 +271,23 @@ class Ledger:
                     self.withdrawn.discard((ch, q))
                 else:
                     self.withdrawn.add((ch, q))
-            case Contacted():
+            case Contacted(rule=rule, channel=channel):
                 self.contacts.append(event)
+                if rule is None or channel in FOLLOW_UP_CHANNELS:
+                    self._follow_up(event)
             case Replied():
                 self.replies.append(event)
             case CustomerErased():
                 self.erased = self.erased or event
             case OwnerAssigned():
-                self.owner = event
+                if self.owner is None:  # out of the pool: the reclaim clock starts
+                    self.owner_clock = event
+                self.owner = self.last_assigned = event
             case ReturnedToPool():
                 if self.owner is not None:
                     self.owner_returns.append(event)
-                self.owner = None
+                    self.owner_releases.append((self.owner.owner_id, event))
+                self.owner = self.owner_clock = None
             case TierGranted() | TierRevoked():
                 self.tier_moves.append(event)
             case PointsRedeemed(redemption_id=rid):
@@ -289,6 +301,11 @@ class Ledger:
             case PartnershipEnded(kind=kind):
                 if self.partnerships.pop(kind, None) is not None:
                     self.ended_partnerships[kind] = event
+
+    def _follow_up(self, event: Event) -> None:
+        """The owner followed up: the reclaim clock starts again."""
+        if self.owner is not None and self.owner_clock is not None:
+            self.owner_clock = event
 
     def _order(self, order_id: str) -> OrderState:
         state = self.orders.get(order_id)
@@ -304,6 +321,8 @@ class Ledger:
                 state.placed = state.placed or event
             case OrderPaid():
                 state.paid = state.paid or event
+                if self.policy.owners.orders_restart_clock:
+                    self._follow_up(event)
             case OrderCancelled():
                 state.cancelled = state.cancelled or event
             case OrderRefunded():
@@ -342,6 +361,14 @@ class Ledger:
     @property
     def last_day(self) -> date | None:
         return self._last_day
+
+    @property
+    def net_spend(self) -> Decimal:
+        """Paid minus refunded amounts over every order, as the owner rules count them."""
+        return sum(
+            (o.paid.amount - o.refunded for o in self.orders.values() if o.paid is not None),
+            Decimal(0),
+        )
 
     def valid_orders(self) -> list[OrderState]:
         """Valid orders by payment time."""

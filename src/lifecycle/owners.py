@@ -13,6 +13,7 @@ messages do not count, and a transfer to another owner does not restart the cloc
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -21,18 +22,16 @@ from typing import Final, Literal
 
 import attrs
 
+from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.events import (
-    Contacted,
     Event,
-    OrderPaid,
-    OrderRefunded,
     OwnerAssigned,
     ReturnedToPool,
 )
-from lifecycle.policy import Assignment, OwnerPolicy
+from lifecycle.policy import Assignment, OwnerPolicy, Policy
 from lifecycle.reasons import Reason
-from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, Stage
+from lifecycle.vocabulary import Stage
 
 __all__ = [
     "OwnerChanges",
@@ -43,6 +42,7 @@ __all__ = [
     "assign",
     "owner_book",
     "ownership",
+    "ownership_of",
     "sweep",
     "transfer",
 ]
@@ -144,50 +144,32 @@ class Ownership:
         return self.clock_from + timedelta(days=days)
 
 
-def _follow_up(e: Event, policy: OwnerPolicy) -> bool:
-    if isinstance(e, Contacted):
-        return e.rule is None or e.channel in FOLLOW_UP_CHANNELS
-    return policy.orders_restart_clock and isinstance(e, OrderPaid)
+@functools.cache
+def _folding(policy: OwnerPolicy) -> Policy:
+    """A policy holding ``policy``, for folding histories: the owner rules need no other part."""
+    return Policy(owners=policy)
 
 
 def ownership(
     customer_id: str, history: Iterable[Event], policy: OwnerPolicy, now: datetime
 ) -> Ownership:
-    """The customer's ownership from their history (replay order), counting events up to ``now``."""
+    """The customer's ownership from their history, counting events up to ``now``."""
     now = to_utc(require_aware(now, "now"))
-    owner: str | None = None
-    since = clock = last = None
-    clock_event: str | None = None
-    releases: list[tuple[str, datetime]] = []
-    spend = Decimal(0)
-    for e in history:
-        at = to_utc(e.at)
-        if at > now:
-            break
-        if isinstance(e, OrderPaid):
-            spend += e.amount
-        elif isinstance(e, OrderRefunded):
-            spend -= e.amount
-        if isinstance(e, OwnerAssigned):
-            last = at
-            if owner is None:  # out of the pool: the clock starts
-                clock, clock_event = at, e.event_id
-            owner, since = e.owner_id, at
-        elif isinstance(e, ReturnedToPool):
-            if owner is not None:
-                releases.append((owner, at))
-            owner = since = clock = clock_event = None
-        elif owner is not None and clock is not None and _follow_up(e, policy) and at >= clock:
-            clock, clock_event = at, e.event_id
+    return ownership_of(customer_id, fold(list(history), _folding(policy), now))
+
+
+def ownership_of(customer_id: str, ledger: Ledger) -> Ownership:
+    """The customer's ownership from their history already folded (see :class:`Ledger`)."""
+    owner, clock, last = ledger.owner, ledger.owner_clock, ledger.last_assigned
     return Ownership(
         customer_id=customer_id,
-        owner_id=owner,
-        since=since,
-        clock_from=clock,
-        clock_event=clock_event,
-        releases=tuple(releases),
-        net_spend=spend,
-        last_assigned_at=last,
+        owner_id=None if owner is None else owner.owner_id,
+        since=None if owner is None else to_utc(owner.at),
+        clock_from=None if clock is None else to_utc(clock.at),
+        clock_event=None if clock is None else clock.event_id,
+        releases=tuple((o, to_utc(e.at)) for o, e in ledger.owner_releases),
+        net_spend=ledger.net_spend,
+        last_assigned_at=None if last is None else to_utc(last.at),
     )
 
 

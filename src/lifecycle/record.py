@@ -41,6 +41,7 @@ from lifecycle.loyalty import (
     tier_from_ledger,
     tier_history_from_ledger,
 )
+from lifecycle.owners import Ownership, ownership_of
 from lifecycle.policy import Policy
 from lifecycle.stages import StageChange, StageJudge, stage_history
 from lifecycle.status import AliveModel, StatusAssessment, at_risk_since, status_from_ledger
@@ -71,7 +72,8 @@ class CustomerRecord:
         referred: whom the customer referred (``Referred`` by referred id); ``referrals``:
             when each of them first made an order still valid at ``now``.
         registered, erased: the registration and the erasure, if any.
-        owner: the current owner's assignment (``None`` while in the shared pool).
+        owner: the current owner's assignment (``None`` while in the shared pool);
+            ``ownership``: the owner and the reclaim clock, as the pool rules read them.
         sent_keys: the follow-up keys already sent.
         floor, end: the window a plan looks at: occurrences still valid after ``floor`` and
             due by ``end``; rules may skip the others early.
@@ -189,6 +191,11 @@ class CustomerRecord:
     def status(self) -> StatusAssessment:
         """The status ``assess`` reports: by P(alive) when a value model is fitted."""
         return status_from_ledger(self.ledger, self.now, model=self.model, explain=False)
+
+    @cached_property
+    def ownership(self) -> Ownership:
+        """The owner, since when, and where the reclaim clock of the shared pool stands."""
+        return ownership_of(self.customer_id, self.ledger)
 
     @cached_property
     def at_risk_since(self) -> date | None:
