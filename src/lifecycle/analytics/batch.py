@@ -39,7 +39,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.loyalty import assess_tier
-from lifecycle.policy import Policy
+from lifecycle.policy import Policy, StagePolicy
 from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, Stage, StageFacts
 from lifecycle.status import Status
 
@@ -380,10 +380,7 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
         complaint_age=complaint_age,
         engaged=engaged,
     )
-    stage = np.select(
-        [np.broadcast_to(rule.holds(facts, sp), (n,)) for rule in STAGE_RULES],
-        [rule.stage.value for rule in STAGE_RULES],
-    ).astype(np.int8)
+    stage = _stages(facts, sp)
 
     # -- the status ---------------------------------------------------------------------------
     status = np.zeros(n, dtype=np.int8)
@@ -396,6 +393,15 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
         status=status[out_order],
         as_of=now,
     )
+
+
+def _stages(facts: StageFacts, policy: StagePolicy) -> npt.NDArray[np.int8]:
+    """Each customer's stage: the highest whose criterion in the stage table holds."""
+    n = len(np.asarray(facts.orders))
+    return np.select(
+        [np.broadcast_to(rule.holds(facts, policy), (n,)) for rule in STAGE_RULES],
+        [rule.stage.value for rule in STAGE_RULES],
+    ).astype(np.int8)
 
 
 def _status(
