@@ -33,7 +33,7 @@ from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
 from lifecycle.ports import Channel, Snapshot, Store
 from lifecycle.serde import _encode, event_to_dict
-from lifecycle.stages import Stage, StageChange, stage_history
+from lifecycle.stages import Stage, StageChange, conversion_periods, stage_history
 from lifecycle.status import AliveModel, Status
 
 __all__ = ["Lifecycle", "RecordResult"]
@@ -283,18 +283,24 @@ class Lifecycle:
         pending: dict[str, tuple[Event, ...]] | None = None,
     ) -> dict[str, datetime]:
         """When each customer this one referred first made an order still valid at ``now``."""
-        referred = {e.referred_id for e in history if isinstance(e, Referred)}
-        if not referred:
-            return {}
-        pending = pending or {}
-        found = {r: pending[r] for r in referred if r in pending}
-        found.update(self.store.histories(referred - found.keys()))
         out = {}
-        for r, other in found.items():
+        for r, other in self._referred(history, pending).items():
             first = first_valid_order_at(other, self.policy, now)
             if first is not None:
                 out[r] = first
         return out
+
+    def _referred(
+        self, history: Sequence[Event], pending: dict[str, tuple[Event, ...]] | None = None
+    ) -> dict[str, Sequence[Event]]:
+        """The histories of the customers this one referred (``pending`` before the store's)."""
+        referred = {e.referred_id for e in history if isinstance(e, Referred)}
+        if not referred:
+            return {}
+        pending = pending or {}
+        found: dict[str, Sequence[Event]] = {r: pending[r] for r in referred if r in pending}
+        found.update(self.store.histories(referred - found.keys()))
+        return found
 
     def _assess(
         self,
@@ -340,7 +346,12 @@ class Lifecycle:
         """Every stage change up to ``at``: "repeat buyer since 2026-03-02, order o-981"."""
         now = self._now(at)
         history = self.history(customer_id)
-        return stage_history(history, self.policy, now, referrals=self._referrals(history, now))
+        periods = {
+            r: ps
+            for r, other in self._referred(history).items()
+            if (ps := conversion_periods(other, self.policy, now))
+        }
+        return stage_history(history, self.policy, now, referrals=periods)
 
     def customers(
         self,

@@ -29,12 +29,14 @@ __all__ = [
     "NO_COMPLAINT",
     "STAGE_RULES",
     "Job",
+    "Period",
     "Stage",
     "StageAssessment",
     "StageChange",
     "StageFacts",
     "StageRule",
     "assess_stage",
+    "conversion_periods",
     "stage_criteria",
     "stage_history",
     "stage_table",
@@ -812,28 +814,76 @@ def assess_stage(
     return _Judge(ledger, referrals or {}, now).decide()
 
 
+Period: TypeAlias = tuple[datetime, datetime | None]
+"""From ``since`` (included) until ``until`` (excluded; ``None``: still)."""
+
+
+def conversion_periods(
+    history: Sequence[Event], policy: Policy, now: datetime
+) -> tuple[Period, ...]:
+    """The periods up to ``now`` in which the customer had a valid order, oldest first.
+
+    A customer referred by another counts as converted in these periods, as an assessment at
+    each instant reads it: an order paid and later refunded counted until the refund.
+    """
+    now = to_utc(require_aware(now, "now"))
+    ledger = Ledger(policy, zone(policy.timezone))  # valid or not does not depend on the zone
+    events = ordered(history, now)
+    out: list[Period] = []
+    since: datetime | None = None
+    for i, event in enumerate(events):
+        ledger.apply(event)
+        at = sort_key(event)[0]
+        if i + 1 < len(events) and sort_key(events[i + 1])[0] == at:
+            continue  # read the state once every event at this instant is in
+        if ledger.valid_count and since is None:
+            since = at
+        elif not ledger.valid_count and since is not None:
+            out.append((since, at))
+            since = None
+    if since is not None:
+        out.append((since, None))
+    return tuple(out)
+
+
 def stage_history(
     history: Sequence[Event],
     policy: Policy,
     now: datetime,
     *,
-    referrals: Mapping[str, datetime] | None = None,
+    referrals: Mapping[str, datetime | Sequence[Period]] | None = None,
 ) -> tuple[StageChange, ...]:
     """Every stage change the events imply, up to ``now``, oldest first.
 
     Stages change when an event arrives and when time passes a threshold (a long-term customer
     idle for over a year, a complaint leaving the complaint-free window, a referred customer's
     first order).
+
+    Args:
+        history: the customer's events, in any order.
+        policy: the thresholds and the shop's time zone.
+        now: the end of the replay; aware.
+        referrals: for each customer this one referred, when that customer's first valid order
+            was paid, or the periods in which they had a valid order
+            (:func:`conversion_periods`), so that a referral whose order was refunded later
+            counts in between, as an assessment then says. The facade passes the periods.
     """
     now = to_utc(require_aware(now, "now"))
-    converted = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
+    periods = {
+        rid: ((to_utc(p), None),)
+        if isinstance(p, datetime)
+        else tuple((to_utc(a), None if b is None else to_utc(b)) for a, b in p)
+        for rid, p in (referrals or {}).items()
+    }
     events = ordered(history, now)
     if not events:
         return ()
     # The customer's zone as known at each instant, as an assessment then would read it.
     ledger = Ledger(policy, zone(policy.timezone))
     changes: list[StageChange] = []
-    conversion_times = sorted(t for t in converted.values() if t <= now)
+    conversion_times = sorted(
+        {t for ps in periods.values() for p in ps for t in p if t is not None and t <= now}
+    )
     pending: list[datetime] = []
     i = 0
     current: Stage | None = None
@@ -861,6 +911,12 @@ def stage_history(
             start = 0
         for e in events[start:i]:
             ledger.apply(e)
+        converted = {
+            rid: since
+            for rid, ps in periods.items()
+            for since, until in ps
+            if since <= t and (until is None or t < until)
+        }
         judge = _Judge(ledger, converted, t)
         # Reasons are built only where the stage changes: a long replay stays linear.
         if judge.stage() != current:
