@@ -618,7 +618,7 @@ class _Judge:
         """Why a long-term customer is no advocate (a customer who is not long-term is told why
         not long-term instead)."""
         p = self.p
-        if not all(test(f, p) for test in _LONG_TERM):
+        if not _RULE[Stage.LONG_TERM].holds(f, p):
             return []
         notes = [] if trusted(f, p) else [self.no_trust_signal()]
         lg = self.lg
