@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-import attrs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -96,12 +95,7 @@ def stage_facts(draw: st.DrawFn) -> StageFacts:
 
 
 def _arrays(many: Sequence[StageFacts]) -> StageFacts:
-    return StageFacts(
-        **{
-            field.name: np.array([getattr(f, field.name) for f in many])
-            for field in attrs.fields(StageFacts)
-        }
-    )
+    return StageFacts(*(np.array(column) for column in zip(*many, strict=True)))
 
 
 @settings(max_examples=200, deadline=None)
