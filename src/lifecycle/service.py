@@ -283,24 +283,18 @@ class Lifecycle:
         pending: dict[str, tuple[Event, ...]] | None = None,
     ) -> dict[str, datetime]:
         """When each customer this one referred first made an order still valid at ``now``."""
-        out = {}
-        for r, other in self._referred(history, pending).items():
-            first = first_valid_order_at(other, self.policy, now)
-            if first is not None:
-                out[r] = first
-        return out
-
-    def _referred(
-        self, history: Sequence[Event], pending: dict[str, tuple[Event, ...]] | None = None
-    ) -> dict[str, Sequence[Event]]:
-        """The histories of the customers this one referred (``pending`` before the store's)."""
         referred = {e.referred_id for e in history if isinstance(e, Referred)}
         if not referred:
             return {}
         pending = pending or {}
-        found: dict[str, Sequence[Event]] = {r: pending[r] for r in referred if r in pending}
+        found = {r: pending[r] for r in referred if r in pending}
         found.update(self.store.histories(referred - found.keys()))
-        return found
+        out = {}
+        for r, other in found.items():
+            first = first_valid_order_at(other, self.policy, now)
+            if first is not None:
+                out[r] = first
+        return out
 
     def _assess(
         self,
@@ -346,9 +340,12 @@ class Lifecycle:
         """Every stage change up to ``at``: "repeat buyer since 2026-03-02, order o-981"."""
         now = self._now(at)
         history = self.history(customer_id)
+        # When each referred customer had a valid order: a referral refunded later counted then.
+        referred = {e.referred_id for e in history if isinstance(e, Referred)}
+        others = self.store.histories(referred) if referred else {}
         periods = {
             r: ps
-            for r, other in self._referred(history).items()
+            for r, other in others.items()
             if (ps := conversion_periods(other, self.policy, now))
         }
         return stage_history(history, self.policy, now, referrals=periods)

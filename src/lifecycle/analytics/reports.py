@@ -16,6 +16,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.analytics._days import datetime_to_us
 from lifecycle.analytics.batch import assess_all
 from lifecycle.analytics.table import Transactions
+from lifecycle.assessment import first_valid_order_at
 from lifecycle.errors import DataError
 from lifecycle.events import (
     ComplaintOpened,
@@ -25,7 +26,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
-from lifecycle.stages import Job, Period, Stage, conversion_periods, stage_history
+from lifecycle.stages import Job, Stage, stage_history
 
 __all__ = [
     "Cohorts",
@@ -195,7 +196,7 @@ def stage_funnel(
         by_customer: dict[str, list[Event]] = {}
         for e in events:
             by_customer.setdefault(e.customer_id, []).append(e)
-        converted = _conversions(by_customer, policy, now)
+        converted = _first_valid_orders(by_customer, policy, now)
         for history in by_customer.values():
             referrals = {
                 e.referred_id: converted[e.referred_id]
@@ -237,15 +238,15 @@ def funnel_steps(
     return tuple(steps)
 
 
-def _conversions(
+def _first_valid_orders(
     by_customer: dict[str, list[Event]], policy: Policy, now: datetime
-) -> dict[str, tuple[Period, ...]]:
-    """When each customer had a valid order, up to ``now`` (customers who never had one left out)."""
+) -> dict[str, datetime]:
+    """When each customer first made an order still valid at ``now``."""
     out = {}
     for cid, history in by_customer.items():
-        periods = conversion_periods(history, policy, now)
-        if periods:
-            out[cid] = periods
+        first = first_valid_order_at(history, policy, now)
+        if first is not None:
+            out[cid] = first
     return out
 
 
