@@ -168,7 +168,9 @@ def boundaries(events: Sequence[lc.Event], policy: lc.Policy) -> list[datetime]:
     return out
 
 
-def referrals_at(shop: lc.Lifecycle, history: Sequence[lc.Event], now: datetime) -> dict:
+def referrals_at(
+    shop: lc.Lifecycle, history: Sequence[lc.Event], now: datetime
+) -> dict[str, datetime]:
     """When each customer this one referred first made an order still valid at ``now``."""
     out = {}
     for rid in {e.referred_id for e in history if isinstance(e, lc.Referred)}:
@@ -182,10 +184,11 @@ def referrals_at(shop: lc.Lifecycle, history: Sequence[lc.Event], now: datetime)
 
 
 def in_force(changes: Sequence[lc.StageChange], at: datetime) -> Stage:
-    """The stage a stage history says holds at ``at``."""
+    """The stage a stage history says holds at ``at`` (compared as instants: within one zone,
+    Python compares wall times and ignores ``fold``)."""
     stage = Stage.SUSPECT
     for c in changes:
-        if c.since <= at:
+        if c.since.astimezone(UTC) <= at.astimezone(UTC):
             stage = c.stage
     return stage
 
