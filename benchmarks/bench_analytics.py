@@ -13,6 +13,9 @@ are summarised by ``lifecycle.analytics.rfm_summary``, by a plain pandas groupby
 ``lifetimes.utils.summary_data_from_transaction_data``; the table shows seconds, peak memory,
 the ratio to ours, and numpy's bare sort of the same keys as the floor. Ours is the median of
 five runs in one process (the first included); each baseline runs once in a fresh process.
+
+Then, for each of ``--batch-sizes`` customers of a seeded synthetic shop, the median time of
+three ``lifecycle.analytics.assess_all`` runs (stage and status of every customer at once).
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+import lifecycle as lc
 from bench_store import machine, reference_loop
-from lifecycle.analytics import Transactions, rfm_summary
+from lifecycle.analytics import Transactions, assess_all, rfm_summary
+from lifecycle.datasets import synthetic_shop
 
 BASELINE = textwrap.dedent(
     """
@@ -100,6 +105,22 @@ def ours(d: dict[str, np.ndarray], runs: int = 5) -> tuple[float, float, int]:
     return sorted(times)[len(times) // 2], peak, customers
 
 
+def batch_figures(customers: int, runs: int = 3) -> str:
+    """The median time of ``runs`` batch assessments of a synthetic shop."""
+    shop = synthetic_shop(customers, seed=1)
+    policy = lc.Policy(timezone=shop.timezone)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        assess_all(shop.events, policy, shop.as_of)
+        times.append(time.perf_counter() - start)
+    seconds = sorted(times)[len(times) // 2]
+    return (
+        f"assess_all {customers:>9,} customers {len(shop.events):>10,} events  "
+        f"median {seconds:6.2f} s = {customers / seconds:>9,.0f} customers/s"
+    )
+
+
 def baseline(python: str, path: Path, which: str) -> dict[str, float] | None:
     try:
         done = subprocess.run(
@@ -121,6 +142,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--baseline-python", default="/tmp/lifetimes-venv/bin/python")
     parser.add_argument("--skip", default="", help="comma-separated baselines to skip")
+    parser.add_argument("--batch-sizes", default="10000,100000")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     print(f"machine: {machine()}; reference loop {reference_loop():.2f} s")
@@ -151,6 +173,8 @@ def main() -> int:
                 f"{cells[0]} {cells[1]:>17}",
                 flush=True,
             )
+    for customers in (int(s) for s in args.batch_sizes.split(",") if s):
+        print(batch_figures(customers), flush=True)
     return 0
 
 

@@ -1,8 +1,9 @@
 """Stage and status of every customer at once: the per-customer rules in vectorised form.
 
-:func:`assess_all` reads the events once into columns, then decides every customer's stage
-and status with numpy group-bys. It gives exactly what :func:`lifecycle.assess` gives customer
-by customer (the tests hold it to that on generated shops), several times faster.
+:func:`assess_all` reads the events once into columns, gathers every customer's stage facts
+with numpy group-bys and reads the stage table (:data:`lifecycle.stages.STAGE_RULES`) on them
+as arrays; the status follows the rhythm rule. It gives exactly what :func:`lifecycle.assess`
+gives customer by customer (the tests hold it to that on generated shops), several times faster.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.loyalty import assess_tier
-from lifecycle.policy import Policy
+from lifecycle.policy import Policy, StagePolicy
+from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
 from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["BatchAssessment", "assess_all"]
@@ -306,27 +308,22 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
     else:
         first_day = last_day = np.zeros(n, dtype=np.int64)
 
-    # -- trust, complaints, referrals, partnerships ---------------------------------------------
-    promoter = np.zeros(n, dtype=bool)
+    # -- feedback, reviews, complaints, referrals, partnerships ---------------------------------
+    nps = np.full(n, -1, dtype=np.int64)
     if cols.nps:
-        nps = np.array(cols.nps, dtype=np.int64)
-        last = _last_per_group(nps[:, 0], n)
+        answers = np.array(cols.nps, dtype=np.int64)
+        last = _last_per_group(answers[:, 0], n)
         has = last >= 0
-        promoter[has] = nps[last[has], 1] >= sp.promoter_min_score
+        nps[has] = answers[last[has], 1]
     review_n = np.zeros(n, dtype=np.int64)
     review_sum = np.zeros(n, dtype=np.int64)
     if cols.reviews:
         rv = np.array(cols.reviews, dtype=np.int64)
         review_n = np.bincount(rv[:, 0], minlength=n)
         review_sum = np.bincount(rv[:, 0], weights=rv[:, 1], minlength=n).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reviewed = (review_n >= sp.advocate_min_reviews) & (
-            review_sum / np.maximum(review_n, 1) >= sp.advocate_min_review_average
-        )
-    trusted = promoter | ((review_n > 0) & reviewed)
 
     open_complaints = np.zeros(n, dtype=np.int64)
-    recent_complaint = np.zeros(n, dtype=bool)
+    complaint_age = np.full(n, NO_COMPLAINT, dtype=np.int64)
     if cols.complaint_rows:
         cr = np.array(cols.complaint_rows, dtype=np.int64)
         last = _last_per_group(cr[:, 0], len(cols.complaints))
@@ -337,8 +334,7 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
             last_open = _last_per_group(opened[:, 1], n)
             has = last_open >= 0
             c_day = days_of(opened[last_open[has], 1], opened[last_open[has], 3])
-            recent_complaint[has] = (today[has] - c_day) <= sp.complaint_free_days
-    calm = (open_complaints == 0) & ~recent_complaint
+            complaint_age[has] = today[has] - c_day
 
     converted = np.zeros(n, dtype=np.int64)
     if cols.referrals:
@@ -369,34 +365,22 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
     engaged = np.zeros(n, dtype=bool)
     engaged[np.array(cols.engaged, dtype=np.int64)] = True
 
-    # -- the stage ----------------------------------------------------------------------------
-    long_term = (
-        has_days
-        & (valid_count >= sp.long_term_min_orders)
-        & (last_day - first_day >= sp.long_term_min_span_days)
-        & (today - last_day <= sp.long_term_max_idle_days)
+    # -- the stage: the stage table, read for every customer at once ---------------------------
+    facts = StageFacts(
+        partner=partner,
+        converted=converted,
+        orders=valid_count,
+        days=days_n,
+        span=last_day - first_day,
+        idle=np.where(has_days, today - last_day, 0),
+        nps=nps,
+        reviews=review_n,
+        review_average=review_sum / np.maximum(review_n, 1),
+        open_complaints=open_complaints,
+        complaint_age=complaint_age,
+        engaged=engaged,
     )
-    stage = np.select(
-        [
-            partner,
-            (converted >= sp.strategic_min_referrals) & (valid_count >= sp.strategic_min_orders),
-            long_term & trusted & calm,
-            long_term,
-            days_n >= sp.repeat_min_days,
-            valid_count >= 1,
-            engaged,
-        ],
-        [
-            Stage.PARTNER,
-            Stage.STRATEGIC,
-            Stage.ADVOCATE,
-            Stage.LONG_TERM,
-            Stage.REPEAT,
-            Stage.FIRST_PURCHASE,
-            Stage.PROSPECT,
-        ],
-        default=Stage.SUSPECT,
-    ).astype(np.int8)
+    stage = _stages(facts, sp)
 
     # -- the status ---------------------------------------------------------------------------
     status = np.zeros(n, dtype=np.int8)
@@ -409,6 +393,15 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
         status=status[out_order],
         as_of=now,
     )
+
+
+def _stages(facts: StageFacts, policy: StagePolicy) -> npt.NDArray[np.int8]:
+    """Each customer's stage: the highest whose criterion in the stage table holds."""
+    n = len(np.asarray(facts.orders))
+    return np.select(
+        [np.broadcast_to(rule.holds(facts, policy), (n,)) for rule in STAGE_RULES],
+        [rule.stage.value for rule in STAGE_RULES],
+    ).astype(np.int8)
 
 
 def _status(
