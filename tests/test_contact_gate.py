@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,8 @@ from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.cadence import CadencePolicy, Hold
-from lifecycle.cadence.contact import Caps, ContactPolicy
-from lifecycle.dispatch import DispatchOutcome, dispatch, to_outbox
+from lifecycle.cadence.contact import Caps, ContactPolicy, QuietHours
+from lifecycle.dispatch import DispatchOutcome, dispatch, in_doubt, to_outbox
 from lifecycle.errors import TransientChannelError
 from lifecycle.policy import DispatchPolicy
 from lifecycle.ports import Message, OutboxEntry, OutboxState
@@ -373,3 +376,193 @@ def test_the_customer_record_is_read_only() -> None:
     assert record.orders["o1"].shipped is not None
     assert record.stage is lc.Stage.FIRST_PURCHASE  # derived on first use, then kept
     assert record.profile.name == "Li"
+
+
+# -- planned entries, clocks, the planning index ---------------------------------------------
+
+
+def _placed(at: datetime) -> lc.OrderPlaced:
+    return lc.OrderPlaced(
+        customer_id="c1", order_id="o9", amount=Decimal("50.00"), currency="CNY", at=at
+    )
+
+
+def test_a_planned_entry_whose_rule_left_the_policy_is_cancelled() -> None:
+    store = MemoryStore()
+    events = [_customer(), _placed(_at(2, 10))]
+    store.append(events)
+    (due,) = lc.cadence.planner.plan_customer(events, POLICY, _at(2, 11)).due
+    store.append([], outbox=[to_outbox(due)])
+    rules = tuple(r for r in POLICY.cadence.rules if r.id != "payment_reminder")
+    without = attrs.evolve(POLICY, cadence=attrs.evolve(POLICY.cadence, rules=rules))
+    (r,) = dispatch(store, {"sms": MemoryChannel("sms")}, without, _at(2, 11)).results
+    assert (r.outcome, r.reason.code) == (DispatchOutcome.SUPPRESSED, "dispatch.rule_gone")
+
+
+def test_a_hosts_own_entry_may_reuse_a_rule_id() -> None:
+    store = MemoryStore()
+    store.append([_customer()])
+    store.append(
+        [],
+        outbox=[
+            OutboxEntry(
+                key="host-1",
+                customer_id="c1",
+                channel="sms",
+                due_at=_at(2, 10),
+                rule="shipping_notice",
+                purpose="transactional",
+                text_en="Your parcel is on its way.",
+            )
+        ],
+    )
+    assert dispatch(store, {"sms": MemoryChannel("sms")}, POLICY, _at(2, 10)).sent == ("host-1",)
+
+
+def test_a_dispatcher_whose_clock_runs_ahead_cannot_open_a_gap_in_the_caps() -> None:
+    store = MemoryStore()
+    store.append([_customer()])
+    store.append(
+        [],
+        outbox=[
+            OutboxEntry(
+                key=f"c1:promo:{n}",
+                customer_id="c1",
+                channel="sms",
+                due_at=_at(2, 9, 59),
+                purpose="marketing",
+                text_en="Sale. Reply STOP to opt out.",
+            )
+            for n in (1, 2)
+        ],
+    )
+    sms = MemoryChannel("sms")
+    ahead = dispatch(store, {"sms": sms}, POLICY, _at(2, 10, 0, 2), worker="a", limit=1)
+    assert len(ahead.sent) == 1
+    (r,) = dispatch(store, {"sms": sms}, POLICY, _at(2, 10, 0, 1), worker="b").results
+    assert (r.outcome, r.reason.code) == (DispatchOutcome.DEFERRED, "cadence.min_gap")
+    assert len(sms.sent) == 1
+
+
+def test_a_possibly_sent_message_cancelled_later_is_reported_in_doubt() -> None:
+    store = MemoryStore()
+    store.append([_customer()])
+    entry = OutboxEntry(
+        key="c1:promo:1",
+        customer_id="c1",
+        channel="sms",
+        due_at=_at(2, 10),
+        purpose="marketing",
+        text_en="Sale. Reply STOP to opt out.",
+    )
+    store.append([], outbox=[entry])
+    store.claim(_at(2, 10), worker="dead", lease=timedelta(minutes=5))  # sent, then died
+    store.append(
+        [
+            lc.ConsentChanged(
+                customer_id="c1",
+                at=_at(2, 10, 1),
+                channel="sms",
+                purpose="marketing",
+                granted=False,
+            )
+        ]
+    )
+    (r,) = dispatch(store, {"sms": MemoryChannel("sms")}, POLICY, _at(2, 10, 6)).results
+    assert (r.outcome, r.doubt) == (DispatchOutcome.SUPPRESSED, True)
+    assert [e.key for e in in_doubt(store)] == ["c1:promo:1"]
+
+
+def test_a_follow_up_late_on_the_25_hour_day_is_not_lost() -> None:
+    ny = "America/New_York"
+    rules = tuple(
+        attrs.evolve(r, send_at=time(23, 30)) if r.id == "birthday" else r
+        for r in lc.Policy().cadence.rules
+    )
+    contact = ContactPolicy(quiet=QuietHours(start="00:00", end="00:00"))
+    policy = lc.Policy(
+        timezone=ny, cadence=attrs.evolve(lc.Policy().cadence, rules=rules, contact=contact)
+    )
+    point = lc.ContactPoint(channel="sms", address="+1555", consent=set(lc.Purpose))
+    start = datetime(2026, 10, 31, 12, tzinfo=UTC)
+    sms = MemoryChannel("sms")
+    shop = lc.Lifecycle.in_memory(policy=policy, clock=lc.FixedClock(start), channels={"sms": sms})
+    shop.record(
+        lc.CustomerRegistered(
+            customer_id="c1",
+            at=start - timedelta(days=30),
+            profile=lc.Profile(
+                timezone=ny, birthday=lc.Birthday(month=11, day=1), contacts=(point,)
+            ),
+        )
+    )
+    t = start
+    while t < start + timedelta(days=3):
+        shop.dispatch(t)
+        t += timedelta(minutes=15)
+    assert [m.key for m in sms.sent] == ["c1:birthday:2026"]
+
+
+class _NoIndex:
+    """A store without the planning index: the facade plans everyone on every dispatch."""
+
+    def __init__(self) -> None:
+        self._store = MemoryStore()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("planning_due", "planned", "plan_fingerprint", "replan_all"):
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_dispatch_sends_the_same_with_and_without_the_planning_index() -> None:
+    start = _at(8, 8)
+    sale = lc.cadence.Campaign(
+        id="spring_sale",
+        template="campaign",
+        purpose="marketing",
+        channels=("sms",),
+        priority=10,
+        name_en="Spring sale",
+        name_zh="春季促销",
+        start=start + timedelta(hours=1),
+        end=start + timedelta(days=6),
+    )
+    policy = attrs.evolve(
+        POLICY, cadence=attrs.evolve(POLICY.cadence, rules=(*POLICY.cadence.rules, sale))
+    )
+    birthday = attrs.evolve(
+        _customer(), profile=attrs.evolve(_customer().profile, birthday=lc.Birthday(month=3, day=8))
+    )
+    sent = []
+    for store in (MemoryStore(), _NoIndex()):
+        sms = MemoryChannel("sms")
+        shop = lc.Lifecycle(
+            store=store, policy=policy, clock=lc.FixedClock(start), channels={"sms": sms}
+        )  # type: ignore[arg-type]
+        shop.record(birthday)
+        t = start
+        while t < start + timedelta(days=3):
+            shop.dispatch(t)
+            t += timedelta(minutes=30)
+        sent.append([m.key for m in sms.sent])
+    assert sent[0] == sent[1]
+    assert sent[0]
+
+
+def test_the_planning_fingerprint_is_the_same_in_every_process() -> None:
+    code = (
+        "import lifecycle as lc; "
+        "print(lc.Lifecycle.in_memory(policy=lc.Policy(timezone='Asia/Shanghai'))._fingerprint())"
+    )
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(prints) == 1

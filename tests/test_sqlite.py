@@ -319,6 +319,24 @@ def test_a_version_2_outbox_moves_its_texts_and_attempt_notes_into_typed_fields(
             "'marketing', 'win_back', ?, ?, ?, NULL, NULL, NULL, ?, NULL)",
             (key, payload, state, attempts, note),
         )
+    # A host's own entry with values in its own form, and a sent message to a customer erased
+    # later (older releases kept its text).
+    odd = json.dumps({"text": "hello", "valid_until": "soon", "priority": "high"})
+    db.execute(
+        "INSERT INTO outbox VALUES ('host-1', 'c2', 'sms', '2026-05-01T10:00:00.000000+00:00', "
+        "NULL, NULL, NULL, ?, 'pending', 0, NULL, NULL, NULL, NULL, NULL)",
+        (odd,),
+    )
+    db.execute(
+        "INSERT INTO outbox VALUES ('c3:a:1', 'c3', 'sms', '2026-05-01T10:00:00.000000+00:00', "
+        "'a', 'marketing', NULL, ?, 'sent', 1, NULL, NULL, NULL, NULL, NULL)",
+        (json.dumps({"text_en": "Hi Secret Name", "reason": "x", "valid_until": None}),),
+    )
+    erased = lc.CustomerErased(customer_id="c3", at=datetime(2026, 5, 2, tzinfo=UTC))
+    db.execute(
+        "INSERT INTO events (event_id, customer_id, at_us, rank, type, body) VALUES (?, ?, ?, ?, ?, ?)",
+        (erased.event_id, "c3", 0, erased.rank, erased.event_type, "{}"),
+    )
     db.commit()
     db.close()
     store = SQLiteStore(path)
@@ -343,5 +361,18 @@ def test_a_version_2_outbox_moves_its_texts_and_attempt_notes_into_typed_fields(
     assert not first.abandoned
     assert (second.settled, second.failures, second.in_doubt) == (3, 2, True)
     assert third.abandoned  # claimed twice, never settled: its outcome is unknown
-    assert store.planning_due(datetime(2026, 5, 1, tzinfo=UTC)) == ["c1"]
+    assert first.planned
+    host = store.outbox_entry("host-1")
+    assert host is not None
+    assert (host.text_en, host.valid_until, host.priority, host.planned) == (
+        "hello",
+        None,
+        0,
+        False,
+    )
+    assert dict(host.payload) == {"valid_until": "soon", "priority": "high"}
+    gone = store.outbox_entry("c3:a:1")
+    assert gone is not None
+    assert (gone.text_en, dict(gone.payload)) == ("", {})
+    assert list(store.planning_due(datetime(2026, 5, 1, tzinfo=UTC))) == ["c1"]
     store.close()

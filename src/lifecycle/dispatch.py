@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -26,15 +26,15 @@ import attrs
 from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
-from lifecycle.cadence.gate import contact_gate, stamp
-from lifecycle.cadence.planner import FollowUp, follow_up_key
+from lifecycle.cadence.gate import Outcome, contact_gate, stamp
+from lifecycle.cadence.planner import FollowUp, follow_up_key, stopped_reason
 from lifecycle.clock import Clock
 from lifecycle.errors import (
     ChannelError,
     LifecycleError,
     PermanentChannelError,
 )
-from lifecycle.events import Contacted, Referred
+from lifecycle.events import Contacted, Event, Referred
 from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
 from lifecycle.reasons import Reason
@@ -47,6 +47,7 @@ __all__ = [
     "DispatchOutcome",
     "DispatchReport",
     "Dispatched",
+    "conversions_in",
     "decide",
     "default_worker",
     "dispatch",
@@ -120,6 +121,10 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
     "no_longer_due": (
         "The rule {rule} no longer calls for this message: what triggered it has changed.",
         "规则 {rule} 已不再需要发送此消息：触发它的情况已变化。",
+    ),
+    "rule_gone": (
+        "The policy no longer has the rule {rule} that planned this message.",
+        "策略中已没有计划此消息的规则 {rule}。",
     ),
     "invalid": ("The entry cannot be sent: {error}.", "该条目无法发送：{error}。"),
     "no_channel": (
@@ -208,11 +213,14 @@ class DispatchReport:
 
 
 def in_doubt(store: Store) -> list[OutboxEntry]:
-    """Failed entries whose outcome is unknown: an attempt may have gone out, unconfirmed.
+    """Entries given up whose outcome is unknown: an attempt may have gone out, unconfirmed.
 
-    Someone has to check with the provider (or the customer) whether they arrived.
+    Failed ones, and cancelled ones (the customer opted out, say) an earlier attempt of which
+    may have gone out. Someone has to check with the provider (or the customer) whether they
+    arrived.
     """
-    return [e for e in store.outbox_entries(states=(OutboxState.FAILED,)) if e.in_doubt]
+    settled = (OutboxState.FAILED, OutboxState.CANCELLED)
+    return [e for e in store.outbox_entries(states=settled) if e.in_doubt]
 
 
 # -- planning into the outbox -------------------------------------------------------------------
@@ -242,6 +250,7 @@ def to_outbox(follow_up: FollowUp) -> OutboxEntry:
         text_zh=follow_up.text_zh,
         subject_en=follow_up.subject_en or None,
         subject_zh=follow_up.subject_zh or None,
+        planned=True,
     )
 
 
@@ -275,6 +284,25 @@ class Decision:
     error: str | None = None
 
 
+def conversions_in(
+    store: Store,
+    histories: Mapping[str, Sequence[Event]],
+    policy: Policy,
+    now: datetime,
+    pending: Mapping[str, Sequence[Event]] | None = None,
+) -> dict[str, dict[str, datetime]]:
+    """:func:`~lifecycle.referral_conversions` for the customers of ``histories``, reading
+    the customers they referred from ``pending`` (events about to be stored), else ``store``."""
+    referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
+    if not referred:
+        return {}
+    pending = pending or {}
+    found: dict[str, Sequence[Event]] = {r: pending[r] for r in referred if r in pending}
+    found.update(store.histories(referred - found.keys() - histories.keys()))
+    found.update(histories)
+    return referral_conversions(found, policy, now)
+
+
 def read_facts(
     store: Store,
     customer_id: str,
@@ -283,19 +311,20 @@ def read_facts(
     *,
     model: AliveModel | None = None,
     horizon: timedelta = timedelta(0),
+    history: Sequence[Event] | None = None,
 ) -> CustomerRecord:
-    """The customer's record at ``now``, read from ``store``: their history, and when each
-    customer they referred first made an order still valid then."""
-    history = store.history(customer_id)
-    referred = {e.referred_id for e in history if isinstance(e, Referred)}
-    others = dict(store.histories(referred)) if referred else {}
-    others[customer_id] = history
+    """The customer's record at ``now``, read from ``store`` (or from ``history`` when the
+    caller has just read it): their events, and when each customer they referred first made
+    an order still valid then."""
+    if history is None:
+        history = store.history(customer_id)
+    conversions = conversions_in(store, {customer_id: history}, policy, now)
     return CustomerRecord(
         customer_id,
         history,
         policy,
         now,
-        referrals=referral_conversions(others, policy, now).get(customer_id),
+        referrals=conversions.get(customer_id),
         lookback=timedelta(days=policy.cadence.lookback_days),
         horizon=horizon,
         model=model,
@@ -311,9 +340,13 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
             outcome=DispatchOutcome.SUPPRESSED,
             reason=_reason("already_sent", sent.event_id, sent=stamp(sent.at, tz)),
         )
+    if not entry.planned:
+        return None  # an entry a host made itself: only the contact gate applies
     rule = facts.policy.cadence.rule_or_none(entry.rule) if entry.rule is not None else None
     if rule is None:
-        return None  # an entry a host made itself: only the contact gate applies
+        return Decision(
+            outcome=DispatchOutcome.SUPPRESSED, reason=_reason("rule_gone", rule=entry.rule)
+        )
     occ = next(
         (
             o
@@ -327,10 +360,7 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
             outcome=DispatchOutcome.SUPPRESSED, reason=_reason("no_longer_due", rule=rule.id)
         )
     if occ.stopped is not None:
-        code = "cadence.stopped." + occ.stopped.code.rsplit(".", 1)[-1]
-        return Decision(
-            outcome=DispatchOutcome.SUPPRESSED, reason=attrs.evolve(occ.stopped, code=code)
-        )
+        return Decision(outcome=DispatchOutcome.SUPPRESSED, reason=stopped_reason(occ.stopped))
     if occ.due_at > now:
         later = next_allowed(occ.due_at, tz, facts.policy.cadence.contact.quiet)
         return Decision(
@@ -382,7 +412,17 @@ def decide(
     stopped = _still_due(entry, facts, now)
     if stopped is not None:
         return attrs.evolve(stopped, doubt=doubt, failures=entry.failures)
-    purpose = Purpose(entry.purpose) if entry.purpose is not None else Purpose.TRANSACTIONAL
+    try:
+        purpose = Purpose(entry.purpose) if entry.purpose is not None else Purpose.TRANSACTIONAL
+    except ValueError:
+        error = f"unknown purpose {entry.purpose!r}"
+        return Decision(
+            outcome=DispatchOutcome.FAILED,
+            reason=_reason("invalid", error=error),
+            failures=entry.failures,
+            doubt=doubt,
+            error=error,
+        )
     verdict = contact_gate(
         facts,
         channel=entry.channel,
@@ -393,11 +433,8 @@ def decide(
     )
     if not verdict.allowed:
         assert verdict.reason is not None
-        outcome = (
-            DispatchOutcome.DEFERRED if verdict.until is not None else DispatchOutcome.SUPPRESSED
-        )
         return Decision(
-            outcome=outcome,
+            outcome=_HELD[verdict.outcome],
             reason=verdict.reason,
             until=verdict.until,
             failures=entry.failures,
@@ -523,6 +560,13 @@ def _failed_in_doubt(failures: int, error: str) -> Decision:
     )
 
 
+#: What the dispatcher does with a message the contact gate holds back.
+_HELD: Final = {
+    Outcome.DEFERRED: DispatchOutcome.DEFERRED,
+    Outcome.SUPPRESSED: DispatchOutcome.SUPPRESSED,
+    None: DispatchOutcome.SENT,
+}
+
 #: How each outcome leaves the entry in the outbox.
 _SETTLED: Final = {
     DispatchOutcome.SENT: OutboxState.SENT,
@@ -555,8 +599,18 @@ class _Run:
 
     def handle(self, entry: OutboxEntry, at: datetime) -> Dispatched:
         """Claim → decide → send → settle, for one claimed entry."""
+        history = self.store.history(entry.customer_id)
+        # A dispatcher whose clock runs ahead may have stamped a send "later" than now: decide
+        # (and stamp this send) no earlier, so that every send counts against the caps.
+        at = max([at, *(to_utc(e.at) for e in history if isinstance(e, Contacted))])
         facts = read_facts(
-            self.store, entry.customer_id, self.policy, at, model=self.model, horizon=_LOOKAHEAD
+            self.store,
+            entry.customer_id,
+            self.policy,
+            at,
+            model=self.model,
+            horizon=_LOOKAHEAD,
+            history=history,
         )
         channel = self.channels.get(entry.channel)
         d = decide(entry, facts, at, deduplicates=None if channel is None else channel.deduplicates)

@@ -78,6 +78,9 @@ class OutboxEntry:
         priority: the rule's priority.
         reason: the code of the reason the rule fired.
         contact_channel: for an owner task, how the owner reaches the customer (``"phone"``).
+        planned: made by the planner from a rule of the policy (:func:`lifecycle.dispatch.to_outbox`):
+            the dispatcher asks that rule again whether the message is still wanted. An entry a
+            host makes itself (``False``) meets only the contact gate.
         attempts: how often the entry was claimed.
         settled: the number of the last attempt that ended with a settle; an attempt between
             that one and ``attempts`` was abandoned (its outcome is unknown).
@@ -97,6 +100,7 @@ class OutboxEntry:
     priority: int = 0
     reason: str | None = None
     contact_channel: str | None = None
+    planned: bool = False
     text_en: str = attrs.field(default="", repr=False)
     text_zh: str = attrs.field(default="", repr=False)
     subject_en: str | None = attrs.field(default=None, repr=False)
@@ -303,11 +307,11 @@ class Store(Protocol):
 
 @attrs.frozen(kw_only=True)
 class PlanMark:
-    """That ``customer_id`` was planned with ``version`` events, and when time alone next makes
-    a follow-up due for them (``None``: only new events can)."""
+    """That ``customer_id`` was planned from what the index said at ``stamp``, and when time
+    alone next makes a follow-up due for them (``None``: only new events can)."""
 
     customer_id: str
-    version: int
+    stamp: int
     next_due: datetime | None
 
 
@@ -318,13 +322,14 @@ class PlanIndex(Protocol):
 
     Optional: the facade plans every customer on each dispatch for a store without it.
 
-    Contract: appending events for a customer makes them and the customers who referred them
-    due at once; :meth:`planned` records a mark only when its version is the customer's
-    current one, so events that arrive while a plan is made keep the customer due.
+    Contract: each customer has a stamp that grows whenever they become due at once (their
+    events change, a customer they referred has new events, :meth:`replan_all`);
+    :meth:`planned` records a mark only when its stamp is still the customer's, so a change
+    that arrives while a plan is made keeps the customer due.
     """
 
-    def planning_due(self, at: datetime, *, limit: int | None = None) -> list[str]:
-        """The customers due for planning at ``at``, the longest waiting first."""
+    def planning_due(self, at: datetime, *, limit: int | None = None) -> dict[str, int]:
+        """The customers due for planning at ``at`` with their stamps, longest waiting first."""
         ...
 
     def planned(self, marks: Sequence[PlanMark]) -> None:

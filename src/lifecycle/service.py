@@ -17,12 +17,24 @@ from lifecycle._ledger import check_orders, customer_zone, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
-from lifecycle.assessment import Assessment, assess, referral_conversions, stage_and_status
+from lifecycle.assessment import Assessment, assess, stage_and_status
 from lifecycle.cadence.contact import first_instant_at
 from lifecycle.cadence.planner import Plan, plan_customers
 from lifecycle.clock import Clock, SystemClock
-from lifecycle.dispatch import DispatchReport, default_worker, dispatch, to_outbox
-from lifecycle.errors import ConcurrencyError, ConflictingEvent, InvalidEvent, NotFound
+from lifecycle.dispatch import (
+    DispatchReport,
+    conversions_in,
+    default_worker,
+    dispatch,
+    to_outbox,
+)
+from lifecycle.errors import (
+    ConcurrencyError,
+    ConflictingEvent,
+    InvalidEvent,
+    LifecycleError,
+    NotFound,
+)
 from lifecycle.events import (
     CustomerErased,
     Event,
@@ -68,8 +80,9 @@ def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 _RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
 
-#: How far ahead dispatch planning looks to know when a customer is next due.
-_PLAN_AHEAD: Final = timedelta(days=1)
+#: How far past now dispatch planning looks for follow-ups coming, to know when to plan a
+#: customer again: more than the longest day (25 hours when DST ends) to the next midnight.
+_LOOKAHEAD: Final = timedelta(days=2)
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
@@ -105,6 +118,7 @@ class Lifecycle:
         self.model = model
         self.channels: dict[str, Channel] = dict(channels or {})
         self._worker = default_worker()
+        self._fingerprinted: tuple[Policy, AliveModel | None, str] | None = None
 
     @classmethod
     def in_memory(
@@ -301,14 +315,7 @@ class Lifecycle:
     ) -> dict[str, dict[str, datetime]]:
         """For each customer of ``histories``: when each customer they referred first made an
         order still valid at ``now`` (referred histories from ``pending``, else the store)."""
-        referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
-        if not referred:
-            return {}
-        pending = pending or {}
-        found: dict[str, Sequence[Event]] = {r: pending[r] for r in referred if r in pending}
-        found.update(self.store.histories(referred - found.keys() - histories.keys()))
-        found.update(histories)
-        return referral_conversions(found, self.policy, now)
+        return conversions_in(self.store, histories, self.policy, now, pending)
 
     def _assess(
         self,
@@ -463,58 +470,70 @@ class Lifecycle:
         """Store in the outbox what is due at ``at``; returns how many customers were planned."""
         store = self.store
         if not isinstance(store, PlanIndex):
-            return self._plan_chunk(list(store.customer_ids()), at, index=None)
+            return self._plan_chunks(dict.fromkeys(store.customer_ids(), 0), at, index=None)
         fingerprint = self._fingerprint()
         if store.plan_fingerprint() != fingerprint:
             store.replan_all(fingerprint)
-        return self._plan_chunk(store.planning_due(at), at, index=store)
+        return self._plan_chunks(store.planning_due(at), at, index=store)
 
-    def _plan_chunk(self, ids: Sequence[str], at: datetime, index: PlanIndex | None) -> int:
-        for chunk in _chunked(ids, 5000):
+    def _plan_chunks(self, due: Mapping[str, int], at: datetime, index: PlanIndex | None) -> int:
+        """Plan the customers of ``due`` (id to index stamp) a chunk at a time, store what is
+        due in the outbox, and tell the index when each is next due."""
+        for chunk in _chunked(list(due), 5000):
             histories = self.store.histories(chunk)
-            horizon = _PLAN_AHEAD if index is not None else timedelta(0)
             plan = plan_customers(
                 histories,
                 self.policy,
                 at,
-                horizon=horizon,
                 model=self.model,
                 referrals=self._conversions(histories, at),
+                lookahead=_LOOKAHEAD if index is not None else timedelta(0),
             )
-            entries = [to_outbox(f) for f in plan.due if f.channel is not None and f.due_at <= at]
+            entries = [to_outbox(f) for f in plan.due if f.channel is not None]
             if entries:
                 self.store.append([], outbox=entries)
             if index is not None:
-                index.planned(self._next_due(histories, plan, at))
-        return len(ids)
+                index.planned(
+                    [
+                        PlanMark(
+                            customer_id=cid,
+                            stamp=due[cid],
+                            next_due=self._next_due(
+                                histories.get(cid, ()), plan.next_due.get(cid), at
+                            ),
+                        )
+                        for cid in chunk
+                    ]
+                )
+        return len(due)
 
     def _next_due(
-        self, histories: Mapping[str, Sequence[Event]], plan: Plan, at: datetime
-    ) -> list[PlanMark]:
-        """When each planned customer is next due for planning: the next follow-up the plan
-        saw coming, a held one's new time, or the customer's next midnight (when days pass,
-        stages, status, tiers and anniversaries move), whichever is first."""
-        soonest: dict[str, datetime] = {}
-
-        def see(cid: str, t: datetime | None) -> None:
-            if t is not None and t > at and (cid not in soonest or t < soonest[cid]):
-                soonest[cid] = t
-
-        for f in plan.due:
-            see(f.customer_id, to_utc(f.due_at))
-        for h in plan.held:
-            see(h.follow_up.customer_id, None if h.until is None else to_utc(h.until))
-        marks = []
-        for cid, history in histories.items():
-            tz = customer_zone(history, self.policy)
-            see(cid, first_instant_at(local_date(at, tz) + timedelta(days=1), time(0), tz))
-            marks.append(PlanMark(customer_id=cid, version=len(history), next_due=soonest[cid]))
-        return marks
+        self, history: Sequence[Event], coming: datetime | None, at: datetime
+    ) -> datetime:
+        """When a customer planned at ``at`` is next due for planning: the next follow-up the
+        plan saw coming (or held until then), or the customer's next midnight (days passing
+        move stages, status, tiers and anniversaries), whichever is first."""
+        tz = customer_zone(history, self.policy)
+        midnight = first_instant_at(local_date(at, tz) + timedelta(days=1), time(0), tz)
+        return midnight if coming is None else min(midnight, to_utc(coming))
 
     def _fingerprint(self) -> str:
-        """What planning depends on besides the events: the policy and the value model."""
-        text = f"{self.policy!r}|{self.model!r}"
-        return hashlib.sha256(text.encode()).hexdigest()
+        """What planning depends on besides the events: the policy and the value model, in a
+        form that is the same in every process (worked out once per policy and model)."""
+        cached = self._fingerprinted
+        if cached is not None and cached[0] is self.policy and cached[1] is self.model:
+            return cached[2]
+        try:
+            policy = self.policy.to_toml()
+        except LifecycleError:
+            policy = repr(self.policy)
+        rules = sorted(
+            f"{type(r).__module__}.{type(r).__qualname__}:{r.id}" for r in self.policy.cadence.rules
+        )
+        text = f"{policy}|{rules}|{self.model!r}"
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        self._fingerprinted = (self.policy, self.model, digest)
+        return digest
 
     # -- owners and the shared pool -------------------------------------------------------------
 

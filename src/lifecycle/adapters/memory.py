@@ -40,7 +40,7 @@ class MemoryStore:
         # The planning index: when each customer is next due for planning (``_NOW``: at once,
         # ``None``: only new events make them due), and the version last planned.
         self._plan: dict[str, datetime | None] = {}
-        self._planned_versions: dict[str, int] = {}
+        self._stamps: dict[str, int] = {}
         self._fingerprint: str | None = None
         self._closed = False
 
@@ -94,9 +94,13 @@ class MemoryStore:
             if isinstance(e, Referred):
                 self._referrers[e.referred_id].add(e.customer_id)
         for cid in touched:
-            self._plan[cid] = _NOW
+            self._plan_now(cid)
             for ref in self._referrers.get(cid, ()):
-                self._plan[ref] = _NOW
+                self._plan_now(ref)
+
+    def _plan_now(self, customer_id: str) -> None:
+        self._plan[customer_id] = _NOW
+        self._stamps[customer_id] = self._stamps.get(customer_id, 0) + 1
 
     def events_by_id(self, event_ids: Iterable[str]) -> dict[str, Event]:
         with self._lock:
@@ -183,16 +187,22 @@ class MemoryStore:
                 if entry.customer_id != customer_id:
                     continue
                 cleared = attrs.evolve(
-                    entry, payload={}, text_en="", text_zh="", subject_en=None, subject_zh=None
+                    entry,
+                    payload={},
+                    text_en="",
+                    text_zh="",
+                    subject_en=None,
+                    subject_zh=None,
+                    last_error=None,  # an error may quote an address
                 )
-                if entry.state in _UNSENT:
+                if entry.state in _UNSENT or entry.state is OutboxState.CANCELLED:
                     cleared = attrs.evolve(
                         cleared,
                         state=OutboxState.CANCELLED,
                         claimed_by=None,
                         lease_until=None,
                         last_error="customer erased",
-                        updated_at=at,
+                        updated_at=at if entry.state in _UNSENT else entry.updated_at,
                     )
                 self._outbox[key] = cleared
 
@@ -286,19 +296,18 @@ class MemoryStore:
 
     # -- the planning index -------------------------------------------------------------------
 
-    def planning_due(self, at: datetime, *, limit: int | None = None) -> list[str]:
+    def planning_due(self, at: datetime, *, limit: int | None = None) -> dict[str, int]:
         with self._lock:
             self._check_open()
             due = sorted((t, c) for c, t in self._plan.items() if t is not None and t <= at)
-        return [c for _, c in due[:limit]]
+            return {c: self._stamps[c] for _, c in due[:limit]}
 
     def planned(self, marks: Sequence[PlanMark]) -> None:
         with self._lock:
             self._check_open()
             for m in marks:
-                if m.customer_id in self._plan and m.version == self.version(m.customer_id):
+                if self._stamps.get(m.customer_id) == m.stamp:
                     self._plan[m.customer_id] = m.next_due
-                    self._planned_versions[m.customer_id] = m.version
 
     def plan_fingerprint(self) -> str | None:
         with self._lock:
@@ -307,8 +316,8 @@ class MemoryStore:
     def replan_all(self, fingerprint: str) -> None:
         with self._lock:
             self._check_open()
-            for cid in self._plan:
-                self._plan[cid] = _NOW
+            for cid in list(self._plan):
+                self._plan_now(cid)
             self._fingerprint = fingerprint
 
     def close(self) -> None:

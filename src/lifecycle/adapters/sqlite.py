@@ -95,24 +95,23 @@ ALTER TABLE outbox ADD COLUMN subject_zh TEXT;
 ALTER TABLE outbox ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX outbox_live_claims ON outbox (customer_id, state, lease_until);
 CREATE TABLE plan_marks (
     customer_id TEXT PRIMARY KEY,
     next_due TEXT NOT NULL,
-    version INTEGER NOT NULL
+    stamp INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX plan_marks_by_due ON plan_marks (next_due);
-INSERT INTO plan_marks (customer_id, next_due, version) SELECT customer_id, '', version FROM customers
+INSERT INTO plan_marks (customer_id, next_due, stamp) SELECT customer_id, '', 1 FROM customers
 """
 
-#: What older releases kept in an outbox entry's payload and now has a column of its own.
-_MOVED_KEYS: Final = (
+#: Text older releases kept in an outbox entry's payload that now has a column of its own.
+_MOVED_TEXTS: Final = (
     "text_en",
     "text_zh",
     "subject_en",
     "subject_zh",
-    "valid_until",
-    "priority",
     "reason",
     "contact_channel",
 )
@@ -120,43 +119,83 @@ _MOVED_KEYS: Final = (
 _OLD_NOTE: Final = re.compile(r"^#(\d+) ([a-z_]+) f(\d+)( doubt)?: (.*)$", re.DOTALL)
 
 
+def _moved_instant(value: object) -> str | None:
+    """An instant older releases kept as text, in this file's form; ``None`` when it is not an
+    aware ISO 8601 instant (older releases ignored such a value too)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return _ts(at) if at.tzinfo is not None else None
+
+
+def _moved_int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
 def _typed_outbox(db: sqlite3.Connection) -> None:
-    """Version 3: the outbox's texts, validity and attempt state move into typed columns."""
+    """Version 3: the outbox's texts, validity and attempt state move into typed columns.
+
+    What cannot move (a validity or priority a host wrote in another form) stays in the
+    payload. Entries of customers erased already keep no text.
+    """
     for statement in _SCHEMA_V3.split(";"):
         if statement.strip():
             db.execute(statement)
-    rows = db.execute("SELECT key, payload, last_error FROM outbox").fetchall()
-    for key, payload, last_error in rows:
+    erased = {r[0] for r in db.execute("SELECT customer_id FROM events WHERE type = 'erased'")}
+    rows = db.execute("SELECT key, customer_id, payload, last_error FROM outbox").fetchall()
+    for key, customer_id, payload, last_error in rows:
         body = json.loads(payload)
-        moved = {k: body.pop(k, None) for k in _MOVED_KEYS}
-        if "text" in body and not moved["text_en"]:
-            moved["text_en"] = body.pop("text")
-        if "subject" in body and not moved["subject_en"]:
-            moved["subject_en"] = body.pop("subject")
-        until = moved["valid_until"]
+        if not isinstance(body, dict):
+            continue
+        # Entries the planner made carried the reason and the validity in their payload.
+        planned = "reason" in body and "valid_until" in body
+        until = _moved_instant(body.get("valid_until"))
+        if until is not None or body.get("valid_until") is None:
+            body.pop("valid_until", None)
+        priority = _moved_int(body.get("priority", 0))
+        if priority is not None:
+            body.pop("priority", None)
+        texts = {k: body.pop(k, None) for k in _MOVED_TEXTS}
+        if "text" in body and not texts["text_en"]:
+            texts["text_en"] = body.pop("text")
+        if "subject" in body and not texts["subject_en"]:
+            texts["subject_en"] = body.pop("subject")
+        texts = {k: None if v is None else str(v) for k, v in texts.items()}
         settled, failures, doubt, error = 0, 0, False, last_error
         note = _OLD_NOTE.match(last_error or "")
         if note is not None:
             settled, failures = int(note[1]), int(note[3])
             doubt = note[4] is not None or note[2] == "in_doubt"
             error = note[5]
+        if customer_id in erased:
+            texts = dict.fromkeys(texts)
+            body, error = {}, None
         db.execute(
             "UPDATE outbox SET payload = ?, text_en = ?, text_zh = ?, subject_en = ?, "
             "subject_zh = ?, valid_until = ?, priority = ?, reason = ?, contact_channel = ?, "
-            "settled = ?, failures = ?, in_doubt = ?, last_error = ? WHERE key = ?",
+            "settled = ?, failures = ?, in_doubt = ?, planned = ?, last_error = ? WHERE key = ?",
             (
                 json.dumps(body, ensure_ascii=False, sort_keys=True),
-                str(moved["text_en"] or ""),
-                str(moved["text_zh"] or ""),
-                None if moved["subject_en"] is None else str(moved["subject_en"]),
-                None if moved["subject_zh"] is None else str(moved["subject_zh"]),
-                _ts(datetime.fromisoformat(until)) if isinstance(until, str) else None,
-                int(moved["priority"] or 0),
-                None if moved["reason"] is None else str(moved["reason"]),
-                None if moved["contact_channel"] is None else str(moved["contact_channel"]),
+                texts["text_en"] or "",
+                texts["text_zh"] or "",
+                texts["subject_en"],
+                texts["subject_zh"],
+                until,
+                priority or 0,
+                texts["reason"],
+                texts["contact_channel"],
                 settled,
                 failures,
                 int(doubt),
+                int(planned),
                 error,
                 key,
             ),
@@ -443,14 +482,14 @@ class SQLiteStore:
     def _plan_now(self, db: sqlite3.Connection, customer_ids: Sequence[str]) -> None:
         """Make these customers, and those who referred them, due for planning."""
         db.executemany(
-            "INSERT INTO plan_marks (customer_id, next_due, version) VALUES (?, '', 0) "
-            "ON CONFLICT (customer_id) DO UPDATE SET next_due = ''",
+            "INSERT INTO plan_marks (customer_id, next_due, stamp) VALUES (?, '', 1) "
+            "ON CONFLICT (customer_id) DO UPDATE SET next_due = '', stamp = stamp + 1",
             [(c,) for c in customer_ids],
         )
         for chunk in _chunks(customer_ids):
             marks = ",".join("?" * len(chunk))
             db.execute(
-                "UPDATE plan_marks SET next_due = '' WHERE customer_id IN "
+                "UPDATE plan_marks SET next_due = '', stamp = stamp + 1 WHERE customer_id IN "
                 f"(SELECT referrer_id FROM referrals WHERE referred_id IN ({marks}))",
                 chunk,
             )
@@ -648,10 +687,12 @@ class SQLiteStore:
                 f"WHERE customer_id = ? AND state IN ({','.join('?' * len(_UNSENT))})",
                 (OutboxState.CANCELLED.value, _ts(at), customer_id, *_UNSENT),
             )
+            # Sent and failed entries too: texts, and errors that may quote an address.
             db.execute(
                 "UPDATE outbox SET payload = '{}', text_en = '', text_zh = '', subject_en = NULL, "
-                "subject_zh = NULL WHERE customer_id = ?",
-                (customer_id,),
+                "subject_zh = NULL, last_error = CASE WHEN state = ? THEN 'customer erased' END "
+                "WHERE customer_id = ?",
+                (OutboxState.CANCELLED.value, customer_id),
             )
 
         self._write(run)
@@ -703,24 +744,20 @@ class SQLiteStore:
 
         def run(db: sqlite3.Connection) -> list[OutboxEntry]:
             # One dispatcher at a time sends to a customer: entries of a customer with a live
-            # claim wait, and one call takes at most one entry per customer.
-            keys: list[str] = []
-            taken: set[str] = set()
-            for k, cid in db.execute(
-                "SELECT o.key, o.customer_id FROM outbox o "
-                "WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?) "
-                "OR (o.state = 'claimed' AND o.lease_until <= ?)) "
-                "AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.customer_id = o.customer_id "
-                "AND c.state = 'claimed' AND c.lease_until > ?) "
-                "ORDER BY o.next_attempt_at, o.key",
-                (now, now, now),
-            ):
-                if cid in taken:
-                    continue
-                taken.add(cid)
-                keys.append(k)
-                if len(keys) >= limit:
-                    break
+            # claim wait, and one call takes at most one entry per customer (its oldest due).
+            keys = [
+                k
+                for (k,) in db.execute(
+                    "SELECT key FROM (SELECT o.key, o.next_attempt_at, ROW_NUMBER() OVER "
+                    "(PARTITION BY o.customer_id ORDER BY o.next_attempt_at, o.key) AS n "
+                    "FROM outbox o WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?) "
+                    "OR (o.state = 'claimed' AND o.lease_until <= ?)) "
+                    "AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.customer_id = o.customer_id "
+                    "AND c.state = 'claimed' AND c.lease_until > ?)) "
+                    "WHERE n = 1 ORDER BY next_attempt_at, key LIMIT ?",
+                    (now, now, now, limit),
+                )
+            ]
             db.executemany(
                 "UPDATE outbox SET state = 'claimed', claimed_by = ?, lease_until = ?, "
                 "attempts = attempts + 1, updated_at = ? WHERE key = ?",
@@ -777,27 +814,24 @@ class SQLiteStore:
 
     # -- the planning index -------------------------------------------------------------------
 
-    def planning_due(self, at: datetime, *, limit: int | None = None) -> list[str]:
+    def planning_due(self, at: datetime, *, limit: int | None = None) -> dict[str, int]:
         with self._reading() as db:
             rows = db.execute(
-                "SELECT customer_id FROM plan_marks WHERE next_due <= ? "
+                "SELECT customer_id, stamp FROM plan_marks WHERE next_due <= ? "
                 "ORDER BY next_due, customer_id LIMIT ?",
                 (_ts(at), -1 if limit is None else limit),
             ).fetchall()
-        return [r[0] for r in rows]
+        return {r[0]: r[1] for r in rows}
 
     def planned(self, marks: Sequence[PlanMark]) -> None:
         def run(db: sqlite3.Connection) -> None:
             db.executemany(
-                "UPDATE plan_marks SET next_due = ?, version = ? WHERE customer_id = ? "
-                "AND ? = (SELECT version FROM customers WHERE customer_id = ?)",
+                "UPDATE plan_marks SET next_due = ? WHERE customer_id = ? AND stamp = ?",
                 [
                     (
                         _PLAN_NEVER if m.next_due is None else _ts(m.next_due),
-                        m.version,
                         m.customer_id,
-                        m.version,
-                        m.customer_id,
+                        m.stamp,
                     )
                     for m in marks
                 ],
@@ -814,7 +848,7 @@ class SQLiteStore:
 
     def replan_all(self, fingerprint: str) -> None:
         def run(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE plan_marks SET next_due = ''")
+            db.execute("UPDATE plan_marks SET next_due = '', stamp = stamp + 1")
             db.execute(
                 "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('plan_fingerprint', ?)",
                 (fingerprint,),
@@ -846,7 +880,7 @@ _OUTBOX_COLUMNS = (
     "key, customer_id, channel, due_at, rule, purpose, template, payload, state, attempts, "
     "next_attempt_at, claimed_by, lease_until, last_error, updated_at, valid_until, priority, "
     "reason, contact_channel, text_en, text_zh, subject_en, subject_zh, settled, failures, "
-    "in_doubt"
+    "in_doubt, planned"
 )
 _OUTBOX_MARKS = ", ".join("?" * len(_OUTBOX_COLUMNS.split(",")))
 
@@ -879,6 +913,7 @@ def _outbox_row(o: OutboxEntry) -> tuple[Any, ...]:
         o.settled,
         o.failures,
         int(o.in_doubt),
+        int(o.planned),
     )
 
 
@@ -912,6 +947,7 @@ def _outbox_entry(r: Sequence[Any]) -> OutboxEntry:
         settled=r[23],
         failures=r[24],
         in_doubt=bool(r[25]),
+        planned=bool(r[26]),
     )
 
 

@@ -100,11 +100,18 @@ class Held:
 
 @attrs.frozen(kw_only=True)
 class Plan:
-    """What to send (``due``) and what is held back (``held``, each with why), as of ``as_of``."""
+    """What to send (``due``) and what is held back (``held``, each with why), as of ``as_of``.
+
+    ``next_due`` gives, for each customer it knows of, the earliest later instant at which a
+    follow-up may fall due: one the rules already see coming (within the ``lookahead`` the plan
+    was made with) or one held back until then. Planning again at that instant, or when new
+    events arrive, is enough to miss nothing.
+    """
 
     due: tuple[FollowUp, ...]
     held: tuple[Held, ...]
     as_of: datetime
+    next_due: Mapping[str, datetime] = attrs.field(factory=dict, repr=False)
 
     def keys(self) -> tuple[str, ...]:
         """The keys of the due follow-ups."""
@@ -171,6 +178,11 @@ class Plan:
         return html_table(head, cells, caption=caption)
 
 
+def stopped_reason(stopped: Reason) -> Reason:
+    """A rule's stop condition as the reason a follow-up is held: ``cadence.stopped.<what>``."""
+    return attrs.evolve(stopped, code="cadence.stopped." + stopped.code.rsplit(".", 1)[-1])
+
+
 def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
     """The key of a rule's occurrence for a customer: stable across plans and sends."""
     return f"{customer_id}:{rule_id}:{occurrence}"
@@ -186,7 +198,13 @@ class _Planner:
         self.end = facts.now + horizon
         self.due: list[FollowUp] = []
         self.held: list[Held] = []
+        self.upcoming: datetime | None = None
         self.sent_at = {c.key: c for c in facts.contacts if c.key is not None}
+
+    def coming(self, at: datetime | None) -> None:
+        """Note ``at`` as an instant after this plan at which something may fall due."""
+        if at is not None and at > self.end and (self.upcoming is None or at < self.upcoming):
+            self.upcoming = at
 
     # -- building -----------------------------------------------------------------------------
 
@@ -228,6 +246,7 @@ class _Planner:
 
     def hold(self, f: FollowUp, hold: Hold, reason: Reason, until: datetime | None = None) -> None:
         tz = self.facts.tz
+        self.coming(until)
         self.held.append(
             Held(
                 follow_up=f,
@@ -279,7 +298,10 @@ class _Planner:
         for rule in rules:
             purpose = Purpose(rule.purpose)
             for occ in rule.occurrences(facts):
-                if occ.due_at > self.end or occ.valid_until <= floor:
+                if occ.valid_until <= floor:
+                    continue
+                if occ.due_at > self.end:
+                    self.coming(occ.due_at)
                     continue
                 picked = self.channel(rule, purpose)
                 channel, via = picked if not isinstance(picked, Verdict) else (None, None)
@@ -302,8 +324,7 @@ class _Planner:
                     continue
                 seen.add(f.key)
                 if occ.stopped is not None:
-                    code = "cadence.stopped." + occ.stopped.code.rsplit(".", 1)[-1]
-                    self.hold(f, Hold.STOPPED, attrs.evolve(occ.stopped, code=code))
+                    self.hold(f, Hold.STOPPED, stopped_reason(occ.stopped))
                     continue
                 if isinstance(picked, Verdict):
                     self.held_by(f, picked)
@@ -355,6 +376,7 @@ def plan_customer(
     referrals: Mapping[str, datetime] | None = None,
     model: AliveModel | None = None,
     rules: Sequence[CadenceRule] | None = None,
+    lookahead: timedelta = timedelta(0),
 ) -> Plan:
     """The follow-ups due for one customer by ``now`` (plus ``horizon``), and those held back.
 
@@ -369,6 +391,8 @@ def plan_customer(
         model: the fitted value model, if any: win-back and at-risk rules then read the
             P(alive)-based status that ``assess`` reports.
         rules: plan only these rules (default: every rule of the policy).
+        lookahead: how far past the horizon to look for follow-ups coming, for
+            :attr:`Plan.next_due`; they are not planned.
 
     Returns:
         A :class:`Plan`: ``due`` to send, ``held`` each with why. Follow-ups held because they
@@ -384,7 +408,7 @@ def plan_customer(
         now,
         referrals=referrals,
         lookback=timedelta(days=policy.cadence.lookback_days),
-        horizon=horizon,
+        horizon=horizon + lookahead,
         model=model,
     )
     return plan_facts(facts, horizon=horizon, rules=rules)
@@ -396,10 +420,14 @@ def plan_facts(
     horizon: timedelta = timedelta(0),
     rules: Sequence[CadenceRule] | None = None,
 ) -> Plan:
-    """:func:`plan_customer` on a customer's facts already read."""
+    """:func:`plan_customer` on a customer's record already read; follow-ups the record's
+    window shows past the horizon go into :attr:`Plan.next_due`."""
     planner = _Planner(facts, facts.policy, horizon)
     planner.run(facts.policy.cadence.rules if rules is None else rules)
-    return Plan(due=tuple(planner.due), held=tuple(planner.held), as_of=facts.now)
+    upcoming = {} if planner.upcoming is None else {facts.customer_id: planner.upcoming}
+    return Plan(
+        due=tuple(planner.due), held=tuple(planner.held), as_of=facts.now, next_due=upcoming
+    )
 
 
 def plan_customers(
@@ -410,6 +438,7 @@ def plan_customers(
     horizon: timedelta = timedelta(0),
     model: AliveModel | None = None,
     referrals: Mapping[str, Mapping[str, datetime]] | None = None,
+    lookahead: timedelta = timedelta(0),
 ) -> Plan:
     """:func:`plan_customer` for every customer of ``histories`` (customer id to events).
 
@@ -422,6 +451,7 @@ def plan_customers(
         referrals = referral_conversions(histories, policy, now)
     due: list[FollowUp] = []
     held: list[Held] = []
+    upcoming: dict[str, datetime] = {}
     for cid in sorted(histories):
         p = plan_customer(
             histories[cid],
@@ -431,9 +461,11 @@ def plan_customers(
             horizon=horizon,
             referrals=referrals.get(cid),
             model=model,
+            lookahead=lookahead,
         )
         due += p.due
         held += p.held
+        upcoming.update(p.next_due)
     due.sort(key=lambda f: (f.due_at, f.customer_id, -f.priority, f.key))
     held.sort(key=lambda h: (h.follow_up.due_at, h.follow_up.customer_id, h.follow_up.key))
-    return Plan(due=tuple(due), held=tuple(held), as_of=now)
+    return Plan(due=tuple(due), held=tuple(held), as_of=now, next_due=upcoming)
