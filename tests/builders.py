@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import lifecycle as lc
+from lifecycle.events import sort_key
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=TZ)
@@ -117,3 +118,22 @@ class History:
 
 def codes(reasons: tuple[lc.Reason, ...]) -> list[str]:
     return [r.code for r in reasons]
+
+
+def marketing_consent(events: list[lc.Event], at: datetime, channel: str) -> bool:
+    """Marketing consent on ``channel`` at ``at``, replayed independently of the library."""
+    state = False
+    for e in sorted(events, key=sort_key):
+        if e.at > at:
+            break
+        if isinstance(e, lc.CustomerRegistered | lc.ProfileUpdated):
+            cp = e.profile.contact(channel)
+            if cp is not None:
+                state = lc.Purpose.MARKETING in cp.consent
+        elif (
+            isinstance(e, lc.ConsentChanged)
+            and e.channel == channel
+            and e.purpose is lc.Purpose.MARKETING
+        ):
+            state = e.granted
+    return state

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
+from builders import marketing_consent
 from lifecycle.cadence import Hold, next_allowed
 from lifecycle.cadence.planner import plan_customer
-from lifecycle.events import sort_key
 from lifecycle.testing.strategies import aware_datetimes, histories
 
 ZONES = (
@@ -27,25 +27,6 @@ ZONES = (
 )
 START = datetime(2024, 1, 1, tzinfo=UTC)
 POLICY = lc.Policy(timezone="Asia/Shanghai")
-
-
-def _consented(events: list[lc.Event], now: datetime, channel: str) -> bool:
-    """Marketing consent on ``channel`` at ``now``, replayed independently of the planner."""
-    state = False
-    for e in sorted(events, key=sort_key):
-        if e.at > now:
-            break
-        if isinstance(e, lc.CustomerRegistered | lc.ProfileUpdated):
-            cp = e.profile.contact(channel)
-            if cp is not None:
-                state = lc.Purpose.MARKETING in cp.consent
-        elif (
-            isinstance(e, lc.ConsentChanged)
-            and e.channel == channel
-            and e.purpose is lc.Purpose.MARKETING
-        ):
-            state = e.granted
-    return state
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,7 +101,7 @@ def test_no_planned_marketing_message_breaks_caps_quiet_hours_or_consent(
     for f in marketing:
         assert f.channel in lc.CONTACT_CHANNELS
         assert facts.erased is None
-        assert _consented(events, now, f.channel)
+        assert marketing_consent(events, now, f.channel)
         others = counted + [sends[g.key] for g in marketing if g is not f]
         assert contact.marketing.violation(sends[f.key], others) is None, f.key
     # Sending what was due and planning again never plans the same key twice.

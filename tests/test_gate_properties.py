@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
+from builders import marketing_consent
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.cadence import contact_gate
@@ -28,25 +29,6 @@ EVERYTHING = lc.Profile(
         for ch in ("sms", "wechat", "email", "app_push")
     )
 )
-
-
-def _marketing_consent(events: list[lc.Event], at: datetime, channel: str) -> bool:
-    """Marketing consent on ``channel`` at ``at``, replayed independently of the library."""
-    state = False
-    for e in sorted(events, key=sort_key):
-        if e.at > at:
-            break
-        if isinstance(e, lc.CustomerRegistered | lc.ProfileUpdated):
-            cp = e.profile.contact(channel)
-            if cp is not None:
-                state = lc.Purpose.MARKETING in cp.consent
-        elif (
-            isinstance(e, lc.ConsentChanged)
-            and e.channel == channel
-            and e.purpose is lc.Purpose.MARKETING
-        ):
-            state = e.granted
-    return state
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -106,7 +88,7 @@ def test_dispatch_sends_only_what_the_gate_lets_out_at_that_instant(
         assert now < entry.valid_until
         assert not quiet.contains(now.astimezone(facts.tz).time()), key
         if purpose is lc.Purpose.MARKETING and entry.channel not in ("task", "visit"):
-            assert _marketing_consent(prior, now, entry.contact_channel or entry.channel)
+            assert marketing_consent(prior, now, entry.contact_channel or entry.channel)
         rule = POLICY.cadence.rule(entry.rule or "")
         (occ,) = [
             o for o in rule.occurrences(facts) if follow_up_key("c1", rule.id, o.occurrence) == key

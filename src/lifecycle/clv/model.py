@@ -130,7 +130,7 @@ class ValueModel:
         at the population's mean spend.
 
         Raises:
-            InvalidData: malformed input.
+            DataError: malformed input.
         """
         if self.spend is None:
             return None
