@@ -82,13 +82,13 @@ def test_eight_dispatcher_processes_never_send_a_message_twice_nor_break_a_cap(
         assert p.returncode == 0, stderr
         assert stdout.startswith("done"), stdout + stderr
         failures += int(stdout.split("failures=")[1])
-    delivered = Counter(r["key"] for r in _lines(out))
     store = SQLiteStore(path)
     try:
-        # Nothing is left for one more look: every message was sent or waits for the cap.
+        # A retry a worker scheduled after its last step gets one more look, with no failures.
         sweep = JsonLinesChannel(out, name="email")
         late = dispatch(store, {"email": sweep}, POLICY, T0 + timedelta(hours=1))
-        assert late.sent == ()
+        assert all(r.outcome.value in ("sent", "deferred") for r in late)
+        delivered = Counter(r["key"] for r in _lines(out))
         entries = {e.key: e for e in store.outbox_entries()}
         sent = {k for k, e in entries.items() if e.state is OutboxState.SENT}
         assert max(delivered.values()) == 1  # no message twice
