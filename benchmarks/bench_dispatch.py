@@ -59,8 +59,8 @@ def run(customers: int, ticks: int, folder: Path) -> None:
             f"plan {planned:6.2f} s ({len(plan.due):,} due)  first dispatch {dispatched:6.2f} s "
             f"({len(first.sent):,} sent, {getattr(first, 'planned', '?')} planned)  "
             f"next tick planned {getattr(settle, 'planned', '?')}  "
-            f"idle tick median {statistics.median(times) * 1000:7.1f} ms "
-            f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; planned {set(plans)})"
+            f"idle tick median {statistics.median(times) * 1000:7.2f} ms "
+            f"(min {min(times) * 1000:.2f}, max {max(times) * 1000:.2f}; planned {set(plans)})"
         )
     finally:
         shop.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
 from os import PathLike
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import attrs
 
@@ -32,7 +34,6 @@ from lifecycle.errors import (
     ConcurrencyError,
     ConflictingEvent,
     InvalidEvent,
-    LifecycleError,
     NotFound,
 )
 from lifecycle.events import (
@@ -86,6 +87,31 @@ _LOOKAHEAD: Final = timedelta(days=2)
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
+
+
+def _canonical(value: object) -> Any:
+    """``value`` as plain data in a fixed order, the same in every process (sets sorted; a
+    rule written as code by its class and id)."""
+    if attrs.has(type(value)):
+        fields = attrs.fields(cast("type[attrs.AttrsInstance]", type(value)))
+        return [
+            type(value).__qualname__,
+            {f.name: _canonical(getattr(value, f.name)) for f in fields if f.init},
+        ]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return sorted(([_canonical(k), _canonical(v)] for k, v in value.items()), key=repr)
+    if isinstance(value, set | frozenset):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, datetime | date | time | timedelta | Decimal):
+        return str(value)
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}:{getattr(value, 'id', '')}"
 
 
 class Lifecycle:
@@ -523,14 +549,7 @@ class Lifecycle:
         cached = self._fingerprinted
         if cached is not None and cached[0] is self.policy and cached[1] is self.model:
             return cached[2]
-        try:
-            policy = self.policy.to_toml()
-        except LifecycleError:
-            policy = repr(self.policy)
-        rules = sorted(
-            f"{type(r).__module__}.{type(r).__qualname__}:{r.id}" for r in self.policy.cadence.rules
-        )
-        text = f"{policy}|{rules}|{self.model!r}"
+        text = json.dumps([_canonical(self.policy), repr(self.model)], sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()
         self._fingerprinted = (self.policy, self.model, digest)
         return digest
