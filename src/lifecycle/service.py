@@ -15,12 +15,11 @@ from typing import Any, Final, Literal, cast
 import attrs
 
 from lifecycle._bulk import collector_paused
-from lifecycle._ledger import check_orders, customer_zone, fold
-from lifecycle._time import local_date, require_aware, to_utc
+from lifecycle._ledger import check_orders, fold
+from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.assessment import Assessment, assess, stage_and_status
-from lifecycle.cadence.contact import first_instant_at
 from lifecycle.cadence.planner import Plan, plan_customers
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.dispatch import (
@@ -521,27 +520,11 @@ class Lifecycle:
             if index is not None:
                 index.planned(
                     [
-                        PlanMark(
-                            customer_id=cid,
-                            stamp=due[cid],
-                            next_due=self._next_due(
-                                histories.get(cid, ()), plan.next_due.get(cid), at
-                            ),
-                        )
+                        PlanMark(customer_id=cid, stamp=due[cid], next_due=plan.next_due.get(cid))
                         for cid in chunk
                     ]
                 )
         return len(due)
-
-    def _next_due(
-        self, history: Sequence[Event], coming: datetime | None, at: datetime
-    ) -> datetime:
-        """When a customer planned at ``at`` is next due for planning: the next follow-up the
-        plan saw coming (or held until then), or the customer's next midnight (days passing
-        move stages, status, tiers and anniversaries), whichever is first."""
-        tz = customer_zone(history, self.policy)
-        midnight = first_instant_at(local_date(at, tz) + timedelta(days=1), time(0), tz)
-        return midnight if coming is None else min(midnight, to_utc(coming))
 
     def _fingerprint(self) -> str:
         """What planning depends on besides the events: the policy and the value model, in a

@@ -102,10 +102,11 @@ class Held:
 class Plan:
     """What to send (``due``) and what is held back (``held``, each with why), as of ``as_of``.
 
-    ``next_due`` gives, for each customer it knows of, the earliest later instant at which a
-    follow-up may fall due: one the rules already see coming (within the ``lookahead`` the plan
-    was made with) or one held back until then. Planning again at that instant, or when new
-    events arrive, is enough to miss nothing.
+    ``next_due`` gives, for each customer, the earliest later instant at which planning again
+    may give something new: a follow-up the rules already see coming (within the
+    ``lookahead`` the plan was made with), one held back until then, or the customer's next
+    midnight (days passing move stages, status, tiers and anniversaries). Planning again then,
+    or when new events arrive, misses nothing.
     """
 
     due: tuple[FollowUp, ...]
@@ -424,9 +425,13 @@ def plan_facts(
     window shows past the horizon go into :attr:`Plan.next_due`."""
     planner = _Planner(facts, facts.policy, horizon)
     planner.run(facts.policy.cadence.rules if rules is None else rules)
-    upcoming = {} if planner.upcoming is None else {facts.customer_id: planner.upcoming}
+    planner.coming(facts.day_end(facts.day(planner.end)))
+    assert planner.upcoming is not None  # the midnight after the horizon is always later
     return Plan(
-        due=tuple(planner.due), held=tuple(planner.held), as_of=facts.now, next_due=upcoming
+        due=tuple(planner.due),
+        held=tuple(planner.held),
+        as_of=facts.now,
+        next_due={facts.customer_id: planner.upcoming},
     )
 
 
