@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -392,7 +392,7 @@ def _message(entry: OutboxEntry, facts: CustomerRecord) -> Message:
 
 def decide(
     entry: OutboxEntry,
-    facts: CustomerRecord,
+    record: CustomerRecord,
     now: datetime,
     *,
     deduplicates: bool | None,
@@ -407,57 +407,19 @@ def decide(
     the channel drops repeats or the policy resends. What is left may go out now.
     """
     now = to_utc(require_aware(now, "now"))
-    policy = facts.policy
+    policy = record.policy
     doubt = entry.abandoned or entry.in_doubt
-    stopped = _still_due(entry, facts, now)
+
+    def then(outcome: DispatchOutcome, reason: Reason, **more: Any) -> Decision:
+        return Decision(
+            outcome=outcome, reason=reason, failures=entry.failures, doubt=doubt, **more
+        )
+
+    stopped = _still_due(entry, record, now)
     if stopped is not None:
-        return attrs.evolve(stopped, doubt=doubt, failures=entry.failures)
+        return then(stopped.outcome, stopped.reason, until=stopped.until)
     try:
         purpose = Purpose(entry.purpose) if entry.purpose is not None else Purpose.TRANSACTIONAL
-    except ValueError:
-        error = f"unknown purpose {entry.purpose!r}"
-        return Decision(
-            outcome=DispatchOutcome.FAILED,
-            reason=_reason("invalid", error=error),
-            failures=entry.failures,
-            doubt=doubt,
-            error=error,
-        )
-    verdict = contact_gate(
-        facts,
-        channel=entry.channel,
-        purpose=purpose,
-        at=now,
-        valid_until=entry.valid_until or _FOREVER,
-        via=entry.contact_channel,
-    )
-    if not verdict.allowed:
-        assert verdict.reason is not None
-        return Decision(
-            outcome=_HELD[verdict.outcome],
-            reason=verdict.reason,
-            until=verdict.until,
-            failures=entry.failures,
-            doubt=doubt,
-        )
-    if deduplicates is None:
-        later = now + policy.dispatch.backoff(entry.key, 1)
-        return Decision(
-            outcome=DispatchOutcome.NO_CHANNEL,
-            reason=_reason("no_channel", channel=entry.channel, next=later.isoformat()),
-            until=later,
-            failures=entry.failures,
-            doubt=doubt,
-        )
-    if doubt and not deduplicates and not policy.dispatch.resend_in_doubt:
-        return Decision(
-            outcome=DispatchOutcome.IN_DOUBT,
-            reason=_reason("in_doubt", channel=entry.channel),
-            failures=entry.failures,
-            doubt=True,
-            error="an earlier attempt may have been sent",
-        )
-    try:
         contacted = Contacted(
             customer_id=entry.customer_id,
             at=now,
@@ -467,22 +429,34 @@ def decide(
             template=entry.template,
             key=entry.key,
         )
-        message = _message(entry, facts)
     except (LifecycleError, ValueError) as e:
-        return Decision(
-            outcome=DispatchOutcome.FAILED,
-            reason=_reason("invalid", error=str(e)),
-            failures=entry.failures,
-            doubt=doubt,
-            error=str(e),
+        return then(DispatchOutcome.FAILED, _reason("invalid", error=str(e)), error=str(e))
+    verdict = contact_gate(
+        record,
+        channel=entry.channel,
+        purpose=purpose,
+        at=now,
+        valid_until=entry.valid_until or _FOREVER,
+        via=entry.contact_channel,
+    )
+    if not verdict.allowed:
+        assert verdict.reason is not None
+        return then(_HELD[verdict.outcome], verdict.reason, until=verdict.until)
+    if deduplicates is None:
+        later = now + policy.dispatch.backoff(entry.key, 1)
+        reason = _reason("no_channel", channel=entry.channel, next=later.isoformat())
+        return then(DispatchOutcome.NO_CHANNEL, reason, until=later)
+    if doubt and not deduplicates and not policy.dispatch.resend_in_doubt:
+        return then(
+            DispatchOutcome.IN_DOUBT,
+            _reason("in_doubt", channel=entry.channel),
+            error="an earlier attempt may have been sent",
         )
-    return Decision(
-        outcome=DispatchOutcome.SENT,
-        reason=_reason("sent", contacted.event_id, channel=entry.channel),
-        message=message,
+    return then(
+        DispatchOutcome.SENT,
+        _reason("sent", contacted.event_id, channel=entry.channel),
+        message=_message(entry, record),
         contacted=contacted,
-        failures=entry.failures,
-        doubt=doubt,
     )
 
 
