@@ -17,7 +17,14 @@ from lifecycle import Stage
 from lifecycle.analytics import assess_all
 from lifecycle.analytics.batch import _stages
 from lifecycle.assessment import first_valid_order_at
-from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts, conversion_periods, stage_of
+from lifecycle.stages import (
+    NO_COMPLAINT,
+    STAGE_RULES,
+    StageFacts,
+    conversion_periods,
+    referral_periods,
+    stage_of,
+)
 from lifecycle.testing.strategies import DEFAULT_ZONES, aware_datetimes, histories
 
 #: The usual zones, and two whose clocks change at midnight (a day that starts at 01:00, an
@@ -353,3 +360,15 @@ def test_a_long_term_customer_stops_being_one_at_the_first_instant_of_the_day(
         assert lc.assess_stage(events, policy, at).stage is stage
         assert assess_all(events, policy, at).of("c1")[0] is stage
         assert in_force(lc.stage_history(events, policy, END), at) is stage
+
+
+def test_the_funnel_replays_a_referral_refunded_later_as_the_facade_does() -> None:
+    events = [e for h in REFUNDED_REFERRAL for e in h]
+    policy = lc.Policy()
+    by_customer = {cid: [e for e in events if e.customer_id == cid] for cid in ("c1", "r1")}
+    periods = referral_periods(by_customer, policy, END)
+    assert periods == {"c1": {"r1": ((NOON + timedelta(days=10), NOON + timedelta(days=20)),)}}
+    shop = lc.Lifecycle.in_memory(clock=lc.FixedClock(END))
+    shop.record(events)
+    replay = lc.stage_history(by_customer["c1"], policy, END, referrals=periods["c1"])
+    assert replay == shop.stage_history("c1")

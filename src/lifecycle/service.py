@@ -49,7 +49,7 @@ from lifecycle.policy import Policy
 from lifecycle.ports import Channel, PlanIndex, PlanMark, Snapshot, Store
 from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import encode_value, event_to_dict
-from lifecycle.stages import StageChange, conversion_periods, stage_history
+from lifecycle.stages import StageChange, referral_periods, stage_history
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import Stage, Status
 
@@ -388,12 +388,8 @@ class Lifecycle:
         history = self.history(customer_id)
         # When each referred customer had a valid order: a referral refunded later counted then.
         referred = {e.referred_id for e in history if isinstance(e, Referred)}
-        others = self.store.histories(referred) if referred else {}
-        periods = {
-            r: ps
-            for r, other in others.items()
-            if (ps := conversion_periods(other, self.policy, now))
-        }
+        histories = {**self.store.histories(referred), customer_id: history}
+        periods = referral_periods(histories, self.policy, now).get(customer_id)
         return stage_history(history, self.policy, now, referrals=periods)
 
     def customers(

@@ -16,7 +16,7 @@ import attrs
 
 from lifecycle._ledger import Ledger, OrderState, customer_zone, fold, ordered
 from lifecycle._time import require_aware, to_utc, zone
-from lifecycle.events import Event, sort_key
+from lifecycle.events import Event, Referred, sort_key
 from lifecycle.policy import Policy, StagePolicy
 from lifecycle.reasons import Reason
 from lifecycle.vocabulary import Stage
@@ -35,6 +35,7 @@ __all__ = [
     "StageRule",
     "assess_stage",
     "conversion_periods",
+    "referral_periods",
     "stage_criteria",
     "stage_history",
     "stage_table",
@@ -779,6 +780,26 @@ def conversion_periods(
     if since is not None:
         out.append((since, None))
     return tuple(out)
+
+
+def referral_periods(
+    histories: Mapping[str, Sequence[Event]], policy: Policy, now: datetime
+) -> dict[str, dict[str, tuple[Period, ...]]]:
+    """For each customer of ``histories`` who referred others: the :func:`conversion_periods`
+    of each customer they referred (found in ``histories``), as :func:`stage_history` takes
+    them. Customers whose referred customers never had a valid order are left out."""
+    periods: dict[str, tuple[Period, ...]] = {}
+    out: dict[str, dict[str, tuple[Period, ...]]] = {}
+    for cid, history in histories.items():
+        for e in history:
+            if not isinstance(e, Referred) or e.referred_id not in histories:
+                continue
+            rid = e.referred_id
+            if rid not in periods:
+                periods[rid] = conversion_periods(histories[rid], policy, now)
+            if periods[rid]:
+                out.setdefault(cid, {})[rid] = periods[rid]
+    return out
 
 
 def stage_history(

@@ -16,7 +16,6 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.analytics._days import datetime_to_us
 from lifecycle.analytics.batch import assess_all
 from lifecycle.analytics.table import Transactions
-from lifecycle.assessment import referral_conversions
 from lifecycle.errors import DataError
 from lifecycle.events import (
     ComplaintOpened,
@@ -26,7 +25,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
-from lifecycle.stages import stage_history
+from lifecycle.stages import referral_periods, stage_history
 from lifecycle.vocabulary import Job, Stage
 
 __all__ = [
@@ -197,11 +196,10 @@ def stage_funnel(
         by_customer: dict[str, list[Event]] = {}
         for e in events:
             by_customer.setdefault(e.customer_id, []).append(e)
-        conversions = referral_conversions(by_customer, policy, now)
+        periods = referral_periods(by_customer, policy, now)
         for cid, history in by_customer.items():
-            referrals = conversions.get(cid, {})
             entered: dict[Stage, datetime] = {}
-            for change in stage_history(history, policy, now, referrals=referrals):
+            for change in stage_history(history, policy, now, referrals=periods.get(cid)):
                 entered.setdefault(change.stage, change.since)
             for stage in Stage:
                 nxt = Stage(stage + 1) if stage < Stage.PARTNER else None
