@@ -66,6 +66,19 @@ def _shop(*events: lc.Event, now: datetime, policy: lc.Policy = POLICY, **channe
     return shop
 
 
+def _failing_once(name: str) -> MemoryChannel:
+    """A channel whose first send fails for a moment; later sends go through."""
+    fail = True
+
+    def once(message: Message) -> None:
+        nonlocal fail
+        if fail:
+            fail = False
+            raise TransientChannelError("gateway busy")
+
+    return MemoryChannel(name, handler=once)
+
+
 # -- the defects this design removes -----------------------------------------------------------
 
 
@@ -107,15 +120,7 @@ def test_a_message_dispatched_in_quiet_hours_waits_for_the_morning() -> None:
 
 
 def test_a_retry_that_falls_in_quiet_hours_waits_for_the_morning() -> None:
-    fail = True
-
-    def once(message: Message) -> None:
-        nonlocal fail
-        if fail:
-            fail = False
-            raise TransientChannelError("gateway busy")
-
-    sms = MemoryChannel("sms", handler=once)
+    sms = _failing_once("sms")
     shop = _shop(_customer(), *_shipped(_at(2, 20, 50)), now=_at(2, 20, 59, 45), sms=sms)
     (first,) = shop.dispatch().results
     assert first.outcome is DispatchOutcome.RETRY
@@ -130,15 +135,7 @@ def test_a_payment_reminder_retried_after_the_order_was_paid_is_cancelled() -> N
     placed = lc.OrderPlaced(
         customer_id="c1", order_id="o9", amount=Decimal("50.00"), currency="CNY", at=_at(2, 10)
     )
-    fail = True
-
-    def once(message: Message) -> None:
-        nonlocal fail
-        if fail:
-            fail = False
-            raise TransientChannelError("gateway busy")
-
-    sms = MemoryChannel("sms", handler=once)
+    sms = _failing_once("sms")
     shop = _shop(_customer(), placed, now=_at(2, 11), sms=sms)
     (first,) = shop.dispatch().results
     assert (first.key, first.outcome) == ("c1:payment_reminder:o9", DispatchOutcome.RETRY)
