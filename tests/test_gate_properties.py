@@ -38,9 +38,15 @@ EVERYTHING = lc.Profile(
     pick=st.integers(0, 100),
     wait_minutes=st.sampled_from([0, 1, 10, 45, 90, 60 * 6, 60 * 30]),
     eager=st.booleans(),
+    logged=st.sampled_from([None, 5, 60 * 11, 60 * 30, 60 * 47]),
 )
 def test_dispatch_sends_only_what_the_gate_lets_out_at_that_instant(
-    events: list[lc.Event], cut: int, pick: int, wait_minutes: int, eager: bool
+    events: list[lc.Event],
+    cut: int,
+    pick: int,
+    wait_minutes: int,
+    eager: bool,
+    logged: int | None,
 ) -> None:
     if eager:  # consent to everything everywhere, so that plenty is planned
         events = [
@@ -59,13 +65,20 @@ def test_dispatch_sends_only_what_the_gate_lets_out_at_that_instant(
     # Send a while after one planned message falls due (or after planning).
     due = sorted(e.due_at for e in entries) or [planned_at]
     now = max(planned_at, due[pick % len(due)].astimezone(UTC)) + timedelta(minutes=wait_minutes)
-    # Whatever happens between plan and send: payments, replies, consent changes, contacts.
+    # Whatever happens between plan and send: payments, replies, consent changes, contacts,
+    # and perhaps a call someone logged shortly before the send (it counts against the caps).
     store.append([e for e in events[k:] if e.at <= now])
+    if logged is not None:
+        call = lc.Contacted(
+            customer_id="c1", at=now - timedelta(minutes=logged), channel="phone", key=None
+        )
+        store.append([call])
     channels = {ch: MemoryChannel(ch) for ch in RULE_CHANNELS}
     report = dispatch(store, channels, POLICY, now)
     sent = [r.key for r in report if r.outcome is DispatchOutcome.SENT]
     history = store.history("c1")
-    quiet = POLICY.cadence.contact.quiet
+    contact = POLICY.cadence.contact
+    quiet = contact.quiet
     for i, key in enumerate(sent):
         later = set(sent[i:])  # the history as it was just before this send
         prior = [e for e in history if not (isinstance(e, lc.Contacted) and e.key in later)]
@@ -89,6 +102,24 @@ def test_dispatch_sends_only_what_the_gate_lets_out_at_that_instant(
         assert not quiet.contains(now.astimezone(facts.tz).time()), key
         if purpose is lc.Purpose.MARKETING and entry.channel not in ("task", "visit"):
             assert marketing_consent(prior, now, entry.contact_channel or entry.channel)
+        if purpose is not lc.Purpose.TRANSACTIONAL and entry.channel not in ("task", "visit"):
+            # The caps, counted here without the library: sends of the purpose on a customer
+            # channel and contacts people logged, before this send.
+            caps = contact.marketing if purpose is lc.Purpose.MARKETING else contact.service
+            before = [
+                e.at.astimezone(UTC)
+                for e in prior
+                if isinstance(e, lc.Contacted)
+                and e.at.astimezone(UTC) <= now
+                and (
+                    (e.purpose is purpose and e.channel not in ("task", "visit"))
+                    or (e.rule is None and e.purpose is None)
+                )
+            ]
+            gap = timedelta(hours=caps.min_gap_hours)
+            assert all(now - t >= gap for t in before), key
+            for count, days in caps.limits:
+                assert sum(now - t < timedelta(days=days) for t in before) < count, key
         rule = POLICY.cadence.rule(entry.rule or "")
         (occ,) = [
             o for o in rule.occurrences(facts) if follow_up_key("c1", rule.id, o.occurrence) == key

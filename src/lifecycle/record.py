@@ -15,7 +15,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from lifecycle._ledger import Ledger, OrderState, customer_zone, ordered
+from lifecycle._ledger import OrderState, fold_ordered, ordered
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.cadence.contact import first_instant_at
 from lifecycle.customer import Profile
@@ -106,14 +106,11 @@ class CustomerRecord:
         self.policy = policy
         self.history = history
         self.events: Sequence[Event] = tuple(ordered(history, self.now))
-        self.tz: tzinfo = customer_zone(self.events, policy)
+        ledger = fold_ordered(self.events, policy)
+        self.tz: tzinfo = ledger.tz
         self.referrals: Mapping[str, datetime] = MappingProxyType(
             {k: to_utc(v) for k, v in (referrals or {}).items()}
         )
-        ledger = Ledger(policy, self.tz)
-        for e in self.events:
-            ledger.apply(e)
-        ledger.applied = len(self.events)
         self.ledger = ledger
         self.orders: Mapping[str, OrderState] = MappingProxyType(ledger.orders)
         self.complaints: Mapping[str, ComplaintOpened] = MappingProxyType(ledger.complaints)
