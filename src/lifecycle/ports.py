@@ -35,6 +35,12 @@ class Snapshot:
 
     A snapshot holds for instants in ``[as_of, valid_until)`` as long as the customer has
     exactly ``version`` events; outside that, the facade assesses again.
+
+    ``state`` is the customer's history folded through their first ``version`` events, encoded
+    by the library (the store keeps the bytes as they are): a later read folds only the events
+    stored since (:meth:`Store.history_since`) instead of the whole history. It holds personal
+    data, so erasure clears it. ``None`` when the snapshot keeps only the stage and status;
+    :meth:`Store.snapshots` listings may leave it out.
     """
 
     customer_id: str
@@ -43,6 +49,7 @@ class Snapshot:
     as_of: datetime
     valid_until: datetime | None
     version: int
+    state: bytes | None = attrs.field(default=None, repr=False)
 
     def holds_at(self, at: datetime) -> bool:
         """Whether this snapshot is the assessment at ``at``."""
@@ -205,6 +212,13 @@ class Store(Protocol):
         """
         ...
 
+    def history_since(self, customer_id: str, version: int) -> tuple[Event, ...]:
+        """The customer's events stored after their first ``version``, in replay order.
+
+        With a snapshot's ``version`` this is what its ``state`` has not folded yet.
+        """
+        ...
+
     def version(self, customer_id: str) -> int:
         """How many events the customer has; 0 for an unknown customer."""
         ...
@@ -236,19 +250,21 @@ class Store(Protocol):
 
         ``holding_at`` keeps those that hold at that instant (``as_of <= t < valid_until``),
         ``expired_at`` those that do not. Every customer the facade recorded has a snapshot.
+        The ``state`` may be left out (``None``); :meth:`snapshot` returns it.
         """
         ...
 
     def snapshot(self, customer_id: str) -> Snapshot | None:
-        """The customer's stored snapshot, if any."""
+        """The customer's stored snapshot, if any, with its ``state``."""
         ...
 
     def forget(self, customer_id: str, redacted: Sequence[Event], at: datetime) -> None:
         """Erase a customer's personal data, in one transaction.
 
         Replaces each stored event of ``redacted`` by its redacted copy (same id, customer and
-        type), cancels the customer's unsent outbox entries, and clears the texts, subjects and
-        payloads of all their outbox entries, sent ones included. The old contents must not
+        type), clears the ``state`` of the customer's snapshot, cancels the customer's unsent
+        outbox entries, and clears the texts, subjects and payloads of all their outbox
+        entries, sent ones included. The old contents must not
         survive anywhere the store writes (free pages, journals).
         """
         ...

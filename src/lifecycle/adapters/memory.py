@@ -33,6 +33,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._by_id: dict[str, Event] = {}
         self._histories: dict[str, list[Event]] = {}
+        self._stored: dict[str, list[Event]] = {}  # each customer's events in the order stored
         self._keys: dict[str, list[tuple[object, ...]]] = {}
         self._referrers: defaultdict[str, set[str]] = defaultdict(set)
         self._snapshots: dict[str, Snapshot] = {}
@@ -86,6 +87,7 @@ class MemoryStore:
             touched.add(e.customer_id)
             self._by_id[e.event_id] = e
             hist = self._histories.setdefault(e.customer_id, [])
+            self._stored.setdefault(e.customer_id, []).append(e)
             keys = self._keys.setdefault(e.customer_id, [])
             k = sort_key(e)
             i = bisect.bisect_right(keys, k)
@@ -116,6 +118,11 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             return {c: tuple(self._histories[c]) for c in customer_ids if c in self._histories}
+
+    def history_since(self, customer_id: str, version: int) -> tuple[Event, ...]:
+        with self._lock:
+            self._check_open()
+            return tuple(sorted(self._stored.get(customer_id, ())[max(version, 0) :], key=sort_key))
 
     def version(self, customer_id: str) -> int:
         with self._lock:
@@ -179,10 +186,16 @@ class MemoryStore:
                         f"event {e.event_id!r} is not a stored event of this customer and type"
                     )
             hist = self._histories.get(customer_id, [])
+            stored = self._stored.get(customer_id, [])
             index = {x.event_id: i for i, x in enumerate(hist)}
+            order = {x.event_id: i for i, x in enumerate(stored)}
             for e in redacted:
                 self._by_id[e.event_id] = e
                 hist[index[e.event_id]] = e
+                stored[order[e.event_id]] = e
+            snap = self._snapshots.get(customer_id)
+            if snap is not None:
+                self._snapshots[customer_id] = attrs.evolve(snap, state=None)
             for key, entry in self._outbox.items():
                 if entry.customer_id != customer_id:
                     continue

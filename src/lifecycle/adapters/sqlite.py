@@ -28,7 +28,7 @@ from lifecycle.vocabulary import Stage, Status
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 #: The layout of the file this release writes.
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 _T = TypeVar("_T")
 
@@ -104,6 +104,11 @@ CREATE TABLE plan_marks (
 ) WITHOUT ROWID;
 CREATE INDEX plan_marks_by_due ON plan_marks (next_due);
 INSERT INTO plan_marks (customer_id, next_due, stamp) SELECT customer_id, '', 1 FROM customers
+"""
+
+_SCHEMA_V4 = """
+ALTER TABLE snapshots ADD COLUMN state BLOB;
+CREATE INDEX events_by_customer_seq ON events (customer_id, seq)
 """
 
 #: Text older releases kept in an outbox entry's payload that now has a column of its own.
@@ -207,11 +212,13 @@ def _typed_outbox(db: sqlite3.Connection) -> None:
 #: already); it reads version-1 bodies as they are, so the step changes no data. Older
 #: releases refuse a version-2 file rather than misread its bodies. Version 3 gives the
 #: outbox typed columns (texts, subjects, validity, attempts settled, failures, in doubt)
-#: and adds the planning index.
+#: and adds the planning index. Version 4 keeps each snapshot's folded state, and indexes a
+#: customer's events in the order stored (what a snapshot has not folded yet).
 _MIGRATIONS: Final[dict[int, str | Callable[[sqlite3.Connection], None]]] = {
     1: _SCHEMA_V1,
     2: "",
     3: _typed_outbox,
+    4: _SCHEMA_V4,
 }
 
 #: ``plan_marks.next_due`` of a customer to plan at once (sorts before every instant), and of
@@ -498,8 +505,10 @@ class SQLiteStore:
         if not snapshots:
             return
         db.executemany(
-            "INSERT OR REPLACE INTO snapshots (customer_id, stage, status, as_of, valid_until, version) "
-            "SELECT ?, ?, ?, ?, ?, ? WHERE ? = (SELECT version FROM customers WHERE customer_id = ?)",
+            "INSERT OR REPLACE INTO snapshots "
+            "(customer_id, stage, status, as_of, valid_until, version, state) "
+            "SELECT ?, ?, ?, ?, ?, ?, ? "
+            "WHERE ? = (SELECT version FROM customers WHERE customer_id = ?)",
             [
                 (
                     s.customer_id,
@@ -508,6 +517,7 @@ class SQLiteStore:
                     _ts(s.as_of),
                     _opt_ts(s.valid_until),
                     s.version,
+                    s.state,
                     s.version,
                     s.customer_id,
                 )
@@ -586,6 +596,19 @@ class SQLiteStore:
                     out.setdefault(cid, []).append(event)
         return {cid: tuple(events) for cid, events in out.items()}
 
+    def history_since(self, customer_id: str, version: int) -> tuple[Event, ...]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT event_id, body FROM (SELECT event_id, body, at_us, rank FROM events "
+                "WHERE customer_id = ? ORDER BY seq LIMIT -1 OFFSET ?) "
+                "ORDER BY at_us, rank, event_id",
+                (customer_id, max(version, 0)),
+            ).fetchall()
+        return tuple(
+            event_from_body(body, customer_id=customer_id, event_id=event_id)
+            for event_id, body in rows
+        )
+
     def version(self, customer_id: str) -> int:
         with self._reading() as db:
             row = db.execute(
@@ -654,7 +677,8 @@ class SQLiteStore:
     def snapshot(self, customer_id: str) -> Snapshot | None:
         with self._reading() as db:
             row = db.execute(
-                "SELECT customer_id, stage, status, as_of, valid_until, version FROM snapshots WHERE customer_id = ?",
+                "SELECT customer_id, stage, status, as_of, valid_until, version, state "
+                "FROM snapshots WHERE customer_id = ?",
                 (customer_id,),
             ).fetchone()
         return None if row is None else _snapshot(row)
@@ -681,6 +705,7 @@ class SQLiteStore:
                 "UPDATE events SET body = ? WHERE event_id = ?",
                 [(event_body(e), e.event_id) for e in redacted],
             )
+            db.execute("UPDATE snapshots SET state = NULL WHERE customer_id = ?", (customer_id,))
             db.execute(
                 "UPDATE outbox SET state = ?, claimed_by = NULL, lease_until = NULL, "
                 "last_error = 'customer erased', updated_at = ? "
@@ -961,4 +986,5 @@ def _snapshot(r: Sequence[Any]) -> Snapshot:
         as_of=as_of,
         valid_until=_from_ts(r[4]),
         version=r[5],
+        state=None if len(r) < 7 or r[6] is None else bytes(r[6]),
     )

@@ -218,6 +218,32 @@ class StoreContract:
         assert snap is not None
         assert snap.stage is Stage.REPEAT
 
+    def test_a_snapshot_keeps_its_state_bytes_as_given(self, store: Store) -> None:
+        state = bytes(range(256)) * 3  # every byte value, NUL included
+        store.append([_paid("c1", "o1", 0)], [_snap("c1", 1, state=state)])
+        snap = store.snapshot("c1")
+        assert snap is not None
+        assert snap.state == state
+        store.put_snapshots([_snap("c1", 1, state=None)])
+        snap = store.snapshot("c1")
+        assert snap is not None
+        assert snap.state is None
+        for listed in store.snapshots():
+            assert listed.state in (None, state)
+
+    def test_history_since_gives_the_events_stored_after_a_version(self, store: Store) -> None:
+        first = [_paid("c1", "o2", 5), _paid("c2", "x", 0), _paid("c1", "o1", 1)]
+        store.append(first)
+        later = [_paid("c1", "o0", 0), _paid("c1", "o3", 9)]  # one sorts before the others
+        store.append(later[:1])
+        store.append(later[1:])
+        assert store.history_since("c1", 0) == store.history("c1")
+        assert store.history_since("c1", 2) == tuple(later)  # in replay order
+        assert store.history_since("c1", 3) == (later[1],)
+        assert store.history_since("c1", 4) == ()
+        assert store.history_since("nobody", 0) == ()
+        assert store.history("c1")[0] == later[0]  # history itself stays in replay order
+
     def test_snapshots_are_filtered_by_stage_status_and_time(self, store: Store) -> None:
         store.append(
             [
@@ -444,8 +470,13 @@ class StoreContract:
             "a_sent", worker="w", state=OutboxState.SENT, at=_day(0), error="li@example.com: 451"
         )
         store.claim(_day(0), worker="w", lease=LEASE, limit=1)
+        store.put_snapshots([_snap("c1", 2, state=b"Ann's folded history")])
         store.forget("c1", [review.redacted()], _day(2))
         assert store.history("c1") == (_paid("c1", "o1", 0), review.redacted())
+        assert store.history_since("c1", 1) == (review.redacted(),)
+        snap = store.snapshot("c1")
+        assert snap is not None
+        assert snap.state is None
         states = {e.key: e.state for e in store.outbox_entries()}
         assert states == {
             "a_sent": OutboxState.SENT,
