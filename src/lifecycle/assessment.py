@@ -12,10 +12,11 @@ import attrs
 from lifecycle._display import html_table
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
-from lifecycle.events import Event, Referred, sort_key
+from lifecycle.events import Event, Referred
 from lifecycle.loyalty import TierAssessment, TierProgress, loyalty_from_ledger
 from lifecycle.policy import Policy, Tier
 from lifecycle.reasons import Reason
+from lifecycle.record import CustomerRecord
 from lifecycle.stages import StageAssessment, StageJudge
 from lifecycle.status import AliveModel, StatusAssessment, status_from_ledger
 from lifecycle.vocabulary import Stage, Status
@@ -156,25 +157,19 @@ def _midnight_after(day: date, days: int, ledger: Ledger) -> datetime:
 
 
 def _relationship(
-    history: Sequence[Event],
-    policy: Policy,
-    now: datetime,
-    referrals: Mapping[str, datetime],
-    model: AliveModel | None,
-    explain: bool,
-) -> tuple[StageAssessment, StatusAssessment, list[datetime | None], Ledger]:
-    """Stage and status at ``now`` (UTC), the instants at which time alone may change them,
-    and the ledger they were read from."""
-    ledger = fold(history, policy, now)
+    record: CustomerRecord, explain: bool
+) -> tuple[StageAssessment, StatusAssessment, list[datetime | None]]:
+    """Stage and status at the record's instant, and the instants at which time alone (or
+    the next event) may change them."""
+    ledger, now, policy = record.ledger, record.now, record.policy
+    referrals = record.referrals
     judge = StageJudge(ledger, referrals, now)
     if explain:
         stage = judge.decide()
     else:
         stage = StageAssessment(stage=judge.stage(), rule="", evidence=(), reasons=(), as_of=now)
-    status = status_from_ledger(ledger, now, model=model, explain=explain)
-    bounds = [judge.next_boundary()]
-    if ledger.applied < len(history):  # events after now; only the earliest counts
-        bounds.append(min(at for e in history if (at := sort_key(e)[0]) > now))
+    status = status_from_ledger(ledger, now, model=record.model, explain=explain)
+    bounds = [judge.next_boundary(), record.next_event_at]
     bounds += [t for t in referrals.values() if t > now]
     last = ledger.last_day
     if last is not None:
@@ -184,7 +179,7 @@ def _relationship(
             bounds.append(_midnight_after(last, policy.status.lapsed_days + 1, ledger))
             if status.threshold_days is not None:
                 bounds.append(_midnight_after(last, floor(status.threshold_days) + 1, ledger))
-    return stage, status, bounds, ledger
+    return stage, status, bounds
 
 
 def stage_and_status(
@@ -199,9 +194,14 @@ def stage_and_status(
 
     What stored snapshots hold; cheaper than :func:`assess`, which adds tier and points.
     """
-    now = to_utc(require_aware(now, "now"))
-    refs = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
-    stage, status, bounds, _ = _relationship(history, policy, now, refs, model, explain=False)
+    record = CustomerRecord("", history, policy, now, referrals=referrals, model=model)
+    return stage_and_status_of(record)
+
+
+def stage_and_status_of(record: CustomerRecord) -> tuple[Stage, Status | None, datetime | None]:
+    """:func:`stage_and_status` of a record already read."""
+    stage, status, bounds = _relationship(record, explain=False)
+    now = record.now
     valid_until = min((b for b in bounds if b is not None and b > now), default=None)
     return stage.stage, status.status, valid_until
 
@@ -229,15 +229,20 @@ def assess(
         explain: ``False`` skips building reasons (``reasons`` is empty), for bulk work such
             as refreshing snapshots.
     """
-    now = to_utc(require_aware(now, "now"))
-    referrals = {rid: to_utc(t) for rid, t in (referrals or {}).items()}
-    stage, status, bounds, ledger = _relationship(history, policy, now, referrals, model, explain)
-    loyalty = loyalty_from_ledger(ledger, now, referrals=referrals, explain=explain)
-    expected, clv = _value(ledger, now, model)
+    record = CustomerRecord(customer_id, history, policy, now, referrals=referrals, model=model)
+    return assess_record(record, explain=explain)
+
+
+def assess_record(record: CustomerRecord, *, explain: bool = True) -> Assessment:
+    """:func:`assess` of a record already read (from a snapshot's state, say)."""
+    now = record.now
+    stage, status, bounds = _relationship(record, explain)
+    loyalty = loyalty_from_ledger(record.ledger, now, referrals=record.referrals, explain=explain)
+    expected, clv = _value(record.ledger, now, record.model)
     bounds.append(loyalty.valid_until)
     valid_until = min((b for b in bounds if b is not None and b > now), default=None)
     return Assessment(
-        customer_id=customer_id,
+        customer_id=record.customer_id,
         stage=stage.stage,
         status=status.status,
         tier=loyalty.tier.tier,

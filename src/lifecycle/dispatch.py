@@ -16,15 +16,17 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any, Final
 
 import attrs
 
+from lifecycle._state import Resumed, policy_fingerprint, resume
 from lifecycle._time import require_aware, to_utc
-from lifecycle.assessment import referral_conversions
+from lifecycle.assessment import first_valid_order_at
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.gate import Outcome, contact_gate, stamp
 from lifecycle.cadence.planner import FollowUp, follow_up_key, stopped_reason
@@ -48,11 +50,13 @@ __all__ = [
     "DispatchReport",
     "Dispatched",
     "conversions_in",
+    "conversions_of",
     "decide",
     "default_worker",
     "dispatch",
     "in_doubt",
     "read_facts",
+    "read_records",
     "to_outbox",
 ]
 
@@ -293,14 +297,108 @@ def conversions_in(
 ) -> dict[str, dict[str, datetime]]:
     """:func:`~lifecycle.referral_conversions` for the customers of ``histories``, reading
     the customers they referred from ``pending`` (events about to be stored), else ``store``."""
-    referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
-    if not referred:
+    referred = {
+        cid: {e.referred_id for e in h if isinstance(e, Referred)} for cid, h in histories.items()
+    }
+    return conversions_of(store, referred, policy, now, pending, histories)
+
+
+def conversions_of(
+    store: Store,
+    referred: Mapping[str, Collection[str]],
+    policy: Policy,
+    now: datetime,
+    pending: Mapping[str, Sequence[Event]] | None = None,
+    known: Mapping[str, Sequence[Event]] | None = None,
+) -> dict[str, dict[str, datetime]]:
+    """For each customer of ``referred`` (customer id to the ids they referred): when each
+    customer they referred first made an order still valid at ``now``. Histories come from
+    ``pending`` (events about to be stored), then ``known``, then ``store``."""
+    wanted = {r for ids in referred.values() for r in ids}
+    if not wanted:
         return {}
     pending = pending or {}
-    found: dict[str, Sequence[Event]] = {r: pending[r] for r in referred if r in pending}
-    found.update(store.histories(referred - found.keys() - histories.keys()))
-    found.update(histories)
-    return referral_conversions(found, policy, now)
+    known = known or {}
+    found: dict[str, Sequence[Event]] = {r: pending[r] for r in wanted if r in pending}
+    found.update({r: known[r] for r in wanted if r in known and r not in found})
+    found.update(store.histories(wanted - found.keys()))
+    first = {
+        r: t for r, h in found.items() if (t := first_valid_order_at(h, policy, now)) is not None
+    }
+    out: dict[str, dict[str, datetime]] = {}
+    for cid, ids in referred.items():
+        converted = {r: first[r] for r in sorted(ids) if r in first}
+        if converted:
+            out[cid] = converted
+    return out
+
+
+def read_records(
+    store: Store,
+    customer_ids: Iterable[str],
+    policy: Policy,
+    now: datetime,
+    *,
+    model: AliveModel | None = None,
+    lookback: timedelta | None = None,
+    horizon: timedelta = timedelta(0),
+) -> dict[str, CustomerRecord]:
+    """The records at ``now`` of the customers of ``customer_ids`` who have events.
+
+    A customer whose snapshot keeps a state that still holds is read from it and the events
+    stored since (:mod:`lifecycle._state`), without replaying their history; the others
+    from their whole history. Both give the same record.
+    """
+    now = to_utc(require_aware(now, "now"))
+    back = timedelta(days=policy.cadence.lookback_days) if lookback is None else lookback
+    fingerprint = policy_fingerprint(policy)
+    resumed: dict[str, Resumed] = {}
+    ids = list(dict.fromkeys(customer_ids))
+    for cid in ids:
+        snap = store.snapshot(cid)
+        if snap is None or snap.state is None:
+            continue
+        r = resume(snap.state, store.history_since(cid, snap.version), policy, fingerprint, now)
+        if r is not None:
+            resumed[cid] = r
+    histories = store.histories([c for c in ids if c not in resumed])
+    referred: dict[str, Collection[str]] = {
+        cid: r.ledger.referrals.keys() for cid, r in resumed.items()
+    }
+    referred.update(
+        {cid: {e.referred_id for e in h if isinstance(e, Referred)} for cid, h in histories.items()}
+    )
+    conversions = conversions_of(store, referred, policy, now, known=histories)
+    out: dict[str, CustomerRecord] = {}
+    for cid in ids:
+        refs = conversions.get(cid, {})
+        if cid in resumed:
+            r = resumed[cid]
+            out[cid] = CustomerRecord.from_ledger(
+                cid,
+                r.ledger,
+                policy,
+                now,
+                history=partial(store.history, cid),
+                stage_history=r.stage_history(refs),
+                later=r.later,
+                referrals=refs,
+                lookback=back,
+                horizon=horizon,
+                model=model,
+            )
+        elif cid in histories:
+            out[cid] = CustomerRecord(
+                cid,
+                histories[cid],
+                policy,
+                now,
+                referrals=refs,
+                lookback=back,
+                horizon=horizon,
+                model=model,
+            )
+    return out
 
 
 def read_facts(

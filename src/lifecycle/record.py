@@ -9,13 +9,13 @@ a :class:`CustomerRecord`; none of them walks the raw events again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from lifecycle._ledger import OrderState, fold_ordered, ordered
+from lifecycle._ledger import Ledger, OrderState, fold_ordered, ordered
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.cadence.contact import first_instant_at
 from lifecycle.customer import Profile
@@ -32,6 +32,7 @@ from lifecycle.events import (
     Referred,
     Replied,
     ReviewPosted,
+    sort_key,
 )
 from lifecycle.loyalty import (
     PointsStatement,
@@ -63,7 +64,9 @@ class CustomerRecord:
         now: the instant, UTC.
         policy: the whole policy.
         tz: the customer's zone (the shop's when the profile names none).
+        history: every event of the customer, as given (or read when first asked for).
         events: the events at or before ``now``, in replay order.
+        next_event_at: the first event after ``now``, if the history holds one.
         ledger: the fold itself (running totals the stage and status rules read).
         orders: every order by id (:data:`OrderRecord`).
         complaints, resolved: complaints opened and resolved, by complaint id.
@@ -98,15 +101,86 @@ class CustomerRecord:
         horizon: timedelta = timedelta(0),
         model: AliveModel | None = None,
     ):
+        now = to_utc(require_aware(now, "now"))
+        events = ordered(history, now)
+        later = (
+            min(at for e in history if (at := sort_key(e)[0]) > now)
+            if len(events) < len(history)
+            else None
+        )
+        self.__dict__["history"] = history
+        self.__dict__["events"] = tuple(events)
+        self._setup(
+            customer_id,
+            fold_ordered(events, policy),
+            policy,
+            now,
+            later=later,
+            referrals=referrals,
+            lookback=lookback,
+            horizon=horizon,
+            model=model,
+        )
+
+    @classmethod
+    def from_ledger(
+        cls,
+        customer_id: str,
+        ledger: Ledger,
+        policy: Policy,
+        now: datetime,
+        *,
+        history: Callable[[], Sequence[Event]],
+        stage_history: tuple[StageChange, ...] | None = None,
+        later: datetime | None = None,
+        referrals: Mapping[str, datetime] | None = None,
+        lookback: timedelta = timedelta(days=7),
+        horizon: timedelta = timedelta(0),
+        model: AliveModel | None = None,
+    ) -> CustomerRecord:
+        """The record from a fold already made (a snapshot's state and the events since).
+
+        ``ledger`` must be the fold of every event at or before ``now``; ``later`` the first
+        event after it. ``history`` reads the whole history, for what the fold does not keep
+        (the stage history, when ``stage_history`` is not given, and :attr:`events`).
+        """
+        record = cls.__new__(cls)
+        record.__dict__["_history_source"] = history
+        if stage_history is not None:
+            record.__dict__["stage_history"] = stage_history
+        record._setup(
+            customer_id,
+            ledger,
+            policy,
+            to_utc(require_aware(now, "now")),
+            later=later,
+            referrals=referrals,
+            lookback=lookback,
+            horizon=horizon,
+            model=model,
+        )
+        return record
+
+    def _setup(
+        self,
+        customer_id: str,
+        ledger: Ledger,
+        policy: Policy,
+        now: datetime,
+        *,
+        later: datetime | None,
+        referrals: Mapping[str, datetime] | None,
+        lookback: timedelta,
+        horizon: timedelta,
+        model: AliveModel | None,
+    ) -> None:
         self.customer_id = customer_id
         self.model = model
-        self.now = to_utc(require_aware(now, "now"))
+        self.now = now
+        self.next_event_at = later
         self.floor = self.now - lookback
         self.end = self.now + horizon
         self.policy = policy
-        self.history = history
-        self.events: Sequence[Event] = tuple(ordered(history, self.now))
-        ledger = fold_ordered(self.events, policy)
         self.tz: tzinfo = ledger.tz
         self.referrals: Mapping[str, datetime] = MappingProxyType(
             {k: to_utc(v) for k, v in (referrals or {}).items()}
@@ -125,6 +199,18 @@ class CustomerRecord:
         self.erased: CustomerErased | None = ledger.erased
         self.owner: OwnerAssigned | None = ledger.owner
         self.sent_keys = frozenset(c.key for c in self.contacts if c.key is not None)
+
+    @cached_property
+    def history(self) -> Sequence[Event]:
+        """The customer's whole history (read when first asked for, for a record made
+        :meth:`from_ledger`)."""
+        source: Callable[[], Sequence[Event]] = self.__dict__["_history_source"]
+        return source()
+
+    @cached_property
+    def events(self) -> Sequence[Event]:
+        """The events at or before :attr:`now`, in replay order."""
+        return tuple(ordered(self.history, self.now))
 
     def in_window(self, due: datetime, valid_until: datetime) -> bool:
         """Whether an occurrence due at ``due`` and valid until ``valid_until`` is planned."""

@@ -5,28 +5,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime, timedelta
 from os import PathLike
 from types import TracebackType
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import attrs
 
 from lifecycle._bulk import collector_paused
 from lifecycle._ledger import check_orders, fold
+from lifecycle._state import canonical, encode_state, policy_fingerprint
 from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
-from lifecycle.assessment import Assessment, assess, stage_and_status
-from lifecycle.cadence.planner import Plan, plan_customers
+from lifecycle.assessment import Assessment, assess, assess_record, stage_and_status_of
+from lifecycle.cadence.planner import Plan, plan_customers, plan_records
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.dispatch import (
     DispatchReport,
     conversions_in,
     default_worker,
     dispatch,
+    read_records,
     to_outbox,
 )
 from lifecycle.errors import (
@@ -47,9 +47,10 @@ from lifecycle.loyalty import check_loyalty
 from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
 from lifecycle.ports import Channel, PlanIndex, PlanMark, Snapshot, Store
+from lifecycle.record import CustomerRecord
 from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import encode_value, event_to_dict
-from lifecycle.stages import StageChange, referral_periods, stage_history
+from lifecycle.stages import StageChange, referral_periods, stage_history, stage_timeline
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import Stage, Status
 
@@ -86,31 +87,6 @@ _LOOKAHEAD: Final = timedelta(days=2)
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
-
-
-def _canonical(value: object) -> Any:
-    """``value`` as plain data in a fixed order, the same in every process (sets sorted; a
-    rule written as code by its class and id)."""
-    if attrs.has(type(value)):
-        fields = attrs.fields(cast("type[attrs.AttrsInstance]", type(value)))
-        return [
-            type(value).__qualname__,
-            {f.name: _canonical(getattr(value, f.name)) for f in fields if f.init},
-        ]
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return sorted(([_canonical(k), _canonical(v)] for k, v in value.items()), key=repr)
-    if isinstance(value, set | frozenset):
-        return sorted((_canonical(v) for v in value), key=repr)
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if isinstance(value, datetime | date | time | timedelta | Decimal):
-        return str(value)
-    kind = type(value)
-    return f"{kind.__module__}.{kind.__qualname__}:{getattr(value, 'id', '')}"
 
 
 class Lifecycle:
@@ -298,14 +274,25 @@ class Lifecycle:
         pending: dict[str, tuple[Event, ...]] | None,
         version: int,
     ) -> Snapshot:
-        """The customer's stage and status as stored: without reasons, tier or points."""
-        stage, status, valid_until = stage_and_status(
-            history,
-            self.policy,
-            now,
-            referrals=self._referrals(history, now, pending),
-            model=self.model,
+        """The customer's stage and status as stored (without reasons, tier or points), and
+        the fold of their history when it holds no event after ``now`` (its state)."""
+        referrals = self._referrals(history, now, pending)
+        record = CustomerRecord(
+            customer_id, history, self.policy, now, referrals=referrals, model=self.model
         )
+        stage, status, valid_until = stage_and_status_of(record)
+        state = None
+        if record.next_event_at is None and len(record.events) == version:
+            changes, until = stage_timeline(history, self.policy, now, referrals=referrals)
+            state = encode_state(
+                customer_id,
+                record.ledger,
+                record.events[-1] if record.events else None,
+                policy_fingerprint(self.policy),
+                stage_history=changes,
+                stages_until=until,
+                referrals=referrals,
+            )
         return Snapshot(
             customer_id=customer_id,
             stage=stage,
@@ -313,6 +300,7 @@ class Lifecycle:
             as_of=now,
             valid_until=valid_until,
             version=version,
+            state=state,
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -368,10 +356,10 @@ class Lifecycle:
             NotFound: the customer has no events.
         """
         now = self._now(at)
-        history = self.store.history(customer_id)
-        if not history:
+        record = read_records(self.store, [customer_id], self.policy, now, model=self.model)
+        if customer_id not in record:
             raise NotFound(customer_id)
-        return self._assess(customer_id, history, now)
+        return assess_record(record[customer_id])
 
     def history(self, customer_id: str) -> tuple[Event, ...]:
         """The customer's events in replay order (time, then kind, then id)."""
@@ -501,15 +489,11 @@ class Lifecycle:
         """Plan the customers of ``due`` (id to index stamp) a chunk at a time, store what is
         due in the outbox, and tell the index when each is next due."""
         for chunk in _chunked(list(due), 5000):
-            histories = self.store.histories(chunk)
-            plan = plan_customers(
-                histories,
-                self.policy,
-                at,
-                model=self.model,
-                referrals=self._conversions(histories, at),
-                lookahead=_LOOKAHEAD if index is not None else timedelta(0),
+            lookahead = _LOOKAHEAD if index is not None else timedelta(0)
+            records = read_records(
+                self.store, chunk, self.policy, at, model=self.model, horizon=lookahead
             )
+            plan = plan_records(records.values(), now=at)
             entries = [to_outbox(f) for f in plan.due if f.channel is not None]
             if entries:
                 self.store.append([], outbox=entries)
@@ -528,7 +512,7 @@ class Lifecycle:
         cached = self._fingerprinted
         if cached is not None and cached[0] is self.policy and cached[1] is self.model:
             return cached[2]
-        text = json.dumps([_canonical(self.policy), repr(self.model)], sort_keys=True)
+        text = json.dumps([canonical(self.policy), repr(self.model)], sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()
         self._fingerprinted = (self.policy, self.model, digest)
         return digest
@@ -589,16 +573,8 @@ class Lifecycle:
         histories = self._all_histories()
         # The stage at ``at`` decides the high-value limit: worked out now, not read from
         # stored snapshots that time may have overtaken.
-        stages = {
-            cid: stage_and_status(
-                h,
-                self.policy,
-                at,
-                referrals=self._referrals(h, at, histories),
-                model=self.model,
-            )[0]
-            for cid, h in histories.items()
-        }
+        records = read_records(self.store, histories, self.policy, at, model=self.model)
+        stages = {cid: r.stage for cid, r in records.items()}
         result = sweep(histories, self.policy.owners, at, stages=stages)
         if result.events:
             self.record(result.events)

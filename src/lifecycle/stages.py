@@ -824,6 +824,19 @@ def stage_history(
             (:func:`conversion_periods`), so that a referral whose order was refunded later
             counts in between, as an assessment then says. The facade passes the periods.
     """
+    return stage_timeline(history, policy, now, referrals=referrals)[0]
+
+
+def stage_timeline(
+    history: Sequence[Event],
+    policy: Policy,
+    now: datetime,
+    *,
+    referrals: Mapping[str, datetime | Sequence[Period]] | None = None,
+) -> tuple[tuple[StageChange, ...], datetime | None]:
+    """:func:`stage_history`, and the first instant after ``now`` at which time alone may add
+    a change (``None``: only new events can). Up to that instant, and with no new event, the
+    changes stay the history's: what a snapshot keeps."""
     now = to_utc(require_aware(now, "now"))
     periods = {
         rid: ((to_utc(p), None),)
@@ -833,7 +846,7 @@ def stage_history(
     }
     events = ordered(history, now)
     if not events:
-        return ()
+        return (), None
     # The customer's zone as known at each instant, as an assessment then would read it.
     ledger = Ledger(policy, zone(policy.timezone))
     changes: list[StageChange] = []
@@ -903,7 +916,7 @@ def stage_history(
             if ct > t:
                 heapq.heappush(pending, ct)
                 break
-    return tuple(changes)
+    return tuple(changes), next((p for p in sorted(pending) if p > now), None)
 
 
 def stage_criteria(policy: StagePolicy | None = None, lang: str = "en") -> dict[Stage, str]:

@@ -27,6 +27,7 @@ from lifecycle.cadence.gate import (
     stamp,
 )
 from lifecycle.cadence.rules import CadenceRule, Occurrence
+from lifecycle.errors import UsageError
 from lifecycle.events import Event
 from lifecycle.policy import Policy
 from lifecycle.reasons import Reason
@@ -42,6 +43,7 @@ __all__ = [
     "plan_customer",
     "plan_customers",
     "plan_facts",
+    "plan_records",
 ]
 
 
@@ -454,23 +456,43 @@ def plan_customers(
     now = to_utc(require_aware(now, "now"))
     if referrals is None:
         referrals = referral_conversions(histories, policy, now)
-    due: list[FollowUp] = []
-    held: list[Held] = []
-    upcoming: dict[str, datetime] = {}
-    for cid in sorted(histories):
-        p = plan_customer(
+    records = (
+        CustomerRecord(
+            cid,
             histories[cid],
             policy,
             now,
-            customer_id=cid,
-            horizon=horizon,
             referrals=referrals.get(cid),
+            lookback=timedelta(days=policy.cadence.lookback_days),
+            horizon=horizon + lookahead,
             model=model,
-            lookahead=lookahead,
         )
+        for cid in histories
+    )
+    return plan_records(records, horizon=horizon, now=now)
+
+
+def plan_records(
+    records: Iterable[CustomerRecord],
+    *,
+    horizon: timedelta = timedelta(0),
+    rules: Sequence[CadenceRule] | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """:func:`plan_facts` for each record (all read at one instant), in one plan: follow-ups
+    by due time, then customer. ``now`` is the plan's instant when there is no record."""
+    due: list[FollowUp] = []
+    held: list[Held] = []
+    upcoming: dict[str, datetime] = {}
+    at = now
+    for record in sorted(records, key=lambda r: r.customer_id):
+        at = record.now
+        p = plan_facts(record, horizon=horizon, rules=rules)
         due += p.due
         held += p.held
         upcoming.update(p.next_due)
     due.sort(key=lambda f: (f.due_at, f.customer_id, -f.priority, f.key))
     held.sort(key=lambda h: (h.follow_up.due_at, h.follow_up.customer_id, h.follow_up.key))
-    return Plan(due=tuple(due), held=tuple(held), as_of=now, next_due=upcoming)
+    if at is None:
+        raise UsageError("plan_records needs now= when it is given no record")
+    return Plan(due=tuple(due), held=tuple(held), as_of=at, next_due=upcoming)
