@@ -1667,8 +1667,7 @@ def assess_tier(history: Sequence[Event], policy: Policy, now: datetime) -> Tier
 
 def tier_from_ledger(ledger: Ledger, now: datetime, *, explain: bool = True) -> TierAssessment:
     """:func:`assess_tier` on a history already folded at ``now``."""
-    now = _now(now)
-    return _tier_assessment(_tier_run(_Facts(ledger, now)), now, explain=explain)
+    return LoyaltyView(ledger, now).tier(explain=explain)
 
 
 def tier_history(history: Sequence[Event], policy: Policy, now: datetime) -> tuple[TierChange, ...]:
@@ -1683,7 +1682,7 @@ def tier_history(history: Sequence[Event], policy: Policy, now: datetime) -> tup
 
 def tier_history_from_ledger(ledger: Ledger, now: datetime) -> tuple[TierChange, ...]:
     """:func:`tier_history` on a history already folded at ``now``."""
-    return tuple(_tier_run(_Facts(ledger, _now(now))).changes)
+    return LoyaltyView(ledger, now).tier_history()
 
 
 def points_ledger(
@@ -1710,11 +1709,36 @@ def points_from_ledger(
     ledger: Ledger, now: datetime, *, referrals: Mapping[str, datetime] | None = None
 ) -> PointsStatement:
     """:func:`points_ledger` on a history already folded at ``now``."""
-    now = _now(now)
-    facts = _Facts(ledger, now)
-    replay = _PointsReplay(facts, _tier_run(facts), explain=True)
-    replay.run(now, _referrals(referrals))
-    return replay.statement(now)
+    return LoyaltyView(ledger, now).points(referrals)
+
+
+class LoyaltyView:
+    """Tier, tier history and points of one fold at one instant, from one replay of the tiers
+    (what a :class:`~lifecycle.CustomerRecord` reads: each part is worked out when first
+    asked for)."""
+
+    def __init__(self, ledger: Ledger, now: datetime):
+        self._facts = _Facts(ledger, _now(now))
+        self._tiers: _TierReplay | None = None
+
+    def _run(self) -> _TierReplay:
+        if self._tiers is None:
+            self._tiers = _tier_run(self._facts)
+        return self._tiers
+
+    def tier(self, *, explain: bool = True) -> TierAssessment:
+        """As :func:`tier_from_ledger`."""
+        return _tier_assessment(self._run(), self._facts.now, explain=explain)
+
+    def tier_history(self) -> tuple[TierChange, ...]:
+        """As :func:`tier_history_from_ledger`."""
+        return tuple(self._run().changes)
+
+    def points(self, referrals: Mapping[str, datetime] | None = None) -> PointsStatement:
+        """As :func:`points_from_ledger`."""
+        replay = _PointsReplay(self._facts, self._run(), explain=True)
+        replay.run(self._facts.now, _referrals(referrals))
+        return replay.statement(self._facts.now)
 
 
 @attrs.frozen(kw_only=True)

@@ -34,14 +34,7 @@ from lifecycle.events import (
     ReviewPosted,
     sort_key,
 )
-from lifecycle.loyalty import (
-    PointsStatement,
-    TierAssessment,
-    TierChange,
-    points_from_ledger,
-    tier_from_ledger,
-    tier_history_from_ledger,
-)
+from lifecycle.loyalty import LoyaltyView, PointsStatement, TierAssessment, TierChange
 from lifecycle.owners import Ownership, ownership_of
 from lifecycle.policy import Policy
 from lifecycle.stages import StageChange, StageJudge, stage_history
@@ -295,17 +288,22 @@ class CustomerRecord:
         """The tier assessment; ``None`` for a customer who never paid (only the base tier)."""
         if not any(o.paid is not None for o in self.orders.values()):
             return None
-        return tier_from_ledger(self.ledger, self.now)
+        return self._loyalty.tier()
 
     @cached_property
     def tier_history(self) -> tuple[TierChange, ...]:
         if not any(o.paid is not None for o in self.orders.values()):
             return ()
-        return tier_history_from_ledger(self.ledger, self.now)
+        return self._loyalty.tier_history()
 
     @cached_property
     def points(self) -> PointsStatement | None:
         """The points statement; ``None`` for a customer who never paid."""
         if not any(o.paid is not None for o in self.orders.values()):
             return None
-        return points_from_ledger(self.ledger, self.now, referrals=self.referrals)
+        return self._loyalty.points(self.referrals)
+
+    @cached_property
+    def _loyalty(self) -> LoyaltyView:
+        """One replay of the tiers for the tier, its history and the points."""
+        return LoyaltyView(self.ledger, self.now)

@@ -18,8 +18,8 @@ from lifecycle._state import canonical, encode_state, policy_fingerprint
 from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
-from lifecycle.assessment import Assessment, assess, assess_record, stage_and_status_of
-from lifecycle.cadence.planner import Plan, plan_customers, plan_records
+from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
+from lifecycle.cadence.planner import Plan, plan_records
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.dispatch import (
     DispatchReport,
@@ -330,25 +330,6 @@ class Lifecycle:
         order still valid at ``now`` (referred histories from ``pending``, else the store)."""
         return conversions_in(self.store, histories, self.policy, now, pending)
 
-    def _assess(
-        self,
-        customer_id: str,
-        history: Sequence[Event],
-        now: datetime,
-        pending: dict[str, tuple[Event, ...]] | None = None,
-        *,
-        explain: bool = True,
-    ) -> Assessment:
-        return assess(
-            customer_id,
-            history,
-            self.policy,
-            now,
-            referrals=self._referrals(history, now, pending),
-            model=self.model,
-            explain=explain,
-        )
-
     def assess(self, customer_id: str, at: datetime | None = None) -> Assessment:
         """The customer's stage, status and reasons at ``at`` (default: the clock's now).
 
@@ -434,15 +415,13 @@ class Lifecycle:
         :meth:`assess` reports.
         """
         at = self._now(now)
-        histories = self._histories_of(customers)
-        return plan_customers(
-            histories,
-            self.policy,
-            at,
-            horizon=horizon,
-            model=self.model,
-            referrals=self._conversions(histories, at),
-        )
+        ids = list(self.store.customer_ids()) if customers is None else list(customers)
+        records: list[CustomerRecord] = []
+        for chunk in _chunked(ids, 5000):
+            records += read_records(
+                self.store, chunk, self.policy, at, model=self.model, horizon=horizon
+            ).values()
+        return plan_records(records, horizon=horizon, now=at)
 
     def dispatch(
         self,
@@ -627,7 +606,7 @@ class Lifecycle:
         now = self._now(at)
         history = self.history(customer_id)
         profile = fold(history, self.policy, max(now, to_utc(history[-1].at))).profile
-        a = self._assess(customer_id, history, now)
+        a = self.assess(customer_id, now)
         document = {
             "customer_id": customer_id,
             "exported_at": now.isoformat(),
