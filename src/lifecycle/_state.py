@@ -143,12 +143,14 @@ class _Writer:
         return i
 
     def value(self, v: Any) -> Any:
+        if isinstance(v, Enum):  # before str and int: a StrEnum is a str
+            if isinstance(v, Purpose):
+                return ["Q", v.value]
+            raise TypeError(f"a state has no form for {type(v).__name__}")
         if v is None or isinstance(v, bool | int | str):
             return v
         if isinstance(v, Event):
             return ["E", self.event(v)]
-        if isinstance(v, Purpose):
-            return ["Q", v.value]
         if isinstance(v, OrderState):
             return [
                 "O",
