@@ -58,17 +58,22 @@ class Order:
         return self.placed_at + timedelta(days=day, minutes=7)
 
     # -- the truth on a day -------------------------------------------------------------------
+    # Event days count from the order's placement; export days from START.
+
+    def by(self, rel: int | None, day: int) -> bool:
+        """Whether what happened ``rel`` days after placement had happened by export ``day``."""
+        return rel is not None and (self.placed_at - START).days + rel <= day
 
     def paid_on(self, day: int) -> bool:
-        return self.pay_day is not None and self.pay_day <= day
+        return self.by(self.pay_day, day)
 
     def refunded_on(self, day: int) -> Decimal:
         if self.closed_on(day) and self.paid_on(day):
             return self.total
-        return sum((a for d, a in self.refunds if d <= day), Decimal(0))
+        return sum((a for d, a in self.refunds if self.by(d, day)), Decimal(0))
 
     def closed_on(self, day: int) -> bool:
-        return self.close_day is not None and self.close_day <= day
+        return self.by(self.close_day, day)
 
     def valid_on(self, day: int) -> bool:
         return self.paid_on(day) and not self.closed_on(day) and self.refunded_on(day) < self.total
@@ -81,9 +86,9 @@ class Order:
             return "交易关闭"
         if not self.paid_on(day):
             return "等待买家付款"
-        if self.done_day is not None and self.done_day <= day:
+        if self.by(self.done_day, day):
             return "交易成功"
-        if self.ship_day is not None and self.ship_day <= day:
+        if self.by(self.ship_day, day):
             return "卖家已发货，等待买家确认"
         return "买家已付款，等待卖家发货"
 
@@ -270,7 +275,7 @@ def classic_row(o: Order, day: int) -> list[str]:
             "是否手机订单": "手机订单",
             "退款金额": f"{refunded:.2f}元" if refunded else "0.00",
             "确认收货时间": _t(o.at(o.done_day))
-            if o.done_day is not None and o.done_day <= day and not o.closed_on(day)
+            if o.by(o.done_day, day) and not o.closed_on(day)
             else "",
             "打款商家金额": f"{net:.2f}元" if status == "交易成功" else "0.00元",
         }
@@ -362,9 +367,7 @@ def qianniu_rows(o: Order, day: int) -> list[list[str]]:
                 "订单创建时间": _t(o.placed_at),
                 "订单付款时间": _t(o.at(o.pay_day)) if paid and o.pay_day is not None else "",
                 "商品ID": str(600000 + i),
-                "发货时间": _t(o.at(o.ship_day))
-                if paid and o.ship_day is not None and o.ship_day <= day
-                else "",
+                "发货时间": _t(o.at(o.ship_day)) if paid and o.by(o.ship_day, day) else "",
                 "收货人姓名": o.customer.name,
                 "收货地址": f"浙江省 杭州市 {o.customer.key} 路",
             }
@@ -479,7 +482,7 @@ def shopify_rows(o: Order, day: int) -> list[list[str]]:
                 "Lineitem requires shipping": "true",
                 "Lineitem taxable": "true",
                 "Lineitem fulfillment status": "fulfilled"
-                if paid and o.ship_day is not None and o.ship_day <= day
+                if paid and o.by(o.ship_day, day)
                 else "pending",
                 "Vendor": "Tea House",
             }
@@ -487,7 +490,7 @@ def shopify_rows(o: Order, day: int) -> list[list[str]]:
         if i == 0 or int(o.order_id) % 2:  # some exports repeat the time on every line
             cells["Created at"] = _shopify_time(o.placed_at)
         if i == 0:
-            shipped = paid and o.ship_day is not None and o.ship_day <= day
+            shipped = paid and o.by(o.ship_day, day)
             cells.update(
                 {
                     "Financial Status": o.shopify_status_on(day),

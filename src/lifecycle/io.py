@@ -1315,6 +1315,7 @@ def read_orders(
     hash_customer_key: bool | None = None,
     key_secret: bytes | None = None,
     language: str | None = None,
+    with_events: bool = True,
     progress: TextIO | None = None,
 ) -> OrderImport:
     """Read an order export as orders and events.
@@ -1337,6 +1338,8 @@ def read_orders(
         hash_customer_key: store a keyed hash of the customer key instead of its text.
         key_secret: the key of that hash (the shop's, from ``Lifecycle.import_orders``).
         language: the shop's language to propose (default: the preset's).
+        with_events: work out ``events`` (a new shop's events); ``Lifecycle.import_orders``
+            works from the orders and needs none.
         progress: where to draw a progress line (default: stderr, only when it is a terminal).
 
     Raises:
@@ -1363,11 +1366,12 @@ def read_orders(
     if got.bad_rows and rejected_to is not None:
         _write_rejected(rejected_to, got.header, got.bad_rows, got.problems)
     events: list[Event] = []
-    for cid, (profile, at) in customer_profiles(got.orders).items():
-        events.append(CustomerRegistered(customer_id=cid, at=at, profile=profile))
-    for order in got.orders:
-        new, _ = order_events(order)
-        events.extend(new)
+    if with_events:
+        for cid, (profile, at) in customer_profiles(got.orders).items():
+            events.append(CustomerRegistered(customer_id=cid, at=at, profile=profile))
+        for order in got.orders:
+            new, _ = order_events(order)
+            events.extend(new)
     proposed = PRESET_DEFAULTS[preset]
     return OrderImport(
         events=tuple(events),

@@ -93,6 +93,17 @@ def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
     return frozenset(kind(v) for v in value)
 
 
+def _order_events_of(histories: Iterable[Sequence[Event]]) -> dict[str, list[Event]]:
+    """The order events of ``histories`` by order id (placements, payments, refunds, ...)."""
+    out: dict[str, list[Event]] = {}
+    for h in histories:
+        for e in h:
+            oid = getattr(e, "order_id", None)
+            if oid is not None and not isinstance(e, ReviewPosted | PointsRedeemed):
+                out.setdefault(oid, []).append(e)
+    return out
+
+
 def _hashes(mapping: object) -> bool:
     """Whether a mapping asks for hashed customer keys."""
     if isinstance(mapping, ColumnMapping):
@@ -821,17 +832,27 @@ class Lifecycle:
                 hash_customer_key=hash_customer_key,
                 key_secret=secret,
                 language=language,
+                with_events=False,
             )
             defaults = ShopDefaults(
                 timezone=tz or proposed.timezone, language=language or proposed.language
             )
         orders = imported.exported
-        # An order the shop knows stays with the customer it was recorded for.
-        ids = [f"{kind}:{o.order_id}" for o in orders for kind in ("order_placed", "order_paid")]
-        owner = {
-            getattr(e, "order_id", ""): e.customer_id for e in self.store.events_by_id(ids).values()
-        }
-        histories: dict[str, tuple[Event, ...]] = {}
+        # An order the shop knows stays with the customer it was recorded for: most are found
+        # in the histories of the file's customers, the others (moved, or of a fresh history
+        # after an erasure) by their events' ids.
+        histories = dict(self.store.histories({o.customer_id for o in orders}))
+        by_order = _order_events_of(histories.values())
+        unknown = [o.order_id for o in orders if o.order_id not in by_order]
+        ids = [f"{kind}:{oid}" for oid in unknown for kind in ("order_placed", "order_paid")]
+        owner = {oid: events[0].customer_id for oid, events in by_order.items()}
+        for e in self.store.events_by_id(ids).values():
+            owner.setdefault(getattr(e, "order_id", ""), e.customer_id)
+        elsewhere = {c for c in owner.values() if c not in histories}
+        if elsewhere:
+            found = self.store.histories(elsewhere)
+            histories.update(found)
+            by_order.update(_order_events_of(found.values()))
         route = self._route({o.customer_id for o in orders if o.order_id not in owner}, histories)
         placed = [
             attrs.evolve(o, customer_id=owner.get(o.order_id) or route[o.customer_id])
@@ -842,14 +863,6 @@ class Lifecycle:
             for o, p in zip(orders, placed, strict=True)
             if o.order_id not in owner and p.customer_id != o.customer_id
         )
-        missing = [o.customer_id for o in placed if o.customer_id not in histories]
-        histories.update(self.store.histories(set(missing)))
-        by_order: dict[str, list[Event]] = {}
-        for h in histories.values():
-            for e in h:
-                oid = getattr(e, "order_id", None)
-                if oid is not None and not isinstance(e, ReviewPosted | PointsRedeemed):
-                    by_order.setdefault(oid, []).append(e)
         events: list[Event] = []
         refused: list[RowProblem] = []
         accepted = []
@@ -947,7 +960,8 @@ class Lifecycle:
         pending = {k: (k, 0) for k in keys}
         secret: bytes | None = None
         while pending:
-            histories.update(self.store.histories([cid for cid, _ in pending.values()]))
+            unread = [cid for cid, _ in pending.values() if cid not in histories]
+            histories.update(self.store.histories(unread))
             later: dict[str, tuple[str, int]] = {}
             for key, (cid, generation) in pending.items():
                 if any(isinstance(e, CustomerErased) for e in histories.get(cid, ())):
