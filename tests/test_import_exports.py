@@ -492,3 +492,30 @@ def test_incremental_imports_equal_one_import_of_the_whole(
     assert figures(a) == figures(b)
     again = a.import_orders(folder / "all.csv", preset=preset, **options)
     assert again.recorded == 0
+
+
+def test_an_order_paid_otherwise_than_recorded_is_refused(tmp_path: Path) -> None:
+    header = "order_id,customer_id,amount,placed_at,paid_at,refund\n"
+    first = tmp_path / "a.csv"
+    first.write_text(
+        header
+        + "o1,c1,10.00,2026-03-01 10:00,2026-03-01 10:01,\n"
+        + "o2,c2,20.00,2026-03-01 11:00,2026-03-01 11:01,\n",
+        encoding="utf-8",
+    )
+    second = tmp_path / "b.csv"
+    second.write_text(
+        header
+        + "o1,c1,12.00,2026-03-01 10:00,2026-03-01 10:01,\n"
+        + "o2,c2,20.00,2026-03-01 11:00,2026-03-01 11:01,5.00\n",
+        encoding="utf-8",
+    )
+    shop = lc.Lifecycle.in_memory(clock=lc.FixedClock(NOW))
+    shop.import_orders(first)
+    with pytest.raises(ImportFailed, match="contradict") as info:
+        shop.import_orders(second)
+    assert [p.row for p in info.value.problems] == [2]
+    assert not any(isinstance(e, lc.OrderRefunded) for e in shop.history("c2"))
+    kept = shop.import_orders(second, skip_bad=True)
+    assert (kept.orders_updated, [p.row for p in kept.refused]) == (1, [2])
+    assert any(isinstance(e, lc.OrderRefunded) for e in shop.history("c2"))
