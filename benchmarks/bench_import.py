@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import lifecycle as lc  # noqa: E402
-from bench_store import machine, reference_loop  # noqa: E402
-from exports import make_shop, visible, write_classic  # noqa: E402
-from lifecycle.io import read_orders  # noqa: E402
+import lifecycle as lc
+from bench_store import machine, reference_loop
+from exports import make_shop, visible, write_classic
+from lifecycle.io import read_orders
 
 
 def main() -> None:
