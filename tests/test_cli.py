@@ -138,9 +138,10 @@ def test_import_an_order_export(tmp_path: Path, capsys: pytest.CaptureFixture[st
     db = str(tmp_path / "shop.db")
     code, text = run("import", str(export), "--db", db)
     assert code == 0, text
-    assert "read 2 orders of 1 customers" in text
+    assert "orders: 2 new, 0 updated, 0 unchanged, 0 refused; customers: 1 new" in text
     code, text = run("import", str(export), "--db", db)
-    assert "recorded 0 new events" in text
+    assert "orders: 0 new, 0 updated, 2 unchanged" in text
+    assert "0 events recorded" in text
     with lc.Lifecycle.open(db) as shop:
         assert shop.assess("c1").stage is lc.Stage.REPEAT
 
@@ -406,9 +407,9 @@ def test_import_with_a_policy_in_json_and_chinese(tmp_path: Path) -> None:
     code, text = run("import", str(export), "--db", db, "--policy", str(policy), "--format", "json")
     assert code == 0
     data = json.loads(text)
-    assert (data["orders"], data["recorded"] > 0, data["rejected"]) == (1, True, [])
+    assert (data["orders"]["new"], data["recorded"] > 0, data["refused"]) == (1, True, [])
     code, text = run("import", str(export), "--db", db, "--policy", str(policy), "--lang", "zh")
-    assert "已存在" in text
+    assert "未变 1" in text
     with lc.Lifecycle.open(db) as shop:
         paid = next(e for e in shop.history("c1") if isinstance(e, lc.OrderPaid))
     assert paid.at.utcoffset() == timedelta(hours=8)  # the policy's zone read the file's times

@@ -30,7 +30,14 @@ from lifecycle.clock import FixedClock
 from lifecycle.config import load_policy, policy_to_toml
 from lifecycle.datasets import synthetic_shop
 from lifecycle.errors import ConflictingEvent, LifecycleError, NotFound, UsageError
-from lifecycle.io import read_orders, write_csv
+from lifecycle.io import (
+    PRESETS,
+    ImportPreview,
+    load_mapping,
+    parse_mapping,
+    preview_orders,
+    write_csv,
+)
 from lifecycle.policy import Policy
 from lifecycle.report import (
     ClusterSection,
@@ -143,14 +150,26 @@ def _parser() -> argparse.ArgumentParser:
         "import",
         help="import an order export (CSV or Excel) into a shop file",
         description=(
-            "Read an order export as events and record them into an SQLite shop file. "
-            "Importing the same file again records nothing new. One bad row refuses the "
-            "whole file unless --skip-bad is given."
+            "Read an order export and record what is new into an SQLite shop file: new orders, "
+            "and known orders' newer states (paid, refunded, cancelled, shipped, delivered). "
+            "Importing the same file again records nothing. One bad row refuses the whole "
+            "file unless --skip-bad is given. The first import records the preset's time "
+            "zone and language as the shop's; later commands use them."
         ),
     )
-    imp.add_argument("file", type=Path, help="the export: .csv (UTF-8 or GB18030/GBK) or .xlsx")
+    imp.add_argument("file", type=Path, help="the export: .csv (UTF-8, GB18030/GBK, ...) or .xlsx")
     imp.add_argument("--db", type=Path, default=Path("shop.db"), help="default shop.db")
-    imp.add_argument("--preset", choices=("generic", "taobao"), default="generic")
+    imp.add_argument("--preset", choices=sorted(PRESETS), default="generic", help="default generic")
+    imp.add_argument("--map", metavar="FIELD=COLUMN,...", help="columns on top of the preset")
+    imp.add_argument("--mapping", type=Path, metavar="FILE.toml", help="a mapping file")
+    imp.add_argument(
+        "--customer-key",
+        metavar="COLUMN,...",
+        help="columns that name the customer when the export has no buyer column",
+    )
+    imp.add_argument(
+        "--hash-customer-key", action="store_true", help="store a keyed hash of the customer key"
+    )
     imp.add_argument("--tz", help="the zone the file's times are in (default by preset)")
     imp.add_argument("--currency", default="CNY", help="default CNY")
     imp.add_argument("--encoding", help="the file's encoding when guessing is not enough")
@@ -160,10 +179,19 @@ def _parser() -> argparse.ArgumentParser:
         help="import the good rows and write the bad ones to FILE.rejected.csv",
     )
     imp.add_argument(
+        "--preview",
+        action="store_true",
+        help="show the first orders as the import reads them, and the columns used; record nothing",
+    )
+    imp.add_argument(
         "--policy", type=Path, help="a policy TOML file (its zone is the default --tz)"
     )
     imp.add_argument("--format", choices=("table", "json"), default="table")
-    imp.add_argument("--lang", choices=("en", "zh"), default="en", help="default en")
+    imp.add_argument(
+        "--lang",
+        choices=("en", "zh"),
+        help="the output language; at the first import also the shop's (default by preset)",
+    )
     imp.set_defaults(run=_import)
 
     def shop_command(name: str, help_text: str, run: Any, customer: bool = False) -> Any:
@@ -175,7 +203,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--at", type=_instant, help="assess at this ISO 8601 instant with offset (default: now)"
         )
-        cmd.add_argument("--lang", choices=("en", "zh"), default="en", help="default en")
+        cmd.add_argument(
+            "--lang", choices=("en", "zh"), help="default: the shop's language, else en"
+        )
         cmd.set_defaults(run=run)
         return cmd
 
@@ -247,7 +277,10 @@ def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycl
         raise UsageError(f"no shop file {db}; give --db or import orders first")
     policy = load_policy(args.policy) if args.policy is not None else None
     clock = FixedClock(args.at) if args.at is not None else None
-    return Lifecycle.open(db, policy=policy, clock=clock)
+    shop = Lifecycle.open(db, policy=policy, clock=clock)
+    if getattr(args, "lang", None) is None:
+        args.lang = shop.policy.language
+    return shop
 
 
 @contextmanager
@@ -397,48 +430,125 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
     file: Path = args.file
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
+    mapping: dict[str, Any] = {}
+    if args.mapping is not None:
+        mapping.update(load_mapping(args.mapping))
+    if args.map is not None:
+        mapping.update(parse_mapping(args.map))
+    options: dict[str, Any] = {
+        "preset": args.preset,
+        "mapping": mapping or None,
+        "currency": args.currency,
+        "encoding": args.encoding,
+        "customer_key": args.customer_key,
+        "hash_customer_key": True if args.hash_customer_key else None,
+    }
     policy = load_policy(args.policy) if args.policy is not None else None
+    tz = args.tz or (policy.timezone if policy is not None else None)
+    if args.preview:
+        preview = preview_orders(file, tz=tz, **options)
+        _preview(out, args.lang or "en", preview, args.format)
+        return EXIT_OK
     rejected = file.with_name(file.name + ".rejected.csv") if args.skip_bad else None
-    got = read_orders(
-        file,
-        preset=args.preset,
-        tz=args.tz or (policy.timezone if policy is not None else None),
-        currency=args.currency,
-        encoding=args.encoding,
-        skip_bad=args.skip_bad,
-        rejected_to=rejected,
-    )
     with Lifecycle.open(args.db, policy=policy) as shop:
-        result = shop.record(got.events)
+        summary = shop.import_orders(
+            file,
+            tz=tz,
+            language=args.lang,
+            skip_bad=args.skip_bad,
+            rejected_to=rejected,
+            **options,
+        )
+        lang = args.lang or shop.policy.language
     if args.format == "json":
-        summary = {
-            "file": str(file),
-            "orders": got.orders,
-            "customers": got.customers,
-            "recorded": result.recorded,
-            "already_there": result.duplicates,
-            "rejected": [
-                {"row": p.row, "column": p.column, "problem": p.problem} for p in got.rejected
-            ],
-        }
-        out.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+        out.write(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return EXIT_OK
     _say(
         out,
-        args.lang,
-        f"read {got.orders:,} orders of {got.customers:,} customers from {file}; recorded "
-        f"{result.recorded:,} new events into {args.db} ({result.duplicates:,} already there)",
-        f"从 {file} 读取 {got.customers:,} 位客户的 {got.orders:,} 笔订单；新写入 {args.db} "
-        f"{result.recorded:,} 条事件（已存在 {result.duplicates:,} 条）",
+        lang,
+        f"{file} into {args.db}: {summary.line('en')}",
+        f"{file} 导入 {args.db}：{summary.line('zh')}",
     )
-    if got.rejected:
+    if summary.fresh_histories:
         _say(
             out,
-            args.lang,
-            f"{len(got.rejected):,} bad rows left out, listed in {rejected}",
-            f"{len(got.rejected):,} 行有误未导入，见 {rejected}",
+            lang,
+            f"{summary.fresh_histories:,} orders of erased customers started fresh histories",
+            f"{summary.fresh_histories:,} 笔已删除客户的订单开始了新的记录",
+        )
+    if summary.defaults is not None:
+        d = summary.defaults
+        _say(
+            out,
+            lang,
+            f"the shop's time zone is now {d.timezone or '(unchanged)'}, its language "
+            f"{d.language or '(unchanged)'}; later commands use them",
+            f"店铺时区已设为 {d.timezone or '（未变）'}，语言 {d.language or '（未变）'}；"
+            "之后的命令将使用它们",
+        )
+    if summary.refused:
+        _say(
+            out,
+            lang,
+            f"{len(summary.refused):,} bad rows left out, listed in {rejected}",
+            f"{len(summary.refused):,} 行有误未导入，见 {rejected}",
         )
     return EXIT_OK
+
+
+def _preview(out: TextIO, lang: str, preview: ImportPreview, form: str) -> None:
+    """The columns the import reads, those it ignores, and its first orders."""
+    rows = [
+        {
+            "row": o.row,
+            "order_id": o.order_id,
+            "customer_id": o.customer_id,
+            "placed_at": o.placed_at.isoformat(),
+            "amount": str(o.amount),
+            "currency": o.currency,
+            "paid_at": None if o.paid_at is None else o.paid_at.isoformat(),
+            "paid": None if o.paid is None else str(o.paid),
+            "refunded": str(o.refunded),
+            "closed": o.closed,
+            "items": list(o.items),
+        }
+        for o in preview.orders
+    ]
+    if form == "json":
+        document = {
+            "columns": dict(preview.columns),
+            "ignored": list(preview.ignored),
+            "orders": rows,
+            "problems": [str(p) for p in preview.problems],
+        }
+        out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        return
+    _say(out, lang, "Columns recognised:", "识别的列：")
+    _table(out, ("field", "column"), sorted(preview.columns.items()))
+    ignored = ", ".join(preview.ignored) or "-"
+    _say(out, lang, f"Columns ignored: {ignored}", f"忽略的列：{ignored}")
+    _say(out, lang, f"The first {len(rows)} orders as read:", f"前 {len(rows)} 笔订单：")
+    head = ("row", "order", "customer", "placed", "amount", "paid", "refunded", "closed")
+    _table(
+        out,
+        head,
+        [
+            (
+                str(o.row),
+                o.order_id,
+                o.customer_id,
+                f"{o.placed_at:%Y-%m-%d %H:%M %z}",
+                f"{o.currency} {o.amount}",
+                "-" if o.paid is None else str(o.paid),
+                str(o.refunded),
+                "yes" if o.closed else "",
+            )
+            for o in preview.orders
+        ],
+        right=(4, 5, 6),
+    )
+    for p in preview.problems[:10]:
+        out.write(f"  ! {p}\n")
 
 
 # -- demo -------------------------------------------------------------------------------------

@@ -471,7 +471,8 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
 
 def _message(entry: OutboxEntry, facts: CustomerRecord) -> Message:
     profile = facts.profile
-    lang = "zh" if (profile.locale or "").lower().startswith("zh") else "en"
+    locale = (profile.locale or facts.policy.language).lower()
+    lang = "zh" if locale.startswith("zh") else "en"
     cp = profile.contact(entry.channel)
     return Message(
         key=entry.key,

@@ -557,6 +557,15 @@ def _check_zone(inst: object, attr: attrs.Attribute[Any], value: object) -> None
         raise PolicyError(f"not an IANA time zone name: {value!r}", key="timezone")
 
 
+#: The languages messages and reports are written in.
+_LANGUAGES = ("en", "zh")
+
+
+def _check_language(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value not in _LANGUAGES:
+        raise PolicyError(f"must be one of {list(_LANGUAGES)}, got {value!r}", key="language")
+
+
 # -- dispatch -----------------------------------------------------------------------------------
 
 
@@ -678,10 +687,13 @@ class OwnerPolicy:
 class Policy:
     """Every policy the library consults, in one object.
 
-    ``timezone`` is the shop's zone, used for customers whose profile names none.
+    ``timezone`` is the shop's zone, used for customers whose profile names none;
+    ``language`` (``"en"`` or ``"zh"``) the language of messages to customers whose profile
+    names no locale.
     """
 
     timezone: str = attrs.field(default="UTC", validator=_check_zone)
+    language: str = attrs.field(default="en", validator=_check_language)
     stage: StagePolicy = attrs.field(factory=StagePolicy, validator=_part(StagePolicy))
     status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))
     loyalty: LoyaltyPolicy = attrs.field(factory=LoyaltyPolicy, validator=_part(LoyaltyPolicy))

@@ -24,6 +24,7 @@ __all__ = [
     "PlanIndex",
     "PlanMark",
     "SendResult",
+    "ShopSettings",
     "Snapshot",
     "Store",
 ]
@@ -358,6 +359,27 @@ class PlanIndex(Protocol):
 
     def replan_all(self, fingerprint: str) -> None:
         """Make every customer due for planning (the policy or the model changed)."""
+        ...
+
+
+@runtime_checkable
+class ShopSettings(Protocol):
+    """A store that keeps a few settings of the shop beside its events: the defaults the first
+    import recorded (``timezone``, ``language``) and the key that derives ids the shop must
+    not reveal (``import_secret``).
+
+    Optional: without it, imports record no defaults and commands use the policy given.
+
+    Contract: keys and values are short texts; :meth:`put_shop_settings` stores the given keys
+    in one transaction, replacing their old values and keeping the other keys.
+    """
+
+    def shop_settings(self) -> dict[str, str]:
+        """Every stored setting; empty for a new shop."""
+        ...
+
+    def put_shop_settings(self, values: Mapping[str, str]) -> None:
+        """Store ``values`` (see the contract)."""
         ...
 
 

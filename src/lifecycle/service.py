@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal
 
@@ -32,21 +35,38 @@ from lifecycle.dispatch import (
 from lifecycle.errors import (
     ConcurrencyError,
     ConflictingEvent,
+    ImportFailed,
     InvalidEvent,
+    LifecycleError,
     NotFound,
 )
 from lifecycle.events import (
     CustomerErased,
+    CustomerRegistered,
     Event,
     PointsRedeemed,
+    ProfileUpdated,
     Referred,
+    ReviewPosted,
     TierGranted,
     TierRevoked,
+)
+from lifecycle.io import (
+    PRESET_DEFAULTS,
+    ColumnMapping,
+    ImportSummary,
+    OrderImport,
+    RowProblem,
+    ShopDefaults,
+    customer_profiles,
+    order_events,
+    profile_events,
+    read_orders,
 )
 from lifecycle.loyalty import check_loyalty
 from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
-from lifecycle.ports import Channel, PlanIndex, PlanMark, Snapshot, Store
+from lifecycle.ports import Channel, PlanIndex, PlanMark, ShopSettings, Snapshot, Store
 from lifecycle.record import CustomerRecord
 from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import encode_value, event_to_dict
@@ -74,6 +94,31 @@ def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
     return frozenset(kind(v) for v in value)
 
 
+def _order_events_of(histories: Iterable[Sequence[Event]]) -> dict[str, list[Event]]:
+    """The order events of ``histories`` by order id (placements, payments, refunds, ...)."""
+    out: dict[str, list[Event]] = {}
+    for h in histories:
+        for e in h:
+            oid = getattr(e, "order_id", None)
+            if oid is not None and not isinstance(e, ReviewPosted | PointsRedeemed):
+                out.setdefault(oid, []).append(e)
+    return out
+
+
+def _hashes(mapping: object) -> bool:
+    """Whether a mapping asks for hashed customer keys."""
+    if isinstance(mapping, ColumnMapping):
+        return mapping.hash_customer_key
+    return isinstance(mapping, Mapping) and bool(mapping.get("hash_customer_key"))
+
+
+def _fresh_id(key: str, generation: int, secret: bytes) -> str:
+    """The id of a customer's history number ``generation`` after erasures: a keyed hash, so
+    the ids alone do not link it to the erased one."""
+    digest = hmac.new(secret, f"{key}\x1f{generation}".encode(), hashlib.sha256).hexdigest()
+    return f"anon-{digest[:24]}"
+
+
 def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -99,6 +144,9 @@ class Lifecycle:
         model: a fitted model that gives P(alive) for the status; ``None`` means the rhythm rule.
         channels: where follow-ups go, by channel name ("sms", "email", "wechat", "task", ...);
             :meth:`dispatch` sends through them.
+
+    Without a ``policy``, the defaults apply with the shop's time zone and language as the
+    first import recorded them (see :meth:`import_orders`).
     """
 
     #: How often :meth:`record` retries when another writer got there first.
@@ -114,7 +162,8 @@ class Lifecycle:
         channels: Mapping[str, Channel] | None = None,
     ):
         self.store: Store = store if store is not None else MemoryStore()
-        self.policy = policy if policy is not None else Policy()
+        self._policy_given = policy is not None
+        self.policy = policy if policy is not None else self._shop_policy(Policy())
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.model = model
         self.channels: dict[str, Channel] = dict(channels or {})
@@ -652,6 +701,231 @@ class Lifecycle:
         redacted = [r for e in history if (r := e.redacted()) != e]
         self.store.forget(customer_id, redacted, now)
         return len(redacted)
+
+    # -- importing ----------------------------------------------------------------------------
+
+    def shop_defaults(self) -> ShopDefaults:
+        """The shop's time zone and language as the first import recorded them (``None`` where
+        none was recorded, or the store keeps no settings)."""
+        stored = self._settings()
+        return ShopDefaults(timezone=stored.get("timezone"), language=stored.get("language"))
+
+    def _settings(self) -> dict[str, str]:
+        store = self.store
+        return store.shop_settings() if isinstance(store, ShopSettings) else {}
+
+    def _shop_policy(self, policy: Policy) -> Policy:
+        """``policy`` with the shop's recorded zone and language."""
+        stored = self._settings()
+        defaults = ShopDefaults(timezone=stored.get("timezone"), language=stored.get("language"))
+        try:
+            return self._with_defaults(policy, defaults)
+        except LifecycleError:
+            return policy  # a setting this release cannot use: the defaults stand
+
+    def _import_secret(self) -> bytes:
+        """The shop's key for ids it must not reveal (hashed customer keys, the fresh ids of
+        erased customers), made at first use; empty for a store that keeps no settings."""
+        store = self.store
+        if not isinstance(store, ShopSettings):
+            return b""
+        secret = store.shop_settings().get("import_secret")
+        if secret is None:
+            secret = secrets.token_hex(32)
+            store.put_shop_settings({"import_secret": secret})
+        return secret.encode("ascii")
+
+    def import_orders(
+        self,
+        source: OrderImport | str | PathLike[str],
+        *,
+        preset: str = "generic",
+        mapping: ColumnMapping | Mapping[str, Any] | None = None,
+        tz: str | None = None,
+        currency: str = "CNY",
+        encoding: str | None = None,
+        skip_bad: bool = False,
+        rejected_to: str | PathLike[str] | None = None,
+        customer_key: Sequence[str] | str | None = None,
+        hash_customer_key: bool | None = None,
+        language: str | None = None,
+        record_defaults: bool = True,
+    ) -> ImportSummary:
+        """Import an order export (a file, read by :func:`lifecycle.io.read_orders` with these
+        options, or what it returned), day after day.
+
+        Orders the shop knows become only what is new about them (a payment, a refund, a
+        cancellation, a shipment, a delivery); a customer's details from a later file become a
+        ``ProfileUpdated`` when they change anything; importing a file again records nothing.
+        An order of an erased customer that the shop does not know yet starts a fresh history
+        under a new id that cannot be told from the erased one without the shop's key.
+
+        The first import into a shop that has no recorded defaults records the file's zone and
+        the preset's language (``tz`` and ``language`` override them; ``record_defaults=False``
+        records none); a lifecycle opened without a policy uses them from then on.
+
+        Raises:
+            ImportFailed: the file cannot be read, or (without ``skip_bad``) has bad rows or
+                orders that contradict earlier imports; nothing is recorded.
+        """
+        proposed = PRESET_DEFAULTS.get(preset, ShopDefaults())
+        if isinstance(source, OrderImport):
+            imported = source
+            defaults = imported.defaults
+        else:
+            secret = self._import_secret() if (hash_customer_key or _hashes(mapping)) else None
+            imported = read_orders(
+                Path(source),
+                preset=preset,
+                mapping=mapping,
+                tz=tz or proposed.timezone or self.policy.timezone,
+                currency=currency,
+                encoding=encoding,
+                skip_bad=skip_bad,
+                rejected_to=None if rejected_to is None else Path(rejected_to),
+                customer_key=customer_key,
+                hash_customer_key=hash_customer_key,
+                key_secret=secret,
+                language=language,
+                with_events=False,
+            )
+            defaults = ShopDefaults(
+                timezone=tz or proposed.timezone, language=language or proposed.language
+            )
+        orders = imported.exported
+        # An order the shop knows stays with the customer it was recorded for: most are found
+        # in the histories of the file's customers, the others (moved, or of a fresh history
+        # after an erasure) by their events' ids.
+        histories = dict(self.store.histories({o.customer_id for o in orders}))
+        by_order = _order_events_of(histories.values())
+        unknown = [o.order_id for o in orders if o.order_id not in by_order]
+        ids = [f"{kind}:{oid}" for oid in unknown for kind in ("order_placed", "order_paid")]
+        owner = {oid: events[0].customer_id for oid, events in by_order.items()}
+        for e in self.store.events_by_id(ids).values():
+            owner.setdefault(getattr(e, "order_id", ""), e.customer_id)
+        elsewhere = {c for c in owner.values() if c not in histories}
+        if elsewhere:
+            found = self.store.histories(elsewhere)
+            histories.update(found)
+            by_order.update(_order_events_of(found.values()))
+        route = self._route({o.customer_id for o in orders if o.order_id not in owner}, histories)
+        placed = [
+            attrs.evolve(o, customer_id=owner.get(o.order_id) or route[o.customer_id])
+            for o in orders
+        ]
+        fresh = sum(
+            1
+            for o, p in zip(orders, placed, strict=True)
+            if o.order_id not in owner and p.customer_id != o.customer_id
+        )
+        events: list[Event] = []
+        refused: list[RowProblem] = []
+        accepted = []
+        new_orders = updated = unchanged = 0
+        for o in placed:
+            stored = by_order.get(o.order_id, [])
+            new, problem = order_events(o, stored)
+            if problem is not None:
+                refused.append(RowProblem(o.row, None, problem))
+                continue
+            accepted.append(o)
+            events.extend(new)
+            if not stored:
+                new_orders += 1
+            elif new:
+                updated += 1
+            else:
+                unchanged += 1
+        registered = profiles = 0
+        last_at: dict[str, datetime] = {}
+        for o in accepted:
+            last_at[o.customer_id] = max(last_at.get(o.customer_id, o.placed_at), o.placed_at)
+        for cid, (profile, first_at) in customer_profiles(accepted).items():
+            history = histories.get(cid, ())
+            if any(isinstance(e, CustomerErased) for e in history):
+                continue  # an erased customer's details are not kept again
+            current = None
+            if any(isinstance(e, CustomerRegistered) for e in history):
+                current = fold(history, self.policy, to_utc(history[-1].at)).profile
+            for e in profile_events(cid, profile, first_at, last_at[cid], current):
+                events.append(e)
+                registered += isinstance(e, CustomerRegistered)
+                profiles += isinstance(e, ProfileUpdated)
+        if refused and not skip_bad:
+            raise ImportFailed(
+                f"{Path(imported.source).name or 'the import'}: {len(refused)} order(s) "
+                "contradict earlier imports, nothing imported",
+                refused,
+            )
+        recorded_defaults = self._defaults_to_record(defaults) if record_defaults else None
+        old_policy = self.policy
+        if recorded_defaults is not None and not self._policy_given:
+            self.policy = self._with_defaults(self.policy, recorded_defaults)
+        try:
+            result = self.record(events)
+        except BaseException:
+            self.policy = old_policy
+            raise
+        if recorded_defaults is not None and isinstance(self.store, ShopSettings):
+            self.store.put_shop_settings(
+                {k: v for k, v in attrs.asdict(recorded_defaults).items() if v is not None}
+            )
+        return ImportSummary(
+            source=imported.source,
+            orders_new=new_orders,
+            orders_updated=updated,
+            orders_unchanged=unchanged,
+            refused=tuple(sorted((*imported.rejected, *refused), key=lambda p: p.row)),
+            customers_new=registered,
+            customers_updated=profiles,
+            fresh_histories=fresh,
+            recorded=result.recorded,
+            defaults=recorded_defaults,
+        )
+
+    def _defaults_to_record(self, proposed: ShopDefaults) -> ShopDefaults | None:
+        """What the first import records: the proposed zone and language, when the store keeps
+        settings and has none of these yet."""
+        if not isinstance(self.store, ShopSettings):
+            return None
+        stored = self.store.shop_settings()
+        if "timezone" in stored or "language" in stored:
+            return None
+        if proposed.timezone is None and proposed.language is None:
+            return None
+        return proposed
+
+    @staticmethod
+    def _with_defaults(policy: Policy, defaults: ShopDefaults) -> Policy:
+        if defaults.timezone is not None:
+            policy = attrs.evolve(policy, timezone=defaults.timezone)
+        if defaults.language is not None:
+            policy = attrs.evolve(policy, language=defaults.language)
+        return policy
+
+    def _route(
+        self, keys: Collection[str], histories: dict[str, tuple[Event, ...]]
+    ) -> dict[str, str]:
+        """The customer id each key's new orders go to: the key itself, or, once that
+        customer is erased, a fresh id derived from the key, a generation and the shop's key.
+
+        The histories read on the way are left in ``histories``.
+        """
+        out: dict[str, str] = {}
+        pending = {k: (k, 0) for k in keys}
+        secret: bytes | None = None
+        while pending:
+            unread = [cid for cid, _ in pending.values() if cid not in histories]
+            histories.update(self.store.histories(unread))
+            later: dict[str, tuple[str, int]] = {}
+            for key, (cid, generation) in pending.items():
+                if any(isinstance(e, CustomerErased) for e in histories.get(cid, ())):
+                    secret = self._import_secret() if secret is None else secret
+                    later[key] = (_fresh_id(key, generation + 1, secret), generation + 1)
+                else:
+                    out[key] = cid
+            pending = later
+        return out
 
     # -- resources ----------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class MemoryStore:
         self._plan: dict[str, datetime | None] = {}
         self._stamps: dict[str, int] = {}
         self._fingerprint: str | None = None
+        self._settings: dict[str, str] = {}
         self._closed = False
 
     def _check_open(self) -> None:
@@ -332,6 +333,18 @@ class MemoryStore:
             for cid in list(self._plan):
                 self._plan_now(cid)
             self._fingerprint = fingerprint
+
+    # -- shop settings ----------------------------------------------------------------------
+
+    def shop_settings(self) -> dict[str, str]:
+        with self._lock:
+            self._check_open()
+            return dict(self._settings)
+
+    def put_shop_settings(self, values: Mapping[str, str]) -> None:
+        with self._lock:
+            self._check_open()
+            self._settings.update({str(k): str(v) for k, v in values.items()})
 
     def close(self) -> None:
         with self._lock:

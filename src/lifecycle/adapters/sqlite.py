@@ -881,6 +881,22 @@ class SQLiteStore:
 
         self._write(run)
 
+    # -- shop settings ----------------------------------------------------------------------
+    # Kept in ``lifecycle_meta`` under ``shop.``-prefixed keys: no schema change.
+
+    def shop_settings(self) -> dict[str, str]:
+        with self._reading() as db:
+            return _settings_in(db)
+
+    def put_shop_settings(self, values: Mapping[str, str]) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES (?, ?)",
+                [(_SETTING + str(k), str(v)) for k, v in values.items()],
+            )
+
+        self._write(run)
+
     # -- resources ----------------------------------------------------------------------------
 
     def integrity_check(self) -> str:
@@ -899,6 +915,17 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+
+_SETTING: Final = "shop."
+
+
+def _settings_in(db: sqlite3.Connection) -> dict[str, str]:
+    rows = db.execute(
+        "SELECT key, value FROM lifecycle_meta WHERE key >= ? AND key < ?",
+        (_SETTING, _SETTING[:-1] + chr(ord(".") + 1)),
+    )
+    return {str(k)[len(_SETTING) :]: str(v) for k, v in rows}
 
 
 _OUTBOX_COLUMNS = (

@@ -48,8 +48,17 @@ from lifecycle.events import (
     ReviewPosted,
     sort_key,
 )
+from lifecycle.io import ExportedOrder, OrderImport, ShopDefaults
 from lifecycle.policy import Policy
-from lifecycle.ports import OutboxEntry, OutboxState, PlanIndex, PlanMark, Snapshot, Store
+from lifecycle.ports import (
+    OutboxEntry,
+    OutboxState,
+    PlanIndex,
+    PlanMark,
+    ShopSettings,
+    Snapshot,
+    Store,
+)
 from lifecycle.service import Lifecycle
 from lifecycle.vocabulary import Stage, Status
 
@@ -546,6 +555,48 @@ class StoreContract:
         index.replan_all("policy-1")
         assert index.plan_fingerprint() == "policy-1"
         assert list(index.planning_due(_day(0))) == ["c1"]
+
+    # -- shop settings (stores that keep them) -------------------------------------------
+
+    def _settings(self, store: Store) -> ShopSettings:
+        if not isinstance(store, ShopSettings):
+            pytest.skip("the store keeps no shop settings")
+        return store
+
+    def test_shop_settings_are_kept_key_by_key(self, store: Store) -> None:
+        settings = self._settings(store)
+        assert settings.shop_settings() == {}
+        settings.put_shop_settings({"timezone": "Asia/Shanghai", "language": "zh"})
+        settings.put_shop_settings({"import_secret": "s3cr3t", "language": "en"})
+        assert settings.shop_settings() == {
+            "timezone": "Asia/Shanghai",
+            "language": "en",
+            "import_secret": "s3cr3t",
+        }
+        store.append([_paid("c1", "o1", 0)])  # events and settings do not meet
+        assert settings.shop_settings()["timezone"] == "Asia/Shanghai"
+
+    def test_the_first_import_records_the_shop_defaults(self, store: Store) -> None:
+        self._settings(store)
+        shop = Lifecycle(store=store)
+        order = ExportedOrder(
+            order_id="o1",
+            customer_id="c1",
+            row=2,
+            placed_at=_day(0),
+            amount=Decimal(5),
+            currency="CNY",
+            paid_at=_day(0),
+            paid=Decimal(5),
+        )
+        defaults = ShopDefaults(timezone="Asia/Shanghai", language="zh")
+        imported = OrderImport((), 1, 1, (), exported=(order,), defaults=defaults)
+        summary = shop.import_orders(imported)
+        assert summary.defaults == ShopDefaults(timezone="Asia/Shanghai", language="zh")
+        assert (shop.policy.timezone, shop.policy.language) == ("Asia/Shanghai", "zh")
+        again = Lifecycle(store=store)
+        assert (again.policy.timezone, again.policy.language) == ("Asia/Shanghai", "zh")
+        assert again.import_orders(imported).recorded == 0
 
     # -- through the facade -----------------------------------------------------------------
 
