@@ -8,6 +8,8 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
+from lifecycle.errors import MissingExtra
+
 __all__ = ["frame", "html_table", "money", "pandas"]
 
 _SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -46,11 +48,11 @@ def _text(value: object) -> str:
 
 
 def pandas() -> Any:
-    """The pandas module, or a clear ImportError."""
+    """The pandas module, or :class:`~lifecycle.errors.MissingExtra` naming the extra."""
     try:
         import pandas as pd
     except ImportError as e:
-        raise ImportError("to_pandas() needs pandas: pip install 'lifecycle[pandas]'") from e
+        raise MissingExtra(package="pandas", extra="pandas", feature="to_pandas()") from e
     return pd
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from lifecycle.customer import Birthday
+from lifecycle.errors import MissingExtra
 
 __all__ = [
     "LUNAR_YEARS",
@@ -465,9 +466,8 @@ def _holidays_module() -> Any:
     try:
         import holidays
     except ImportError as e:
-        raise ImportError(
-            "public holidays of countries other than China need the 'holidays' library: "
-            "pip install 'lifecycle[calendar]'"
+        raise MissingExtra(
+            package="holidays", extra="calendar", feature="official holidays and workdays"
         ) from e
     return holidays
 

@@ -25,7 +25,7 @@ import attrs
 
 from lifecycle._time import valid_zone_name, zone
 from lifecycle.customer import ContactPoint, Profile
-from lifecycle.errors import ImportFailed, InvalidEvent
+from lifecycle.errors import ImportFailed, InvalidEvent, MissingExtra
 from lifecycle.events import (
     CustomerRegistered,
     Event,
@@ -248,9 +248,7 @@ def _rows_from_excel(path: Path) -> tuple[list[str], Iterator[tuple[int, list[st
     try:
         import openpyxl
     except ImportError as e:
-        raise ImportError(
-            "reading Excel files needs openpyxl: pip install 'lifecycle[excel]'"
-        ) from e
+        raise MissingExtra(package="openpyxl", extra="excel", feature="reading Excel files") from e
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds for a damaged file

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle.analytics.reports import Cohorts, Funnel
+from lifecycle.errors import MissingExtra
 
 __all__ = [
     "CJK_FONTS",
@@ -50,8 +51,8 @@ def _figure_class() -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise ImportError(
-            "lifecycle.analytics.plots needs matplotlib: pip install 'lifecycle[plots]'"
+        raise MissingExtra(
+            package="matplotlib", extra="plots", feature="lifecycle.analytics.plots"
         ) from e
     return Figure
 
