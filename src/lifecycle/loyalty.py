@@ -26,7 +26,7 @@ from lifecycle._display import money
 from lifecycle._ledger import Ledger, OrderState, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.customer import Birthday
-from lifecycle.errors import InsufficientPoints, InvalidEvent
+from lifecycle.errors import ConflictingEvent, InsufficientPoints, InvalidEvent
 from lifecycle.events import (
     Event,
     OrderCancelled,
@@ -1769,11 +1769,17 @@ def check_loyalty(
     """Refuse new loyalty events that cannot stand, before they are recorded.
 
     A redemption may not take more points than the balance holds at its instant, nor reuse a
-    redemption id; a manual move must name a tier of the policy, and the base tier cannot be
-    removed.
+    redemption id (under another event id, or under its own with a different body: the same
+    redemption given again is fine); a manual move must name a tier of the policy, and the base
+    tier cannot be removed.
+
+    The balance is the one of ``history``, so whether a redemption stands depends on what was
+    recorded before it: redemptions are the only events whose acceptance depends on arrival
+    order.
 
     Raises:
         InsufficientPoints: a redemption larger than the balance.
+        ConflictingEvent: a redemption whose event id is already recorded with another body.
         InvalidEvent: any other refusal, naming the event and the field.
     """
     levels = policy.loyalty.tiers
@@ -1794,26 +1800,24 @@ def check_loyalty(
     redemptions = [e for e in new if isinstance(e, PointsRedeemed)]
     if not redemptions:
         return
-    everything = [*history, *new]
+    recorded = {e.event_id: e for e in history}
+    taken: dict[str, PointsRedeemed] = {
+        e.redemption_id: e for e in history if isinstance(e, PointsRedeemed)
+    }
+    for e in redemptions:
+        other = taken.setdefault(e.redemption_id, e)
+        if other == e:
+            continue  # the redemption itself, given again: recording it changes nothing
+        if other.event_id == e.event_id:
+            raise ConflictingEvent(e.event_id)
+        raise InvalidEvent(
+            f"redemption {e.redemption_id!r} is already recorded as {other.event_id!r}",
+            field="redemption_id",
+            event_id=e.event_id,
+        )
+    everything = [*history, *(e for e in new if recorded.get(e.event_id) != e)]
     now = max(to_utc(e.at) for e in everything)
     facts = _facts(everything, policy, now)
-    for e in redemptions:
-        other = next(
-            (
-                x
-                for x in everything
-                if isinstance(x, PointsRedeemed)
-                and x.redemption_id == e.redemption_id
-                and x.event_id != e.event_id
-            ),
-            None,
-        )
-        if other is not None:
-            raise InvalidEvent(
-                f"redemption {e.redemption_id!r} is already recorded as {other.event_id!r}",
-                field="redemption_id",
-                event_id=e.event_id,
-            )
     replay = _PointsReplay(facts, _tier_run(facts), explain=False)
     replay.run(now, _referrals(referrals))
     for e in sorted(redemptions, key=lambda x: to_utc(x.at)):
