@@ -23,7 +23,7 @@ from typing import Final, Literal
 import attrs
 
 from lifecycle._ledger import Ledger, fold
-from lifecycle._time import require_aware, to_utc
+from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.events import (
     Event,
     OwnerAssigned,
@@ -45,6 +45,7 @@ __all__ = [
     "ownership_of",
     "sweep",
     "transfer",
+    "workdays_after",
 ]
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {
@@ -137,11 +138,26 @@ class Ownership:
         return policy.high_value_spend is not None and self.net_spend >= policy.high_value_spend
 
     def deadline(self, policy: OwnerPolicy, stage: Stage | None = None) -> datetime | None:
-        """When the customer returns to the pool without a follow-up; ``None`` in the pool."""
+        """When the customer returns to the pool without a follow-up; ``None`` in the pool.
+
+        The days are calendar days, or the working days of ``policy.workdays`` (the same
+        time of day, that many working days on).
+        """
         if self.owner_id is None or self.clock_from is None:
             return None
         days = policy.high_value_days if self.high_value(policy, stage) else policy.follow_up_days
-        return self.clock_from + timedelta(days=days)
+        return workdays_after(self.clock_from, days, policy)
+
+
+def workdays_after(at: datetime, days: int, policy: OwnerPolicy) -> datetime:
+    """``days`` days after ``at`` (before it when negative), UTC: calendar days, or the working
+    days of ``policy.workdays`` in ``policy.workday_zone`` at the same time of day."""
+    calendar = policy.calendar()
+    if calendar is None:
+        return to_utc(at) + timedelta(days=days)
+    local = at.astimezone(zone(policy.workday_zone))
+    day = calendar.add_workdays(local.date(), days)
+    return to_utc(datetime.combine(day, local.time(), tzinfo=local.tzinfo))
 
 
 @functools.cache
@@ -417,7 +433,7 @@ def sweep(
                     reason=reason,
                 )
             )
-        elif deadline - timedelta(days=policy.warning_days) <= now:
+        elif workdays_after(deadline, -policy.warning_days, policy) <= now:
             warnings.append(
                 PoolWarning(
                     customer_id=cid,

@@ -337,7 +337,7 @@ class _Planner:
         planned: dict[Purpose, list[tuple[datetime, str]]] = {p: [] for p in Purpose}
         for f, at, _ in candidates:
             verdict = self.ask(f, at, planned[f.purpose])
-            if verdict.hold is Hold.QUIET_HOURS and verdict.until is not None:
+            if verdict.hold in (Hold.QUIET_HOURS, Hold.DAY_OFF) and verdict.until is not None:
                 if verdict.until > self.end:
                     self.held_by(f, verdict)
                     continue

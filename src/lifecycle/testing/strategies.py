@@ -88,7 +88,7 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
-from lifecycle.policy import LoyaltyPolicy, Policy
+from lifecycle.policy import LoyaltyPolicy, OwnerPolicy, Policy
 from lifecycle.vocabulary import CONTACT_CHANNELS, RULE_CHANNELS, Purpose
 
 __all__ = [
@@ -962,6 +962,8 @@ def _plain_values(tp: Any) -> st.SearchStrategy[Any] | None:
 _POLICY_FIELDS: Final[dict[tuple[type, str], st.SearchStrategy[Any]]] = {
     (Policy, "timezone"): st.sampled_from(DEFAULT_ZONES),
     (LoyaltyPolicy, "currency"): st.sampled_from(CURRENCIES),
+    (OwnerPolicy, "workdays"): st.sampled_from((None, "CN", "US", "DE")),
+    (OwnerPolicy, "workday_zone"): st.sampled_from(DEFAULT_ZONES),
     (Rule, "channels"): st.lists(
         st.sampled_from(sorted(RULE_CHANNELS)), min_size=1, max_size=3, unique=True
     ).map(tuple),
