@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from lifecycle._display import field_table, one_line
 from lifecycle._time import valid_zone_name, zone
 from lifecycle.customer import ContactPoint, Profile
 from lifecycle.errors import ImportFailed, InvalidEvent, MissingExtra
@@ -156,6 +157,25 @@ class OrderImport:
     orders: int
     customers: int
     rejected: tuple[RowProblem, ...]
+
+    def __repr__(self) -> str:
+        return one_line(
+            "OrderImport",
+            f"{self.orders:,} orders",
+            f"{self.customers:,} customers",
+            f"{len(self.events):,} events",
+            f"{len(self.rejected):,} rows rejected",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("orders", f"{self.orders:,}"),
+            ("customers", f"{self.customers:,}"),
+            ("events", f"{len(self.events):,}"),
+            ("rows rejected", f"{len(self.rejected):,}"),
+        ]
+        rows += [("rejected", str(p)) for p in self.rejected[:10]]
+        return field_table(rows, caption="Order import")
 
 
 def safe_cell(value: object) -> str:

@@ -22,7 +22,7 @@ from typing import Literal
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from lifecycle._display import money
+from lifecycle._display import field_table, html_table, money, one_line
 from lifecycle._ledger import Ledger, OrderState, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.customer import Birthday
@@ -100,6 +100,20 @@ class TierChange:
     reasons: tuple[Reason, ...]
     author: str | None = None
     expires_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return one_line(
+            "TierChange", f"{self.tier.label('en')} since {self.since:%Y-%m-%d}", self.move.value
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("tier", f"{self.tier.label('en')} ({self.tier.label('zh')})"),
+            ("since", self.since.isoformat()),
+            ("move", self.move.value),
+        ]
+        rows += [("why", r.en) for r in self.reasons]
+        return field_table(rows)
 
     def __str__(self) -> str:
         return f"{self.tier.label_en} since {self.since.date().isoformat()}: {self.reasons[0]}"
@@ -188,6 +202,29 @@ class TierAssessment:
     as_of: datetime
     valid_until: datetime | None = attrs.field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        move = None if self.move is None else self.move.value
+        return one_line(
+            "TierAssessment",
+            self.tier.label("en"),
+            move,
+            f"spend {self.spend:,}",
+            f"{self.orders:,} orders",
+            f"{self.points:,} points",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("tier", f"{self.tier.label('en')} ({self.tier.label('zh')})"),
+            ("qualified for", self.qualified.label("en")),
+            ("as of", self.as_of.isoformat()),
+            ("spend", f"{self.spend:,}"),
+            ("orders", self.orders),
+            ("points", self.points),
+        ]
+        rows += [("why", r.en) for r in self.reasons]
+        return field_table(rows)
+
 
 @attrs.frozen(kw_only=True)
 class PointsLot:
@@ -261,6 +298,23 @@ class PointsStatement:
     pending: tuple[PendingPoints, ...]
     as_of: datetime
     valid_until: datetime | None = attrs.field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return one_line(
+            "PointsStatement",
+            f"balance {self.balance:,}",
+            f"{len(self.entries)} entries",
+            f"{len(self.lots)} lots",
+            f"as of {self.as_of:%Y-%m-%d}",
+        )
+
+    def _repr_html_(self) -> str:
+        shown = self.entries[-10:]
+        rows = [(f"{e.at:%Y-%m-%d}", e.kind.value, e.points, e.balance, e.reason.en) for e in shown]
+        caption = f"Points: balance {self.balance:,} as of {self.as_of:%Y-%m-%d}"
+        if len(self.entries) > len(shown):
+            caption += f" (last {len(shown)} of {len(self.entries)} entries)"
+        return html_table(("day", "kind", "points", "balance", "why"), rows, caption=caption)
 
     def _total(self, kind: PointsEntryKind) -> int:
         return abs(sum(e.points for e in self.entries if e.kind is kind))

@@ -22,6 +22,7 @@ from typing import Final, Literal
 
 import attrs
 
+from lifecycle._display import field_table, html_table, one_line
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.events import (
@@ -120,6 +121,27 @@ class Ownership:
     net_spend: Decimal = Decimal(0)
     last_assigned_at: datetime | None = None
 
+    def __repr__(self) -> str:
+        if self.owner_id is None or self.since is None:
+            return one_line("Ownership", f"{self.customer_id}: in the shared pool")
+        clock = None if self.clock_from is None else f"clock from {self.clock_from:%Y-%m-%d}"
+        return one_line(
+            "Ownership", f"{self.customer_id}: {self.owner_id} since {self.since:%Y-%m-%d}", clock
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("customer", self.customer_id),
+            ("owner", self.owner_id or "(shared pool)"),
+            ("since", None if self.since is None else self.since.isoformat()),
+            (
+                "follow-up clock from",
+                None if self.clock_from is None else self.clock_from.isoformat(),
+            ),
+            ("returned to the pool", len(self.releases)),
+        ]
+        return field_table(rows)
+
     def cooling(self, owner_id: str, now: datetime, policy: OwnerPolicy) -> datetime | None:
         """Until when ``owner_id`` may not take this customer back, if they may not now."""
         for owner, at in reversed(self.releases):
@@ -217,6 +239,27 @@ class OwnerChanges:
     @property
     def refused(self) -> tuple[OwnerDecision, ...]:
         return tuple(d for d in self.decisions if not d.changed)
+
+    def __repr__(self) -> str:
+        return one_line(
+            "OwnerChanges",
+            f"{len(self.events):,} events",
+            f"{len(self.decisions) - len(self.refused):,} changed",
+            f"{len(self.refused):,} refused",
+        )
+
+    def _repr_html_(self) -> str:
+        return _decisions_html(self.decisions, f"{len(self.events):,} ownership events")
+
+
+def _decisions_html(decisions: Sequence[OwnerDecision], caption: str) -> str:
+    rows = [
+        (d.customer_id, d.previous or "", d.owner_id or "(pool)", d.reason.en)
+        for d in decisions[:20]
+    ]
+    if len(decisions) > len(rows):
+        caption += f" (first {len(rows)} of {len(decisions):,} decisions)"
+    return html_table(("customer", "from", "to", "why"), rows, caption=caption)
 
 
 class _Desk:
@@ -385,6 +428,27 @@ class PoolSweep:
     events: tuple[ReturnedToPool, ...] = ()
     decisions: tuple[OwnerDecision, ...] = ()
     warnings: tuple[PoolWarning, ...] = ()
+
+    def __repr__(self) -> str:
+        return one_line(
+            "PoolSweep",
+            f"{len(self.events):,} returned to the pool",
+            f"{len(self.warnings):,} warned",
+        )
+
+    def _repr_html_(self) -> str:
+        warned = [
+            OwnerDecision(
+                customer_id=w.customer_id,
+                owner_id=w.owner_id,
+                previous=w.owner_id,
+                changed=False,
+                reason=w.reason,
+            )
+            for w in self.warnings
+        ]
+        caption = f"{len(self.events):,} returned, {len(self.warnings):,} warned"
+        return _decisions_html((*self.decisions, *warned), caption)
 
 
 def sweep(
