@@ -44,11 +44,11 @@ def test_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lifecycle.analytics import plots
+    from lifecycle.analytics import pareto, plots
 
     block(monkeypatch, "matplotlib")
     with pytest.raises(lc.MissingExtra, match=r"lifecycle\[plots\]") as info:
-        plots.pareto_curve([3.0, 1.0])
+        plots.pareto_curve(pareto([3.0, 1.0]))
     assert info.value.package == "matplotlib"
 
 
