@@ -749,6 +749,26 @@ def test_a_redemption_id_is_used_once() -> None:
     assert points(h.add(again), 3).redeemed == 10
 
 
+def test_a_reused_redemption_id_with_another_body_is_refused_as_record_refuses_it() -> None:
+    h = redeem(History().paid("o1", 0, "100"), "r1", 1, 10)
+    first = next(e for e in h.events if isinstance(e, PointsRedeemed))
+    changed = PointsRedeemed(customer_id="c1", at=day(1), redemption_id="r1", points=20)
+    assert changed.event_id == first.event_id
+    with pytest.raises(lc.ConflictingEvent) as info:
+        ly.check_loyalty(h.events, [changed], POLICY)
+    assert info.value.event_id == first.event_id
+    shop = lc.Lifecycle.in_memory(policy=POLICY)
+    shop.record(h.events)
+    with pytest.raises(lc.ConflictingEvent):
+        shop.record(changed)
+    # The same redemption given again stands, and is not counted twice.
+    ly.check_loyalty(h.events, [first], POLICY)
+    twice = PointsRedeemed(customer_id="c1", at=day(2), redemption_id="r2", points=90)
+    ly.check_loyalty(h.events, [twice, twice], POLICY)
+    with pytest.raises(lc.InvalidEvent, match="already recorded"):
+        ly.check_loyalty(h.events, [twice, attrs.evolve(twice, event_id="host-1")], POLICY)
+
+
 def test_a_redemption_event_validates_its_points() -> None:
     for bad in (0, -5, 1.5, True):
         with pytest.raises(lc.InvalidEvent) as info:

@@ -44,5 +44,11 @@ def test_the_tutorial_notebook_runs(tmp_path: Path) -> None:
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     figures = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(figures) >= 7, "every plot cell shows its figure"
+    assert len(figures) >= 9, "every plot cell shows its figure"
+    tables = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert len(tables) >= 15, "every result cell shows its table"
+    for o in tables:  # and a one-line text form beside it
+        text = o["data"]["text/plain"]
+        assert "\n" not in text, text
+        assert len(text) <= 100, text
     assert list(tmp_path.iterdir()) == [], "the notebook writes no files"

@@ -1,5 +1,5 @@
-"""Rendering for people: amounts of money in reason texts, small HTML tables for notebooks, and
-DataFrames when pandas is installed."""
+"""Rendering for people: amounts of money in reason texts, one-line reprs and small HTML tables
+for terminals and notebooks, and DataFrames when pandas is installed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,22 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-__all__ = ["frame", "html_table", "money", "pandas"]
+from lifecycle.errors import MissingExtra
+
+__all__ = [
+    "REPR_WIDTH",
+    "field_table",
+    "frame",
+    "html_table",
+    "model_html",
+    "model_repr",
+    "money",
+    "one_line",
+    "pandas",
+]
+
+#: The widest a result's ``repr`` gets: one line of a terminal.
+REPR_WIDTH = 100
 
 _SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
@@ -37,6 +52,62 @@ def html_table(
     return "".join(parts)
 
 
+def one_line(name: str, *parts: object) -> str:
+    """``name(part, part, ...)`` on one line of at most :data:`REPR_WIDTH` characters: a
+    result's ``repr`` says what it is and its headline figures, never every row."""
+    text = " ".join(f"{name}({', '.join(str(p) for p in parts if p is not None)})".split())
+    return text if len(text) <= REPR_WIDTH else text[: REPR_WIDTH - 4] + "...)"
+
+
+def model_repr(
+    name: str, variant: str, params: Mapping[str, float], fit: Any, unit_days: float | None = None
+) -> str:
+    """A fitted model on one line: its parameters, unit, customers and log-likelihood."""
+    values = " ".join(f"{k}={v:.3g}" for k, v in params.items())
+    unit = (
+        None
+        if unit_days is None
+        else "in days"
+        if unit_days == 1
+        else f"in {unit_days:g}-day units"
+    )
+    customers = None if fit.n_customers is None else f"{fit.n_customers:,.0f} customers"
+    ll = None if fit.log_likelihood is None else f"LL {fit.log_likelihood:,.0f}"
+    return one_line(name, variant, values, unit, customers, ll)
+
+
+def model_html(
+    variant: str,
+    params: Mapping[str, float],
+    fit: Any,
+    unit_days: float | None,
+    **extra: float,
+) -> str:
+    """A fitted model's parameters with their standard errors, and how the fit went."""
+    errors = fit.standard_errors or {}
+    rows = [(k, f"{v:.4g}", _se(errors.get(k))) for k, v in params.items()]
+    rows += [(k.replace("_", " "), f"{v:,.4g}", "") for k, v in extra.items()]
+    notes = [variant]
+    if unit_days is not None:
+        notes.append(f"time unit {unit_days:g} days")
+    if fit.n_customers is not None:
+        notes.append(f"{fit.n_customers:,.0f} customers")
+    if fit.log_likelihood is not None:
+        notes.append(f"log-likelihood {fit.log_likelihood:,.2f}")
+    if fit.convergence is not None:
+        notes.append("converged" if fit.convergence.converged else "did NOT converge")
+    return html_table(("parameter", "estimate", "std. error"), rows, caption=", ".join(notes))
+
+
+def _se(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def field_table(rows: Sequence[tuple[str, object]], *, caption: str | None = None) -> str:
+    """A two-column HTML table of named figures."""
+    return html_table(("", ""), [(name, value) for name, value in rows], caption=caption)
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -46,11 +117,11 @@ def _text(value: object) -> str:
 
 
 def pandas() -> Any:
-    """The pandas module, or a clear ImportError."""
+    """The pandas module, or :class:`~lifecycle.errors.MissingExtra` naming the extra."""
     try:
         import pandas as pd
     except ImportError as e:
-        raise ImportError("to_pandas() needs pandas: pip install 'lifecycle[pandas]'") from e
+        raise MissingExtra(package="pandas", extra="pandas", feature="to_pandas()") from e
     return pd
 
 

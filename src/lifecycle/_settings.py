@@ -11,12 +11,13 @@ import ast
 import inspect
 import itertools
 import re
+import sys
 import textwrap
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from functools import cache
@@ -112,8 +113,8 @@ def _value(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
+        if value is None or (value is False and _can_be_off(tp)):
+            return None  # ``false`` turns off a setting that can be None (see NOT_SET)
         if len(options) == 1:
             return _value(options[0], value, key)
         return value
@@ -219,25 +220,36 @@ def _line_of(text: str, key: str) -> int | None:
 
 # -- writing ------------------------------------------------------------------------------------
 
+#: How TOML says "not set": a setting that can be ``None`` and is not by default is written
+#: ``false`` (``expiry_months = false``: points never expire), and read back as ``None``.
+NOT_SET = "false"
+
 
 def _write(obj: Any, path: list[str], lines: list[str]) -> None:
-    cls = type(obj)
+    cls: Any = type(obj)
     docs = _field_docs(cls)
+    hints = _hints(cls)
     nested: list[tuple[str, Any]] = []
     listed: list[tuple[str, tuple[Any, ...]]] = []
     for f in attrs.fields(cls):
         if not f.init:
             continue
         value = getattr(obj, f.name)
-        if attrs.has(type(value)):
+        key = ".".join([*path, f.name])
+        if value is None:
+            if f.default is None:
+                continue  # left out, it reads back as its default: None
+            if not _can_be_off(hints.get(f.name)):
+                raise PolicyError("is None, which TOML cannot say here", key=key)
+            text = NOT_SET
+        elif attrs.has(type(value)):
             nested.append((f.name, value))
             continue
-        if isinstance(value, tuple) and value and all(attrs.has(type(v)) for v in value):
+        elif isinstance(value, tuple) and value and all(attrs.has(type(v)) for v in value):
             listed.append((f.name, value))
             continue
-        text = _toml_value(value)
-        if text is None:
-            continue
+        else:
+            text = _toml_value(value, key)
         for doc_line in textwrap.wrap(docs.get(f.name, ""), 94):
             lines.append(f"# {doc_line}")
         lines.append(f"{f.name} = {text}")
@@ -255,42 +267,112 @@ def _write(obj: Any, path: list[str], lines: list[str]) -> None:
             _write(item, [*path, name], lines)
 
 
-def _toml_value(value: Any) -> str | None:
-    if value is None:
-        return None
+@cache
+def _hints(cls: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):  # pragma: no cover - a host's class with unresolvable hints
+        return {}
+
+
+def _can_be_off(tp: Any) -> bool:
+    """Whether ``tp`` is ``X | None`` with no ``bool`` in ``X``, so ``false`` can mean None."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    args = typing.get_args(tp)
+    return type(None) in args and not any(_admits_false(a) for a in args)
+
+
+def _admits_false(tp: Any) -> bool:
+    if tp is bool or tp is Any:
+        return True
+    if typing.get_origin(tp) is typing.Literal:
+        return False in typing.get_args(tp)
+    return False
+
+
+# TOML basic strings: escape the quote, the backslash and every control character.
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return _ESCAPES.get(ch) or f"\\u{ord(ch):04X}"
+
+
+def _toml_string(value: str, key: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PolicyError(
+            "holds a lone surrogate, which is not Unicode text: TOML cannot hold it", key=key
+        ) from None
+    return '"' + _NEEDS_ESCAPE.sub(_escape, value) + '"'
+
+
+_TOML_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?")
+
+
+def _toml_decimal(value: Decimal, key: str) -> str:
+    """A TOML number when it reads back as ``value`` exactly, else a string of its digits."""
+    text = str(value)
+    if _TOML_NUMBER.fullmatch(text):
+        whole = text.lstrip("+-").isdigit()
+        if (Decimal(text) if whole else Decimal(str(float(text)))) == value:
+            return text
+    return _toml_string(text, key)
+
+
+def _toml_value(value: Any, key: str) -> str:
+    """``value`` as a TOML value, or a :class:`PolicyError` naming ``key`` when TOML cannot
+    hold it (nothing is left out silently)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Enum):
-        return _toml_value(value.value)
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, Decimal):
+        return _toml_value(value.value, key)
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)  # inf, nan, 1e+16: all TOML
+    if isinstance(value, Decimal):
+        return _toml_decimal(value, key)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return _toml_string(value, key)
     if isinstance(value, datetime):
-        return value.isoformat()  # a TOML offset date-time
+        moment: datetime = value
+        offset = moment.utcoffset()
+        if offset is None:
+            raise PolicyError("is a naive date and time, which TOML cannot place", key=key)
+        if offset % timedelta(minutes=1):  # TOML offsets are whole minutes
+            moment = moment.astimezone(UTC)
+        return moment.isoformat()  # a TOML offset date-time
     if isinstance(value, time | date):
         return f'"{value.isoformat()}"'
     if isinstance(value, timedelta):
         return repr(value.total_seconds() / 86400)
     if isinstance(value, frozenset | set):
-        members = [_toml_value(v) for v in sorted(value, key=str)]
-        return "[" + ", ".join(m for m in members if m is not None) + "]"
+        members = sorted(value, key=lambda v: (type(v).__name__, str(v)))
+        return "[" + ", ".join(_toml_value(v, key) for v in members) + "]"
     if isinstance(value, tuple | list):
-        elements = [_toml_value(v) for v in value]
-        if any(e is None for e in elements):
-            return None
-        return "[" + ", ".join(e for e in elements if e is not None) + "]"
+        return "[" + ", ".join(_toml_value(v, f"{key}[{i}]") for i, v in enumerate(value)) + "]"
     if isinstance(value, Mapping):
-        pairs = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
+        pairs = [f"{_toml_key(k, key)} = {_toml_value(v, f'{key}.{k}')}" for k, v in value.items()]
         return "{ " + ", ".join(pairs) + " }" if pairs else "{}"
-    return None
+    raise PolicyError(f"a {type(value).__name__} cannot be written as TOML", key=key)
 
 
-def _toml_key(key: object) -> str:
-    text = str(key)
-    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else _toml_value(text) or '""'
+def _toml_key(name: object, key: str) -> str:
+    text = str(name)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else _toml_string(text, key)
 
 
 def _field_docs(cls: type) -> dict[str, str]:
@@ -302,18 +384,41 @@ def _field_docs(cls: type) -> dict[str, str]:
 def _docs_of(cls: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for stmt, after in itertools.pairwise(body):
-            if (
-                isinstance(stmt, ast.AnnAssign)
-                and isinstance(stmt.target, ast.Name)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)
-            ):
-                out[stmt.target.id] = " ".join(after.value.value.split())
+        out.update(_module_docs(klass.__module__).get(klass.__qualname__, {}))
+    return out
+
+
+@cache
+def _module_docs(module: str) -> dict[str, dict[str, str]]:
+    """The field docstrings of every class of ``module``, by qualified name.
+
+    The module is read and parsed once: ``inspect.getsource`` on each class would parse the
+    whole module again for every class (about a second for the policy's classes).
+    """
+    found = sys.modules.get(module)
+    try:
+        tree = ast.parse(inspect.getsource(found)) if found is not None else None
+    except (OSError, TypeError, SyntaxError):
+        tree = None
+    out: dict[str, dict[str, str]] = {}
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            name = prefix + node.name
+            docs = out.setdefault(name, {})
+            for stmt, after in itertools.pairwise(node.body):
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)
+                ):
+                    docs[stmt.target.id] = " ".join(after.value.value.split())
+            visit(node.body, name + ".")
+
+    if tree is not None:
+        visit(tree.body, "")
     return out

@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from lifecycle._display import html_table
+from lifecycle._display import html_table, one_line
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event, Referred
@@ -73,6 +73,15 @@ class Assessment:
     def p_alive(self) -> float | None:
         """P(alive) when a model decided the status."""
         return self.status_detail.p_alive
+
+    def __repr__(self) -> str:
+        status = "no status" if self.status is None else self.status.value
+        return one_line(
+            "Assessment",
+            f"{self.customer_id}: {self.stage.label_en} · {status} · {self.tier.label('en')}",
+            f"{self.points:,} points",
+            f"as of {self.as_of:%Y-%m-%d}",
+        )
 
     def _repr_html_(self) -> str:
         """A table for notebooks: the figures, then the reasons."""

@@ -1,26 +1,32 @@
 """Calendar facts for follow-ups: birthdays (29 February), the Chinese lunar calendar, public
-holidays of China and of other countries, and shop festivals (520, 618, Qixi, 11.11, 12.12).
+holidays of China and of other countries, shop festivals (520, 618, Qixi, 11.11, 12.12), and
+working days (official days off and make-up workdays, 调休).
 
 Lunar dates come from a table of the Chinese calendar for 1900-2100; other countries' holidays
-come from the optional ``holidays`` library (``pip install 'lifecycle[calendar]'``).
+and every country's official days off and workdays come from the optional ``holidays`` library
+(``pip install 'lifecycle[calendar]'``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import attrs
 
 from lifecycle.customer import Birthday
+from lifecycle.errors import MissingExtra
 
 __all__ = [
     "LUNAR_YEARS",
     "SHOP_FESTIVALS",
     "Holiday",
     "LunarDate",
+    "WorkCalendar",
     "birthday_on",
     "china_holidays",
     "festivals",
@@ -29,6 +35,7 @@ __all__ = [
     "public_holidays",
     "shop_festivals",
     "solar_to_lunar",
+    "work_calendar",
 ]
 
 #: The lunar years the table covers (first and last, inclusive).
@@ -396,19 +403,29 @@ class Holiday:
 
 
 def _qingming(year: int) -> date:
-    # The solar-term formula [Y*D + C] - L of the 21st century; it agrees with published dates
-    # for 2000-2099. Outside them, 5 April is right in most years.
-    if not 2000 <= year <= 2099:
-        return date(year, 4, 5)
-    y = year % 100
-    return date(year, 4, int(y * 0.2422 + 4.81) - y // 4)
+    """Qingming (清明), the fifth solar term, in China's time zone (UTC+8).
+
+    The solar-term formula ``int(Y * 0.2422 + C) - L``: Y the year within its century, C the
+    century's constant (5.59 for the 1900s, 4.81 for the 2000s) and L the leap days since the
+    century began. It gives the date of the astronomical term for every year 1900-2100 (a
+    test checks it against an ephemeris and against the ``holidays`` library).
+    """
+    if year < 2000:
+        y, c, leaps = year - 1900, 5.59, (year - 1900) // 4
+    else:
+        y, c, leaps = year - 2000, 4.81, (year - 2000) // 4 - (year == 2100)
+    return date(year, 4, int(y * 0.2422 + c) - leaps)
 
 
 @lru_cache(maxsize=256)
 def china_holidays(year: int) -> tuple[Holiday, ...]:
     """China's public holidays and festival days in ``year`` (first day of each), lunar ones
     included: New Year, Spring Festival and its eve, Qingming, Labour Day, Dragon Boat Festival,
-    Mid-Autumn Festival and National Day. Needs no extra library."""
+    Mid-Autumn Festival and National Day. Needs no extra library.
+
+    These are the days the festivals fall on, for greetings; which days are off work, and the
+    weekend days that are worked instead (调休), come from :class:`WorkCalendar`.
+    """
     _check_year(year)
 
     def h(key: str, day: date, en: str, zh: str) -> Holiday:
@@ -465,9 +482,8 @@ def _holidays_module() -> Any:
     try:
         import holidays
     except ImportError as e:
-        raise ImportError(
-            "public holidays of countries other than China need the 'holidays' library: "
-            "pip install 'lifecycle[calendar]'"
+        raise MissingExtra(
+            package="holidays", extra="calendar", feature="official holidays and workdays"
         ) from e
     return holidays
 
@@ -526,3 +542,132 @@ def festivals(calendar: str, year: int) -> tuple[Holiday, ...]:
     if calendar == "shop":
         return shop_festivals(year)
     return public_holidays(calendar, year)
+
+
+# -- working days -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _Year:
+    weekend: frozenset[int]
+    off: Mapping[date, str]
+    worked: frozenset[date]
+
+
+@lru_cache(maxsize=512)
+def _official_year(country: str, subdivision: str | None, year: int) -> _Year:
+    lib = _holidays_module()
+    try:
+        # The years around: a make-up workday can be announced with the next year's holidays.
+        found = lib.country_holidays(
+            country, subdiv=subdivision, years=(year - 1, year, year + 1), language="en_US"
+        )
+    except NotImplementedError as e:
+        raise ValueError(f"unknown country {country!r}") from e
+    return _Year(
+        weekend=frozenset(found.weekend),
+        off=MappingProxyType({d: str(n) for d, n in sorted(found.items()) if d.year == year}),
+        worked=frozenset(d for d in found.weekend_workdays if d.year == year),
+    )
+
+
+#: How far :meth:`WorkCalendar.next_workday` looks before deciding a calendar has no workday.
+_MAX_DAYS_OFF: Final = 366
+
+
+@attrs.frozen(kw_only=True)
+class WorkCalendar:
+    """The working days of ``country`` (ISO 3166 code; ``subdivision`` for regional holidays).
+
+    A day is a working day unless it falls on the country's weekend or is an official holiday
+    or day off; a weekend day that the government makes a working day, as China does around
+    its long holidays (调休: Saturday 2026-02-14 is worked for the Spring Festival break), is
+    one. The official days come from the ``holidays`` library (the ``calendar`` extra), for
+    the years it covers.
+
+    Raises:
+        MissingExtra: ``holidays`` is not installed (on first use).
+        ValueError: a country ``holidays`` does not know (on first use).
+    """
+
+    country: str = "CN"
+    subdivision: str | None = None
+
+    def _year(self, year: int) -> _Year:
+        return _official_year(self.country.upper(), self.subdivision, year)
+
+    def days_off(self, year: int) -> tuple[Holiday, ...]:
+        """Every official holiday and day off of ``year`` (each day of a long break, and the
+        weekdays given off in exchange for make-up workdays), with its official name."""
+        zh = _named(self.country.upper(), self.subdivision, year, "zh_CN")
+        return tuple(
+            Holiday(
+                key=_slug(name.split("; ")[0]) or "holiday",
+                day=day,
+                name_en=name,
+                name_zh=zh.get(day, name),
+                calendar=self.country.upper(),
+            )
+            for day, name in self._year(year).off.items()
+        )
+
+    def makeup_workdays(self, year: int) -> tuple[date, ...]:
+        """The weekend days of ``year`` that are working days (调休), oldest first."""
+        return tuple(sorted(self._year(year).worked))
+
+    def is_workday(self, day: date) -> bool:
+        """Whether ``day`` is a working day."""
+        facts = self._year(day.year)
+        if day.weekday() in facts.weekend:
+            return day in facts.worked
+        return day not in facts.off
+
+    def next_workday(self, day: date) -> date:
+        """``day`` when it is a working day, else the first working day after it."""
+        for offset in range(_MAX_DAYS_OFF):
+            candidate = day + timedelta(days=offset)
+            if self.is_workday(candidate):
+                return candidate
+        raise ValueError(f"no working day within a year of {day} in {self.country}")
+
+    def add_workdays(self, day: date, n: int) -> date:
+        """The ``n``-th working day after ``day`` (before it when ``n`` is negative); ``day``
+        itself for ``n == 0``, whether it is worked or not."""
+        step = timedelta(days=1 if n >= 0 else -1)
+        left = abs(n)
+        for _ in range(left * 7 + _MAX_DAYS_OFF):
+            if left == 0:
+                return day
+            day += step
+            if self.is_workday(day):
+                left -= 1
+        raise ValueError(f"no {abs(n)} working days near {day} in {self.country}")
+
+
+@lru_cache(maxsize=512)
+def _named(country: str, subdivision: str | None, year: int, language: str) -> Mapping[date, str]:
+    lib = _holidays_module()
+    try:
+        found = lib.country_holidays(country, subdiv=subdivision, years=year, language=language)
+    except (NotImplementedError, ValueError):  # pragma: no cover - depends on the library
+        return MappingProxyType({})
+    return MappingProxyType({d: str(n) for d, n in found.items()})
+
+
+@lru_cache(maxsize=64)
+def work_calendar(country: str, subdivision: str | None = None) -> WorkCalendar:
+    """The :class:`WorkCalendar` of ``country``, checked: the ``holidays`` library must know it.
+
+    Raises:
+        MissingExtra: ``holidays`` is not installed.
+        ValueError: an unknown country.
+    """
+    if not isinstance(country, str) or not country.strip():
+        raise ValueError(f"a country is an ISO 3166 code such as 'CN', got {country!r}")
+    found = WorkCalendar(country=country.upper(), subdivision=subdivision)
+    lib = _holidays_module()
+    try:
+        lib.country_holidays(found.country, subdiv=subdivision)
+    except NotImplementedError as e:
+        raise ValueError(f"unknown country {country!r}") from e
+    return found

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import attrs
 
+from lifecycle._display import html_table, one_line
 from lifecycle._state import Resumed, policy_fingerprint, resume
 from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import first_valid_order_at
@@ -185,6 +186,27 @@ class DispatchReport:
     worker: str
     results: tuple[Dispatched, ...] = ()
     planned: int = 0
+
+    def __repr__(self) -> str:
+        counts = (f"{k} {n:,}" for k, n in self.counts().items())
+        return one_line(
+            "DispatchReport",
+            f"as of {self.as_of:%Y-%m-%d %H:%M}",
+            f"{len(self):,} entries",
+            *counts,
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (r.key, r.channel, r.outcome.value, r.attempt, r.reason or r.error or "")
+            for r in self.results[:20]
+        ]
+        caption = f"Dispatch as of {self.as_of:%Y-%m-%d %H:%M}: " + (
+            ", ".join(f"{k} {n:,}" for k, n in self.counts().items()) or "nothing to send"
+        )
+        return html_table(
+            ("follow-up", "channel", "outcome", "attempt", "note"), rows, caption=caption
+        )
 
     def keys(self, outcome: DispatchOutcome) -> tuple[str, ...]:
         """The keys that ended with ``outcome``."""

@@ -18,6 +18,7 @@
     │   ├── TransientChannelError          try again later
     │   └── PermanentChannelError          do not try again
     ├── NotFound (LookupError)             no such customer
+    ├── MissingExtra (ImportError)         an optional dependency is not installed
     └── UsageError                         a mistake on the command line
 
 Messages name the field, the event id or the customer id, never personal data.
@@ -41,6 +42,7 @@ __all__ = [
     "InsufficientPoints",
     "InvalidEvent",
     "LifecycleError",
+    "MissingExtra",
     "ModelError",
     "NotFound",
     "PermanentChannelError",
@@ -231,6 +233,35 @@ class NotFound(LifecycleError, LookupError):
     def __init__(self, customer_id: str):
         self.customer_id = customer_id
         super().__init__(f"no customer {customer_id!r}")
+
+
+class MissingExtra(LifecycleError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message says which
+    extra of ``lifecycle`` brings it.
+
+    Attributes:
+        package: the missing distribution (``"scipy"``, ``"pandas"``, ...).
+        extra: the extra that installs it (``pip install 'lifecycle[<extra>]'``).
+        feature: what needed it, in words.
+    """
+
+    def __init__(self, *, package: str, extra: str, feature: str):
+        self.package = package
+        self.extra = extra
+        self.feature = feature
+        super().__init__(
+            f"{feature} needs {package}: pip install 'lifecycle[{extra}]'", name=package
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild,
+            (
+                type(self),
+                (),
+                {"package": self.package, "extra": self.extra, "feature": self.feature},
+            ),
+        )
 
 
 class UsageError(LifecycleError):

@@ -34,9 +34,10 @@ from typing import Any, Final, TextIO
 
 import attrs
 
+from lifecycle._display import field_table, one_line
 from lifecycle._time import to_utc, valid_zone_name, zone
 from lifecycle.customer import ContactPoint, Profile
-from lifecycle.errors import ImportFailed, InvalidEvent
+from lifecycle.errors import ImportFailed, InvalidEvent, MissingExtra
 from lifecycle.events import (
     CustomerRegistered,
     Event,
@@ -364,6 +365,25 @@ class OrderImport:
     defaults: ShopDefaults = ShopDefaults()
     source: str = ""
 
+    def __repr__(self) -> str:
+        return one_line(
+            "OrderImport",
+            f"{self.orders:,} orders",
+            f"{self.customers:,} customers",
+            f"{len(self.events):,} events",
+            f"{len(self.rejected):,} rows rejected",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("orders", f"{self.orders:,}"),
+            ("customers", f"{self.customers:,}"),
+            ("events", f"{len(self.events):,}"),
+            ("rows rejected", f"{len(self.rejected):,}"),
+        ]
+        rows += [("rejected", str(p)) for p in self.rejected[:10]]
+        return field_table(rows, caption="Order import")
+
 
 @attrs.frozen(kw_only=True)
 class ImportSummary:
@@ -448,8 +468,20 @@ class ImportPreview:
     problems: tuple[RowProblem, ...]
     defaults: ShopDefaults
 
+    def __repr__(self) -> str:
+        return one_line(
+            "ImportPreview",
+            f"{len(self.orders):,} orders",
+            f"{len(self.columns):,} columns read",
+            f"{len(self.ignored):,} ignored",
+            f"{len(self.problems):,} problems",
+        )
 
-# -- writing --------------------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [(field, header) for field, header in self.columns.items()]
+        rows += [("ignored", ", ".join(self.ignored))]
+        rows += [("problem", str(p)) for p in self.problems[:10]]
+        return field_table(rows, caption="Import preview")
 
 
 def safe_cell(value: object) -> str:
@@ -716,9 +748,7 @@ def _rows_from_excel(path: Path) -> tuple[list[str], Iterator[tuple[int, list[st
     try:
         import openpyxl
     except ImportError as e:
-        raise ImportError(
-            "reading Excel files needs openpyxl: pip install 'lifecycle[excel]'"
-        ) from e
+        raise MissingExtra(package="openpyxl", extra="excel", feature="reading Excel files") from e
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds for a damaged file

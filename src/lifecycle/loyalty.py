@@ -22,11 +22,11 @@ from typing import Literal
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from lifecycle._display import money
+from lifecycle._display import field_table, html_table, money, one_line
 from lifecycle._ledger import Ledger, OrderState, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.customer import Birthday
-from lifecycle.errors import InsufficientPoints, InvalidEvent
+from lifecycle.errors import ConflictingEvent, InsufficientPoints, InvalidEvent
 from lifecycle.events import (
     Event,
     OrderCancelled,
@@ -100,6 +100,20 @@ class TierChange:
     reasons: tuple[Reason, ...]
     author: str | None = None
     expires_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return one_line(
+            "TierChange", f"{self.tier.label('en')} since {self.since:%Y-%m-%d}", self.move.value
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("tier", f"{self.tier.label('en')} ({self.tier.label('zh')})"),
+            ("since", self.since.isoformat()),
+            ("move", self.move.value),
+        ]
+        rows += [("why", r.en) for r in self.reasons]
+        return field_table(rows)
 
     def __str__(self) -> str:
         return f"{self.tier.label_en} since {self.since.date().isoformat()}: {self.reasons[0]}"
@@ -188,6 +202,29 @@ class TierAssessment:
     as_of: datetime
     valid_until: datetime | None = attrs.field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        move = None if self.move is None else self.move.value
+        return one_line(
+            "TierAssessment",
+            self.tier.label("en"),
+            move,
+            f"spend {self.spend:,}",
+            f"{self.orders:,} orders",
+            f"{self.points:,} points",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("tier", f"{self.tier.label('en')} ({self.tier.label('zh')})"),
+            ("qualified for", self.qualified.label("en")),
+            ("as of", self.as_of.isoformat()),
+            ("spend", f"{self.spend:,}"),
+            ("orders", self.orders),
+            ("points", self.points),
+        ]
+        rows += [("why", r.en) for r in self.reasons]
+        return field_table(rows)
+
 
 @attrs.frozen(kw_only=True)
 class PointsLot:
@@ -261,6 +298,23 @@ class PointsStatement:
     pending: tuple[PendingPoints, ...]
     as_of: datetime
     valid_until: datetime | None = attrs.field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return one_line(
+            "PointsStatement",
+            f"balance {self.balance:,}",
+            f"{len(self.entries)} entries",
+            f"{len(self.lots)} lots",
+            f"as of {self.as_of:%Y-%m-%d}",
+        )
+
+    def _repr_html_(self) -> str:
+        shown = self.entries[-10:]
+        rows = [(f"{e.at:%Y-%m-%d}", e.kind.value, e.points, e.balance, e.reason.en) for e in shown]
+        caption = f"Points: balance {self.balance:,} as of {self.as_of:%Y-%m-%d}"
+        if len(self.entries) > len(shown):
+            caption += f" (last {len(shown)} of {len(self.entries)} entries)"
+        return html_table(("day", "kind", "points", "balance", "why"), rows, caption=caption)
 
     def _total(self, kind: PointsEntryKind) -> int:
         return abs(sum(e.points for e in self.entries if e.kind is kind))
@@ -1793,11 +1847,17 @@ def check_loyalty(
     """Refuse new loyalty events that cannot stand, before they are recorded.
 
     A redemption may not take more points than the balance holds at its instant, nor reuse a
-    redemption id; a manual move must name a tier of the policy, and the base tier cannot be
-    removed.
+    redemption id (under another event id, or under its own with a different body: the same
+    redemption given again is fine); a manual move must name a tier of the policy, and the base
+    tier cannot be removed.
+
+    The balance is the one of ``history``, so whether a redemption stands depends on what was
+    recorded before it: redemptions are the only events whose acceptance depends on arrival
+    order.
 
     Raises:
         InsufficientPoints: a redemption larger than the balance.
+        ConflictingEvent: a redemption whose event id is already recorded with another body.
         InvalidEvent: any other refusal, naming the event and the field.
     """
     levels = policy.loyalty.tiers
@@ -1818,26 +1878,24 @@ def check_loyalty(
     redemptions = [e for e in new if isinstance(e, PointsRedeemed)]
     if not redemptions:
         return
-    everything = [*history, *new]
+    recorded = {e.event_id: e for e in history}
+    taken: dict[str, PointsRedeemed] = {
+        e.redemption_id: e for e in history if isinstance(e, PointsRedeemed)
+    }
+    for e in redemptions:
+        other = taken.setdefault(e.redemption_id, e)
+        if other == e:
+            continue  # the redemption itself, given again: recording it changes nothing
+        if other.event_id == e.event_id:
+            raise ConflictingEvent(e.event_id)
+        raise InvalidEvent(
+            f"redemption {e.redemption_id!r} is already recorded as {other.event_id!r}",
+            field="redemption_id",
+            event_id=e.event_id,
+        )
+    everything = [*history, *(e for e in new if recorded.get(e.event_id) != e)]
     now = max(to_utc(e.at) for e in everything)
     facts = _facts(everything, policy, now)
-    for e in redemptions:
-        other = next(
-            (
-                x
-                for x in everything
-                if isinstance(x, PointsRedeemed)
-                and x.redemption_id == e.redemption_id
-                and x.event_id != e.event_id
-            ),
-            None,
-        )
-        if other is not None:
-            raise InvalidEvent(
-                f"redemption {e.redemption_id!r} is already recorded as {other.event_id!r}",
-                field="redemption_id",
-                event_id=e.event_id,
-            )
     replay = _PointsReplay(facts, _tier_run(facts), explain=False)
     replay.run(now, _referrals(referrals))
     for e in sorted(redemptions, key=lambda x: to_utc(x.at)):

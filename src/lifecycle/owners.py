@@ -22,8 +22,9 @@ from typing import Final, Literal
 
 import attrs
 
+from lifecycle._display import field_table, html_table, one_line
 from lifecycle._ledger import Ledger, fold
-from lifecycle._time import require_aware, to_utc
+from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.events import (
     Event,
     OwnerAssigned,
@@ -45,6 +46,7 @@ __all__ = [
     "ownership_of",
     "sweep",
     "transfer",
+    "workdays_after",
 ]
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {
@@ -119,6 +121,27 @@ class Ownership:
     net_spend: Decimal = Decimal(0)
     last_assigned_at: datetime | None = None
 
+    def __repr__(self) -> str:
+        if self.owner_id is None or self.since is None:
+            return one_line("Ownership", f"{self.customer_id}: in the shared pool")
+        clock = None if self.clock_from is None else f"clock from {self.clock_from:%Y-%m-%d}"
+        return one_line(
+            "Ownership", f"{self.customer_id}: {self.owner_id} since {self.since:%Y-%m-%d}", clock
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("customer", self.customer_id),
+            ("owner", self.owner_id or "(shared pool)"),
+            ("since", None if self.since is None else self.since.isoformat()),
+            (
+                "follow-up clock from",
+                None if self.clock_from is None else self.clock_from.isoformat(),
+            ),
+            ("returned to the pool", len(self.releases)),
+        ]
+        return field_table(rows)
+
     def cooling(self, owner_id: str, now: datetime, policy: OwnerPolicy) -> datetime | None:
         """Until when ``owner_id`` may not take this customer back, if they may not now."""
         for owner, at in reversed(self.releases):
@@ -137,11 +160,26 @@ class Ownership:
         return policy.high_value_spend is not None and self.net_spend >= policy.high_value_spend
 
     def deadline(self, policy: OwnerPolicy, stage: Stage | None = None) -> datetime | None:
-        """When the customer returns to the pool without a follow-up; ``None`` in the pool."""
+        """When the customer returns to the pool without a follow-up; ``None`` in the pool.
+
+        The days are calendar days, or the working days of ``policy.workdays`` (the same
+        time of day, that many working days on).
+        """
         if self.owner_id is None or self.clock_from is None:
             return None
         days = policy.high_value_days if self.high_value(policy, stage) else policy.follow_up_days
-        return self.clock_from + timedelta(days=days)
+        return workdays_after(self.clock_from, days, policy)
+
+
+def workdays_after(at: datetime, days: int, policy: OwnerPolicy) -> datetime:
+    """``days`` days after ``at`` (before it when negative), UTC: calendar days, or the working
+    days of ``policy.workdays`` in ``policy.workday_zone`` at the same time of day."""
+    calendar = policy.calendar()
+    if calendar is None:
+        return to_utc(at) + timedelta(days=days)
+    local = at.astimezone(zone(policy.workday_zone))
+    day = calendar.add_workdays(local.date(), days)
+    return to_utc(datetime.combine(day, local.time(), tzinfo=local.tzinfo))
 
 
 @functools.cache
@@ -201,6 +239,27 @@ class OwnerChanges:
     @property
     def refused(self) -> tuple[OwnerDecision, ...]:
         return tuple(d for d in self.decisions if not d.changed)
+
+    def __repr__(self) -> str:
+        return one_line(
+            "OwnerChanges",
+            f"{len(self.events):,} events",
+            f"{len(self.decisions) - len(self.refused):,} changed",
+            f"{len(self.refused):,} refused",
+        )
+
+    def _repr_html_(self) -> str:
+        return _decisions_html(self.decisions, f"{len(self.events):,} ownership events")
+
+
+def _decisions_html(decisions: Sequence[OwnerDecision], caption: str) -> str:
+    rows = [
+        (d.customer_id, d.previous or "", d.owner_id or "(pool)", d.reason.en)
+        for d in decisions[:20]
+    ]
+    if len(decisions) > len(rows):
+        caption += f" (first {len(rows)} of {len(decisions):,} decisions)"
+    return html_table(("customer", "from", "to", "why"), rows, caption=caption)
 
 
 class _Desk:
@@ -370,6 +429,27 @@ class PoolSweep:
     decisions: tuple[OwnerDecision, ...] = ()
     warnings: tuple[PoolWarning, ...] = ()
 
+    def __repr__(self) -> str:
+        return one_line(
+            "PoolSweep",
+            f"{len(self.events):,} returned to the pool",
+            f"{len(self.warnings):,} warned",
+        )
+
+    def _repr_html_(self) -> str:
+        warned = [
+            OwnerDecision(
+                customer_id=w.customer_id,
+                owner_id=w.owner_id,
+                previous=w.owner_id,
+                changed=False,
+                reason=w.reason,
+            )
+            for w in self.warnings
+        ]
+        caption = f"{len(self.events):,} returned, {len(self.warnings):,} warned"
+        return _decisions_html((*self.decisions, *warned), caption)
+
 
 def sweep(
     histories: Mapping[str, Sequence[Event]],
@@ -417,7 +497,7 @@ def sweep(
                     reason=reason,
                 )
             )
-        elif deadline - timedelta(days=policy.warning_days) <= now:
+        elif workdays_after(deadline, -policy.warning_days, policy) <= now:
             warnings.append(
                 PoolWarning(
                     customer_id=cid,

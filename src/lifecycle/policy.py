@@ -23,6 +23,7 @@ from lifecycle._settings import (
 )
 from lifecycle._time import valid_zone_name
 from lifecycle.cadence.policy import CadencePolicy
+from lifecycle.calendar import WorkCalendar, work_calendar
 from lifecycle.errors import PolicyError
 from lifecycle.events import PARTNERSHIP_KINDS
 from lifecycle.vocabulary import Stage
@@ -648,6 +649,24 @@ def _assignment(value: object) -> Assignment:
         ) from None
 
 
+def _workdays(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise PolicyError(
+            f"must be a country code such as 'CN', got {value!r}", key="owners.workdays"
+        )
+    try:
+        work_calendar(value)
+    except ValueError as e:
+        raise PolicyError(str(e), key="owners.workdays") from None
+
+
+def _owner_zone(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not valid_zone_name(value):
+        raise PolicyError(f"unknown time zone {value!r}", key="owners.workday_zone")
+
+
 @attrs.frozen(kw_only=True)
 class OwnerPolicy:
     """The rules of ownership and the shared pool.
@@ -662,6 +681,11 @@ class OwnerPolicy:
         warning_days: warn the owner this many days before the customer returns.
         cooldown_days: an owner cannot take back a customer they lost for this many days.
         orders_restart_clock: a paid order while owned counts as a follow-up.
+        workdays: a country (ISO code, e.g. ``"CN"``) whose working days the follow-up,
+            high-value and warning days count, and on which owner tasks fall: weekends and
+            official holidays are skipped, make-up workdays (调休) count. ``None``: every
+            calendar day counts. Needs the ``calendar`` extra.
+        workday_zone: the zone whose calendar days are the owners' working days.
     """
 
     assignment: Assignment = attrs.field(default=Assignment.ROUND_ROBIN, converter=_assignment)
@@ -673,6 +697,12 @@ class OwnerPolicy:
     warning_days: int = attrs.field(default=3, validator=_days)
     cooldown_days: int = attrs.field(default=30, validator=_days)
     orders_restart_clock: bool = True
+    workdays: str | None = attrs.field(default=None, validator=_workdays)
+    workday_zone: str = attrs.field(default="UTC", validator=_owner_zone)
+
+    def calendar(self) -> WorkCalendar | None:
+        """The owners' :class:`~lifecycle.calendar.WorkCalendar`; ``None`` counts every day."""
+        return None if self.workdays is None else work_calendar(self.workdays)
 
     def __attrs_post_init__(self) -> None:
         if self.capacity < 1:

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from lifecycle._display import html_table
+from lifecycle._display import html_table, one_line
 from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.analytics import (
     ABCClass,
@@ -135,7 +135,7 @@ class Window:
         return dict(_plain(self))
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Missing:
     """A section the shop's data cannot give, and why."""
 
@@ -147,24 +147,38 @@ class Missing:
             "why": {k: _plain(getattr(self.reason, k)) for k in ("code", "en", "zh")},
         }
 
+    def __repr__(self) -> str:
+        return one_line("Missing", self.reason.code)
+
     def _repr_html_(self) -> str:
         return html_table(("not available",), [(self.reason.en,)])
 
 
 class _Section:
-    """What every section has: ``to_dict`` with ``available: true``."""
+    """What every section has: ``to_dict`` with ``available: true``, and a one-line repr of
+    its headline figures."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"available": True, **_plain(self)}
 
+    def __repr__(self) -> str:
+        return one_line(type(self).__name__, *self._headline())
 
-@attrs.frozen(kw_only=True)
+    def _headline(self) -> tuple[object, ...]:  # pragma: no cover - every section has its own
+        return ()
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class StageSection(_Section):
     """Customers per stage, who reached each stage, and the conversion from the one before."""
 
     window: Window
     customers: int
     steps: tuple[FunnelStep, ...]
+
+    def _headline(self) -> tuple[object, ...]:
+        buyers = sum(s.customers for s in self.steps if int(s.stage) >= 3)
+        return (self.window.en, f"{self.customers:,} customers", f"{buyers:,} buyers")
 
     def _repr_html_(self) -> str:
         rows = [
@@ -181,7 +195,7 @@ class StageSection(_Section):
         return html_table(head, rows, caption=f"Stages ({self.window.en})")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class HealthSection(_Section):
     """The status mix of the buying relationships, by the rhythm rule (``rule``)."""
 
@@ -192,6 +206,9 @@ class HealthSection(_Section):
     @property
     def buyers(self) -> int:
         return sum(self.counts.values())
+
+    def _headline(self) -> tuple[object, ...]:
+        return (self.window.en, *(f"{k.value} {n:,}" for k, n in self.counts.items()))
 
     def _repr_html_(self) -> str:
         rows = [(s.label_en, n, _share(n, self.buyers)) for s, n in self.counts.items()]
@@ -212,7 +229,7 @@ class TierCount:
         return self.zh if lang == "zh" else self.en
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LoyaltySection(_Section):
     """Customers per tier (every tier, lowest first) and the points outstanding.
 
@@ -225,6 +242,10 @@ class LoyaltySection(_Section):
     points_expiring: int
     expiring_window: Window
 
+    def _headline(self) -> tuple[object, ...]:
+        tiers = (f"{t.key} {t.customers:,}" for t in self.tiers)
+        return (*tiers, f"{self.points_outstanding:,} points")
+
     def _repr_html_(self) -> str:
         total = sum(t.customers for t in self.tiers)
         rows: list[tuple[object, ...]] = [
@@ -235,13 +256,17 @@ class LoyaltySection(_Section):
         return html_table(("tier", "customers", "share"), rows, caption="Loyalty")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SegmentSection(_Section):
     """Buyers per RFM segment (every segment, best first)."""
 
     window: Window
     buyers: int
     counts: Mapping[Segment, int]
+
+    def _headline(self) -> tuple[object, ...]:
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])[:3]
+        return (f"{self.buyers:,} buyers", *(f"{s.value} {n:,}" for s, n in top))
 
     def _repr_html_(self) -> str:
         rows = [(s.label_en, n, _share(n, self.buyers)) for s, n in self.counts.items()]
@@ -250,7 +275,7 @@ class SegmentSection(_Section):
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ParetoSection(_Section):
     """The 80/20 figures of revenue per buyer (:func:`~lifecycle.analytics.pareto`) and the ABC
     classes (:func:`~lifecycle.analytics.abc_classes`)."""
@@ -266,6 +291,13 @@ class ParetoSection(_Section):
     gini: float
     abc_counts: Mapping[ABCClass, int]
     abc_value_shares: Mapping[ABCClass, float]
+
+    def _headline(self) -> tuple[object, ...]:
+        return (
+            f"{self.buyers:,} buyers",
+            f"top {self.top_fraction:.0%} bring {self.value_share_of_top:.0%}",
+            f"Gini {self.gini:.2f}",
+        )
 
     def _repr_html_(self) -> str:
         rows: list[tuple[object, ...]] = [
@@ -299,12 +331,15 @@ class ValueCluster:
         return self.zh if lang == "zh" else self.en
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClusterSection(_Section):
     """Buyers grouped by :func:`~lifecycle.analytics.cluster_customers`, most valuable first."""
 
     window: Window
     clusters: tuple[ValueCluster, ...]
+
+    def _headline(self) -> tuple[object, ...]:
+        return tuple(f"{c.key} {c.customers:,}" for c in self.clusters)
 
     def _repr_html_(self) -> str:
         rows = [
@@ -325,7 +360,7 @@ class CustomerValue:
     clv: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ValueSection(_Section):
     """The value model: which one, its parameters, the churn warning by P(alive), and the
     customers of the highest predicted value.
@@ -358,6 +393,10 @@ class ValueSection(_Section):
     clv_total: float | None
     clv_missing: Reason | None
 
+    def _headline(self) -> tuple[object, ...]:
+        clv = "no CLV" if self.clv_total is None else f"CLV {self.clv_total:,.0f}"
+        return (self.model, f"{self.customers:,} buyers", clv, self.clv_window.en)
+
     def _repr_html_(self) -> str:
         rows = [(c.customer_id, c.orders, f"{c.p_alive:.0%}", f"{c.clv:,.0f}") for c in self.top]
         params = ", ".join(f"{k} {v:.3g}" for k, v in self.params.items())
@@ -377,11 +416,14 @@ class KpiPeriod:
     kpis: Kpis
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class KpiSection(_Section):
     """The KPIs over each window: all time, and the recent days."""
 
     periods: tuple[KpiPeriod, ...]
+
+    def _headline(self) -> tuple[object, ...]:
+        return tuple(f"{p.window.en}: {p.kpis.orders:,} orders" for p in self.periods)
 
     def _repr_html_(self) -> str:
         names = [f.name for f in attrs.fields(Kpis) if f.name not in ("start", "end")]
@@ -389,7 +431,7 @@ class KpiSection(_Section):
         return html_table(("KPI", *(p.window.en for p in self.periods)), rows, caption="KPIs")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ShopReport:
     """The whole shop at ``as_of``; every section labels its window.
 
@@ -408,6 +450,17 @@ class ShopReport:
     clusters: ClusterSection | Missing
     value: ValueSection | Missing
     kpis: KpiSection | Missing
+
+    def __repr__(self) -> str:
+        missing = [name for name, s in self.sections().items() if isinstance(s, Missing)]
+        return one_line(
+            "ShopReport",
+            f"{self.customers:,} customers",
+            f"as of {self.as_of:%Y-%m-%d}",
+            self.timezone,
+            f"{len(self.sections()) - len(missing)} sections",
+            f"missing {', '.join(missing)}" if missing else None,
+        )
 
     def sections(self) -> dict[str, Any]:
         """The sections by name, in the order they are shown."""

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from lifecycle._bulk import collector_paused
+from lifecycle._display import field_table, one_line
 from lifecycle._ledger import check_orders, fold
 from lifecycle._state import canonical, encode_state, policy_fingerprint
 from lifecycle._time import require_aware, to_utc
@@ -84,6 +85,22 @@ class RecordResult:
     recorded: int
     duplicates: int
     customers: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return one_line(
+            "RecordResult",
+            f"{self.recorded:,} recorded",
+            f"{self.duplicates:,} duplicates",
+            f"{len(self.customers):,} customers",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("recorded", f"{self.recorded:,}"),
+            ("exact repeats skipped", f"{self.duplicates:,}"),
+            ("customers touched", f"{len(self.customers):,}"),
+        ]
+        return field_table(rows, caption="Recorded")
 
 
 def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
@@ -949,4 +966,15 @@ class Lifecycle:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Lifecycle(store={self.store!r}, clock={self.clock!r})"
+        return one_line("Lifecycle", repr(self.store), repr(self.clock))
+
+    def _repr_html_(self) -> str:
+        model = "none" if self.model is None else repr(self.model)
+        rows: list[tuple[str, object]] = [
+            ("store", repr(self.store)),
+            ("clock", repr(self.clock)),
+            ("shop time zone", self.policy.timezone),
+            ("channels", ", ".join(sorted(self.channels)) or "none"),
+            ("value model", model),
+        ]
+        return field_table(rows, caption="Lifecycle")

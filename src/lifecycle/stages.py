@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias
 
 import attrs
 
+from lifecycle._display import field_table, one_line
 from lifecycle._ledger import Ledger, OrderState, customer_zone, fold, ordered
 from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.events import Event, Referred, sort_key
@@ -284,6 +285,23 @@ class StageAssessment:
     reasons: tuple[Reason, ...]
     as_of: datetime
 
+    def __repr__(self) -> str:
+        return one_line(
+            "StageAssessment",
+            self.stage.label_en,
+            f"rule {self.rule}",
+            f"as of {self.as_of:%Y-%m-%d}",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("stage", f"{int(self.stage)} {self.stage.label_en} ({self.stage.label_zh})"),
+            ("rule", self.rule),
+            ("as of", self.as_of.isoformat()),
+        ]
+        rows += [("why", r.en) for r in self.reasons]
+        return field_table(rows)
+
 
 @attrs.frozen(kw_only=True)
 class StageChange:
@@ -297,6 +315,20 @@ class StageChange:
     rule: str
     evidence: tuple[str, ...]
     reasons: tuple[Reason, ...]
+
+    def __repr__(self) -> str:
+        return one_line(
+            "StageChange", f"{self.stage.label_en} since {self.since:%Y-%m-%d}", f"rule {self.rule}"
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("stage", f"{int(self.stage)} {self.stage.label_en} ({self.stage.label_zh})"),
+            ("since", self.since.isoformat()),
+            ("rule", self.rule),
+        ]
+        rows += [("why", r.en) for r in self.reasons]
+        return field_table(rows)
 
     def __str__(self) -> str:
         return f"{self.stage.label_en} since {self.since.date().isoformat()}: {self.reasons[0]}"

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from lifecycle._display import field_table, one_line
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event
@@ -52,6 +53,27 @@ class StatusAssessment:
     median_gap_days: float | None = None
     threshold_days: float | None = None
     p_alive: float | None = None
+
+    def __repr__(self) -> str:
+        status = "no status" if self.status is None else self.status.value
+        since = None
+        if self.days_since_last_order is not None:
+            since = f"{self.days_since_last_order} days since the last order"
+        alive = None if self.p_alive is None else f"P(alive) {self.p_alive:.0%}"
+        return one_line("StatusAssessment", status, since, alive, f"as of {self.as_of:%Y-%m-%d}")
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("status", "no status" if self.status is None else self.status.label_en),
+            ("as of", self.as_of.isoformat()),
+            ("days since the last order", self.days_since_last_order),
+            ("median gap (days)", self.median_gap_days),
+            ("at risk after (days)", self.threshold_days),
+            ("P(alive)", None if self.p_alive is None else f"{self.p_alive:.0%}"),
+        ]
+        rows = [r for r in rows if r[1] is not None]
+        rows += [("why", r.en) for r in self.reasons]
+        return field_table(rows)
 
 
 def _median(sorted_values: Sequence[int]) -> float:

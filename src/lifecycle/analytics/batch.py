@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._display import frame, html_table
+from lifecycle._display import frame, html_table, one_line
 from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.analytics._days import datetime_to_us, local_days
 from lifecycle.events import (
@@ -91,6 +91,11 @@ class BatchAssessment:
         if self.tier is not None:
             columns["tier"] = self.tier
         return frame(columns).set_index("customer_id")
+
+    def __repr__(self) -> str:
+        return one_line(
+            "BatchAssessment", f"{len(self):,} customers", f"as of {self.as_of:%Y-%m-%d}"
+        )
 
     def _repr_html_(self) -> str:
         rows = [(s.label_en, n) for s, n in self.stage_counts().items()]

@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._display import frame, html_table, pandas
+from lifecycle._display import frame, html_table, one_line, pandas
 from lifecycle._time import require_aware, to_utc
 from lifecycle.analytics._days import datetime_to_us
 from lifecycle.analytics.batch import assess_all
@@ -67,6 +67,14 @@ class Cohorts:
             index=pd.Index([str(m) for m in self.cohorts], name="cohort"),
             columns=range(self.rates.shape[1]),
         ).assign(size=self.sizes)
+
+    def __repr__(self) -> str:
+        span = f"{self.cohorts[0]} to {self.cohorts[-1]}" if len(self.cohorts) else "none"
+        return one_line(
+            "Cohorts",
+            f"{len(self.cohorts)} monthly cohorts {span}",
+            f"{int(self.sizes.sum()):,} customers",
+        )
 
     def _repr_html_(self) -> str:
         shown = min(self.rates.shape[1], 13)
@@ -130,6 +138,18 @@ class FunnelStep:
     def job(self) -> Job:
         return self.stage.job
 
+    def __repr__(self) -> str:
+        conversion = None if self.conversion is None else f"{self.conversion:.1%} from previous"
+        return one_line(
+            "FunnelStep",
+            f"{int(self.stage)} {self.stage.label_en}: {self.customers:,} now",
+            f"{self.reached:,} reached",
+            conversion,
+        )
+
+    def _repr_html_(self) -> str:
+        return _steps_html((self,), "Funnel step")
+
 
 @attrs.frozen
 class Funnel:
@@ -141,6 +161,15 @@ class Funnel:
     @property
     def total(self) -> int:
         return sum(s.customers for s in self.steps)
+
+    def __repr__(self) -> str:
+        buyers = sum(s.customers for s in self.steps if s.stage >= Stage.FIRST_PURCHASE)
+        return one_line(
+            "Funnel",
+            f"as of {self.as_of:%Y-%m-%d}",
+            f"{self.total:,} customers",
+            f"{buyers:,} buyers",
+        )
 
     def to_pandas(self) -> Any:
         """The steps as a DataFrame (needs pandas)."""
@@ -156,19 +185,7 @@ class Funnel:
         )
 
     def _repr_html_(self) -> str:
-        rows = [
-            (
-                s.job.label_en,
-                f"{int(s.stage)} {s.stage.label_en}",
-                s.customers,
-                s.reached,
-                "" if s.conversion is None else f"{s.conversion:.1%}",
-                "" if s.median_days_to_next is None else f"{s.median_days_to_next:.0f}",
-            )
-            for s in self.steps
-        ]
-        head = ("job", "stage", "customers", "reached", "from previous", "days to next")
-        return html_table(head, rows, caption=f"Stage funnel as of {self.as_of:%Y-%m-%d}")
+        return _steps_html(self.steps, f"Stage funnel as of {self.as_of:%Y-%m-%d}")
 
     def jobs(self) -> dict[Job, int]:
         """Customers per relationship-management job."""
@@ -176,6 +193,22 @@ class Funnel:
         for s in self.steps:
             out[s.job] += s.customers
         return out
+
+
+def _steps_html(steps: Sequence[FunnelStep], caption: str) -> str:
+    rows = [
+        (
+            s.job.label_en,
+            f"{int(s.stage)} {s.stage.label_en}",
+            s.customers,
+            s.reached,
+            "" if s.conversion is None else f"{s.conversion:.1%}",
+            "" if s.median_days_to_next is None else f"{s.median_days_to_next:.0f}",
+        )
+        for s in steps
+    ]
+    head = ("job", "stage", "customers", "reached", "from previous", "days to next")
+    return html_table(head, rows, caption=caption)
 
 
 def stage_funnel(
@@ -278,6 +311,14 @@ class Kpis:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in attrs.fields(Kpis)}
+
+    def __repr__(self) -> str:
+        return one_line(
+            "Kpis",
+            f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}: {self.buyers:,} buyers",
+            f"{self.orders:,} orders",
+            f"revenue {self.revenue:,.2f}",
+        )
 
     def _repr_html_(self) -> str:
         rows = [(k, v) for k, v in self.to_dict().items() if k not in ("start", "end")]

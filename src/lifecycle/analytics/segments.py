@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._display import pandas
+from lifecycle._display import field_table, html_table, one_line, pandas
 from lifecycle.errors import DataError, PolicyError
 
 __all__ = [
@@ -218,6 +218,24 @@ class RFMScores:
 
     def __len__(self) -> int:
         return int(self.r.size)
+
+    def grid(self) -> npt.NDArray[np.int64]:
+        """Customers by R score (rows, 1 first) and F score (columns, 1 first)."""
+        k = self.bins
+        cells = (self.r.astype(np.int64) - 1) * k + (self.f.astype(np.int64) - 1)
+        return np.bincount(cells, minlength=k * k).reshape(k, k)
+
+    def __repr__(self) -> str:
+        if not len(self):
+            return one_line("RFMScores", "0 customers", f"{self.bins} bins")
+        means = f"mean R {self.r.mean():.1f} F {self.f.mean():.1f} M {self.m.mean():.1f}"
+        return one_line("RFMScores", f"{len(self):,} customers", f"{self.bins} bins", means)
+
+    def _repr_html_(self) -> str:
+        grid = self.grid()
+        rows = [(f"R {r}", *grid[r - 1]) for r in range(self.bins, 0, -1)]
+        head = ("", *(f"F {f}" for f in range(1, self.bins + 1)))
+        return html_table(head, rows, caption=f"RFM scores: {len(self):,} customers by R and F")
 
     def to_pandas(self) -> Any:
         """A ``pandas.DataFrame`` with columns r, f, m, score (needs pandas)."""
@@ -446,6 +464,17 @@ class RFMSegments:
     def __len__(self) -> int:
         return int(self.codes.size)
 
+    def __repr__(self) -> str:
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])[:3]
+        return one_line(
+            "RFMSegments", f"{len(self):,} customers", *(f"{s.value} {n:,}" for s, n in top)
+        )
+
+    def _repr_html_(self) -> str:
+        total = max(len(self), 1)
+        rows = [(s.label_en, s.label_zh, n, f"{n / total:.1%}") for s, n in self.counts.items()]
+        return html_table(("segment", "细分", "customers", "share"), rows, caption="RFM segments")
+
     def to_pandas(self) -> Any:
         """A categorical ``pandas.Series`` of segment values (needs pandas)."""
         pd = pandas()
@@ -536,6 +565,28 @@ class ParetoSummary:
     """Cumulative share of value brought by those customers, 0 to 1."""
     gini: float
     """0 when everyone brings the same, approaching 1 when one customer brings everything."""
+
+    def __repr__(self) -> str:
+        return one_line(
+            "ParetoSummary",
+            f"{self.customers:,} customers",
+            f"top {self.top_fraction:.0%} bring {self.value_share_of_top:.0%}",
+            f"{self.value_fraction:.0%} from {self.customer_share_for_value:.0%}",
+            f"Gini {self.gini:.2f}",
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("customers", f"{self.customers:,}"),
+            ("total", f"{self.total:,.2f}"),
+            (f"share of the top {self.top_fraction:.0%}", f"{self.value_share_of_top:.1%}"),
+            (
+                f"customers bringing {self.value_fraction:.0%}",
+                f"{self.customers_for_value:,} ({self.customer_share_for_value:.1%})",
+            ),
+            ("Gini", f"{self.gini:.3f}"),
+        ]
+        return field_table(rows, caption="Pareto (80/20)")
 
     def to_pandas(self) -> Any:
         """The curve as a ``pandas.DataFrame`` (needs pandas)."""
@@ -656,6 +707,20 @@ class ABCAnalysis:
     def __len__(self) -> int:
         return int(self.codes.size)
 
+    def __repr__(self) -> str:
+        return one_line(
+            "ABCAnalysis",
+            *(f"{c.value} {self.counts[c]:,} ({self.value_shares[c]:.0%})" for c in ABCClass),
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (c.label_en, c.label_zh, self.counts[c], f"{self.value_shares[c]:.1%}")
+            for c in ABCClass
+        ]
+        caption = f"ABC classes (A to {self.policy.a:.0%}, B to {self.policy.b:.0%} of value)"
+        return html_table(("class", "类别", "customers", "share of value"), rows, caption=caption)
+
     def to_pandas(self) -> Any:
         """A categorical ``pandas.Series`` of classes (needs pandas)."""
         pd = pandas()
@@ -760,6 +825,20 @@ class CustomerClusters:
 
     def __len__(self) -> int:
         return int(self.labels.size)
+
+    def __repr__(self) -> str:
+        sizes = (f"{name} {int(n):,}" for name, n in zip(self.names(), self.sizes, strict=True))
+        return one_line("CustomerClusters", f"k={self.k}", *sizes)
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (name, int(n), f"{days:.0f}", f"{orders:.1f}", f"{spend:,.0f}")
+            for name, n, (days, orders, spend) in zip(
+                self.names(), self.sizes, self.means, strict=True
+            )
+        ]
+        head = ("cluster", "customers", "days since last", "frequency", "monetary")
+        return html_table(head, rows, caption=f"{self.k} clusters, k-means on RFM (means)")
 
     def to_pandas(self) -> Any:
         """The centres, means and sizes as a ``pandas.DataFrame``, one row per cluster."""

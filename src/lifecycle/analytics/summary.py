@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._display import frame, html_table
+from lifecycle._display import field_table, frame, html_table, one_line
 from lifecycle._time import require_aware, zone
 from lifecycle.analytics._days import datetime_to_us, local_days
 from lifecycle.analytics.table import Transactions
@@ -169,6 +169,17 @@ class SummaryPartial:
 
     def __len__(self) -> int:
         return len(self.day)
+
+    def __repr__(self) -> str:
+        customers = len(np.unique(self.customer_id)) if len(self) else 0
+        return one_line(
+            "SummaryPartial", f"{len(self):,} customer-days", f"{customers:,} customers"
+        )
+
+    def _repr_html_(self) -> str:
+        customers = len(np.unique(self.customer_id)) if len(self) else 0
+        rows = [("customer-days", f"{len(self):,}"), ("customers", f"{customers:,}")]
+        return field_table(rows, caption=f"Summary partial ({self.timezone})")
 
     @classmethod
     def of(cls, table: Transactions) -> SummaryPartial:
@@ -363,6 +374,11 @@ class CustomerSummary:
     def to_pandas(self) -> Any:
         """The summary as a pandas DataFrame indexed by customer (pandas must be installed)."""
         return frame(self.columns()).set_index("customer_id")
+
+    def __repr__(self) -> str:
+        return one_line(
+            "CustomerSummary", f"{len(self):,} customers", f"end {self.end}", f"in {self.unit}"
+        )
 
     def _repr_html_(self) -> str:
         head = ("customer", "orders", "frequency", "recency", "T", "spend", "monetary value")

@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._display import field_table
 from lifecycle._ledger import fold
 from lifecycle._time import require_aware, to_utc, valid_zone_name, zone
 from lifecycle.analytics._days import datetime_to_us, local_days
@@ -114,6 +115,20 @@ class Transactions:
         return (
             f"Transactions({len(self)} orders, {customers} customers, timezone={self.timezone!r})"
         )
+
+    def _repr_html_(self) -> str:
+        customers = len(np.unique(self.customer_id)) if len(self) else 0
+        rows: list[tuple[str, object]] = [
+            ("orders", f"{len(self):,}"),
+            ("customers", f"{customers:,}"),
+        ]
+        if len(self):
+            first, last = (np.datetime64(int(d), "D") for d in (self.day.min(), self.day.max()))
+            rows += [
+                ("days", f"{first} to {last}"),
+                ("net amount", f"{float(self.net.sum()):,.2f}"),
+            ]
+        return field_table(rows, caption=f"Transactions ({self.timezone})")
 
     @property
     def net(self) -> npt.NDArray[np.float64]:

@@ -10,14 +10,14 @@ it again, through the planner, at the moment of sending and at every retry.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, time, tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from lifecycle._time import to_utc
-from lifecycle.cadence.contact import Caps, ContactPolicy, next_allowed
+from lifecycle._time import to_utc, zone
+from lifecycle.cadence.contact import Caps, ContactPolicy, first_instant_at, next_allowed
 from lifecycle.reasons import Reason
 from lifecycle.vocabulary import OWNER_CHANNELS, Purpose
 
@@ -32,6 +32,7 @@ __all__ = [
     "consent_hold",
     "contact_gate",
     "counted",
+    "day_off_until",
     "hold_reason",
     "stamp",
 ]
@@ -52,6 +53,7 @@ class Hold(StrEnum):
     NO_CONSENT = "no_consent"
     DO_NOT_CONTACT = "do_not_contact"
     QUIET_HOURS = "quiet_hours"
+    DAY_OFF = "day_off"
     CAP = "cap"
     MIN_GAP = "min_gap"
     LOWER_PRIORITY = "lower_priority"
@@ -72,6 +74,10 @@ _HOLD_WORDS: Final = {
     Hold.QUIET_HOURS: (
         "Quiet hours in the customer's time zone; moved to {until}.",
         "客户当地处于免打扰时段，顺延至{until}。",
+    ),
+    Hold.DAY_OFF: (
+        "Not a working day for the customer's owner; moved to {until}.",
+        "负责人非工作日，顺延至{until}。",
     ),
     Hold.CAP: (
         "The {purpose} frequency cap is reached; deferred to {until}.",
@@ -228,6 +234,22 @@ def caps_for(contact: ContactPolicy, purpose: Purpose) -> Caps | None:
     return None
 
 
+def day_off_until(facts: CustomerRecord, at: datetime) -> datetime | None:
+    """When an owner task due at ``at`` may be done, if ``at`` is not one of the owners'
+    working days (``owners.workdays``): the start of the next one, after the customer's quiet
+    hours. ``None`` when ``at`` is a working day or every day is."""
+    owners = facts.policy.owners
+    calendar = owners.calendar()
+    if calendar is None:
+        return None
+    owner_tz = zone(owners.workday_zone)
+    day = at.astimezone(owner_tz).date()
+    if calendar.is_workday(day):
+        return None
+    start = first_instant_at(calendar.next_workday(day), time(0), owner_tz)
+    return next_allowed(start, facts.tz, facts.policy.cadence.contact.quiet)
+
+
 def contact_gate(
     facts: CustomerRecord,
     *,
@@ -274,6 +296,13 @@ def contact_gate(
             reason=hold_reason(Hold.QUIET_HOURS, purpose, tz, until=send),
             until=send,
         )
+    if channel in OWNER_CHANNELS:
+        off = day_off_until(facts, send)
+        if off is not None and valid_until <= off:
+            return expired(" (not a working day)", "（非工作日）")
+        if off is not None:
+            reason = hold_reason(Hold.DAY_OFF, purpose, tz, until=off)
+            return Verdict(at=at, hold=Hold.DAY_OFF, reason=reason, until=off)
     limit = caps_for(contact, purpose)
     if limit is None or channel in OWNER_CHANNELS:
         return Verdict(at=at)

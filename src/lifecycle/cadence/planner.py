@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
-from lifecycle._display import html_table, pandas
+from lifecycle._display import field_table, html_table, one_line, pandas
 from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
@@ -88,6 +88,28 @@ class FollowUp:
         """The message in ``lang``."""
         return self.text_zh if lang == "zh" else self.text_en
 
+    def __repr__(self) -> str:
+        return one_line(
+            "FollowUp",
+            self.key,
+            f"via {self.channel or 'no channel'}",
+            self.purpose.value,
+            f"due {self.due_at:%Y-%m-%d %H:%M}",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("customer", self.customer_id),
+            ("rule", self.rule),
+            ("due", self.due_at.isoformat()),
+            ("valid until", self.valid_until.isoformat()),
+            ("channel", self.channel),
+            ("purpose", self.purpose.value),
+            ("template", self.template),
+            ("why", self.reason.en),
+        ]
+        return field_table(rows, caption=self.key)
+
 
 @attrs.frozen(kw_only=True)
 class Held:
@@ -98,6 +120,19 @@ class Held:
     hold: Hold
     reason: Reason
     until: datetime | None = None
+
+    def __repr__(self) -> str:
+        until = None if self.until is None else f"until {self.until:%Y-%m-%d %H:%M}"
+        return one_line("Held", self.follow_up.key, self.hold.value, self.outcome.value, until)
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("follow-up", self.follow_up.key),
+            ("held", f"{self.outcome.value}: {self.hold.value}"),
+            ("until", None if self.until is None else self.until.isoformat()),
+            ("why", self.reason.en),
+        ]
+        return field_table(rows)
 
 
 @attrs.frozen(kw_only=True)
@@ -159,6 +194,14 @@ class Plan:
     def to_pandas(self) -> Any:
         """:meth:`rows` as a DataFrame (needs pandas)."""
         return pandas().DataFrame(self.rows())
+
+    def __repr__(self) -> str:
+        return one_line(
+            "Plan",
+            f"as of {self.as_of:%Y-%m-%d %H:%M}",
+            f"{len(self.due):,} due",
+            f"{len(self.held):,} held",
+        )
 
     def _repr_html_(self) -> str:
         shown = self.rows()[:20]
@@ -339,7 +382,7 @@ class _Planner:
         planned: dict[Purpose, list[tuple[datetime, str]]] = {p: [] for p in Purpose}
         for f, at, _ in candidates:
             verdict = self.ask(f, at, planned[f.purpose])
-            if verdict.hold is Hold.QUIET_HOURS and verdict.until is not None:
+            if verdict.hold in (Hold.QUIET_HOURS, Hold.DAY_OFF) and verdict.until is not None:
                 if verdict.until > self.end:
                     self.held_by(f, verdict)
                     continue

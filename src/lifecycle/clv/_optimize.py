@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 from scipy.optimize import minimize
 
+from lifecycle._display import field_table, one_line
 from lifecycle.clv._data import Floats
 from lifecycle.errors import ConvergenceError, DataError
 
@@ -35,6 +36,24 @@ class Convergence:
     iterations: int
     gradient_norm: float
     message: str
+
+    def __repr__(self) -> str:
+        state = "converged" if self.converged else "NOT converged"
+        return one_line(
+            "Convergence",
+            state,
+            f"{self.iterations} iterations",
+            f"gradient {self.gradient_norm:.1e}",
+        )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("converged", self.converged),
+            ("iterations", self.iterations),
+            ("largest gradient", f"{self.gradient_norm:.2e}"),
+            ("message", self.message),
+        ]
+        return field_table(rows, caption="Convergence of the fit")
 
 
 @attrs.frozen(kw_only=True)

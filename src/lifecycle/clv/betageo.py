@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
+from lifecycle._display import model_html, model_repr
 from lifecycle.clv._data import Floats, check_rfm, check_weights, unique_rows
 from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
 from lifecycle.clv._special import alive_expected_purchases
@@ -148,6 +149,12 @@ class BetaGeoModel:
         _check_unit(self.time_unit_days)
         if self.variant not in _SHIFT:
             raise DataError("must be 'BG/NBD' or 'MBG/NBD'", column="variant")
+
+    def __repr__(self) -> str:
+        return model_repr("BetaGeoModel", self.variant, self.params, self, self.time_unit_days)
+
+    def _repr_html_(self) -> str:
+        return model_html(self.variant, self.params, self, self.time_unit_days)
 
     @property
     def _p(self) -> tuple[float, float, float, float]:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
+from lifecycle._display import model_html, model_repr
 from lifecycle.clv._data import Floats, as_column, check_weights, unique_rows
 from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
 from lifecycle.errors import DataError
@@ -104,6 +105,12 @@ class GammaGammaModel:
             v = self.params[name]
             if not (math.isfinite(v) and v > 0):
                 raise DataError(f"must be a finite number > 0, got {v!r}", column=name)
+
+    def __repr__(self) -> str:
+        return model_repr("GammaGammaModel", "Gamma-Gamma", self.params, self)
+
+    def _repr_html_(self) -> str:
+        return model_html("Gamma-Gamma", self.params, self, None, mean_spend=self.mean_spend)
 
     @property
     def mean_spend(self) -> float:

@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._display import one_line
 from lifecycle.analytics.summary import CustomerSummary, rfm_summary
 from lifecycle.analytics.table import Transactions
 from lifecycle.clv._data import Floats
@@ -93,6 +94,29 @@ class ValueModel:
     def variant(self) -> str:
         """``"BG/NBD"`` or ``"MBG/NBD"``."""
         return str(self.purchases.variant)
+
+    def __repr__(self) -> str:
+        spend = "Gamma-Gamma" if self.spend is not None else "no spend model"
+        return one_line(
+            "ValueModel",
+            f"{self.variant} + {spend}",
+            f"{self.customers:,} customers",
+            f"horizon {self.horizon_days:g} days",
+            f"CLV {self.clv_horizon_days:g} days at {self.annual_discount_rate:.0%}",
+        )
+
+    def _repr_html_(self) -> str:
+        spend = (
+            "<p>No spend model: CLV unavailable.</p>"
+            if self.spend is None
+            else self.spend._repr_html_()
+        )
+        head = (
+            f"<p>Value model on {self.customers:,} customers: expected purchases over "
+            f"{self.horizon_days:g} days, CLV over {self.clv_horizon_days:g} days at "
+            f"{self.annual_discount_rate:.0%} a year.</p>"
+        )
+        return head + self.purchases._repr_html_() + spend
 
     def p_alive(self, frequency: float, recency: float, T: float) -> float:
         """The probability the customer is still active (times in days)."""

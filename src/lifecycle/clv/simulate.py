@@ -7,6 +7,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._display import field_table, one_line
 from lifecycle.clv._data import Floats, as_column
 from lifecycle.clv.betageo import BetaGeoModel
 from lifecycle.clv.gammagamma import GammaGammaModel
@@ -30,6 +31,25 @@ class SimulatedCustomers:
     monetary_value: Floats
     spends: Floats
     spend_offsets: Ints
+
+    def __repr__(self) -> str:
+        n = int(self.frequency.size)
+        mean = f"mean frequency {self.frequency.mean():.2f}" if n else None
+        return one_line(
+            "SimulatedCustomers", f"{n:,} customers", mean, f"{self.spends.size:,} repeat spends"
+        )
+
+    def _repr_html_(self) -> str:
+        n = int(self.frequency.size)
+        rows: list[tuple[str, object]] = [("customers", f"{n:,}")]
+        if n:
+            rows += [
+                ("mean frequency", f"{self.frequency.mean():.3f}"),
+                ("mean recency", f"{self.recency.mean():.3f}"),
+                ("mean T", f"{self.T.mean():.3f}"),
+                ("repeat spends", f"{self.spends.size:,}"),
+            ]
+        return field_table(rows, caption="Simulated customers")
 
 
 def simulate_customers(

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 
 from lifecycle._bulk import collector_paused
+from lifecycle._display import field_table, one_line
 from lifecycle._time import require_aware, valid_zone_name
 from lifecycle.customer import Birthday, ContactPoint, Gender, Profile
 from lifecycle.events import (
@@ -169,10 +170,23 @@ class SyntheticShop:
         return len(self.events)
 
     def __repr__(self) -> str:
-        return (
-            f"SyntheticShop({len(self.customer_ids)} customers, {len(self.events)} events, "
-            f"as_of={self.as_of.isoformat()}, timezone={self.timezone!r}, seed={self.seed})"
+        return one_line(
+            "SyntheticShop",
+            f"{len(self.customer_ids):,} customers",
+            f"{len(self.events):,} events",
+            f"as of {self.as_of:%Y-%m-%d}",
+            f"seed {self.seed}",
         )
+
+    def _repr_html_(self) -> str:
+        rows: list[tuple[str, object]] = [
+            ("customers", f"{len(self.customer_ids):,}"),
+            ("events", f"{len(self.events):,}"),
+            ("as of", self.as_of.isoformat()),
+            ("time zone", self.timezone),
+            ("seed", self.seed),
+        ]
+        return field_table(rows, caption="Synthetic shop")
 
 
 def synthetic_shop(

@@ -17,17 +17,44 @@ gaps and folds (``fold=0`` and ``fold=1``), 29 February, month ends, zones with 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Collection, Iterable, Sequence
+import types
+import typing
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+from enum import Enum
 from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import attrs
+from hypothesis import reject
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from lifecycle.cadence import (
+    AfterEvent,
+    Anniversary,
+    CadencePolicy,
+    Campaign,
+    Festival,
+    Overdue,
+    Periodic,
+    PointsExpiry,
+    Replenishment,
+    Rule,
+    SequenceStep,
+    StageEntry,
+    StepSequence,
+    Template,
+    TierDowngradeWarning,
+    TierUpgrade,
+    WinBack,
+)
+from lifecycle.cadence.rules import default_rules
+from lifecycle.cadence.templates import default_templates
 from lifecycle.customer import Birthday, ContactPoint, Gender, Profile
+from lifecycle.errors import PolicyError
 from lifecycle.events import (
     ENGAGEMENT_KINDS,
     EVENT_TYPES,
@@ -61,7 +88,8 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
-from lifecycle.vocabulary import CONTACT_CHANNELS, Purpose
+from lifecycle.policy import LoyaltyPolicy, OwnerPolicy, Policy
+from lifecycle.vocabulary import CONTACT_CHANNELS, RULE_CHANNELS, Purpose
 
 __all__ = [
     "CURRENCIES",
@@ -73,6 +101,7 @@ __all__ = [
     "histories",
     "identifiers",
     "money",
+    "policies",
     "profiles",
 ]
 
@@ -856,3 +885,226 @@ def histories(
     return _histories(
         customer_id, start.astimezone(UTC), days, tzs, names or DEFAULT_ZONES, id_prefix
     )
+
+
+# -- policies -----------------------------------------------------------------------------------
+
+#: Characters that policy files must escape or quote, drawn often in policy text.
+_AWKWARD: Final = "\r\n\t\x00\x1f\x7f\"\\'#=[]{}.本店 \u2028\ufeff"
+_TEXT: Final = st.text(
+    alphabet=st.characters(codec="utf-8") | st.sampled_from(_AWKWARD), min_size=1, max_size=10
+)
+_RULE_CLASSES: Final = (
+    AfterEvent,
+    Anniversary,
+    Campaign,
+    Festival,
+    Overdue,
+    Periodic,
+    PointsExpiry,
+    Replenishment,
+    StageEntry,
+    StepSequence,
+    TierDowngradeWarning,
+    TierUpgrade,
+    WinBack,
+)
+_SETTLE: Final = 8  # draws tried for a setting the validators keep refusing
+
+
+def _plain_values(tp: Any) -> st.SearchStrategy[Any] | None:
+    """Values of type ``tp`` (valid or not: the class's validators decide), or None."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [s for a in args if a is not type(None) and (s := _plain_values(a)) is not None]
+        return st.one_of(st.none(), *inner)
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if origin in (tuple, frozenset, list, set):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            parts = [_plain_values(a) for a in args]
+            return None if None in parts else st.tuples(*parts)
+        item = _plain_values(args[0]) if args else None
+        if item is None:
+            return None
+        items = st.lists(item, max_size=3)
+        return items.map(frozenset) if origin is frozenset else items.map(tuple)
+    if origin is not None and issubclass(origin, Mapping):
+        key, value = (_plain_values(a) for a in args)
+        if key is None or value is None:
+            return None
+        return st.dictionaries(key, value, max_size=3)
+    if tp is bool:
+        return _BOOL
+    if tp is int:
+        return st.integers(0, 40) | st.integers(-3, 10**6)
+    if tp is float:
+        return st.sampled_from((0.0, 0.5, 1.0, 2.0, 72.0)) | st.floats(0, 1e5)
+    if tp is Decimal:
+        return st.decimals(min_value=0, max_value=10**6, allow_nan=False, allow_infinity=False)
+    if tp is str:
+        return _TEXT
+    if tp is time:
+        return st.times()
+    if tp is datetime:
+        return aware_datetimes()
+    if tp is date:
+        return st.dates()
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return st.sampled_from(list(tp))
+    if isinstance(tp, type) and attrs.has(tp):
+        return _settings(tp)
+    return None
+
+
+#: Settings whose valid values a type alone does not say.
+_POLICY_FIELDS: Final[dict[tuple[type, str], st.SearchStrategy[Any]]] = {
+    (Policy, "timezone"): st.sampled_from(DEFAULT_ZONES),
+    (LoyaltyPolicy, "currency"): st.sampled_from(CURRENCIES),
+    (OwnerPolicy, "workdays"): st.sampled_from((None, "CN", "US", "DE")),
+    (OwnerPolicy, "workday_zone"): st.sampled_from(DEFAULT_ZONES),
+    (Rule, "channels"): st.lists(
+        st.sampled_from(sorted(RULE_CHANNELS)), min_size=1, max_size=3, unique=True
+    ).map(tuple),
+    (Rule, "id"): st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=("Z", "C")),
+        min_size=1,
+        max_size=8,
+    ),
+}
+
+
+def _field_values(cls: type, name: str, tp: Any) -> st.SearchStrategy[Any] | None:
+    for klass in cls.__mro__:
+        found = _POLICY_FIELDS.get((klass, name))
+        if found is not None:
+            return found
+    return _plain_values(tp)
+
+
+def _build(cls: type, kwargs: Mapping[str, Any]) -> Any:
+    try:
+        return cls(**kwargs)
+    except (PolicyError, TypeError, ValueError):
+        return None
+
+
+@st.composite
+def _settings_of(
+    draw: st.DrawFn, cls: type, fixed: tuple[tuple[str, Any], ...] = (), or_none: bool = False
+) -> Any:
+    """An instance of the settings class ``cls``: each setting kept at its default or drawn,
+    a drawn value kept when the class accepts it (``None`` with ``or_none`` when the class
+    refuses ``fixed``)."""
+    hints = typing.get_type_hints(cls)
+    kwargs = dict(fixed)
+    fields = [f for f in attrs.fields(cls) if f.init and f.name not in kwargs]
+    required = [f for f in fields if f.default is attrs.NOTHING]
+    built = None
+    for attempt in range(_SETTLE):
+        for f in required:
+            values = _field_values(cls, f.name, hints[f.name])
+            assert values is not None, f"no values for {cls.__name__}.{f.name}"
+            kwargs[f.name] = draw(values)
+        if attempt:  # settings that only hold together (either this one or that one)
+            for f in fields:
+                values = _field_values(cls, f.name, hints[f.name])
+                if f not in required and values is not None:
+                    if draw(_BOOL):
+                        kwargs[f.name] = draw(values)
+                    else:
+                        kwargs.pop(f.name, None)
+        built = _build(cls, kwargs)
+        if built is not None:
+            break
+    if built is None:
+        if or_none:
+            return None
+        reject()
+    for f in fields:
+        if f in required or not draw(_BOOL):
+            continue
+        values = _field_values(cls, f.name, hints[f.name])
+        if values is None:
+            continue
+        for _ in range(2):
+            trial = {**kwargs, f.name: draw(values)}
+            if _build(cls, trial) is not None:
+                kwargs = trial
+                break
+    return _build(cls, kwargs)
+
+
+@lru_cache(maxsize=64)
+def _settings(cls: type) -> st.SearchStrategy[Any]:
+    if cls is CadencePolicy:
+        return _cadence_policies()
+    if cls is Template:
+        return _templates()
+    return _settings_of(cls)
+
+
+@st.composite
+def _templates(draw: st.DrawFn, purpose: Purpose | None = None) -> Template:
+    chosen = draw(st.sampled_from(list(Purpose))) if purpose is None else purpose
+    marker = (" Reply STOP", " 回T退订") if chosen is Purpose.MARKETING else ("", "")
+    texts = _TEXT.filter(lambda t: "{" not in t and "}" not in t)
+    fixed = (
+        ("purpose", chosen),
+        ("en", draw(texts) + marker[0]),
+        ("zh", draw(texts) + marker[1]),
+    )
+    built: Template = draw(_settings_of(Template, fixed))
+    return built
+
+
+@st.composite
+def _cadence_policies(draw: st.DrawFn) -> CadencePolicy:
+    """Templates drawn (or the defaults), then rules that name them for their own purpose."""
+    defaults = draw(_BOOL)
+    templates: dict[str, Template] = {t.id: t for t in default_templates()} if defaults else {}
+    for t in draw(st.lists(_templates(), max_size=3)):
+        templates.setdefault(t.id, t)
+    if not templates:
+        t = draw(_templates())
+        templates[t.id] = t
+    rules: dict[str, Any] = {}
+    for _ in range(draw(st.integers(0, 4))):
+        template = draw(st.sampled_from(sorted(templates.values(), key=lambda t: t.id)))
+        cls = draw(st.sampled_from(_RULE_CLASSES))
+        fixed: list[tuple[str, Any]] = [
+            ("template", template.id),
+            ("purpose", template.purpose),
+        ]
+        if cls is StepSequence:
+            same = sorted(t.id for t in templates.values() if t.purpose is template.purpose)
+            steps = draw(
+                st.lists(
+                    st.builds(
+                        SequenceStep,
+                        after_days=st.integers(0, 60),
+                        template=st.sampled_from(same),
+                    ),
+                    min_size=1,
+                    max_size=3,
+                )
+            )
+            fixed.append(("steps", tuple(steps)))
+        rule = draw(_settings_of(cls, tuple(fixed), or_none=True))
+        if rule is not None:  # e.g. a campaign for transactional messages
+            rules.setdefault(rule.id, rule)
+    fixed_cadence = (
+        ("templates", tuple(templates.values())),
+        ("rules", default_rules() if defaults and not rules else tuple(rules.values())),
+    )
+    built: CadencePolicy = draw(_settings_of(CadencePolicy, fixed_cadence))
+    return built
+
+
+def policies() -> st.SearchStrategy[Policy]:
+    """Any policy the library can hold: every part, each setting kept at its default or drawn
+    (``None`` where a setting may be off), text with control characters, quotes and other
+    scripts, exact decimals, aware instants, drawn templates and rules of every kind that name
+    them. Each policy is valid: it constructs without error."""
+    return _settings(Policy)
