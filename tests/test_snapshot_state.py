@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import lifecycle as lc
 from lifecycle._ledger import Ledger, fold, ordered
-from lifecycle._state import encode_state, policy_fingerprint, resume
+from lifecycle._state import STATE_MIN_EVENTS, encode_state, policy_fingerprint, resume
 from lifecycle.dispatch import read_records
 from lifecycle.events import Event, sort_key
 from lifecycle.serde import event_from_row, event_to_row
@@ -38,6 +38,18 @@ def _typed(v: Any) -> Any:
     if isinstance(v, list | tuple):
         return [type(v).__name__, [_typed(x) for x in v]]
     return [type(v).__name__, v]
+
+
+def test_short_histories_keep_no_state(tmp_path: Any) -> None:
+    shop = lc.Lifecycle.open(tmp_path / "shop.db", clock=lc.FixedClock(T0 + timedelta(days=1)))
+    shop.record([_paid("o1", T0)])
+    snapshot = shop.store.snapshot("c1")
+    assert snapshot is not None
+    assert snapshot.state is None
+    shop.record([_paid(f"o{i}", T0 + timedelta(minutes=i)) for i in range(2, 2 + STATE_MIN_EVENTS)])
+    snapshot = shop.store.snapshot("c1")
+    assert snapshot is not None
+    assert snapshot.state is not None
 
 
 def _same_ledger(a: Ledger, b: Ledger) -> None:
@@ -212,8 +224,11 @@ def test_the_stage_changes_kept_hold_only_until_time_may_change_them() -> None:
 def _shop(tmp_path: Any, kind: str, now: datetime) -> lc.Lifecycle:
     clock = lc.FixedClock(now)
     if kind == "sqlite":
-        return lc.Lifecycle.open(tmp_path / f"{uuid.uuid4().hex}.db", clock=clock)
-    return lc.Lifecycle.in_memory(clock=clock)
+        shop = lc.Lifecycle.open(tmp_path / f"{uuid.uuid4().hex}.db", clock=clock)
+    else:
+        shop = lc.Lifecycle.in_memory(clock=clock)
+    shop.state_from = 0  # a state for every customer, however short their history
+    return shop
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
@@ -249,6 +264,11 @@ def test_the_facade_reads_from_states_what_a_replay_gives(
         first + timedelta(seconds=x) for x in data.draw(st.lists(st.floats(0, span), max_size=2))
     ]
     histories = {cid: shop.store.history(cid) for cid in ("c1", "c2")}
+    snapshot = shop.store.snapshot("c1")
+    assert snapshot is not None
+    future = any(sort_key(e)[0] > snapshot.as_of for e in histories["c1"])
+    if kind == "sqlite":  # the memory store keeps no state: its histories are objects
+        assert (snapshot.state is not None) is not future  # the state path is tested
     for at in instants:
         conversions = lc.referral_conversions(histories, shop.policy, at)
         records = read_records(shop.store, ["c1", "c2"], shop.policy, at)
@@ -267,3 +287,37 @@ def test_the_facade_reads_from_states_what_a_replay_gives(
         assert got_plan.held == expected_plan.held
         assert got_plan.next_due == expected_plan.next_due
         assert got_plan == expected_plan
+
+
+def test_the_sqlite_store_keeps_the_state_and_erasure_clears_it(tmp_path: Any) -> None:
+    path = tmp_path / "shop.db"
+    shop = lc.Lifecycle.open(path, clock=lc.FixedClock(T0 + timedelta(days=30)))
+    shop.state_from = 0
+    canary = "Canary Zhao-9f3e"
+    shop.record(
+        [
+            lc.CustomerRegistered(
+                customer_id="c1",
+                at=T0,
+                profile=lc.Profile(
+                    name=canary,
+                    contacts=(lc.ContactPoint(channel="email", address="canary9f3e@example.com"),),
+                ),
+            ),
+            _paid("o1", T0 + timedelta(days=1)),
+        ]
+    )
+    snapshot = shop.store.snapshot("c1")
+    assert snapshot is not None
+    assert snapshot.state is not None
+    assert canary.encode() in snapshot.state
+    expected = shop.assess("c1")
+    shop.erase("c1")
+    snapshot = shop.store.snapshot("c1")
+    assert snapshot is None or snapshot.state is None or canary.encode() not in snapshot.state
+    assert shop.assess("c1").stage is expected.stage
+    shop.close()
+    for name in ("shop.db", "shop.db-wal", "shop.db-shm"):
+        f = tmp_path / name
+        if f.exists():
+            assert canary.encode() not in f.read_bytes(), name

@@ -45,10 +45,21 @@ from lifecycle.serde import encode_value, event_from_dict, event_from_row, event
 from lifecycle.stages import StageChange
 from lifecycle.vocabulary import Purpose, Stage
 
-__all__ = ["Resumed", "canonical", "encode_state", "policy_fingerprint", "resume"]
+__all__ = [
+    "STATE_MIN_EVENTS",
+    "Resumed",
+    "canonical",
+    "encode_state",
+    "policy_fingerprint",
+    "resume",
+]
 
 #: The layout of the state this release writes; a state of another layout is folded again.
 STATE_VERSION: Final = 1
+
+#: Snapshots keep a state only for customers with at least this many events: a shorter
+#: history reads and folds in less time than a state decodes, and costs nothing to write.
+STATE_MIN_EVENTS: Final = 200
 
 #: Ledger attributes that are not part of the state: the policy is the caller's, the zone is
 #: written by name.

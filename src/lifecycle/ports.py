@@ -38,10 +38,11 @@ class Snapshot:
     exactly ``version`` events; outside that, the facade assesses again.
 
     ``state`` is the customer's history folded through their first ``version`` events, encoded
-    by the library (the store keeps the bytes as they are): a later read folds only the events
-    stored since (:meth:`Store.history_since`) instead of the whole history. It holds personal
-    data, so erasure clears it. ``None`` when the snapshot keeps only the stage and status;
-    :meth:`Store.snapshots` listings may leave it out.
+    by the library: a later read folds only the events stored since
+    (:meth:`Store.history_since`) instead of the whole history. A store keeps the bytes as they
+    are, or none at all (the memory store, whose histories cost nothing to read). It holds
+    personal data, so erasure clears it. ``None`` when the snapshot keeps only the stage and
+    status; :meth:`Store.snapshots` listings may leave it out.
     """
 
     customer_id: str

@@ -18,7 +18,7 @@ import attrs
 from lifecycle._bulk import collector_paused
 from lifecycle._display import field_table, one_line
 from lifecycle._ledger import check_orders, fold
-from lifecycle._state import canonical, encode_state, policy_fingerprint
+from lifecycle._state import STATE_MIN_EVENTS, canonical, encode_state, policy_fingerprint
 from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
@@ -168,6 +168,10 @@ class Lifecycle:
 
     #: How often :meth:`record` retries when another writer got there first.
     retries = 5
+
+    #: Snapshots keep a customer's folded record from this many events on (see
+    #: ``docs/storage.md``): shorter histories read and fold faster than a state decodes.
+    state_from = STATE_MIN_EVENTS
 
     def __init__(
         self,
@@ -348,7 +352,11 @@ class Lifecycle:
         )
         stage, status, valid_until = stage_and_status_of(record)
         state = None
-        if record.next_event_at is None and len(record.events) == version:
+        if (
+            version >= self.state_from
+            and record.next_event_at is None
+            and len(record.events) == version
+        ):
             changes, until = stage_timeline(history, self.policy, now, referrals=referrals)
             state = encode_state(
                 customer_id,

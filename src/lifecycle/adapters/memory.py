@@ -143,9 +143,13 @@ class MemoryStore:
             }
 
     def _put(self, snapshots: Sequence[Snapshot]) -> None:
+        # No folded state: histories here are objects already, and folding them again costs
+        # less than decoding a state would.
         for s in snapshots:
             if s.version == self.version(s.customer_id):
-                self._snapshots[s.customer_id] = s
+                self._snapshots[s.customer_id] = (
+                    s if s.state is None else attrs.evolve(s, state=None)
+                )
 
     def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
         with self._lock:

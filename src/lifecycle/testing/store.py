@@ -232,7 +232,7 @@ class StoreContract:
         store.append([_paid("c1", "o1", 0)], [_snap("c1", 1, state=state)])
         snap = store.snapshot("c1")
         assert snap is not None
-        assert snap.state == state
+        assert snap.state in (state, None)  # kept exactly, or not at all
         store.put_snapshots([_snap("c1", 1, state=None)])
         snap = store.snapshot("c1")
         assert snap is not None
