@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from math import floor
 from typing import Any, Protocol, runtime_checkable
@@ -144,11 +144,22 @@ def referral_conversions(
     first made an order still valid at ``now`` (those who have not are left out). Customers
     who referred nobody who bought are left out.
     """
-    now = to_utc(require_aware(now, "now"))
     referred = {
         cid: {e.referred_id for e in history if isinstance(e, Referred)}
         for cid, history in histories.items()
     }
+    return conversions_among(referred, histories, policy, now)
+
+
+def conversions_among(
+    referred: Mapping[str, Collection[str]],
+    histories: Mapping[str, Sequence[Event]],
+    policy: Policy,
+    now: datetime,
+) -> dict[str, dict[str, datetime]]:
+    """For each customer of ``referred`` (customer id to the ids they referred): when each of
+    those whose history ``histories`` holds first made an order still valid at ``now``."""
+    now = to_utc(require_aware(now, "now"))
     wanted = {r for ids in referred.values() for r in ids if r in histories}
     first = {
         r: t for r in wanted if (t := first_valid_order_at(histories[r], policy, now)) is not None

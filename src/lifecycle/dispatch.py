@@ -27,7 +27,7 @@ import attrs
 from lifecycle._display import html_table, one_line
 from lifecycle._state import Resumed, policy_fingerprint, resume
 from lifecycle._time import require_aware, to_utc
-from lifecycle.assessment import first_valid_order_at
+from lifecycle.assessment import conversions_among
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.gate import Outcome, contact_gate, stamp
 from lifecycle.cadence.planner import FollowUp, follow_up_key, stopped_reason
@@ -344,15 +344,7 @@ def conversions_of(
     found: dict[str, Sequence[Event]] = {r: pending[r] for r in wanted if r in pending}
     found.update({r: known[r] for r in wanted if r in known and r not in found})
     found.update(store.histories(wanted - found.keys()))
-    first = {
-        r: t for r, h in found.items() if (t := first_valid_order_at(h, policy, now)) is not None
-    }
-    out: dict[str, dict[str, datetime]] = {}
-    for cid, ids in referred.items():
-        converted = {r: first[r] for r in sorted(ids) if r in first}
-        if converted:
-            out[cid] = converted
-    return out
+    return conversions_among(referred, found, policy, now)
 
 
 def read_records(
