@@ -67,3 +67,26 @@ def test_what_toml_cannot_hold_is_refused_naming_the_key() -> None:
     with pytest.raises(lc.PolicyError, match="surrogate") as info:
         policy_to_toml(policy)
     assert info.value.key == "cadence.templates.en"
+
+
+def test_a_campaign_spend_with_few_digits_round_trips() -> None:
+    """TOML writes such an amount as a float; the segment reads it back as the same Decimal."""
+    from datetime import UTC, datetime
+
+    from lifecycle.cadence.rules import Segment
+
+    campaign = lc.Campaign(
+        id="c",
+        name_en="Sale",
+        name_zh="促销",
+        channels=("email",),
+        purpose=lc.Purpose.MARKETING,
+        template="holiday_greeting",
+        segment=Segment(min_spend=Decimal("0.00655205712232018")),
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        end=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    policy = lc.Policy(cadence=lc.CadencePolicy(rules=(campaign,)))
+    assert lc.Policy.from_toml(policy.to_toml()) == policy
+    with pytest.raises(lc.PolicyError):
+        Segment(min_spend=float("nan"))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ so planning twice gives the same keys. Hosts add rules as code by implementing
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -1173,11 +1174,21 @@ def _campaign_end(value: object) -> datetime:
 def _to_money(value: object) -> Decimal | None:
     if value is None:
         return None
+    if isinstance(value, float) and math.isfinite(value):
+        value = str(value)  # as TOML writes a decimal amount with few digits
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise PolicyError(
             "must be a Decimal, int or numeric string", key="cadence.rules.segment.min_spend"
         )
-    return Decimal(value)
+    try:
+        amount = Decimal(value)
+    except ArithmeticError:
+        raise PolicyError(
+            "must be a Decimal, int or numeric string", key="cadence.rules.segment.min_spend"
+        ) from None
+    if not amount.is_finite():
+        raise PolicyError("must be a finite amount", key="cadence.rules.segment.min_spend")
+    return amount
 
 
 @attrs.frozen(kw_only=True)
