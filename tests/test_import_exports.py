@@ -26,6 +26,8 @@ from exports import (
     write_classic,
     write_qianniu,
     write_shopify,
+    write_woocommerce,
+    write_woocommerce_items,
 )
 from lifecycle.cli import main
 from lifecycle.errors import ImportFailed
@@ -144,16 +146,20 @@ def test_clean_and_quoted_order_numbers_are_one_order(tmp_path: Path) -> None:
 
 # -- day after day ------------------------------------------------------------------------------
 
+#: Per export: its preset, writer, import options, the customer's key in the truth (``None``:
+#: keyed by name and address) and whether the export lacks a payment time (paid when placed).
 WRITERS = {
-    "taobao": (write_classic, {}, "key"),
-    "qianniu": (write_qianniu, {"customer_key": "收货人姓名,收货地址"}, None),
-    "shopify": (write_shopify, {}, "email"),
+    "taobao": ("taobao", write_classic, {}, "key", False),
+    "qianniu": ("qianniu", write_qianniu, {"customer_key": "收货人姓名,收货地址"}, None, False),
+    "shopify": ("shopify", write_shopify, {}, "email", False),
+    "woocommerce": ("woocommerce", write_woocommerce, {}, "email", True),
+    "woocommerce-items": ("woocommerce", write_woocommerce_items, {}, "email", True),
 }
 
 
-@pytest.mark.parametrize("preset", sorted(WRITERS))
-def test_two_days_imported_one_after_the_other_equal_the_whole(tmp_path: Path, preset: str) -> None:
-    write, options, _ = WRITERS[preset]
+@pytest.mark.parametrize("export", sorted(WRITERS))
+def test_two_days_imported_one_after_the_other_equal_the_whole(tmp_path: Path, export: str) -> None:
+    preset, write, options, _, _ = WRITERS[export]
     shop_data = make_shop(seed=5, orders=50)
     day1 = write(tmp_path / "day1.csv", shop_data, 4)
     day2 = write(tmp_path / "day2.csv", shop_data, END)
@@ -172,15 +178,15 @@ def test_two_days_imported_one_after_the_other_equal_the_whole(tmp_path: Path, p
         assert older.recorded == 0
 
 
-@pytest.mark.parametrize("preset", sorted(WRITERS))
-def test_each_preset_gets_the_independent_totals(tmp_path: Path, preset: str) -> None:
-    write, options, key = WRITERS[preset]
+@pytest.mark.parametrize("export", sorted(WRITERS))
+def test_each_preset_gets_the_independent_totals(tmp_path: Path, export: str) -> None:
+    preset, write, options, key, when_placed = WRITERS[export]
     shop_data = make_shop(seed=6, orders=50)
     path = write(tmp_path / "orders.csv", shop_data, END)
     with new_shop(tmp_path) as shop:
         shop.import_orders(path, preset=preset, **options)
         got = figures(shop)
-    expected = truth(shop_data, END, key or "key")
+    expected = truth(shop_data, END, key or "key", paid_when_placed=when_placed)
     if key is None:  # keyed by name and address: compare the multisets of figures
         assert sorted(got.values()) == sorted(expected.values())
     else:
@@ -477,12 +483,12 @@ def test_preview_names_the_columns_used_and_ignored(tmp_path: Path) -> None:
 @given(
     seed=st.integers(0, 10_000),
     cut=st.integers(0, END - 1),
-    preset=st.sampled_from(["taobao", "shopify"]),
+    export=st.sampled_from(["taobao", "shopify", "woocommerce"]),
 )
 def test_incremental_imports_equal_one_import_of_the_whole(
-    tmp_path_factory: pytest.TempPathFactory, seed: int, cut: int, preset: str
+    tmp_path_factory: pytest.TempPathFactory, seed: int, cut: int, export: str
 ) -> None:
-    write, options, _ = WRITERS[preset]
+    preset, write, options, _, _ = WRITERS[export]
     folder = tmp_path_factory.mktemp("prop")
     shop_data = make_shop(seed=seed, customers=5, orders=15)
     a, b = lc.Lifecycle.in_memory(clock=lc.FixedClock(NOW)), lc.Lifecycle.in_memory()
