@@ -681,9 +681,7 @@ def woo_order_cells(o: Order, day: int) -> dict[str, str]:
         "customer_id": "0" if guest else str(int(o.customer.key[-3:]) + 2),
         "billing_first_name": first,
         "billing_last_name": last,
-        "billing_email": o.customer.email.upper()
-        if int(o.order_id) % 3 == 0
-        else o.customer.email,
+        "billing_email": o.customer.email.upper() if int(o.order_id) % 3 == 0 else o.customer.email,
         "billing_phone": f"+1 415-555-{int(o.customer.phone[-4:]):04d}",
         "billing_address_1": "1 Tea Street",
         "billing_city": "Springfield",
