@@ -1,5 +1,6 @@
 """Generated shops written as real platforms export them: the column sets and quirks of the
-classic Taobao/Tmall 订单报表, the current 千牛 sub-order export and the Shopify orders export.
+classic Taobao/Tmall 订单报表, the current 千牛 sub-order export, the Shopify orders export and the
+WooCommerce Customer / Order / Coupon Export.
 
 Every value is generated (names from syllables, phones from a seeded generator); nothing comes
 from anyone's data. Each order has a timeline, so a file can be written "as exported on day N"
@@ -536,8 +537,11 @@ def write_shopify(path: Path, shop: list[Order], day: int) -> Path:
 # -- what is true on a day, computed from the timelines ---------------------------------------------
 
 
-def truth(shop: list[Order], day: int, key: str = "key") -> dict[str, tuple[int, Decimal, int]]:
-    """Per customer (by ``key``): valid orders, net revenue of them, days with a valid order."""
+def truth(
+    shop: list[Order], day: int, key: str = "key", *, paid_when_placed: bool = False
+) -> dict[str, tuple[int, Decimal, int]]:
+    """Per customer (by ``key``): valid orders, net revenue of them, days with a valid order
+    (paid days; the days they were placed for exports with no payment time)."""
     out: dict[str, tuple[int, Decimal, set[object]]] = {}
     for o in visible(shop, day):
         cid = getattr(o.customer, key)
@@ -545,6 +549,189 @@ def truth(shop: list[Order], day: int, key: str = "key") -> dict[str, tuple[int,
         if o.valid_on(day):
             n += 1
             net += o.net_on(day)
-            days = days | {(o.at(o.pay_day or 0)).date()}
+            paid = o.placed_at if paid_when_placed else o.at(o.pay_day or 0)
+            days = days | {paid.date()}
         out[cid] = (n, net, days)
     return {cid: (n, net, len(days)) for cid, (n, net, days) in out.items()}
+
+
+# -- the WooCommerce Customer / Order / Coupon Export: "Default" and "Default - One Row per Item"
+
+#: The "Default" order format's columns (the extension's built-in format definition); its
+#: ``order_date`` key is written as the column ``date``.
+WOO_HEADER = [
+    "order_id",
+    "order_number",
+    "order_number_formatted",
+    "date",
+    "status",
+    "shipping_total",
+    "shipping_tax_total",
+    "fee_total",
+    "fee_tax_total",
+    "tax_total",
+    "discount_total",
+    "order_total",
+    "refunded_total",
+    "order_currency",
+    "payment_method",
+    "shipping_method",
+    "customer_id",
+    "billing_first_name",
+    "billing_last_name",
+    "billing_company",
+    "billing_email",
+    "billing_phone",
+    "billing_address_1",
+    "billing_address_2",
+    "billing_postcode",
+    "billing_city",
+    "billing_state",
+    "billing_country",
+    "shipping_first_name",
+    "shipping_last_name",
+    "shipping_address_1",
+    "shipping_address_2",
+    "shipping_postcode",
+    "shipping_city",
+    "shipping_state",
+    "shipping_country",
+    "shipping_company",
+    "customer_note",
+    "line_items",
+    "shipping_items",
+    "fee_items",
+    "tax_items",
+    "coupon_items",
+    "refunds",
+    "order_notes",
+    "download_permissions_granted",
+]
+
+_WOO_ITEM_COLUMNS = [
+    "item_id",
+    "item_product_id",
+    "item_name",
+    "item_sku",
+    "item_quantity",
+    "item_subtotal",
+    "item_subtotal_tax",
+    "item_total",
+    "item_total_tax",
+    "item_refunded",
+    "item_refunded_qty",
+    "item_meta",
+]
+
+#: "Default - One Row per Item": the order's columns repeated on each item's row, item_*
+#: columns instead of line_items, and no order_number_formatted or refunds column.
+WOO_ITEMS_HEADER = [
+    h
+    for h in WOO_HEADER
+    if h not in ("order_number_formatted", "line_items", "refunds", "shipping_items")
+]
+WOO_ITEMS_HEADER[WOO_ITEMS_HEADER.index("customer_note") + 1 : 0] = [
+    *_WOO_ITEM_COLUMNS,
+    "shipping_items",
+]
+
+
+def woo_id(o: Order) -> str:
+    """The order's id in WooCommerce: a WordPress post id."""
+    return str(1000 + int(o.order_id) % 100000)
+
+
+def woo_status_on(o: Order, day: int) -> str:
+    """WooCommerce's order status (``WC_Order::get_status``, no ``wc-`` prefix)."""
+    if not o.paid_on(day):
+        if o.closed_on(day):
+            return "cancelled"
+        return "on-hold" if int(o.order_id) % 2 else "pending"  # bank transfer: on-hold
+    if o.refunded_on(day) >= o.total:
+        return "refunded"
+    return "completed" if o.by(o.ship_day, day) else "processing"
+
+
+def woo_order_cells(o: Order, day: int) -> dict[str, str]:
+    """The order-level cells, as the extension writes them (``wc_format_decimal(…, 2)``)."""
+    paid = o.paid_on(day)
+    refunded = o.refunded_on(day) if paid else Decimal(0)
+    guest = int(o.customer.key[-3:]) % 2 == 0  # guests have customer_id 0
+    first, last = o.customer.name[1:], o.customer.name[:1]  # given name, surname
+    items = ";".join(
+        f"id:{900 + i}|name:{t}|product_id:{300 + i}|sku:SKU-{i}|quantity:1|subtotal:{a:.2f}"
+        f"|subtotal_tax:0.00|total:{a:.2f}|total_tax:0.00|refunded:0.00|refunded_qty:0|meta:"
+        for i, (t, a) in enumerate(o.items)
+    )
+    return {
+        "order_id": woo_id(o),
+        "date": _t(o.placed_at),  # the site's local time, no offset
+        "status": woo_status_on(o, day),
+        "shipping_total": f"{o.postage:.2f}",
+        "shipping_tax_total": "0.00",
+        "fee_total": "0.00",
+        "fee_tax_total": "0.00",
+        "tax_total": "0.00",
+        "discount_total": "0.00",
+        "order_total": f"{o.total:.2f}",  # the order's total: refunds are not taken off
+        "refunded_total": f"{refunded:.2f}",
+        "order_currency": "USD",
+        "payment_method": "bacs" if int(o.order_id) % 2 else "stripe",
+        "shipping_method": "Flat rate" if o.postage else "Free shipping",
+        "customer_id": "0" if guest else str(int(o.customer.key[-3:]) + 2),
+        "billing_first_name": first,
+        "billing_last_name": last,
+        "billing_email": o.customer.email.upper() if int(o.order_id) % 3 == 0 else o.customer.email,
+        "billing_phone": f"+1 415-555-{int(o.customer.phone[-4:]):04d}",
+        "billing_address_1": "1 Tea Street",
+        "billing_city": "Springfield",
+        "billing_country": "US",
+        "shipping_first_name": first,
+        "shipping_last_name": last,
+        "shipping_country": "US",
+        "line_items": items,
+        "shipping_items": f"id:1|method_id:flat_rate|method_title:Flat rate|total:{o.postage:.2f}",
+        "refunds": f"id:1|date:{_t(o.placed_at)}|amount:{refunded:.2f}|reason:" if refunded else "",
+        "order_notes": "Order status changed from Pending payment to Processing." if paid else "",
+        "download_permissions_granted": "1" if paid else "0",
+    }
+
+
+def woo_rows(o: Order, day: int) -> list[list[str]]:
+    cells = dict.fromkeys(WOO_HEADER, "") | woo_order_cells(o, day)
+    return [[cells[h] for h in WOO_HEADER]]
+
+
+def woo_item_rows(o: Order, day: int) -> list[list[str]]:
+    base = dict.fromkeys(WOO_ITEMS_HEADER, "") | woo_order_cells(o, day)
+    rows = []
+    for i, (title, amount) in enumerate(o.items):
+        cells = base | {
+            "item_id": str(900 + i),
+            "item_product_id": str(300 + i),
+            "item_name": title,
+            "item_sku": f"SKU-{i}",
+            "item_quantity": "1",
+            "item_subtotal": f"{amount:.2f}",
+            "item_subtotal_tax": "0.00",
+            "item_total": f"{amount:.2f}",
+            "item_total_tax": "0.00",
+            "item_refunded": "0.00",
+            "item_refunded_qty": "0",
+        }
+        rows.append([cells.get(h, "") for h in WOO_ITEMS_HEADER])
+    return rows
+
+
+def write_woocommerce(path: Path, shop: list[Order], day: int) -> Path:
+    """The "Default" format: one row per order (PHP's fputcsv, ``\\n`` line ends, no BOM)."""
+    rows = [r for o in visible(shop, day) for r in woo_rows(o, day)]
+    path.write_text(_csv(WOO_HEADER, rows, newline="\n"), encoding="utf-8")
+    return path
+
+
+def write_woocommerce_items(path: Path, shop: list[Order], day: int) -> Path:
+    """The "Default - One Row per Item" format."""
+    rows = [r for o in visible(shop, day) for r in woo_item_rows(o, day)]
+    path.write_text(_csv(WOO_ITEMS_HEADER, rows, newline="\n"), encoding="utf-8")
+    return path

@@ -5,11 +5,14 @@ re-imports that record nothing."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,9 +26,13 @@ from exports import (
     make_shop,
     truth,
     visible,
+    woo_id,
+    woo_status_on,
     write_classic,
     write_qianniu,
     write_shopify,
+    write_woocommerce,
+    write_woocommerce_items,
 )
 from lifecycle.cli import main
 from lifecycle.errors import ImportFailed
@@ -144,16 +151,20 @@ def test_clean_and_quoted_order_numbers_are_one_order(tmp_path: Path) -> None:
 
 # -- day after day ------------------------------------------------------------------------------
 
+#: Per export: its preset, writer, import options, the customer's key in the truth (``None``:
+#: keyed by name and address) and whether the export lacks a payment time (paid when placed).
 WRITERS = {
-    "taobao": (write_classic, {}, "key"),
-    "qianniu": (write_qianniu, {"customer_key": "收货人姓名,收货地址"}, None),
-    "shopify": (write_shopify, {}, "email"),
+    "taobao": ("taobao", write_classic, {}, "key", False),
+    "qianniu": ("qianniu", write_qianniu, {"customer_key": "收货人姓名,收货地址"}, None, False),
+    "shopify": ("shopify", write_shopify, {}, "email", False),
+    "woocommerce": ("woocommerce", write_woocommerce, {}, "email", True),
+    "woocommerce-items": ("woocommerce", write_woocommerce_items, {}, "email", True),
 }
 
 
-@pytest.mark.parametrize("preset", sorted(WRITERS))
-def test_two_days_imported_one_after_the_other_equal_the_whole(tmp_path: Path, preset: str) -> None:
-    write, options, _ = WRITERS[preset]
+@pytest.mark.parametrize("export", sorted(WRITERS))
+def test_two_days_imported_one_after_the_other_equal_the_whole(tmp_path: Path, export: str) -> None:
+    preset, write, options, _, _ = WRITERS[export]
     shop_data = make_shop(seed=5, orders=50)
     day1 = write(tmp_path / "day1.csv", shop_data, 4)
     day2 = write(tmp_path / "day2.csv", shop_data, END)
@@ -172,15 +183,15 @@ def test_two_days_imported_one_after_the_other_equal_the_whole(tmp_path: Path, p
         assert older.recorded == 0
 
 
-@pytest.mark.parametrize("preset", sorted(WRITERS))
-def test_each_preset_gets_the_independent_totals(tmp_path: Path, preset: str) -> None:
-    write, options, key = WRITERS[preset]
+@pytest.mark.parametrize("export", sorted(WRITERS))
+def test_each_preset_gets_the_independent_totals(tmp_path: Path, export: str) -> None:
+    preset, write, options, key, when_placed = WRITERS[export]
     shop_data = make_shop(seed=6, orders=50)
     path = write(tmp_path / "orders.csv", shop_data, END)
     with new_shop(tmp_path) as shop:
         shop.import_orders(path, preset=preset, **options)
         got = figures(shop)
-    expected = truth(shop_data, END, key or "key")
+    expected = truth(shop_data, END, key or "key", paid_when_placed=when_placed)
     if key is None:  # keyed by name and address: compare the multisets of figures
         assert sorted(got.values()) == sorted(expected.values())
     else:
@@ -305,6 +316,100 @@ def test_shopify_is_told_by_its_defaults_and_offsets(tmp_path: Path) -> None:
     assert got.defaults == lc.io.ShopDefaults(timezone=None, language="en")
 
 
+# -- WooCommerce ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("write", [write_woocommerce, write_woocommerce_items])
+def test_woocommerce_statuses_totals_identity_and_consent(tmp_path: Path, write: Any) -> None:
+    shop_data = make_shop(seed=20, orders=40)
+    day = 10  # an export with every status in it
+    path = write(tmp_path / "orders.csv", shop_data, day)
+    statuses = {woo_status_on(o, day) for o in visible(shop_data, day)}
+    assert {"pending", "on-hold", "processing", "completed", "refunded", "cancelled"} <= statuses
+    with new_shop(tmp_path) as shop:
+        summary = shop.import_orders(path, preset="woocommerce")
+        assert summary.refused == ()
+        assert summary.orders_new == len(visible(shop_data, day))
+        assert shop.policy.timezone == "UTC"  # the export does not say the site's zone
+        got = figures(shop)
+        expected = truth(shop_data, day, "email", paid_when_placed=True)
+        assert got == expected
+        assert repeat_buyers(got) == repeat_buyers(expected) > 0
+        total = sum((o.net_on(day) for o in visible(shop_data, day)), Decimal(0))
+        assert sum((net for _, net, _ in got.values()), Decimal(0)) == total
+        for o in visible(shop_data, day):
+            cid = o.customer.email  # guests (customer_id 0) and users alike, lower-cased
+            history = shop.history(cid)
+            assert woo_id(o) in {getattr(e, "order_id", None) for e in history}
+            profile = CustomerRecord(cid, history, shop.policy, NOW).profile
+            email, sms = profile.contact("email"), profile.contact("sms")
+            assert email is not None
+            assert email.address == cid
+            assert email.allows("transactional")
+            assert not email.allows("marketing")  # the export has no opt-in column
+            assert sms is not None
+            assert re.fullmatch(r"\+1415555\d{4}", sms.address)
+        unpaid = [o for o in visible(shop_data, day) if not o.paid_on(day)]
+        assert unpaid
+        for o in unpaid:
+            kinds = {
+                type(e)
+                for e in shop.history(o.customer.email)
+                if getattr(e, "order_id", None) == woo_id(o)
+            }
+            assert lc.OrderPaid not in kinds
+            assert (lc.OrderCancelled in kinds) is o.closed_on(day)
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert {r["customer_id"] for r in rows} > {"0"}  # guests and registered customers
+
+
+def test_woocommerce_order_total_is_gross_of_refunds(tmp_path: Path) -> None:
+    shop_data = make_shop(seed=19, orders=60)
+    partial = [
+        o
+        for o in shop_data
+        if o.paid_on(END) and not o.closed_on(END) and Decimal(0) < o.refunded_on(END) < o.total
+    ]
+    assert len(partial) >= 5
+    path = write_woocommerce(tmp_path / "orders.csv", shop_data, END)
+    by_id = {o.order_id: o for o in read_orders(path, preset="woocommerce").exported}
+    for o in partial:
+        seen = by_id[woo_id(o)]
+        assert (seen.paid, seen.refunded) == (o.total, o.refunded_on(END))
+        assert seen.paid_at == seen.placed_at  # no payment time in the export
+    # Read as net (refunds added back), the same file pays more than was ever due.
+    as_net = read_orders(
+        path, preset="woocommerce", mapping={"paid_amount": "order_total", "paid_is_net": True}
+    )
+    for o in partial:
+        assert as_net_paid(as_net, o) == o.total + o.refunded_on(END)
+
+
+def as_net_paid(got: Any, o: Order) -> Decimal:
+    return next(x.paid for x in got.exported if x.order_id == woo_id(o))
+
+
+def test_a_woocommerce_refunded_status_without_a_refund_total_is_a_full_refund(
+    tmp_path: Path,
+) -> None:
+    header = "order_id,date,status,order_total,refunded_total,order_currency,billing_email\n"
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        header
+        + "501,2026-03-01 10:00:00,refunded,30.00,0.00,EUR,a@example.com\n"
+        + "502,2026-03-02 10:00:00,completed,20.00,0.00,EUR,a@example.com\n"
+        + "503,2026-03-03 10:00:00,failed,25.00,0.00,EUR,a@example.com\n",
+        encoding="utf-8",
+    )
+    got = {
+        o.order_id: o for o in read_orders(path, preset="woocommerce", tz="Europe/Berlin").exported
+    }
+    assert (got["501"].paid, got["501"].refunded) == (Decimal("30.00"), Decimal("30.00"))
+    assert (got["502"].paid, got["502"].refunded) == (Decimal("20.00"), Decimal(0))
+    assert got["503"].paid is None
+    assert got["502"].placed_at.utcoffset() == timedelta(hours=1)
+
+
 # -- identity, encodings, mappings --------------------------------------------------------------
 
 
@@ -387,8 +492,6 @@ def test_the_item_kind_count_is_not_a_category(tmp_path: Path) -> None:
 
 
 def run(*args: str) -> tuple[int, str]:
-    import io
-
     out = io.StringIO()
     code = main(list(args), out=out)
     return code, out.getvalue()
@@ -477,12 +580,12 @@ def test_preview_names_the_columns_used_and_ignored(tmp_path: Path) -> None:
 @given(
     seed=st.integers(0, 10_000),
     cut=st.integers(0, END - 1),
-    preset=st.sampled_from(["taobao", "shopify"]),
+    export=st.sampled_from(["taobao", "shopify", "woocommerce"]),
 )
 def test_incremental_imports_equal_one_import_of_the_whole(
-    tmp_path_factory: pytest.TempPathFactory, seed: int, cut: int, preset: str
+    tmp_path_factory: pytest.TempPathFactory, seed: int, cut: int, export: str
 ) -> None:
-    write, options, _ = WRITERS[preset]
+    preset, write, options, _, _ = WRITERS[export]
     folder = tmp_path_factory.mktemp("prop")
     shop_data = make_shop(seed=seed, customers=5, orders=15)
     a, b = lc.Lifecycle.in_memory(clock=lc.FixedClock(NOW)), lc.Lifecycle.in_memory()

@@ -9,8 +9,8 @@ a newer status becomes new events (a payment, a refund, a cancellation, a shipme
 changed old one, so re-importing a file records nothing.
 
 The presets (:data:`PRESETS`) read Taobao/Tmall (the classic 订单报表 and the current 千牛
-export) and Shopify exports; a :class:`ColumnMapping` (from a dict, ``--map`` text or a TOML
-file) reads the rest. Every problem is reported by row and column; by default one bad row
+export), Shopify and WooCommerce exports; a :class:`ColumnMapping` (from a dict, ``--map`` text
+or a TOML file) reads the rest. Every problem is reported by row and column; by default one bad row
 refuses the whole file.
 """
 
@@ -133,9 +133,10 @@ class ColumnMapping:
     exports that write the order's totals on its first row only, do not.
 
     Statuses: ``unpaid_statuses`` mean placed and not paid, ``closed_statuses`` cancelled or
-    closed, ``refunded_statuses`` refunded in full (when the refund column is empty),
-    ``completed_statuses`` finished. Texts are compared after Unicode NFKC normalisation, so
-    full-width punctuation matches.
+    closed, ``refunded_statuses`` refunded in full (when the refund column is empty or zero),
+    ``completed_statuses`` finished, ``paid_statuses`` paid: for exports with no payment time
+    (WooCommerce's), a row in one of them counts as paid when it was placed. Texts are compared
+    after Unicode NFKC normalisation, so full-width punctuation matches.
     """
 
     order_id: str
@@ -166,6 +167,7 @@ class ColumnMapping:
     closed_statuses: frozenset[str] = attrs.field(default=frozenset(), converter=_statuses)
     refunded_statuses: frozenset[str] = attrs.field(default=frozenset(), converter=_statuses)
     completed_statuses: frozenset[str] = attrs.field(default=frozenset(), converter=_statuses)
+    paid_statuses: frozenset[str] = attrs.field(default=frozenset(), converter=_statuses)
 
     def required(self) -> tuple[str, ...]:
         """The required headers (each possibly with alternatives), the customer's included."""
@@ -213,7 +215,8 @@ _TAOBAO = ColumnMapping(
 #: The column presets. ``taobao`` and ``tmall``: the classic seller-centre 订单报表
 #: (ExportOrderList); ``qianniu``: the current 千牛 order export, one row per sub-order and no
 #: buyer column; ``shopify``: the Shopify admin's orders export, one row per line item;
-#: ``generic``: English headers named like the fields. The howto pages give the source of each
+#: ``woocommerce``: the Customer / Order / Coupon Export extension's "Default" and "Default -
+#: One Row per Item" order CSV; ``generic``: English headers named like the fields. The howto pages give the source of each
 #: column's meaning.
 PRESETS: Final[Mapping[str, ColumnMapping]] = {
     "generic": ColumnMapping(
@@ -285,6 +288,28 @@ PRESETS: Final[Mapping[str, ColumnMapping]] = {
         closed_statuses=("voided",),
         refunded_statuses=("refunded",),
     ),
+    # The columns of the extension's built-in order formats (their keys are guaranteed stable by
+    # its developer documentation); ``date`` is the column of the ``order_date`` key. There is
+    # no payment time: processing, completed and refunded are WooCommerce's paid statuses.
+    "woocommerce": ColumnMapping(
+        order_id="order_id",
+        customer_id="billing_email|billing_phone",
+        amount="order_total",
+        placed_at="date|order_date",
+        status="status",
+        refund="refunded_total",
+        name="billing_full_name|billing_first_name",
+        phone="billing_phone",
+        email="billing_email",
+        item="item_name",
+        currency="order_currency",
+        discount="discount_total",
+        unpaid_statuses=("pending", "on-hold", "failed", "checkout-draft"),
+        closed_statuses=("cancelled",),
+        refunded_statuses=("refunded",),
+        completed_statuses=("completed",),
+        paid_statuses=("processing", "completed", "refunded"),
+    ),
 }
 
 #: What each preset proposes for the shop: the zone its times are in and its customers'
@@ -295,6 +320,9 @@ PRESET_DEFAULTS: Final[Mapping[str, ShopDefaults]] = {
     "tmall": ShopDefaults(timezone="Asia/Shanghai", language="zh"),
     "qianniu": ShopDefaults(timezone="Asia/Shanghai", language="zh"),
     "shopify": ShopDefaults(language="en"),
+    # WordPress writes the site's local time and the export does not say which zone that is;
+    # stores sell in every language.
+    "woocommerce": ShopDefaults(),
 }
 
 _TIME_FORMATS = (
@@ -518,6 +546,7 @@ _LISTS: Final = frozenset(
         "closed_statuses",
         "refunded_statuses",
         "completed_statuses",
+        "paid_statuses",
     }
 )
 
@@ -1003,8 +1032,10 @@ def _observe(
         state = _UNPAID
     if (norm is not None and norm in cols.closed_statuses) or closed_at is not None:
         state = _CLOSED
-    full_refund = norm is not None and norm in cols.refunded_statuses and refund is None
+    full_refund = norm is not None and norm in cols.refunded_statuses and not refund
     refunded = refund or Decimal(0)
+    if paid_at is None and norm is not None and norm in cols.paid_statuses:
+        paid_at = placed_at  # the export has no payment time; the status says it was paid
     paid: Decimal | None = None
     if paid_at is not None and state != _UNPAID:
         if paid_col is not None:
