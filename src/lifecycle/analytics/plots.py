@@ -22,9 +22,11 @@ __all__ = [
     "cluster_scatter",
     "cohort_heatmap",
     "funnel_chart",
+    "holdout_by_frequency",
     "p_alive_matrix",
     "pareto_curve",
     "rfm_heatmap",
+    "tracking_plot",
 ]
 
 #: Font families tried, in order, for Chinese labels.
@@ -280,5 +282,73 @@ def p_alive_matrix(
     ax.set_ylabel(t("frequency (repeat purchases)", "重复购买次数"))
     ax.set_title(t(f"P(alive) of customers observed for {T:g}", f"观察期为{T:g}时的存活概率"))
     fig.colorbar(image, ax=ax, label=t("probability still active", "仍活跃的概率"))
+    t.style(ax)
+    return fig
+
+
+def holdout_by_frequency(check: Any, *, lang: str = "en") -> Any:
+    """Mean repeat purchases in the holdout by calibration frequency, actual and predicted.
+
+    ``check`` is a :class:`lifecycle.clv.HoldoutCheck` (anything with ``buckets`` of ``label``,
+    ``actual``, ``predicted`` and a ``model`` name).
+    """
+    t = _Text(lang)
+    labels = [b.label for b in check.buckets]
+    x = np.arange(len(labels))
+    fig = t.figure()
+    ax = fig.add_subplot()
+    ax.plot(
+        x, [b.actual for b in check.buckets], marker="o", color="#4c72b0", label=t("actual", "实际")
+    )
+    ax.plot(
+        x,
+        [b.predicted for b in check.buckets],
+        marker="s",
+        linestyle="--",
+        color="#dd8452",
+        label=t(f"predicted ({check.model})", f"预测（{check.model}）"),
+    )
+    ax.set_xticks(x, labels)
+    ax.set_xlabel(t("repeat purchases in the calibration period", "校准期内重复购买次数"))
+    ax.set_ylabel(t("mean repeat purchases in the holdout", "验证期平均重复购买次数"))
+    ax.set_title(t("Holdout purchases by calibration frequency", "按校准期频次的验证期购买"))
+    legend = ax.legend()
+    if t.font is not None:
+        for text in legend.get_texts():
+            text.set_fontfamily(t.font)
+    t.style(ax)
+    return fig
+
+
+def tracking_plot(check: Any, *, step_days: int = 7, lang: str = "en") -> Any:
+    """Cumulative repeat purchases of the cohort over the calibration and holdout periods,
+    actual and predicted, every ``step_days`` days, with the end of calibration marked.
+
+    ``check`` is a :class:`lifecycle.clv.HoldoutCheck` (its ``tracking`` curve).
+    """
+    t = _Text(lang)
+    if step_days < 1:
+        raise ValueError("step_days must be >= 1")
+    curve = check.tracking
+    rows = np.arange(step_days - 1, len(curve.day), step_days)
+    fig = t.figure()
+    ax = fig.add_subplot()
+    ax.plot(curve.day[rows], curve.actual[rows], color="#4c72b0", label=t("actual", "实际"))
+    ax.plot(
+        curve.day[rows],
+        curve.predicted[rows],
+        linestyle="--",
+        color="#dd8452",
+        label=t(f"predicted ({check.model})", f"预测（{check.model}）"),
+    )
+    ax.axvline(curve.calibration_end, linestyle=":", color="grey")
+    ax.set_xlabel(t("date", "日期"))
+    ax.set_ylabel(t("cumulative repeat purchases", "累计重复购买次数"))
+    ax.set_title(t("Tracking: calibration, then holdout", "累计购买跟踪：校准期与验证期"))
+    legend = ax.legend()
+    if t.font is not None:
+        for text in legend.get_texts():
+            text.set_fontfamily(t.font)
+    fig.autofmt_xdate()
     t.style(ax)
     return fig

@@ -11,34 +11,54 @@ from lifecycle.clv.gammagamma import GammaGamma, GammaGammaModel
 from lifecycle.clv.intervals import CustomerIntervals, Interval, value_intervals
 from lifecycle.clv.model import (
     DEFAULT_PENALTY,
+    VARIANTS,
     Candidate,
+    PurchaseVariant,
     SpendCheck,
     ValueModel,
     boundary_reason,
+    fit_candidate,
 )
 from lifecycle.clv.pareto import ParetoNBD, ParetoNBDModel
 from lifecycle.clv.simulate import SimulatedCustomers, simulate_customers
+from lifecycle.clv.validation import (
+    CalibrationHoldout,
+    FrequencyBucket,
+    HoldoutCheck,
+    ModelComparison,
+    TrackingCurve,
+    calibration_holdout,
+)
 from lifecycle.clv.value import PurchaseModel, customer_lifetime_value
 
 __all__ = [
     "DEFAULT_PENALTY",
+    "VARIANTS",
     "BetaGeo",
     "BetaGeoModel",
+    "CalibrationHoldout",
     "Candidate",
     "Convergence",
     "CustomerIntervals",
+    "FrequencyBucket",
     "GammaGamma",
     "GammaGammaModel",
+    "HoldoutCheck",
     "Interval",
+    "ModelComparison",
     "ModifiedBetaGeo",
     "ParetoNBD",
     "ParetoNBDModel",
     "PurchaseModel",
+    "PurchaseVariant",
     "SimulatedCustomers",
     "SpendCheck",
+    "TrackingCurve",
     "ValueModel",
     "boundary_reason",
+    "calibration_holdout",
     "customer_lifetime_value",
+    "fit_candidate",
     "simulate_customers",
     "value_intervals",
 ]

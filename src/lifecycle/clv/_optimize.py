@@ -19,12 +19,12 @@ from lifecycle.errors import ConvergenceError, DataError
 __all__ = [
     "Convergence",
     "MLEResult",
-    "Prior",
     "Matrix",
+    "Prior",
     "check_penalty",
-    "frozen_matrix",
     "fit_from_json",
     "fit_to_json",
+    "frozen_matrix",
     "maximise",
 ]
 

@@ -124,9 +124,7 @@ def _covariance(model: Any, what: str) -> Floats:
     return np.asarray(cov, dtype=np.float64)
 
 
-def _delta(
-    h: Callable[[Floats], Floats], theta: Floats, cov: Floats, estimate_h: Floats
-) -> Floats:
+def _delta(h: Callable[[Floats], Floats], theta: Floats, cov: Floats, estimate_h: Floats) -> Floats:
     """The variance of h at ``theta`` under ``cov``: J' cov J with J by central differences."""
     jac = np.empty((theta.size, estimate_h.size))
     for j in range(theta.size):
@@ -202,9 +200,7 @@ def value_intervals(
             pa, h_pa, _delta(lambda th: logit(alive(th)), theta, cov, h_pa), z, expit
         )
         h_e = log_expected(theta)
-        expected = _interval(
-            np.exp(h_e), h_e, _delta(log_expected, theta, cov, h_e), z, np.exp
-        )
+        expected = _interval(np.exp(h_e), h_e, _delta(log_expected, theta, cov, h_e), z, np.exp)
     clv: Interval | None = None
     if spend is not None and monetary_value is not None:
         phi = np.log(np.array([spend.params[n] for n in spend.names]))

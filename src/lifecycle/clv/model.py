@@ -34,7 +34,16 @@ from lifecycle.errors import DataError, ModelError
 from lifecycle.events import Event
 from lifecycle.policy import Policy
 
-__all__ = ["DEFAULT_PENALTY", "Candidate", "SpendCheck", "ValueModel", "boundary_reason"]
+__all__ = [
+    "DEFAULT_PENALTY",
+    "VARIANTS",
+    "Candidate",
+    "PurchaseVariant",
+    "SpendCheck",
+    "ValueModel",
+    "boundary_reason",
+    "fit_candidate",
+]
 
 #: The weight of the weak priors a boundary fit falls back to: normal priors with sd
 #: 1/sqrt(0.1) = 3.2 on each log-parameter, so a parameter moves freely within a factor of
@@ -42,8 +51,9 @@ __all__ = ["DEFAULT_PENALTY", "Candidate", "SpendCheck", "ValueModel", "boundary
 DEFAULT_PENALTY = 0.1
 
 #: Purchase models a shop's value model chooses from.
-Variant = Literal["BG/NBD", "MBG/NBD", "Pareto/NBD"]
-VARIANTS: tuple[Variant, ...] = ("BG/NBD", "MBG/NBD", "Pareto/NBD")
+PurchaseVariant = Literal["BG/NBD", "MBG/NBD", "Pareto/NBD"]
+#: All of them, the default choice.
+VARIANTS: tuple[PurchaseVariant, ...] = ("BG/NBD", "MBG/NBD", "Pareto/NBD")
 
 #: Shape parameters beyond these bounds mean the maximum lies on the boundary.
 _SHAPE_BOUNDS = (1e-4, 1e4)
@@ -152,7 +162,7 @@ class ValueModel:
         summary: CustomerSummary,
         *,
         penalty: float | None = None,
-        models: Sequence[Variant] = VARIANTS,
+        models: Sequence[PurchaseVariant] = VARIANTS,
         **settings: Any,
     ) -> ValueModel:
         """Fit the purchase models and the spend model on a per-customer summary in days.
@@ -217,7 +227,9 @@ class ValueModel:
         text = chosen.reason
         if others:
             text += (
-                f" Highest log-likelihood ({chosen.log_likelihood:,.1f}; " + ", ".join(others) + ")."
+                f" Highest log-likelihood ({chosen.log_likelihood:,.1f}; "
+                + ", ".join(others)
+                + ")."
             )
         if failed:
             text += " Not fitted: " + ", ".join(failed) + "."
@@ -326,9 +338,7 @@ class ValueModel:
                 "annual_discount_rate": self.annual_discount_rate,
                 "customers": self.customers,
                 "candidates": [attrs.asdict(c) for c in self.candidates],
-                "spend_check": None
-                if self.spend_check is None
-                else attrs.asdict(self.spend_check),
+                "spend_check": None if self.spend_check is None else attrs.asdict(self.spend_check),
             }
         )
 
@@ -444,12 +454,15 @@ def boundary_reason(model: PurchaseModel) -> str | None:
     return "; ".join(said) if said else None
 
 
-def _fit_one(
-    variant: str, summary: CustomerSummary, penalty: float | None
+def fit_candidate(
+    variant: str, summary: CustomerSummary, penalty: float | None = None
 ) -> tuple[PurchaseModel | None, Candidate]:
+    """Fit one purchase model on ``summary`` (days) as :meth:`ValueModel.fit` does, with what
+    happened: the model (``None`` when it could not be fitted) and its :class:`Candidate`."""
     x, tx, big_t = summary.frequency, summary.recency, summary.T
     fitter = _FITTERS[variant]
     name = variant
+    why: str | None
     if penalty is not None and penalty > 0:
         try:
             model = fitter(penalty=penalty).fit(x, tx, big_t)
@@ -465,7 +478,6 @@ def _fit_one(
             reason=f"{name} fitted with weak priors (penalty {penalty:g})"
             + (f"; {why}." if why else "."),
         )
-    why: str | None
     try:
         model = fitter().fit(x, tx, big_t)
         why = boundary_reason(model)
@@ -531,7 +543,7 @@ def _best_purchase_model(
         raise DataError("at least two customers are needed to fit a model", column="frequency")
     if not (summary.frequency > 0).any():
         raise DataError("no customer made a repeat purchase", column="frequency")
-    fits = [_fit_one(v, summary, penalty) for v in models]
+    fits = [fit_candidate(v, summary, penalty) for v in models]
     scored = [
         (i, m.log_likelihood)
         for i, (m, _) in enumerate(fits)
@@ -545,9 +557,7 @@ def _best_purchase_model(
     best = max(scored, key=lambda item: item[1])[0]
     model = fits[best][0]
     assert model is not None
-    candidates = tuple(
-        attrs.evolve(c, chosen=i == best) for i, (_, c) in enumerate(fits)
-    )
+    candidates = tuple(attrs.evolve(c, chosen=i == best) for i, (_, c) in enumerate(fits))
     return model, candidates
 
 
