@@ -117,9 +117,12 @@ def maximise(
     total_weight: float,
     names: tuple[str, ...],
     prior: Prior | None = None,
+    leash: float | None = None,
 ) -> MLEResult:
     """Maximise the likelihood (times ``prior``, when given) from ``start`` (log-parameters)
-    and check that it is a maximum.
+    and check that it is a maximum. With ``leash``, a search that takes a log-parameter
+    further than that from its start is stopped there as heading for the boundary (for
+    likelihoods that grow costly out there).
 
     Raises:
         ConvergenceError: the optimiser failed, ran a parameter to 0 or infinity, or stopped on
@@ -129,6 +132,13 @@ def maximise(
     likelihood = objective
     if prior is not None and prior.penalty > 0:
         objective = prior.wrap(objective, total_weight)
+    strayed: list[Floats] = []
+
+    def watch(xk: Floats) -> None:
+        if leash is not None and np.abs(xk - start).max() > leash:
+            strayed.append(np.array(xk, dtype=np.float64))
+            raise StopIteration
+
     with np.errstate(all="ignore"):
         res = minimize(
             objective,
@@ -137,6 +147,13 @@ def maximise(
             method="L-BFGS-B",
             bounds=[(-_BOUND, _BOUND)] * start.size,
             options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20},
+            callback=watch if leash is not None else None,
+        )
+    if strayed:
+        far = np.abs(strayed[0] - start) > leash  # type: ignore[operator]
+        bad = ", ".join(n for n, b in zip(names, far, strict=True) if b)
+        raise DataError(
+            f"the data drive {bad} to 0 or infinity, so they cannot identify the {model} model"
         )
     theta = np.asarray(res.x, dtype=np.float64)
     iterations = int(res.nit)

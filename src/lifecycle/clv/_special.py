@@ -15,6 +15,7 @@ The Pareto/NBD likelihood's hypergeometric terms (:func:`pareto_log_tail`) get t
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import hyp2f1
 
 from lifecycle.clv._data import Floats
@@ -111,7 +112,8 @@ def _closed(
     return np.asarray(big_c / (a - 1.0) * (1.0 - np.exp((1.0 - a) * log1p_c) * f), np.float64)
 
 
-_CF_MAX_DEPTH = 20_000  # reached only within 1e-6 of z = 1
+_CF_MAX_DEPTH = 600  # reached within ~1e-3 of z = 1 (alpha and beta 1,000 times apart), where
+# only an optimiser heading for the boundary goes; past it the value is approximate (about 1e-6)
 
 
 def pareto_log_tail(
@@ -179,8 +181,9 @@ def _log_g(
     order = np.argsort(-depth, kind="stable")
     d_sorted = depth[order]
     c1s, c2s, zs = c1[order], c2[order] - 1.0, z[order]  # c2s is c = c2 - 1
-    f = (1.0 + sq[order]) / 2.0  # the tail's limit: f = 1 - (z/4) / f
-    fz = -0.25 / (2.0 * f - 0.5)  # its derivative in z (the limit ignores c1, c2)
+    # each row starts from the fixed point of its own tail's two alternating coefficients
+    # (f_odd = 1 - k_odd z / f_even and back), which k_j -> 1/4 approach only like 1/j
+    f, fz = _cf_tail(c1s, c2s, zs, d_sorted)
     f1 = np.zeros(n_rows)
     f2 = np.zeros(n_rows)
     top = int(d_sorted[0]) if n_rows else 0
@@ -216,3 +219,24 @@ def _log_g(
     if not gradient:
         d1[:] = d2[:] = dz[:] = 0.0
     return log_g, d1, d2, dz
+
+
+def _cf_tail(
+    c1: Floats, c: Floats, z: Floats, depth: npt.NDArray[np.int64]
+) -> tuple[Floats, Floats]:
+    """The value at level ``depth`` + 1 of the continued fraction's tail and its derivative in
+    z, from the 2-periodic fraction whose coefficients are those of the levels just below."""
+    j = depth + 1
+    n_odd = (j - 1) // 2 + (j % 2 == 0)  # the odd level at or after j
+    n_even = (j - 1) // 2
+    k_odd = (c1 + n_odd) * (c + n_odd) / ((c + 2 * n_odd) * (c + 2 * n_odd + 1))
+    k_even = (n_even + 1) * (c - c1 + n_even + 1) / ((c + 2 * n_even + 1) * (c + 2 * n_even + 2))
+    first, second = np.where(j % 2 == 1, k_odd, k_even), np.where(j % 2 == 1, k_even, k_odd)
+    # f1 = 1 - first z / f2, f2 = 1 - second z / f1  =>  f1^2 - (1 + (first - second) z) f1
+    # + first z = 0, the root near 1
+    b = 1.0 + (first - second) * z
+    disc = np.sqrt(np.maximum(b * b - 4.0 * first * z, 0.0))
+    f = (b + disc) / 2.0
+    db = first - second
+    ddisc = np.where(disc > 0, (b * db - 2.0 * first) / np.where(disc > 0, disc, 1.0), 0.0)
+    return f, (db + ddisc) / 2.0

@@ -423,31 +423,36 @@ _SHAPES: dict[str, tuple[str, ...]] = {
 
 def boundary_reason(model: PurchaseModel) -> str | None:
     """Why ``model``'s parameters lie on the boundary of the parameter space, in words, or
-    ``None`` when they do not. Shape parameters beyond 1e4 run to infinity, below 1e-4 to 0."""
+    ``None`` when they do not.
+
+    Shape parameters beyond 1e4 have run to infinity and below 1e-4 to 0; a mean drop-out
+    probability below 1e-3 per purchase (BG/NBD, MBG/NBD) or a mean lifetime beyond 100 years
+    (Pareto/NBD) is no measurable drop-out.
+    """
     p = model.params
     lo, hi = _SHAPE_BOUNDS
     big = {n for n in _SHAPES[model.variant] if p[n] > hi}
     small = {n for n in _SHAPES[model.variant] if p[n] < lo}
-    if not big and not small:
-        return None
     said: list[str] = []
     if "r" in big:
         said.append("every customer buys at about the same rate (r, alpha -> infinity)")
     if "r" in small:
         said.append("the purchase rates are degenerate (r -> 0)")
     if model.variant == "Pareto/NBD":
+        # mean drop-out rate s / beta per unit of time; its inverse, in years
+        lifetime_years = p["beta"] / p["s"] * model.time_unit_days / 365.25
         if "s" in big:
             said.append("every customer drops out at about the same rate (s, beta -> infinity)")
-        if "s" in small:
-            said.append("no measurable drop-out (s -> 0)")
+        if "s" in small or lifetime_years > 100:
+            said.append("no measurable drop-out (s / beta -> 0)")
     else:
+        mean = p["a"] / (p["a"] + p["b"])
         if {"a", "b"} <= big:
-            mean = p["a"] / (p["a"] + p["b"])
             said.append(
                 "every customer drops out with about the same probability "
                 f"({mean:.1%} after each purchase; a, b -> infinity)"
             )
-        elif "b" in big or "a" in small:
+        elif mean < 1e-3 or "b" in big or "a" in small:
             said.append("no measurable drop-out (p -> 0)")
         elif "a" in big or "b" in small:
             said.append("customers drop out at once (p -> 1)")
@@ -509,6 +514,11 @@ def fit_candidate(
         held = fitter(penalty=DEFAULT_PENALTY).fit(x, tx, big_t)
     except (ModelError, DataError) as e:
         return None, _failed(name, f"{why}; with weak priors too: {e}")
+    if model is None:
+        # the fit with priors shows where the likelihood was heading
+        leaning = boundary_reason(held)
+        if leaning is not None:
+            why = f"{leaning} ({why})"
     return held, Candidate(
         model=name,
         log_likelihood=held.log_likelihood,

@@ -362,7 +362,9 @@ class ParetoNBD:
             raise DataError("every T is 0: no time was observed", column="T")
         start = _start_from(lik)
         prior = Prior(centre=start, penalty=self.penalty) if self.penalty > 0 else None
-        res = maximise(_VARIANT, lik, start, lik.total, _NAMES, prior)
+        # a parameter e^12 (160,000) times its start is on its way to the boundary, where the
+        # hypergeometric terms need the deepest continued fractions: stop there
+        res = maximise(_VARIANT, lik, start, lik.total, _NAMES, prior, leash=12.0)
         return ParetoNBDModel(
             params=dict(zip(_NAMES, res.params.tolist(), strict=True)),
             time_unit_days=unit,

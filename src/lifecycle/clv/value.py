@@ -59,11 +59,14 @@ def customer_lifetime_value(
     assert inv is not None
     unit = purchases.time_unit_days
     steps = max(1, math.ceil(horizon_days / step_days - 1e-12)) if horizon_days > 0 else 0
-    value = np.zeros(ux.size)
-    before = np.zeros(ux.size)
-    for i in range(1, steps + 1):
-        end_days = min(i * step_days, horizon_days)
-        cum = purchases._alive_purchases(np.full(ux.size, end_days / unit), ux, ut)
-        value += (cum - before) * (1.0 + annual_discount_rate) ** (-end_days / 365.0)
-        before = cum
+    if steps == 0:
+        return np.zeros(x.size)
+    ends = np.minimum(np.arange(1, steps + 1) * step_days, horizon_days)
+    # every step's cumulative expectation in one call: rows (step, distinct customer)
+    cum = purchases._alive_purchases(
+        np.repeat(ends / unit, ux.size), np.tile(ux, steps), np.tile(ut, steps)
+    ).reshape(steps, ux.size)
+    per_step = np.diff(cum, axis=0, prepend=0.0)
+    discount = (1.0 + annual_discount_rate) ** (-ends / 365.0)
+    value = discount @ per_step
     return np.asarray(alive * value[inv] * per_purchase, dtype=np.float64)
