@@ -26,21 +26,22 @@ REF_M = np.array([30.0, 45.0, 60.0, 20.0])
 
 
 def test_ninety_percent_intervals_cover_the_truth_ninety_percent_of_the_time() -> None:
-    """Fit on 150 simulated shops of 1,500 customers; the intervals of four customers'
-    P(alive), expected purchases (90 days) and CLV hold the true values 90 % +- 2 % of the time."""
+    """Fit on 120 simulated shops of 2,000 customers; the intervals of four customers'
+    P(alive), expected purchases (90 days) and CLV hold the true values 90 % +- 2 % of the time
+    (each quantity over 480 intervals; benchmarks/bench_clv_intervals.py runs more)."""
     rng = np.random.default_rng(20260)
     truth = (
         TRUTH.p_alive(REF_X, REF_TX, REF_T),
         TRUTH.expected_purchases(90.0, REF_X, REF_TX, REF_T),
         customer_lifetime_value(TRUTH, SPEND, REF_X, REF_TX, REF_T, REF_M),
     )
-    reps = 150
+    reps = 120
     hits = np.zeros(3)
     for _ in range(reps):
         sim = simulate_customers(
-            TRUTH, rng.integers(180, 365, 1500).astype(float), rng, spend=SPEND
+            TRUTH, rng.integers(180, 365, 2000).astype(float), rng, spend=SPEND
         )
-        model = BetaGeo().fit(sim.frequency, np.floor(sim.recency), sim.T)
+        model = BetaGeo().fit(sim.frequency, sim.recency, sim.T)
         spend = GammaGamma().fit(sim.frequency, sim.monetary_value)
         out = value_intervals(
             model, REF_X, REF_TX, REF_T, horizon=90.0, spend=spend, monetary_value=REF_M
@@ -77,10 +78,12 @@ def test_intervals_hold_the_estimate_and_stay_in_range(cdnow_intervals: object) 
     assert len(out) == data.frequency.size
     for interval in (out.p_alive, out.expected_purchases, out.clv):
         assert interval is not None
-        assert np.isfinite(interval.lower).all() and np.isfinite(interval.upper).all()
+        assert np.isfinite(interval.lower).all()
+        assert np.isfinite(interval.upper).all()
         assert (interval.lower <= interval.estimate + 1e-12).all()
         assert (interval.estimate <= interval.upper + 1e-12).all()
-    assert (out.p_alive.lower >= 0).all() and (out.p_alive.upper <= 1).all()
+    assert (out.p_alive.lower >= 0).all()
+    assert (out.p_alive.upper <= 1).all()
     assert np.allclose(out.p_alive.estimate, model.p_alive(data.frequency, data.recency, data.T))
     narrower = value_intervals(model, data.frequency, data.recency, data.T, horizon=39.0, level=0.5)
     assert (
