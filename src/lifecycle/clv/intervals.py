@@ -205,29 +205,33 @@ def value_intervals(
     if spend is not None and monetary_value is not None:
         phi = np.log(np.array([spend.params[n] for n in spend.names]))
         cov_s = _covariance(spend, "spend model")
-        k = theta.size
-        joint = np.zeros((k + phi.size, k + phi.size))
-        joint[:k, :k] = cov
-        joint[k:, k:] = cov_s
+        m = np.asarray(monetary_value, dtype=np.float64)
 
-        def log_clv(both: Floats) -> Floats:
+        # CLV = (purchases part)(theta) * expected spend(phi): the log separates, and the two
+        # fits' errors are independent, so the variances add
+        def log_clv(th: Floats) -> Floats:
             value = customer_lifetime_value(
-                purchases.with_log_params(both[:k]),
-                spend.with_log_params(both[k:]),
+                purchases.with_log_params(th),
+                spend,
                 x,
                 tx,
                 big_t,
-                monetary_value,
+                m,
                 horizon_days=clv_horizon_days,
                 annual_discount_rate=annual_discount_rate,
             )
             with np.errstate(divide="ignore"):
                 return np.asarray(np.log(value), np.float64)
 
-        both = np.concatenate([theta, phi])
+        def log_spend(ph: Floats) -> Floats:
+            return np.asarray(np.log(spend.with_log_params(ph).expected_spend(x, m)), np.float64)
+
         with np.errstate(all="ignore"):
-            h_c = log_clv(both)
-            clv = _interval(np.exp(h_c), h_c, _delta(log_clv, both, joint, h_c), z, np.exp)
+            h_c = log_clv(theta)
+            variance = _delta(log_clv, theta, cov, h_c) + _delta(
+                log_spend, phi, cov_s, log_spend(phi)
+            )
+            clv = _interval(np.exp(h_c), h_c, variance, z, np.exp)
     return CustomerIntervals(
         level=level,
         horizon=float(horizon),
