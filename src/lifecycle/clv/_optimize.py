@@ -150,7 +150,7 @@ def maximise(
             callback=watch if leash is not None else None,
         )
     if strayed:
-        far = np.abs(strayed[0] - start) > leash  # type: ignore[operator]
+        far = np.abs(strayed[0] - start) > leash
         bad = ", ".join(n for n, b in zip(names, far, strict=True) if b)
         raise DataError(
             f"the data drive {bad} to 0 or infinity, so they cannot identify the {model} model"
