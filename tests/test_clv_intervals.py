@@ -103,3 +103,28 @@ def test_a_level_outside_zero_and_one_is_refused(cdnow_intervals: object) -> Non
     model, _, data = cdnow_intervals  # type: ignore[misc]
     with pytest.raises(DataError, match="level"):
         value_intervals(model, data.frequency, data.recency, data.T, horizon=1.0, level=1.0)
+
+
+def test_the_shops_value_model_gives_intervals_with_worthless_buyers_at_zero() -> None:
+    import lifecycle as lc
+    from lifecycle.analytics import Transactions, rfm_summary
+    from lifecycle.clv import ValueModel
+    from lifecycle.datasets import synthetic_shop
+
+    data = synthetic_shop(600, seed=4)
+    table = Transactions.from_events(
+        data.events, policy=lc.Policy(timezone=data.timezone), at=data.as_of
+    )
+    s = rfm_summary(table, end=data.as_of, unit="days")
+    model = ValueModel.fit(s)
+    monetary = s.monetary_value.copy()
+    worthless = np.flatnonzero(s.frequency > 0)[:3]
+    monetary[worthless] = 0.0
+    out = model.intervals(s.frequency, s.recency, s.T, monetary)
+    assert out.clv is not None
+    assert (out.clv.upper[worthless] == 0).all()
+    assert out.horizon == model.horizon_days
+    clv = model.clv(s.frequency, s.recency, s.T, monetary)
+    assert clv is not None
+    assert np.allclose(out.clv.estimate, clv)
+    assert "<table" in model._repr_html_()
