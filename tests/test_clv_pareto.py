@@ -127,12 +127,12 @@ def _mp_log_likelihood(
     ],
 )
 def test_the_likelihood_matches_mpmath(params: tuple[float, float, float, float]) -> None:
-    mp.mp.dps = 40
     model = ParetoNBD.from_params(r=params[0], alpha=params[1], s=params[2], beta=params[3])
     rows = [(0, 0, 50), (1, 3, 50), (4, 40, 41), (40, 300, 700), (400, 690, 700), (3, 10, 10)]
     for x, tx, t in rows:
         ours = model.log_likelihood_of(x, tx, t)
-        ref = float(_mp_log_likelihood(x, tx, t, *params))
+        with mp.workdps(40):
+            ref = float(_mp_log_likelihood(x, tx, t, *params))
         assert ours == pytest.approx(ref, rel=1e-11, abs=1e-11), (x, tx, t)
 
 
@@ -169,19 +169,19 @@ def test_the_continued_fraction_and_its_derivatives_match_mpmath(
 ) -> None:
     from lifecycle.clv._special import _log_g  # the kernel itself, against 40 digits
 
-    mp.mp.dps = 40
     c2 = c1 + b1
 
     def log_g(a: mp.mpf, c: mp.mpf, zz: mp.mpf) -> mp.mpf:
         return mp.log(mp.hyp2f1(1, a, c, zz))
 
     got = _log_g(np.array([c1]), np.array([c2]), np.array([z]), True)
-    want = (
-        log_g(c1, c2, z),
-        mp.diff(lambda a: log_g(a, c2, z), c1),
-        mp.diff(lambda c: log_g(c1, c, z), c2),
-        mp.diff(lambda zz: log_g(c1, c2, zz), z),
-    )
+    with mp.workdps(40):
+        want = (
+            log_g(c1, c2, z),
+            mp.diff(lambda a: log_g(a, c2, z), c1),
+            mp.diff(lambda c: log_g(c1, c, z), c2),
+            mp.diff(lambda zz: log_g(c1, c2, zz), z),
+        )
     for ours, ref in zip(got, want, strict=True):
         assert float(ours[0]) == pytest.approx(float(ref), rel=1e-12, abs=1e-15)
 
