@@ -37,6 +37,12 @@ def results() -> dict[type, Any]:
     scores = la.rfm_scores(summary.days_since_last, summary.frequency, summary.total_spend)
     funnel = la.stage_funnel(data.events, policy, data.as_of, timing=False)
     model = shop.fit_value_model()
+    split = clv.calibration_holdout(
+        table,
+        calibration_end=data.as_of - timedelta(days=180),
+        holdout_end=data.as_of,
+    )
+    comparison = split.compare()
     report = shop.report(fit=False)
     plan = shop.plan()
     histories = {c: shop.history(c) for c in data.customer_ids[:20]}
@@ -65,6 +71,11 @@ def results() -> dict[type, Any]:
         model.spend,
         model.purchases.convergence,
         clv.simulate_customers(model.purchases, np.full(50, 100.0), np.random.default_rng(0)),
+        split,
+        split.check(model.purchases),
+        comparison,
+        clv.ParetoNBD().fit(summary.frequency, summary.recency, summary.T),
+        model.intervals(summary.frequency[:20], summary.recency[:20], summary.T[:20]),
         report,
         *report.sections().values(),
         rp.Missing(reason=lc.Reason(code="x", en="why <b>", zh="为什么")),
@@ -114,7 +125,8 @@ NOT_RESULTS = {
     "ValueCluster", "CustomerValue", "KpiPeriod", "TierProgress", "DowngradeWarning",
     "PointsLot", "PointsEntry", "ExpiringPoints", "PendingPoints", "OwnerDecision",
     "PoolWarning", "Dispatched", "Occurrence", "SequenceStep", "BetaGeo", "ModifiedBetaGeo",
-    "GammaGamma",
+    "GammaGamma", "ParetoNBD", "Candidate", "SpendCheck", "FrequencyBucket", "TrackingCurve",
+    "Interval",
 }  # fmt: skip
 
 

@@ -163,6 +163,13 @@ def test_the_value_section_is_the_fitted_model(
     assert value.fitted is True
     assert (value.model, value.customers) == (model.variant, len(summary))
     assert value.params == dict(model.purchases.params)
+    assert value.reason == model.reason
+    assert model.variant in value.reason
+    assert value.boundary == model.boundary
+    assert value.candidates == {c.model: c.log_likelihood for c in model.candidates}
+    assert model.spend_check is not None
+    assert value.spend_note == model.spend_check.describe()
+    assert "correlation" in value.spend_note
     statuses = Counter(
         lc.assess_status(histories[c], policy, now, model=model).status
         for c in summary.customer_id.tolist()
@@ -177,6 +184,20 @@ def test_the_value_section_is_the_fitted_model(
     assert isinstance(again.value, ValueSection)
     assert again.value.fitted is False
     assert attrs.evolve(again.value, fitted=True) == value
+
+
+@pytest.mark.parametrize(("customers", "seed"), [(500, 1), (1000, 2)])
+def test_every_synthetic_shop_gets_a_value_section(customers: int, seed: int) -> None:
+    data = synthetic_shop(customers, seed=seed)
+    histories: dict[str, list[Event]] = {}
+    for e in data.events:
+        histories.setdefault(e.customer_id, []).append(e)
+    value = lc.shop_report(histories, lc.Policy(timezone=data.timezone), data.as_of).value
+    assert isinstance(value, ValueSection)
+    assert value.clv_total is not None
+    assert np.isfinite(value.clv_total)
+    assert set(value.candidates) == {"BG/NBD", "MBG/NBD", "Pareto/NBD"}
+    assert "<table" in value._repr_html_()
 
 
 def test_the_facade_reports_its_store(

@@ -834,6 +834,17 @@ def _predicted(
         f"预测价值：{value.model} 模型，基于 {value.customers:,} 位购买客户（{w}）{took_zh}"
         f"（{params}）",
     )
+    if lang == "zh":
+        tried = "，".join(
+            f"{name} {'未能拟合' if ll is None else f'{ll:,.1f}'}"
+            for name, ll in value.candidates.items()
+        )
+        held = "；最大似然落在参数边界，已用弱先验拟合" if value.boundary else ""
+        out.write(f"  按对数似然选择模型（{tried}）{held}\n")
+    else:
+        out.write(f"  {value.reason}\n")
+        if value.spend_note:
+            out.write(f"  {value.spend_note[0].upper()}{value.spend_note[1:]}.\n")
     at_risk, rhythm = value.statuses[Status.AT_RISK], health.counts[Status.AT_RISK]
     _say(
         out,

@@ -367,10 +367,17 @@ class ValueSection(_Section):
 
     Attributes:
         window: the orders the model was fitted on (all time).
-        model: ``"BG/NBD"`` or ``"MBG/NBD"``.
+        model: ``"BG/NBD"``, ``"MBG/NBD"`` or ``"Pareto/NBD"``.
         fitted: ``True`` when fitted for this report, ``False`` when the shop's own model.
         customers: buyers the model was fitted on.
         params: the purchase model's parameters (times in days).
+        reason: why this purchase model: how it was fitted and the likelihoods it beat.
+        boundary: the maximum-likelihood fit lay on the boundary of the parameter space (no
+            measurable drop-out, or every customer alike) and weak priors hold it.
+        candidates: every purchase model tried and its log-likelihood (``None``: not fitted).
+        spend_note: how the spend model was fitted (zero-value repeat buyers left out) and the
+            frequency-spend correlation its independence assumption needs small.
+        spend_independent: ``False`` when that correlation is beyond 0.3.
         spend_params: the Gamma-Gamma parameters; ``None`` without a spend model.
         at_risk_p_alive: the P(alive) under which a buyer is at risk.
         statuses: the status mix when the model decides it (:func:`lifecycle.assess_status`).
@@ -386,6 +393,11 @@ class ValueSection(_Section):
     customers: int
     params: Mapping[str, float]
     spend_params: Mapping[str, float] | None
+    reason: str
+    boundary: bool
+    candidates: Mapping[str, float | None]
+    spend_note: str | None
+    spend_independent: bool
     at_risk_p_alive: float
     statuses: Mapping[Status, int]
     clv_window: Window
@@ -401,10 +413,12 @@ class ValueSection(_Section):
         rows = [(c.customer_id, c.orders, f"{c.p_alive:.0%}", f"{c.clv:,.0f}") for c in self.top]
         params = ", ".join(f"{k} {v:.3g}" for k, v in self.params.items())
         caption = (
-            f"{self.model} on {self.customers:,} buyers ({params}); "
+            f"{self.model} on {self.customers:,} buyers ({params}); {self.reason} "
             f"{self.statuses.get(Status.AT_RISK, 0):,} at risk by P(alive); "
             f"CLV ({self.clv_window.en})"
         )
+        if self.spend_note:
+            caption += f"; {self.spend_note}"
         return html_table(("customer", "orders", "P(alive)", "CLV"), rows, caption=caption)
 
 
@@ -693,6 +707,7 @@ def _value(
             zh="无法计算CLV：复购客户太少或消费额相同，无法拟合消费模型。",
         )
     best = () if clv is None else np.argsort(-clv, kind="stable")[:top].tolist()
+    check = model.spend_check
     return ValueSection(
         window=window,
         model=model.variant,
@@ -700,6 +715,11 @@ def _value(
         customers=model.customers,
         params=dict(model.purchases.params),
         spend_params=None if model.spend is None else dict(model.spend.params),
+        reason=model.reason,
+        boundary=model.boundary,
+        candidates={c.model: c.log_likelihood for c in model.candidates},
+        spend_note=None if check is None else check.describe(),
+        spend_independent=check is None or check.independent,
         at_risk_p_alive=policy.status.at_risk_p_alive,
         statuses=counts,
         clv_window=Window.next(model.clv_horizon_days, now),

@@ -636,17 +636,20 @@ class Lifecycle:
     # -- value --------------------------------------------------------------------------------
 
     def fit_value_model(self, at: datetime | None = None, **settings: Any) -> Any:
-        """Fit the value model (BG/NBD and Gamma-Gamma, the ``clv`` extra) on every customer's
-        valid orders up to ``at``, and use it from now on.
+        """Fit the value model (the ``clv`` extra) on every customer's valid orders up to
+        ``at``, and use it from now on: BG/NBD, MBG/NBD or Pareto/NBD, whichever has the
+        highest likelihood, a maximum on the boundary held by weak priors, and Gamma-Gamma.
 
         The status rule then reads P(alive) (the rhythm rule stays for customers with a single
         purchase day), and :meth:`assess` reports expected purchases and CLV. Stored snapshots
         are refreshed, so ``customers(status=...)`` agrees. Returns the
-        :class:`lifecycle.clv.ValueModel`; ``settings`` go to it (e.g. ``horizon_days``).
+        :class:`lifecycle.clv.ValueModel`, whose ``reason`` and ``candidates`` say which model
+        was chosen and why; ``settings`` go to :meth:`lifecycle.clv.ValueModel.fit` (e.g.
+        ``horizon_days``, ``penalty``).
 
         Raises:
-            lifecycle.errors.DataError: the shop's data cannot identify the model (e.g. no
-                repeat buyers yet).
+            lifecycle.errors.DataError: the shop's data cannot identify any model (no repeat
+                buyers yet, or fewer than two customers).
         """
         from lifecycle.clv.model import ValueModel  # needs scipy, the ``clv`` extra
 

@@ -31,10 +31,12 @@ __all__ = [
     "cluster_scatter",
     "cohort_heatmap",
     "funnel_chart",
+    "holdout_by_frequency",
     "p_alive_matrix",
     "pareto_curve",
     "rfm_heatmap",
     "tier_mix",
+    "tracking_plot",
     "value_tracking",
 ]
 
@@ -404,5 +406,71 @@ def value_tracking(model: Any, table: Transactions, *, ax: Any = None, lang: str
         for text in legend.get_texts():
             text.set_fontfamily(t.font)
     ax.tick_params(axis="x", labelrotation=30)
+    t.style(ax)
+    return ax
+
+
+def holdout_by_frequency(check: Any, *, ax: Any = None, lang: str = "en") -> Any:
+    """Mean repeat purchases in the holdout by calibration frequency, actual and predicted.
+
+    ``check`` is a :class:`lifecycle.clv.HoldoutCheck` (anything with ``buckets`` of ``label``,
+    ``actual``, ``predicted`` and a ``model`` name).
+    """
+    t = _Text(lang)
+    labels = [b.label for b in check.buckets]
+    x = np.arange(len(labels))
+    ax = t.axes(ax)
+    ax.plot(
+        x, [b.actual for b in check.buckets], marker="o", color="#4c72b0", label=t("actual", "实际")
+    )
+    ax.plot(
+        x,
+        [b.predicted for b in check.buckets],
+        marker="s",
+        linestyle="--",
+        color="#dd8452",
+        label=t(f"predicted ({check.model})", f"预测（{check.model}）"),
+    )
+    ax.set_xticks(x, labels)
+    ax.set_xlabel(t("repeat purchases in the calibration period", "校准期内重复购买次数"))
+    ax.set_ylabel(t("mean repeat purchases in the holdout", "验证期平均重复购买次数"))
+    ax.set_title(t("Holdout purchases by calibration frequency", "按校准期频次的验证期购买"))
+    legend = ax.legend()
+    if t.font is not None:
+        for text in legend.get_texts():
+            text.set_fontfamily(t.font)
+    t.style(ax)
+    return ax
+
+
+def tracking_plot(check: Any, *, step_days: int = 7, ax: Any = None, lang: str = "en") -> Any:
+    """Cumulative repeat purchases of the cohort over the calibration and holdout periods,
+    actual and predicted, every ``step_days`` days, with the end of calibration marked.
+
+    ``check`` is a :class:`lifecycle.clv.HoldoutCheck` (its ``tracking`` curve).
+    """
+    t = _Text(lang)
+    if step_days < 1:
+        raise DataError("step_days must be >= 1", column="step_days")
+    curve = check.tracking
+    rows = np.arange(step_days - 1, len(curve.day), step_days)
+    ax = t.axes(ax)
+    ax.plot(curve.day[rows], curve.actual[rows], color="#4c72b0", label=t("actual", "实际"))
+    ax.plot(
+        curve.day[rows],
+        curve.predicted[rows],
+        linestyle="--",
+        color="#dd8452",
+        label=t(f"predicted ({check.model})", f"预测（{check.model}）"),
+    )
+    ax.axvline(curve.calibration_end, linestyle=":", color="grey")
+    ax.set_xlabel(t("date", "日期"))
+    ax.set_ylabel(t("cumulative repeat purchases", "累计重复购买次数"))
+    ax.set_title(t("Tracking: calibration, then holdout", "累计购买跟踪：校准期与验证期"))
+    legend = ax.legend()
+    if t.font is not None:
+        for text in legend.get_texts():
+            text.set_fontfamily(t.font)
+    ax.figure.autofmt_xdate()
     t.style(ax)
     return ax

@@ -1,9 +1,11 @@
 """Maximum likelihood on log-parameters: L-BFGS-B with analytic gradients, Newton polish, and
-standard errors from the Hessian."""
+standard errors from the Hessian; optionally with weak normal priors on the log-parameters (a
+penalised fit, for data whose likelihood has its maximum on the boundary)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
@@ -15,7 +17,17 @@ from lifecycle._display import field_table, one_line
 from lifecycle.clv._data import Floats
 from lifecycle.errors import ConvergenceError, DataError
 
-__all__ = ["Convergence", "MLEResult", "fit_from_json", "fit_to_json", "maximise"]
+__all__ = [
+    "Convergence",
+    "MLEResult",
+    "Matrix",
+    "Prior",
+    "check_penalty",
+    "fit_from_json",
+    "fit_to_json",
+    "frozen_matrix",
+    "maximise",
+]
 
 _M = TypeVar("_M")
 
@@ -60,8 +72,49 @@ class Convergence:
 class MLEResult:
     params: Floats
     standard_errors: Floats
+    #: covariance of the log-parameters (inverse Hessian of the total, penalised when a prior
+    #: was given): what the intervals of the predictions propagate
+    log_covariance: Floats
     log_likelihood: float
     convergence: Convergence
+
+
+Matrix = tuple[tuple[float, ...], ...]
+
+
+def frozen_matrix(value: Any) -> Matrix | None:
+    """A square matrix as a tuple of tuples of floats (hashable, immutable), or None."""
+    if value is None:
+        return None
+    return tuple(tuple(float(v) for v in row) for row in np.asarray(value, dtype=np.float64))
+
+
+def check_penalty(penalty: float) -> float:
+    """A validated penalty: a finite number >= 0."""
+    value = float(penalty)
+    if not (math.isfinite(value) and value >= 0):
+        raise DataError(f"must be a finite number >= 0, got {penalty!r}", column="penalty")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Prior:
+    """Independent normal priors on the log-parameters: ``centre`` (log-parameters) and the
+    ``penalty`` 1/sd^2, so the log-prior is -penalty/2 * sum((theta - centre)^2)."""
+
+    centre: Floats
+    penalty: float
+
+    def wrap(self, objective: Objective, total_weight: float) -> Objective:
+        """The mean negative log-posterior (per unit of weight) and its gradient."""
+        scale = self.penalty / total_weight
+
+        def penalised(theta: Floats) -> tuple[float, Floats]:
+            f, g = objective(theta)
+            d = theta - self.centre
+            return f + 0.5 * scale * float(d @ d), g + scale * d
+
+        return penalised
 
 
 def _hessian(objective: Objective, theta: Floats) -> Floats:
@@ -77,15 +130,34 @@ def _hessian(objective: Objective, theta: Floats) -> Floats:
 
 
 def maximise(
-    model: str, objective: Objective, start: Floats, total_weight: float, names: tuple[str, ...]
+    model: str,
+    objective: Objective,
+    start: Floats,
+    total_weight: float,
+    names: tuple[str, ...],
+    prior: Prior | None = None,
+    leash: float | None = None,
 ) -> MLEResult:
-    """Maximise the likelihood from ``start`` (log-parameters) and check that it is a maximum.
+    """Maximise the likelihood (times ``prior``, when given) from ``start`` (log-parameters)
+    and check that it is a maximum. With ``leash``, a search that takes a log-parameter
+    further than that from its start is stopped there as heading for the boundary (for
+    likelihoods that grow costly out there).
 
     Raises:
         ConvergenceError: the optimiser failed, ran a parameter to 0 or infinity, or stopped on
             a point that is not a maximum.
         DataError: the likelihood is flat in some direction (the data cannot identify it).
     """
+    likelihood = objective
+    if prior is not None and prior.penalty > 0:
+        objective = prior.wrap(objective, total_weight)
+    strayed: list[Floats] = []
+
+    def watch(xk: Floats) -> None:
+        if leash is not None and np.abs(xk - start).max() > leash:
+            strayed.append(np.array(xk, dtype=np.float64))
+            raise StopIteration
+
     with np.errstate(all="ignore"):
         res = minimize(
             objective,
@@ -94,6 +166,13 @@ def maximise(
             method="L-BFGS-B",
             bounds=[(-_BOUND, _BOUND)] * start.size,
             options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20},
+            callback=watch if leash is not None else None,
+        )
+    if strayed:
+        far = np.abs(strayed[0] - start) > leash
+        bad = ", ".join(n for n, b in zip(names, far, strict=True) if b)
+        raise DataError(
+            f"the data drive {bad} to 0 or infinity, so they cannot identify the {model} model"
         )
     theta = np.asarray(res.x, dtype=np.float64)
     iterations = int(res.nit)
@@ -151,7 +230,8 @@ def maximise(
     return MLEResult(
         params=params,
         standard_errors=se,
-        log_likelihood=float(-f * total_weight),
+        log_covariance=(cov_theta + cov_theta.T) / 2,
+        log_likelihood=float(-likelihood(theta)[0] * total_weight),
         convergence=Convergence(
             converged=True,
             iterations=iterations,
@@ -175,6 +255,10 @@ def fit_to_json(model: str, fitted: Any, **extra: Any) -> str:
             "log_likelihood": fitted.log_likelihood,
             "n_customers": fitted.n_customers,
             "convergence": None if conv is None else attrs.asdict(conv),
+            "log_covariance": None
+            if fitted.log_covariance is None
+            else [list(row) for row in fitted.log_covariance],
+            "penalty": fitted.penalty,
             **extra,
         },
         sort_keys=True,
@@ -201,6 +285,8 @@ def fit_from_json(
             "log_likelihood": data.get("log_likelihood"),
             "n_customers": data.get("n_customers"),
             "convergence": None if conv is None else Convergence(**conv),
+            "log_covariance": data.get("log_covariance"),
+            "penalty": float(data.get("penalty", 0.0)),
         }
         return build(data, common)
     except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -8,16 +8,19 @@ with z = t/(alpha+T+t). The 2F1 factor overflows for large x and the bracket can
 and for short horizons. Euler's transformation turns it into 2F1(a+b-1-r, a-1; a+b+x-1; z),
 whose series has small numerator parameters and converges fast; splitting off its first term and
 dividing the (a-1) out analytically leaves sums with no cancellation at a = 1 and no overflow.
+
+The Pareto/NBD likelihood's hypergeometric terms (:func:`pareto_log_tail`) get the same treatment.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import hyp2f1
 
 from lifecycle.clv._data import Floats
 
-__all__ = ["alive_expected_purchases", "expm1_ratio"]
+__all__ = ["alive_expected_purchases", "expm1_ratio", "pareto_log_tail"]
 
 _SERIES_MAX_C = 30.0  # beyond t/(alpha+T) = 30 the series needs too many terms; use hyp2f1
 
@@ -107,3 +110,133 @@ def _closed(
     log1p_c = np.log1p(t / (alpha + T))
     f = hyp2f1(a + b + shift - 1.0 - r, a - 1.0, big_c, z)
     return np.asarray(big_c / (a - 1.0) * (1.0 - np.exp((1.0 - a) * log1p_c) * f), np.float64)
+
+
+_CF_MAX_DEPTH = 600  # reached within ~1e-3 of z = 1 (alpha and beta 1,000 times apart), where
+# only an optimiser heading for the boundary goes; past it the value is approximate (about 1e-6)
+
+
+def pareto_log_tail(
+    x: Floats, t: Floats, r: float, alpha: float, s: float, beta: float, *, gradient: bool = True
+) -> tuple[Floats, Floats]:
+    """log F(t) of the Pareto/NBD likelihood and its gradient in (r, alpha, s, beta).
+
+    F(t) = (r+s+x) * integral from t to infinity of (alpha+u)^-(r+x) (beta+u)^-(s+1) du, so the
+    likelihood's A0 term (Fader, Hardie & Lee 2005, "A note on deriving the Pareto/NBD model")
+    is F(t_x) - F(T). With m = max(alpha, beta) it is 2F1(a, b1; a+1; z) / (m+t)^a, a = r+s+x,
+    z = |alpha-beta| / (m+t), b1 = s+1 (alpha >= beta) or r+x. Euler's transformation turns
+    the 2F1 into (1-z)^(1-b1) G with G = 2F1(1, a+1-b1; a+1; z), which lies between 1 and
+    1/(1-z): no overflow for any x, and logs throughout. G comes from Gauss's continued fraction
+    (:func:`_log_g`). Returns ``(log_f, grad)`` with ``grad`` of shape (4, n) (zeros when
+    ``gradient`` is False).
+    """
+    x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
+    la, lb = np.log(alpha + t), np.log(beta + t)
+    grad = np.zeros((4, x.size))
+    if alpha >= beta:
+        c1 = r + x
+        z = (alpha - beta) / (alpha + t)
+    else:
+        c1 = np.full(x.size, s + 1.0)
+        z = (beta - alpha) / (beta + t)
+    c2 = r + s + x + 1.0
+    log_g, dg1, dg2, dgz = _log_g(c1, c2, z, gradient)
+    if alpha >= beta:
+        log_f = -(r + x) * la - s * lb + log_g
+        if gradient:
+            grad[0] = -la + dg1 + dg2
+            grad[1] = -(r + x) / (alpha + t) + dgz * (beta + t) / (alpha + t) ** 2
+            grad[2] = -lb + dg2
+            grad[3] = -s / (beta + t) - dgz / (alpha + t)
+    else:
+        log_f = (1.0 - r - x) * la - (s + 1.0) * lb + log_g
+        if gradient:
+            grad[0] = -la + dg2
+            grad[1] = (1.0 - r - x) / (alpha + t) - dgz / (beta + t)
+            grad[2] = -lb + dg1 + dg2
+            grad[3] = -(s + 1.0) / (beta + t) + dgz * (alpha + t) / (beta + t) ** 2
+    return np.asarray(log_f, np.float64), grad
+
+
+def _log_g(
+    c1: Floats, c2: Floats, z: Floats, gradient: bool
+) -> tuple[Floats, Floats, Floats, Floats]:
+    """log G, G = 2F1(1, c1; c2; z) = sum_n (c1)_n / (c2)_n z^n with 0 < c1 < c2 and
+    0 <= z < 1, and the derivatives of log G in c1, c2 and z.
+
+    Gauss's continued fraction for 2F1(a+1, b; c+1; z) / 2F1(a, b; c; z) at a = 0, b = c1,
+    c = c2 - 1 gives G = 1 / (1 - k1 z / (1 - k2 z / (1 - ...))) with every k_j > 0 and
+    k_j -> 1/4, so every partial denominator lies in (0, 1]: no cancellation. It converges like
+    q^j with q = (1 - sqrt(1-z)) / (1 + sqrt(1-z)), about 120 levels at z = 0.98 where the
+    power series needs 2,000 terms. It is evaluated from the bottom up, from its limit
+    (1 + sqrt(1-z)) / 2, with the derivatives carried along (forward mode); rows sorted by
+    depth so each level works on a contiguous prefix.
+    """
+    n_rows = z.size
+    sq = np.sqrt(1.0 - z)
+    q = (1.0 - sq) / (1.0 + sq)
+    with np.errstate(divide="ignore"):
+        depth = np.where(q > 0, np.ceil(38.0 / -np.log(np.where(q > 0, q, 0.5))), 0.0)
+    depth = np.minimum(depth + 8.0, _CF_MAX_DEPTH).astype(np.int64)
+    order = np.argsort(-depth, kind="stable")
+    d_sorted = depth[order]
+    c1s, c2s, zs = c1[order], c2[order] - 1.0, z[order]  # c2s is c = c2 - 1
+    # each row starts from the fixed point of its own tail's two alternating coefficients
+    # (f_odd = 1 - k_odd z / f_even and back), which k_j -> 1/4 approach only like 1/j
+    f, fz = _cf_tail(c1s, c2s, zs, d_sorted)
+    f1 = np.zeros(n_rows)
+    f2 = np.zeros(n_rows)
+    top = int(d_sorted[0]) if n_rows else 0
+    for j in range(top, 0, -1):
+        m = int(np.searchsorted(-d_sorted, -j, side="right"))  # rows with depth >= j
+        a1, c, zz, fn = c1s[:m], c2s[:m], zs[:m], f[:m]
+        n = (j - 1) // 2
+        if j % 2:  # k_(2n+1) = (c1+n)(c+n) / ((c+2n)(c+2n+1))
+            k = (a1 + n) * (c + n) / ((c + 2 * n) * (c + 2 * n + 1))
+            g1 = 1.0 / (a1 + n)
+            g2 = 1.0 / (c + n) - 1.0 / (c + 2 * n) - 1.0 / (c + 2 * n + 1)
+        else:  # k_(2n+2) = (n+1)(c-c1+n+1) / ((c+2n+1)(c+2n+2))
+            k = (n + 1) * (c - a1 + n + 1) / ((c + 2 * n + 1) * (c + 2 * n + 2))
+            g1 = -1.0 / (c - a1 + n + 1)
+            g2 = 1.0 / (c - a1 + n + 1) - 1.0 / (c + 2 * n + 1) - 1.0 / (c + 2 * n + 2)
+        kz_f = k * zz / fn
+        if gradient:
+            # f_j = 1 - k z / f_(j+1): d f_j = -kz/f (dlog k + dlog z - d f_(j+1) / f_(j+1))
+            f1[:m] = -kz_f * (g1 - f1[:m] / fn)
+            f2[:m] = -kz_f * (g2 - f2[:m] / fn)
+            fz[:m] = -kz_f * (1.0 / np.where(zz > 0, zz, 1.0) - fz[:m] / fn)
+            fz[:m] = np.where(zz > 0, fz[:m], -k * (1.0 / fn))
+        f[:m] = 1.0 - kz_f
+    log_g = np.empty(n_rows)
+    d1 = np.empty(n_rows)
+    d2 = np.empty(n_rows)
+    dz = np.empty(n_rows)
+    # G = 1 / f_1
+    log_g[order] = -np.log(f)
+    d1[order] = -f1 / f
+    d2[order] = -f2 / f
+    dz[order] = -fz / f
+    if not gradient:
+        d1[:] = d2[:] = dz[:] = 0.0
+    return log_g, d1, d2, dz
+
+
+def _cf_tail(
+    c1: Floats, c: Floats, z: Floats, depth: npt.NDArray[np.int64]
+) -> tuple[Floats, Floats]:
+    """The value at level ``depth`` + 1 of the continued fraction's tail and its derivative in
+    z, from the 2-periodic fraction whose coefficients are those of the levels just below."""
+    j = depth + 1
+    n_odd = (j - 1) // 2 + (j % 2 == 0)  # the odd level at or after j
+    n_even = (j - 1) // 2
+    k_odd = (c1 + n_odd) * (c + n_odd) / ((c + 2 * n_odd) * (c + 2 * n_odd + 1))
+    k_even = (n_even + 1) * (c - c1 + n_even + 1) / ((c + 2 * n_even + 1) * (c + 2 * n_even + 2))
+    first, second = np.where(j % 2 == 1, k_odd, k_even), np.where(j % 2 == 1, k_even, k_odd)
+    # f1 = 1 - first z / f2, f2 = 1 - second z / f1  =>  f1^2 - (1 + (first - second) z) f1
+    # + first z = 0, the root near 1
+    b = 1.0 + (first - second) * z
+    disc = np.sqrt(np.maximum(b * b - 4.0 * first * z, 0.0))
+    f = (b + disc) / 2.0
+    db = first - second
+    ddisc = np.where(disc > 0, (b * db - 2.0 * first) / np.where(disc > 0, disc, 1.0), 0.0)
+    return f, (db + ddisc) / 2.0

@@ -20,7 +20,16 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from lifecycle._display import model_html, model_repr
 from lifecycle.clv._data import Floats, check_rfm, check_weights, unique_rows
-from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
+from lifecycle.clv._optimize import (
+    Convergence,
+    Matrix,
+    Prior,
+    check_penalty,
+    fit_from_json,
+    fit_to_json,
+    frozen_matrix,
+    maximise,
+)
 from lifecycle.clv._special import alive_expected_purchases
 from lifecycle.errors import DataError
 
@@ -131,7 +140,10 @@ class BetaGeoModel:
 
     ``params`` maps ``r``, ``alpha``, ``a``, ``b``; ``alpha`` is in the unit of time the model
     was fitted in, ``time_unit_days`` days long. ``standard_errors`` (from the inverse Hessian),
-    ``log_likelihood``, ``convergence`` and ``n_customers`` are set for fitted models.
+    ``log_covariance`` (the covariance of the log-parameters, in the order of ``params``, which
+    the intervals propagate), ``log_likelihood``, ``convergence`` and ``n_customers`` are set
+    for fitted models; ``penalty`` is the weight of the priors of a penalised fit (0: maximum
+    likelihood).
     """
 
     params: Mapping[str, float] = attrs.field(converter=_frozen)
@@ -141,6 +153,8 @@ class BetaGeoModel:
     log_likelihood: float | None = None
     convergence: Convergence | None = None
     n_customers: float | None = None
+    log_covariance: Matrix | None = attrs.field(default=None, converter=frozen_matrix)
+    penalty: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         if set(self.params) != set(_NAMES):
@@ -173,7 +187,22 @@ class BetaGeoModel:
         se = self.standard_errors
         if se is not None:
             se = dict(se, alpha=se["alpha"] * factor)
+        # the log-parameters only shift, so their covariance stays
         return attrs.evolve(self, params=params, standard_errors=se, time_unit_days=unit)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameter names, in the order of ``log_covariance``."""
+        return _NAMES
+
+    def with_log_params(self, theta: npt.ArrayLike) -> BetaGeoModel:
+        """The same model (unit, variant) at other log-parameters, without fit statistics."""
+        values = np.exp(np.asarray(theta, dtype=np.float64))
+        return BetaGeoModel(
+            params=dict(zip(_NAMES, values.tolist(), strict=True)),
+            variant=self.variant,
+            time_unit_days=self.time_unit_days,
+        )
 
     @overload
     def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
@@ -232,12 +261,19 @@ class BetaGeoModel:
         """
         x, tx, big_t = check_rfm(frequency, recency, T)
         tt = np.broadcast_to(_horizon(t), x.shape)
+        out = self._p_alive(x, tx, big_t) * self._alive_purchases(tt, x, big_t)
+        return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
+
+    def _alive_purchases(self, t: Floats, x: Floats, T: Floats) -> Floats:
+        """Expected purchases in (T, T+t] of customers alive at T (arrays of one shape)."""
         r, alpha, a, b = self._p
-        cols, _, inv = unique_rows([x, big_t, np.ascontiguousarray(tt)], inverse=True)
+        cols, _, inv = unique_rows(
+            [np.ascontiguousarray(x), np.ascontiguousarray(T), np.ascontiguousarray(t)],
+            inverse=True,
+        )
         assert inv is not None
         h = alive_expected_purchases(cols[2], cols[0], cols[1], r, alpha, a, b, self._shift)
-        out = self._p_alive(x, tx, big_t) * h[inv]
-        return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
+        return np.asarray(h[inv], dtype=np.float64)
 
     @property
     def _shift(self) -> float:
@@ -348,6 +384,9 @@ class BetaGeo:
     """
 
     variant: Variant = attrs.field(default="BG/NBD", init=False)
+    #: weight of weak normal priors on the log-parameters (1/sd^2, centred at 1 for r, a and b
+    #: and at mean T / mean frequency for alpha); 0 (the default) fits by maximum likelihood
+    penalty: float = attrs.field(default=0.0, converter=check_penalty, kw_only=True)
 
     def fit(
         self,
@@ -380,7 +419,9 @@ class BetaGeo:
             raise DataError("no customer made a repeat purchase", column="frequency")
         if lik.tu.max() <= 0:
             raise DataError("every T is 0: no time was observed", column="T")
-        res = maximise(self.variant, lik, _start_from(lik), lik.total, _NAMES)
+        start = _start_from(lik)
+        prior = Prior(centre=start, penalty=self.penalty) if self.penalty > 0 else None
+        res = maximise(self.variant, lik, start, lik.total, _NAMES, prior)
         return BetaGeoModel(
             params=dict(zip(_NAMES, res.params.tolist(), strict=True)),
             variant=self.variant,
@@ -389,6 +430,8 @@ class BetaGeo:
             log_likelihood=res.log_likelihood,
             convergence=res.convergence,
             n_customers=lik.total,
+            log_covariance=res.log_covariance,
+            penalty=self.penalty,
         )
 
     @classmethod

@@ -18,7 +18,16 @@ from scipy.special import digamma, gammaln
 
 from lifecycle._display import model_html, model_repr
 from lifecycle.clv._data import Floats, as_column, check_weights, unique_rows
-from lifecycle.clv._optimize import Convergence, fit_from_json, fit_to_json, maximise
+from lifecycle.clv._optimize import (
+    Convergence,
+    Matrix,
+    Prior,
+    check_penalty,
+    fit_from_json,
+    fit_to_json,
+    frozen_matrix,
+    maximise,
+)
 from lifecycle.errors import DataError
 
 __all__ = ["GammaGamma", "GammaGammaModel"]
@@ -89,14 +98,17 @@ class _Likelihood:
 @attrs.frozen(kw_only=True)
 class GammaGammaModel:
     """A Gamma-Gamma spend model with known parameters ``p``, ``q``, ``gamma``: fitted, built or
-    loaded. ``standard_errors``, ``log_likelihood``, ``convergence`` and ``n_customers`` are set
-    for fitted models."""
+    loaded. ``standard_errors``, ``log_covariance`` (of the log-parameters, in the order p, q,
+    gamma), ``log_likelihood``, ``convergence`` and ``n_customers`` are set for fitted models;
+    ``penalty`` is the weight of the priors of a penalised fit (0: maximum likelihood)."""
 
     params: Mapping[str, float] = attrs.field(converter=_frozen)
     standard_errors: Mapping[str, float] | None = None
     log_likelihood: float | None = None
     convergence: Convergence | None = None
     n_customers: float | None = None
+    log_covariance: Matrix | None = attrs.field(default=None, converter=frozen_matrix)
+    penalty: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         if set(self.params) != set(_NAMES):
@@ -136,6 +148,16 @@ class GammaGammaModel:
             )
         return np.asarray(p * (g + x * m) / den, dtype=np.float64)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameter names, in the order of ``log_covariance``."""
+        return _NAMES
+
+    def with_log_params(self, theta: npt.ArrayLike) -> GammaGammaModel:
+        """The same model at other log-parameters, without fit statistics."""
+        values = np.exp(np.asarray(theta, dtype=np.float64))
+        return GammaGammaModel(params=dict(zip(_NAMES, values.tolist(), strict=True)))
+
     def to_json(self) -> str:
         """The model as plain JSON (never pickle); :meth:`from_json` reads it back."""
         return fit_to_json("Gamma-Gamma", self)
@@ -149,7 +171,12 @@ class GammaGammaModel:
 @attrs.frozen
 class GammaGamma:
     """The Gamma-Gamma spend model. ``GammaGamma().fit(frequency, monetary_value)`` returns a
-    :class:`GammaGammaModel`; customers without repeat purchases are left out of the fit."""
+    :class:`GammaGammaModel`; customers without repeat purchases are left out of the fit.
+
+    ``penalty`` (default 0: maximum likelihood) is the weight 1/sd^2 of weak normal priors on
+    the log-parameters, centred at p = 1, q = 3 and gamma = twice the mean spend."""
+
+    penalty: float = attrs.field(default=0.0, converter=check_penalty, kw_only=True)
 
     def fit(
         self,
@@ -187,13 +214,16 @@ class GammaGamma:
             )
         # moments of the population mean give a start near the maximum
         start = np.log(np.array([1.0, 3.0, 2.0 * mean]))
-        res = maximise("Gamma-Gamma", lik, start, lik.total, _NAMES)
+        prior = Prior(centre=start, penalty=self.penalty) if self.penalty > 0 else None
+        res = maximise("Gamma-Gamma", lik, start, lik.total, _NAMES, prior)
         return GammaGammaModel(
             params=dict(zip(_NAMES, res.params.tolist(), strict=True)),
             standard_errors=dict(zip(_NAMES, res.standard_errors.tolist(), strict=True)),
             log_likelihood=res.log_likelihood,
             convergence=res.convergence,
             n_customers=lik.total,
+            log_covariance=res.log_covariance,
+            penalty=self.penalty,
         )
 
     @staticmethod

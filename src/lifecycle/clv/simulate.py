@@ -1,5 +1,5 @@
-"""Draw customer histories from known BG/NBD (or MBG/NBD) and Gamma-Gamma parameters: for tests,
-docs, benchmarks and for checking what a fit can recover."""
+"""Draw customer histories from known BG/NBD, MBG/NBD or Pareto/NBD and Gamma-Gamma parameters:
+for tests, docs, benchmarks and for checking what a fit can recover."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from lifecycle._display import field_table, one_line
 from lifecycle.clv._data import Floats, as_column
 from lifecycle.clv.betageo import BetaGeoModel
 from lifecycle.clv.gammagamma import GammaGammaModel
+from lifecycle.clv.pareto import ParetoNBDModel
 from lifecycle.errors import DataError
 
 __all__ = ["SimulatedCustomers", "simulate_customers"]
@@ -53,7 +54,7 @@ class SimulatedCustomers:
 
 
 def simulate_customers(
-    purchases: BetaGeoModel,
+    purchases: BetaGeoModel | ParetoNBDModel,
     T: npt.ArrayLike,
     rng: np.random.Generator,
     *,
@@ -63,13 +64,17 @@ def simulate_customers(
 
     Each customer draws lambda ~ Gamma(r, alpha) and p ~ Beta(a, b); purchase times are a
     Poisson process and the customer drops out after each repeat purchase with probability p
-    (MBG/NBD: also at the first). With ``spend``, each repeat transaction is worth
+    (MBG/NBD: also at the first). A Pareto/NBD customer draws mu ~ Gamma(s, beta) and lives an
+    exponential time of rate mu instead. With ``spend``, each repeat transaction is worth
     Gamma(p, nu) with nu ~ Gamma(q, gamma) per customer.
     """
     big_t = as_column(T, "T")
     if (big_t < 0).any():
         raise DataError("must be >= 0", column="T")
     n = big_t.size
+    if isinstance(purchases, ParetoNBDModel):
+        x, recency = _pareto_histories(purchases, big_t, rng)
+        return _with_spend(x, recency, big_t, rng, spend)
     r, alpha, a, b = purchases._p
     lam = rng.gamma(r, 1.0 / alpha, n)
     drop = rng.beta(a, b, n)
@@ -87,6 +92,36 @@ def simulate_customers(
     has = x > 0
     recency = np.zeros(n)
     recency[has] = big_t[has] * rng.beta(x[has], made[has] - x[has] + 1)
+    return _with_spend(x, recency, big_t, rng, spend)
+
+
+def _pareto_histories(
+    model: ParetoNBDModel, big_t: Floats, rng: np.random.Generator
+) -> tuple[Ints, Floats]:
+    """Purchases of customers alive for min(lifetime, T): a Poisson count, the last of them at
+    that span times a Beta(x, 1)."""
+    r, alpha, s, beta = model._p
+    n = big_t.size
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    mu = rng.gamma(s, 1.0 / beta, n)
+    lifetime = rng.exponential(1.0, n) / mu
+    span = np.minimum(lifetime, big_t)
+    x = rng.poisson(lam * span).astype(np.int64)
+    has = x > 0
+    recency = np.zeros(n)
+    recency[has] = span[has] * rng.beta(x[has], 1.0)
+    return x, recency
+
+
+def _with_spend(
+    x: Ints,
+    recency: Floats,
+    big_t: Floats,
+    rng: np.random.Generator,
+    spend: GammaGammaModel | None,
+) -> SimulatedCustomers:
+    n = x.size
+    has = x > 0
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(x, out=offsets[1:])
     monetary = np.zeros(n)

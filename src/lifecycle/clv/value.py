@@ -9,16 +9,19 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle.clv._data import Floats, check_rfm, unique_rows
-from lifecycle.clv._special import alive_expected_purchases
 from lifecycle.clv.betageo import BetaGeoModel
 from lifecycle.clv.gammagamma import GammaGammaModel
+from lifecycle.clv.pareto import ParetoNBDModel
 from lifecycle.errors import DataError
 
-__all__ = ["customer_lifetime_value"]
+__all__ = ["PurchaseModel", "customer_lifetime_value"]
+
+#: a fitted purchase model: BG/NBD, MBG/NBD or Pareto/NBD
+PurchaseModel = BetaGeoModel | ParetoNBDModel
 
 
 def customer_lifetime_value(
-    purchases: BetaGeoModel,
+    purchases: PurchaseModel,
     spend: GammaGammaModel,
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
@@ -54,16 +57,16 @@ def customer_lifetime_value(
     alive = purchases._p_alive(x, tx, big_t)
     (ux, ut), _, inv = unique_rows([x, big_t], inverse=True)
     assert inv is not None
-    r, alpha, a, b = purchases._p
     unit = purchases.time_unit_days
     steps = max(1, math.ceil(horizon_days / step_days - 1e-12)) if horizon_days > 0 else 0
-    value = np.zeros(ux.size)
-    before = np.zeros(ux.size)
-    for i in range(1, steps + 1):
-        end_days = min(i * step_days, horizon_days)
-        cum = alive_expected_purchases(
-            np.full(ux.size, end_days / unit), ux, ut, r, alpha, a, b, purchases._shift
-        )
-        value += (cum - before) * (1.0 + annual_discount_rate) ** (-end_days / 365.0)
-        before = cum
+    if steps == 0:
+        return np.zeros(x.size)
+    ends = np.minimum(np.arange(1, steps + 1) * step_days, horizon_days)
+    # every step's cumulative expectation in one call: rows (step, distinct customer)
+    cum = purchases._alive_purchases(
+        np.repeat(ends / unit, ux.size), np.tile(ux, steps), np.tile(ut, steps)
+    ).reshape(steps, ux.size)
+    per_step = np.diff(cum, axis=0, prepend=0.0)
+    discount = (1.0 + annual_discount_rate) ** (-ends / 365.0)
+    value = discount @ per_step
     return np.asarray(alive * value[inv] * per_purchase, dtype=np.float64)
