@@ -47,7 +47,6 @@ def main() -> int:
     shop = lc.Lifecycle.open(
         path, clock=lc.FixedClock(T0 + timedelta(days=30)), synchronous="NORMAL"
     )
-    shop.retries = 10_000
     errors = 0
     for n in range(batches):
         try:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+import random
+import time as _time_module
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from os import PathLike
 from types import TracebackType
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 import attrs
 
@@ -32,6 +35,7 @@ from lifecycle.dispatch import (
 from lifecycle.errors import (
     ConcurrencyError,
     ConflictingEvent,
+    InvalidArgument,
     InvalidEvent,
     NotFound,
 )
@@ -55,6 +59,8 @@ from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["Lifecycle", "RecordResult"]
 
+_T = TypeVar("_T")
+
 
 @attrs.frozen(kw_only=True)
 class RecordResult:
@@ -65,12 +71,18 @@ class RecordResult:
     customers: tuple[str, ...]
 
 
-def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
+def _as_set(value: Any, kind: type, argument: str) -> frozenset[Any] | None:
     if value is None:
         return None
-    if isinstance(value, kind | str):
-        return frozenset({kind(value)})
-    return frozenset(kind(v) for v in value)
+    try:
+        if isinstance(value, kind | str | int):
+            return frozenset({kind(value)})
+        return frozenset(kind(v) for v in value)
+    except (ValueError, TypeError):
+        names = ", ".join(m.name.lower() for m in cast("type[Enum]", kind))
+        raise InvalidArgument(
+            f"not a {kind.__name__} or a collection of them; use {names}", argument=argument
+        ) from None
 
 
 def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -86,6 +98,10 @@ _LOOKAHEAD: Final = timedelta(days=2)
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
+
+#: Redaction passes an erasure makes at most: one, and another should a host have stored
+#: personal data for the customer without going through :meth:`Lifecycle.record`.
+_ERASE_PASSES = 3
 
 
 def _canonical(value: object) -> Any:
@@ -125,9 +141,6 @@ class Lifecycle:
             :meth:`dispatch` sends through them.
     """
 
-    #: How often :meth:`record` retries when another writer got there first.
-    retries = 5
-
     def __init__(
         self,
         *,
@@ -143,6 +156,9 @@ class Lifecycle:
         self.model = model
         self.channels: dict[str, Channel] = dict(channels or {})
         self._worker = default_worker()
+        # Jitter for retries after a conflict: drawn at random, so that writers that
+        # collided do not collide again in step (not derived from the data on purpose).
+        self._jitter = random.Random()  # not for secrets
         self._fingerprinted: tuple[Policy, AliveModel | None, str] | None = None
 
     @classmethod
@@ -204,13 +220,23 @@ class Lifecycle:
                 if batch[e.event_id] != e:
                     raise ConflictingEvent(e.event_id)
         with collector_paused(len(batch) >= _BULK):
-            for attempt in range(self.retries + 1):
-                try:
-                    return self._record_once(list(batch.values()))
-                except ConcurrencyError:
-                    if attempt == self.retries:
-                        raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            return self._retrying(lambda: self._record_once(list(batch.values())))
+
+    def _retrying(self, work: Callable[[], _T]) -> _T:
+        """``work()``, again after each ``ConcurrencyError``, waiting with exponential backoff
+        and jitter (:class:`~lifecycle.policy.WritePolicy`) until the time budget is spent."""
+        writes = self.policy.writes
+        deadline = _time_module.monotonic() + writes.retry_budget_seconds
+        conflicts = 0
+        while True:
+            try:
+                return work()
+            except ConcurrencyError:
+                conflicts += 1
+                wait = writes.backoff(conflicts, self._jitter.random())
+                if _time_module.monotonic() + wait > deadline:
+                    raise
+                _time_module.sleep(wait)
 
     def _record_once(self, batch: list[Event]) -> RecordResult:
         touched = {e.customer_id for e in batch}
@@ -405,8 +431,8 @@ class Lifecycle:
         assessed again (and, for the present, the snapshot refreshed).
         """
         now = self._now(at)
-        stages = _as_set(stage, Stage)
-        statuses = _as_set(status, Status)
+        stages = _as_set(stage, Stage, "stage")
+        statuses = _as_set(status, Status, "status")
         out = [
             s.customer_id
             for s in self.store.snapshots(stages=stages, statuses=statuses, holding_at=now)
@@ -687,16 +713,41 @@ class Lifecycle:
 
         Profiles are cut to their time zone and free text (feedback, reviews, complaints,
         replies) is dropped; ids, instants and amounts stay, so shop-level figures and stages
-        do not change. Unsent messages are cancelled. Events recorded later for the customer
-        are stripped the same way. Erasing twice is harmless. Returns how many events were
-        redacted.
+        do not change. The erasure is recorded first (``CustomerErased``); then every event
+        stored before it is redacted, those another writer committed a moment before
+        included, with the snapshot's state and the texts of every outbox entry, unsent ones
+        cancelled; the store leaves no old copy in its files. Events recorded later for the
+        customer are stripped on the way in. Channels that keep copies of what they sent
+        (a ``forget(customer_id)`` method, as :class:`~lifecycle.JsonLinesChannel` has) are
+        asked to drop them. Erasing twice is harmless and finishes what an interrupted
+        erasure left. Returns how many events were redacted.
+
+        Raises:
+            NotFound: the customer has no events.
+            lifecycle.errors.ErasureIncomplete: everything was redacted and recorded, but the store could not
+                clean its files yet (another process holds the write-ahead log); erase again.
         """
         now = self._now(at)
         history = self.history(customer_id)
-        self.record(CustomerErased(customer_id=customer_id, at=now))
-        redacted = [r for e in history if (r := e.redacted()) != e]
-        self.store.forget(customer_id, redacted, now)
-        return len(redacted)
+        if not any(isinstance(e, CustomerErased) for e in history):
+            # Another process may have erased the customer a moment ago, at another instant.
+            with suppress(ConflictingEvent):
+                self.record(CustomerErased(customer_id=customer_id, at=now))
+        # Read after the marker: every event stored before it is in this read, and a writer
+        # that read before the marker fails its version check, reads again and is redacted.
+        count = 0
+        for attempt in range(_ERASE_PASSES):
+            history = self.store.history(customer_id)
+            redacted = [r for e in history if (r := e.redacted()) != e]
+            if attempt and not redacted:
+                break  # the second read finds nothing left: done
+            self.store.forget(customer_id, redacted, now)
+            count += len(redacted)
+        for channel in self.channels.values():
+            forget = getattr(channel, "forget", None)
+            if callable(forget):
+                forget(customer_id)
+        return count
 
     # -- resources ----------------------------------------------------------------------------
 

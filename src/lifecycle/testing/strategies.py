@@ -70,6 +70,7 @@ __all__ = [
     "birthdays",
     "contact_points",
     "events",
+    "free_texts",
     "histories",
     "identifiers",
     "money",
@@ -102,8 +103,25 @@ _EXTRA_CHANNELS: Final = ("task", "line")
 
 @lru_cache(maxsize=1)
 def identifiers() -> st.SearchStrategy[str]:
-    """Ids as events accept them: non-empty, not only whitespace, any script."""
-    return st.text(min_size=1, max_size=16).filter(lambda s: bool(s.strip()))
+    """Ids as events accept them: non-empty, not only whitespace, any script, no control
+    characters."""
+    return st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+        min_size=1,
+        max_size=16,
+    ).filter(lambda s: bool(s.strip()))
+
+
+@lru_cache(maxsize=16)
+def free_texts(max_size: int = 60) -> st.SearchStrategy[str]:
+    """Free text as events accept it: any script, tabs and line breaks, no other control."""
+    return st.text(
+        alphabet=st.one_of(
+            st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")),
+            st.sampled_from("\t\n\r"),
+        ),
+        max_size=max_size,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -332,13 +350,45 @@ def birthdays() -> st.SearchStrategy[Birthday]:
     return _birthdays()
 
 
-def contact_points() -> st.SearchStrategy[ContactPoint]:
-    """Contact points on any known channel, with any set of consented purposes."""
+@lru_cache(maxsize=1)
+def _phones() -> st.SearchStrategy[str]:
+    """E.164 numbers, written with or without the separators people use."""
     return st.builds(
-        ContactPoint,
-        channel=st.sampled_from(_sorted(CONTACT_CHANNELS)),
-        address=_words(),
-        consent=st.frozensets(st.sampled_from(Purpose)),
+        lambda country, rest, sep: f"+{country}{sep}{rest[:3]}{sep}{rest[3:]}",
+        st.sampled_from(("86", "1", "49", "852", "61")),
+        st.text(alphabet="0123456789", min_size=7, max_size=10),
+        st.sampled_from(("", " ", "-")),
+    )
+
+
+@lru_cache(maxsize=1)
+def _emails() -> st.SearchStrategy[str]:
+    local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=12)
+    return st.builds(
+        lambda name, domain: f"{name}@{domain}",
+        local.filter(lambda s: not s.startswith(".") and not s.endswith(".") and ".." not in s),
+        st.sampled_from(("example.com", "example.cn", "shop.example.org", "例子.中国")),
+    )
+
+
+def _address(channel: str) -> st.SearchStrategy[str]:
+    if channel in ("sms", "phone"):
+        return _phones()
+    if channel == "email":
+        return _emails()
+    return _words()
+
+
+def contact_points() -> st.SearchStrategy[ContactPoint]:
+    """Contact points on any known channel, with an address in the channel's syntax and any
+    set of consented purposes."""
+    return st.sampled_from(_sorted(CONTACT_CHANNELS)).flatmap(
+        lambda channel: st.builds(
+            ContactPoint,
+            channel=st.just(channel),
+            address=_address(channel),
+            consent=st.frozensets(st.sampled_from(Purpose)),
+        )
     )
 
 
@@ -401,7 +451,7 @@ def _shipped_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
 
 
 def _cancelled_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
-    return {"order_id": draw(identifiers()), "reason": draw(_optional(st.text(max_size=40)))}
+    return {"order_id": draw(identifiers()), "reason": draw(_optional(free_texts(40)))}
 
 
 def _refunded_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
@@ -409,7 +459,7 @@ def _refunded_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
         "order_id": draw(identifiers()),
         "amount": draw(money()),
         "currency": draw(_pick(CURRENCIES)),
-        "reason": draw(_optional(st.text(max_size=40))),
+        "reason": draw(_optional(free_texts(40))),
     }
 
 
@@ -428,7 +478,7 @@ def _contacted_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
 
 
 def _replied_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
-    return {"channel": draw(_channel()), "text": draw(_optional(st.text(max_size=60)))}
+    return {"channel": draw(_channel()), "text": draw(_optional(free_texts(60)))}
 
 
 def _feedback_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
@@ -437,7 +487,7 @@ def _feedback_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "kind": kind,
         "score": draw(_ints(lo, hi)),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
@@ -445,7 +495,7 @@ def _review_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "rating": draw(_ints(1, 5)),
         "order_id": draw(_optional(identifiers())),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
@@ -453,14 +503,14 @@ def _complaint_opened_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "complaint_id": draw(identifiers()),
         "order_id": draw(_optional(identifiers())),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
 def _complaint_resolved_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "complaint_id": draw(identifiers()),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
@@ -485,7 +535,7 @@ def _owner_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
 
 
 def _returned_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
-    return {"owner_id": draw(identifiers()), "reason": draw(_optional(st.text(max_size=40)))}
+    return {"owner_id": draw(identifiers()), "reason": draw(_optional(free_texts(40)))}
 
 
 def _redeemed_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
