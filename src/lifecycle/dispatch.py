@@ -33,11 +33,12 @@ from lifecycle.errors import (
     ChannelError,
     LifecycleError,
     PermanentChannelError,
+    StoreError,
 )
 from lifecycle.events import Contacted, Event, Referred
 from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
-from lifecycle.reasons import Reason
+from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import Purpose
@@ -127,6 +128,16 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
         "策略中已没有计划此消息的规则 {rule}。",
     ),
     "invalid": ("The entry cannot be sent: {error}.", "该条目无法发送：{error}。"),
+    "unreadable": (
+        "The customer's history cannot be read or judged ({error}); nothing was sent, retry "
+        "after {next}.",
+        "无法读取或判断该客户的历史（{error}）；未发送，将于 {next} 之后重试。",
+    ),
+    "unreadable_gave_up": (
+        "The customer's history cannot be read or judged ({error}); nothing was sent, given "
+        "up after {failures} tries.",
+        "无法读取或判断该客户的历史（{error}）；未发送，{failures} 次尝试后放弃。",
+    ),
     "no_channel": (
         "No channel named {channel} is configured; retry after {next}.",
         "未配置名为 {channel} 的渠道；将于 {next} 之后重试。",
@@ -174,13 +185,17 @@ class Dispatched:
 class DispatchReport:
     """Every entry one :func:`dispatch` call handled, in the order it handled them.
 
-    ``planned`` counts the customers the facade planned before dispatching.
+    ``planned`` counts the customers the facade planned before dispatching. An entry whose
+    customer's history cannot be read or judged is not sent: it is retried with backoff and
+    failed after ``max_attempts``, with the error, and the run goes on.
     """
 
     as_of: datetime
     worker: str
     results: tuple[Dispatched, ...] = ()
     planned: int = 0
+    skipped: tuple[Skipped, ...] = ()
+    """Customers the facade could not plan, each with the error; everyone else was planned."""
 
     def keys(self, outcome: DispatchOutcome) -> tuple[str, ...]:
         """The keys that ended with ``outcome``."""
@@ -523,6 +538,33 @@ def _after_send(
     )
 
 
+def _unreadable(
+    entry: OutboxEntry, error: Exception, policy: DispatchPolicy, now: datetime
+) -> Decision:
+    """An entry whose customer's history cannot be read or judged: nothing is sent; it is
+    tried again with backoff, and failed once ``max_attempts`` tries have failed."""
+    text = f"{type(error).__name__}: {error}"
+    failures = entry.failures + 1
+    doubt = entry.abandoned or entry.in_doubt
+    if failures >= policy.max_attempts:
+        return Decision(
+            outcome=DispatchOutcome.FAILED,
+            reason=_reason("unreadable_gave_up", error=text, failures=failures),
+            failures=failures,
+            doubt=doubt,
+            error=text,
+        )
+    later = now + policy.backoff(entry.key, failures)
+    return Decision(
+        outcome=DispatchOutcome.RETRY,
+        reason=_reason("unreadable", error=text, next=later.isoformat()),
+        until=later,
+        failures=failures,
+        doubt=doubt,
+        error=text,
+    )
+
+
 def _failed_in_doubt(failures: int, error: str) -> Decision:
     """Give up on an entry an earlier attempt of which may have gone out."""
     return Decision(
@@ -573,21 +615,29 @@ class _Run:
 
     def handle(self, entry: OutboxEntry, at: datetime) -> Dispatched:
         """Claim → decide → send → settle, for one claimed entry."""
-        history = self.store.history(entry.customer_id)
-        # A dispatcher whose clock runs ahead may have stamped a send "later" than now: decide
-        # (and stamp this send) no earlier, so that every send counts against the caps.
-        at = max([at, *(to_utc(e.at) for e in history if isinstance(e, Contacted))])
-        facts = read_facts(
-            self.store,
-            entry.customer_id,
-            self.policy,
-            at,
-            model=self.model,
-            horizon=_LOOKAHEAD,
-            history=history,
-        )
         channel = self.channels.get(entry.channel)
-        d = decide(entry, facts, at, deduplicates=None if channel is None else channel.deduplicates)
+        try:
+            history = self.store.history(entry.customer_id)
+            # A dispatcher whose clock runs ahead may have stamped a send "later" than now:
+            # decide (and stamp this send) no earlier, so that every send counts against the
+            # caps.
+            at = max([at, *(to_utc(e.at) for e in history if isinstance(e, Contacted))])
+            facts = read_facts(
+                self.store,
+                entry.customer_id,
+                self.policy,
+                at,
+                model=self.model,
+                horizon=_LOOKAHEAD,
+                history=history,
+            )
+            d = decide(
+                entry, facts, at, deduplicates=None if channel is None else channel.deduplicates
+            )
+        except StoreError:
+            raise  # the store failed: the caller hears of it
+        except Exception as e:  # this customer's history: reported, and the run goes on
+            d = _unreadable(entry, e, self.policy.dispatch, at)
         if d.outcome is DispatchOutcome.SENT:
             assert channel is not None
             d = _after_send(entry, channel, d, self.policy.dispatch, at)

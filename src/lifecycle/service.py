@@ -38,6 +38,7 @@ from lifecycle.errors import (
     InvalidArgument,
     InvalidEvent,
     NotFound,
+    StoreError,
 )
 from lifecycle.events import (
     CustomerErased,
@@ -50,7 +51,8 @@ from lifecycle.events import (
 from lifecycle.loyalty import check_loyalty
 from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
-from lifecycle.ports import Channel, PlanIndex, PlanMark, Snapshot, Store
+from lifecycle.ports import Channel, OutboxEntry, PlanIndex, PlanMark, Snapshot, Store
+from lifecycle.reasons import Skipped
 from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import encode_value, event_to_dict
 from lifecycle.stages import StageChange, referral_periods, stage_history
@@ -83,6 +85,10 @@ def _as_set(value: Any, kind: type, argument: str) -> frozenset[Any] | None:
         raise InvalidArgument(
             f"not a {kind.__name__} or a collection of them; use {names}", argument=argument
         ) from None
+
+
+def _sorted_skips(skipped: Iterable[Skipped]) -> tuple[Skipped, ...]:
+    return tuple(sorted(skipped, key=lambda s: (s.customer_id, s.rule or "")))
 
 
 def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -472,15 +478,67 @@ class Lifecycle:
         :meth:`assess` reports.
         """
         at = self._now(now)
-        histories = self._histories_of(customers)
-        return plan_customers(
+        ids = list(self.store.customer_ids()) if customers is None else list(customers)
+        histories: dict[str, tuple[Event, ...]] = {}
+        skipped: list[Skipped] = []
+        for chunk in _chunked(ids, 5000):
+            histories.update(self._readable(chunk, skipped))
+        plan = plan_customers(
             histories,
             self.policy,
             at,
             horizon=horizon,
             model=self.model,
-            referrals=self._conversions(histories, at),
+            referrals=self._referrals_of(histories, at, skipped),
         )
+        if skipped:
+            plan = attrs.evolve(plan, skipped=_sorted_skips([*skipped, *plan.skipped]))
+        return plan
+
+    def _readable(self, ids: Sequence[str], skipped: list[Skipped]) -> dict[str, tuple[Event, ...]]:
+        """The histories of ``ids`` in one read; should one of them not decode (stored before
+        a rule of today, say), each is read alone and those that fail go to ``skipped``. A
+        failing store is not isolated: its ``StoreError`` reaches the caller."""
+        try:
+            return self.store.histories(ids)
+        except StoreError:
+            raise
+        except Exception:  # one bad history: read them one by one to find it
+            pass
+        out: dict[str, tuple[Event, ...]] = {}
+        for cid in ids:
+            try:
+                history = self.store.history(cid)
+            except StoreError:
+                raise
+            except Exception as e:
+                skipped.append(Skipped.of(cid, e))
+                continue
+            if history:
+                out[cid] = history
+        return out
+
+    def _referrals_of(
+        self, histories: dict[str, tuple[Event, ...]], at: datetime, skipped: list[Skipped]
+    ) -> dict[str, dict[str, datetime]]:
+        """:meth:`_conversions` for ``histories``; a customer whose referrals cannot be read
+        is dropped from ``histories`` into ``skipped``."""
+        try:
+            return self._conversions(histories, at)
+        except StoreError:
+            raise
+        except Exception:  # some referred customer's history: find whose referrals fail
+            pass
+        out: dict[str, dict[str, datetime]] = {}
+        for cid in list(histories):
+            try:
+                out.update(self._conversions({cid: histories[cid]}, at))
+            except StoreError:
+                raise
+            except Exception as e:
+                skipped.append(Skipped.of(cid, e))
+                del histories[cid]
+        return out
 
     def dispatch(
         self,
@@ -501,7 +559,8 @@ class Lifecycle:
         what would go out without storing or sending anything.
         """
         at = self._now(now)
-        planned = self._plan_into_outbox(at)
+        skipped: list[Skipped] = []
+        planned = self._plan_into_outbox(at, skipped)
         report = dispatch(
             self.store,
             self.channels,
@@ -511,42 +570,73 @@ class Lifecycle:
             limit=limit,
             model=self.model,
         )
-        return attrs.evolve(report, planned=planned)
+        return attrs.evolve(report, planned=planned, skipped=_sorted_skips(skipped))
 
-    def _plan_into_outbox(self, at: datetime) -> int:
-        """Store in the outbox what is due at ``at``; returns how many customers were planned."""
+    def _plan_into_outbox(self, at: datetime, skipped: list[Skipped]) -> int:
+        """Store in the outbox what is due at ``at``; returns how many customers were planned.
+        Customers that cannot be planned go to ``skipped`` (and stay due for the next run)."""
         store = self.store
         if not isinstance(store, PlanIndex):
-            return self._plan_chunks(dict.fromkeys(store.customer_ids(), 0), at, index=None)
+            due = dict.fromkeys(store.customer_ids(), 0)
+            return self._plan_chunks(due, at, None, skipped)
         fingerprint = self._fingerprint()
         if store.plan_fingerprint() != fingerprint:
             store.replan_all(fingerprint)
-        return self._plan_chunks(store.planning_due(at), at, index=store)
+        return self._plan_chunks(store.planning_due(at), at, store, skipped)
 
-    def _plan_chunks(self, due: Mapping[str, int], at: datetime, index: PlanIndex | None) -> int:
+    def _plan_chunks(
+        self,
+        due: Mapping[str, int],
+        at: datetime,
+        index: PlanIndex | None,
+        skipped: list[Skipped],
+    ) -> int:
         """Plan the customers of ``due`` (id to index stamp) a chunk at a time, store what is
         due in the outbox, and tell the index when each is next due."""
         for chunk in _chunked(list(due), 5000):
-            histories = self.store.histories(chunk)
+            failed: list[Skipped] = []
+            histories = self._readable(chunk, failed)
+            referrals = self._referrals_of(histories, at, failed)
             plan = plan_customers(
                 histories,
                 self.policy,
                 at,
                 model=self.model,
-                referrals=self._conversions(histories, at),
+                referrals=referrals,
                 lookahead=_LOOKAHEAD if index is not None else timedelta(0),
             )
+            failed += plan.skipped
+            skipped += failed
             entries = [to_outbox(f) for f in plan.due if f.channel is not None]
             if entries:
-                self.store.append([], outbox=entries)
+                self._store_entries(entries, histories)
             if index is not None:
+                stuck = {s.customer_id for s in failed}
                 index.planned(
                     [
                         PlanMark(customer_id=cid, stamp=due[cid], next_due=plan.next_due.get(cid))
                         for cid in chunk
+                        if cid not in stuck
                     ]
                 )
         return len(due)
+
+    def _store_entries(
+        self, entries: Sequence[OutboxEntry], histories: Mapping[str, Sequence[Event]]
+    ) -> None:
+        """Store planned entries, but only for customers whose history is still the one
+        planned: an entry rendered from a history an erasure has since redacted must not
+        bring the name back. A customer who changed is planned again (their stamp moved)."""
+        versions = {e.customer_id: len(histories[e.customer_id]) for e in entries}
+        try:
+            self.store.append([], outbox=entries, expected_versions=versions)
+        except ConcurrencyError:
+            by_customer: dict[str, list[OutboxEntry]] = {}
+            for e in entries:
+                by_customer.setdefault(e.customer_id, []).append(e)
+            for cid, mine in by_customer.items():
+                with suppress(ConcurrencyError):
+                    self.store.append([], outbox=mine, expected_versions={cid: versions[cid]})
 
     def _fingerprint(self) -> str:
         """What planning depends on besides the events: the policy and the value model, in a
@@ -658,17 +748,29 @@ class Lifecycle:
         )
         return model
 
-    def report(self, at: datetime | None = None, *, fit: bool = True) -> ShopReport:
+    def report(
+        self, at: datetime | None = None, *, fit: bool = True, currency: str | None = None
+    ) -> ShopReport:
         """The whole shop at ``at`` (default: the clock's now): stages, health, loyalty, RFM
         segments, the 80/20 figures, clusters, the value model and the KPIs, each labelled
         with its window (see :func:`lifecycle.shop_report`).
 
         The value section uses the shop's fitted model, or (with ``fit``) fits one for the
-        report without keeping it; when none can be fitted it says why.
+        report without keeping it; when none can be fitted it says why. Money is counted in
+        ``currency`` (default: the policy's); orders in other currencies are listed apart.
+        Customers whose history cannot be read are left out and listed in ``skipped``.
         """
-        return shop_report(
-            self._all_histories(), self.policy, self._now(at), model=self.model, fit=fit
+        now = self._now(at)
+        skipped: list[Skipped] = []
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(list(self.store.customer_ids()), 5000):
+            histories.update(self._readable(chunk, skipped))
+        report = shop_report(
+            histories, self.policy, now, model=self.model, fit=fit, currency=currency
         )
+        if skipped:
+            report = attrs.evolve(report, skipped=_sorted_skips(skipped))
+        return report
 
     # -- privacy ------------------------------------------------------------------------------
 
