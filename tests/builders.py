@@ -12,6 +12,17 @@ from lifecycle.events import sort_key
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=TZ)
 POLICY = lc.Policy(timezone="Asia/Shanghai")
+#: A phone number in E.164 form, for SMS and phone contact points.
+PHONE = "+8613800000001"
+
+
+def address_for(channel: str) -> str:
+    """An address in ``channel``'s syntax: a phone number, an e-mail address or a handle."""
+    if channel in ("sms", "phone"):
+        return PHONE
+    if channel == "email":
+        return "customer@example.com"
+    return f"{channel}-address"
 
 
 def day(n: float, hour: int = 12) -> datetime:

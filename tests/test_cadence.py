@@ -11,6 +11,7 @@ import attrs
 import pytest
 
 import lifecycle as lc
+from builders import PHONE, address_for
 from lifecycle.cadence import (
     AfterEvent,
     CadencePolicy,
@@ -66,7 +67,7 @@ def registered(
     **profile: object,
 ) -> lc.CustomerRegistered:
     contacts = tuple(
-        lc.ContactPoint(channel=c, address=f"{c}-address", consent=frozenset(consent))
+        lc.ContactPoint(channel=c, address=address_for(c), consent=frozenset(consent))
         for c in channels
     )
     return lc.CustomerRegistered(
@@ -856,7 +857,7 @@ def test_a_customer_without_a_zone_lives_in_the_shops() -> None:
     h[0] = lc.CustomerRegistered(
         customer_id="c1",
         at=at(2025, 1, 1),
-        profile=lc.Profile(contacts=(lc.ContactPoint(channel="sms", address="x"),)),
+        profile=lc.Profile(contacts=(lc.ContactPoint(channel="sms", address=PHONE),)),
     )
     [x] = plan(h, at(2026, 3, 2, 23, 30), policy("shipping_notice")).held
     assert x.until == at(2026, 3, 3, 9)
@@ -1060,7 +1061,7 @@ def test_a_tier_downgrade_warning_goes_out_days_before_the_tier_ends() -> None:
             profile=lc.Profile(
                 contacts=(
                     lc.ContactPoint(
-                        channel="sms", address="+86 138", consent={"transactional", "service"}
+                        channel="sms", address=PHONE, consent={"transactional", "service"}
                     ),
                 )
             ),

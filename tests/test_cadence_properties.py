@@ -74,7 +74,9 @@ def test_no_planned_marketing_message_breaks_caps_quiet_hours_or_consent(
                     birthday=lc.Birthday(month=now.month, day=now.day),
                     contacts=(
                         lc.ContactPoint(channel="wechat", address="w", consent=lc.Purpose),
-                        lc.ContactPoint(channel="sms", address="s", consent=lc.Purpose),
+                        lc.ContactPoint(
+                            channel="sms", address="+8613800000001", consent=lc.Purpose
+                        ),
                     ),
                 ),
             ),
@@ -162,7 +164,9 @@ def test_a_birthday_rule_fires_exactly_once_per_customer_per_year(
             profile=lc.Profile(
                 timezone=zone,
                 birthday=birthday,
-                contacts=(lc.ContactPoint(channel="sms", address="x", consent={"marketing"}),),
+                contacts=(
+                    lc.ContactPoint(channel="sms", address="+8613800000001", consent={"marketing"}),
+                ),
             ),
         )
     ]

@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 import lifecycle as lc
+from builders import address_for
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
@@ -35,7 +36,7 @@ def _at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
 
 
 def _customer(cid: str = "c1", *, channel: str = "sms") -> lc.CustomerRegistered:
-    point = lc.ContactPoint(channel=channel, address="+8613800000000", consent=set(lc.Purpose))
+    point = lc.ContactPoint(channel=channel, address=address_for(channel), consent=set(lc.Purpose))
     return lc.CustomerRegistered(
         customer_id=cid,
         at=_at(1, 9),
@@ -480,7 +481,7 @@ def test_a_follow_up_late_on_the_25_hour_day_is_not_lost() -> None:
     policy = lc.Policy(
         timezone=ny, cadence=attrs.evolve(lc.Policy().cadence, rules=rules, contact=contact)
     )
-    point = lc.ContactPoint(channel="sms", address="+1555", consent=set(lc.Purpose))
+    point = lc.ContactPoint(channel="sms", address="+15555550100", consent=set(lc.Purpose))
     start = datetime(2026, 10, 31, 12, tzinfo=UTC)
     sms = MemoryChannel("sms")
     shop = lc.Lifecycle.in_memory(policy=policy, clock=lc.FixedClock(start), channels={"sms": sms})

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
+from builders import PHONE, address_for
 from lifecycle.testing.strategies import birthdays, contact_points, profiles
 
 
@@ -119,7 +120,7 @@ def test_a_birthday_repr_holds_no_date() -> None:
 
 @pytest.mark.parametrize("channel", sorted(lc.CONTACT_CHANNELS))
 def test_every_known_channel_makes_a_contact_point(channel: str) -> None:
-    assert lc.ContactPoint(channel=channel, address="x").channel == channel
+    assert lc.ContactPoint(channel=channel, address=address_for(channel)).channel == channel
 
 
 @pytest.mark.parametrize("channel", ["fax", "SMS", "", "task"])
@@ -150,18 +151,55 @@ def test_consent_is_given_per_purpose_by_name_or_member() -> None:
 
 
 def test_consent_to_nothing_is_allowed() -> None:
-    point = lc.ContactPoint(channel="post", address="x", consent=())
+    point = lc.ContactPoint(channel="post", address="1 Tea Street\nHangzhou", consent=())
     assert not any(point.allows(p) for p in lc.Purpose)
 
 
 def test_an_unknown_purpose_is_refused() -> None:
-    error = refused(lc.ContactPoint, channel="sms", address="x", consent=["spam"])
+    error = refused(lc.ContactPoint, channel="sms", address=PHONE, consent=["spam"])
     assert error.field == "consent"
 
 
 def test_asking_about_an_unknown_purpose_is_an_error() -> None:
     with pytest.raises(ValueError, match="spam"):
-        lc.ContactPoint(channel="sms", address="x").allows("spam")
+        lc.ContactPoint(channel="sms", address=PHONE).allows("spam")
+
+
+@pytest.mark.parametrize(
+    ("channel", "address", "stored"),
+    [
+        ("sms", "+86 138 0013 8000", "+8613800138000"),
+        ("phone", "+1 (555) 555-0100", "+15555550100"),
+        ("email", "wei.zhang+shop@example.com", "wei.zhang+shop@example.com"),
+        ("email", "李@例子.中国", "李@例子.中国"),
+        ("wechat", "wx_wei-88", "wx_wei-88"),
+        ("post", "1 Tea Street\nHangzhou", "1 Tea Street\nHangzhou"),
+    ],
+)
+def test_an_address_in_the_channels_syntax_is_kept(channel: str, address: str, stored: str) -> None:
+    assert lc.ContactPoint(channel=channel, address=address).address == stored
+
+
+@pytest.mark.parametrize(
+    ("channel", "address"),
+    [
+        ("email", "me@example.com, v1@third.party, v2@third.party"),
+        ("email", "Wei <me@example.com>"),
+        ("email", "me@example.com\r\nBcc: v@third.party"),
+        ("email", "no-at-sign.example.com"),
+        ("email", "me@localhost"),
+        ("email", "a" * 65 + "@example.com"),
+        ("sms", "13800138000"),
+        ("sms", "+86 138 0013 8000; +1 555 555 0100"),
+        ("sms", "+0 123 4567"),
+        ("phone", "+1555"),
+        ("wechat", "wx\nBcc"),
+        ("post", "1 Tea Street\r\nHangzhou"),
+        ("wechat", "\ud800"),
+    ],
+)
+def test_an_address_outside_the_channels_syntax_is_refused(channel: str, address: str) -> None:
+    assert refused(lc.ContactPoint, channel=channel, address=address).field == "contacts.address"
 
 
 def test_a_contact_point_repr_holds_no_address() -> None:
@@ -220,7 +258,7 @@ def test_tags_become_a_frozenset_and_one_string_is_refused() -> None:
 
 def test_contacts_must_be_contact_points() -> None:
     assert refused(lc.Profile, contacts=[{"channel": "sms"}]).field == "contacts"
-    assert lc.Profile(contacts=[lc.ContactPoint(channel="sms", address="1")]).contacts[0].address
+    assert lc.Profile(contacts=[lc.ContactPoint(channel="sms", address=PHONE)]).contacts[0].address
 
 
 def test_a_birthday_must_be_a_birthday() -> None:
@@ -229,12 +267,14 @@ def test_a_birthday_must_be_a_birthday() -> None:
 
 
 def test_a_profile_has_one_contact_point_per_channel() -> None:
-    sms = lc.ContactPoint(channel="sms", address="1")
+    sms = lc.ContactPoint(channel="sms", address=PHONE)
     p = lc.Profile(contacts=(sms, lc.ContactPoint(channel="email", address="a@b.c")))
     assert p.contact("sms") is sms
     assert p.contact("wechat") is None
     # Consent is per channel and purpose: two points on one channel would contradict it.
-    e = refused(lc.Profile, contacts=(sms, lc.ContactPoint(channel="sms", address="2")))
+    e = refused(
+        lc.Profile, contacts=(sms, lc.ContactPoint(channel="sms", address="+8613800000002"))
+    )
     assert e.field == "contacts"
     assert "'sms' appears twice" in str(e)
 
@@ -271,7 +311,7 @@ def test_merge_takes_every_field_the_update_sets() -> None:
 
 
 def test_merge_replaces_collections_whole() -> None:
-    old = lc.Profile(tags=["vip"], contacts=(lc.ContactPoint(channel="sms", address="1"),))
+    old = lc.Profile(tags=["vip"], contacts=(lc.ContactPoint(channel="sms", address=PHONE),))
     update = lc.Profile(tags=["tea"], contacts=(lc.ContactPoint(channel="email", address="a@b.c"),))
     new = old.merge(update)
     assert new.tags == frozenset({"tea"})

@@ -224,7 +224,9 @@ def test_an_erased_customer_is_never_contacted_not_even_about_an_order(store: Me
 
 
 def test_the_gate_follows_the_profile_and_later_consent_changes() -> None:
-    profile = Profile(contacts=(ContactPoint(channel="sms", address="1", consent={"service"}),))
+    profile = Profile(
+        contacts=(ContactPoint(channel="sms", address="+8613800000001", consent={"service"}),)
+    )
     h: list[Any] = [CustomerRegistered(customer_id="c", at=T0, profile=profile)]
 
     def hold(history: list[Any], channel: str, purpose: Purpose) -> Hold | None:

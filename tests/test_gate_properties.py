@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
-from builders import marketing_consent
+from builders import address_for, marketing_consent
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.cadence import contact_gate
@@ -25,7 +25,7 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 POLICY = lc.Policy(timezone="Asia/Shanghai")
 EVERYTHING = lc.Profile(
     contacts=tuple(
-        lc.ContactPoint(channel=ch, address=f"{ch}-address", consent=set(lc.Purpose))
+        lc.ContactPoint(channel=ch, address=address_for(ch), consent=set(lc.Purpose))
         for ch in ("sms", "wechat", "email", "app_push")
     )
 )

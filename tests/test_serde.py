@@ -146,7 +146,7 @@ def test_a_fixed_offset_comes_back_as_that_offset() -> None:
     assert decoded == paid(at=at)
 
 
-@pytest.mark.parametrize("text", ["0.10", "199.00", "0.00", "1E+3", "12345678901234567890.12"])
+@pytest.mark.parametrize("text", ["0.10", "199.00", "0.00", "1E+3", "99999999999.9999"])
 def test_decimals_keep_their_exact_digits(text: str) -> None:
     event = paid(amount=Decimal(text), discount=Decimal(text))
     as_dict = lc.event_to_dict(event)
@@ -177,7 +177,7 @@ def test_a_nested_profile_survives_a_round_trip() -> None:
         birthday=lc.Birthday(month=2, day=29),
         timezone="Australia/Lord_Howe",
         tags=["vip", "tea"],
-        contacts=(lc.ContactPoint(channel="sms", address="1", consent=["marketing"]),),
+        contacts=(lc.ContactPoint(channel="sms", address="+8613800000001", consent=["marketing"]),),
     )
     event = lc.CustomerRegistered(customer_id="c1", at=AT, profile=profile)
     assert lc.event_from_json(lc.event_to_json(event)) == event
@@ -186,9 +186,9 @@ def test_a_nested_profile_survives_a_round_trip() -> None:
 def test_a_version_1_profile_keeps_the_first_contact_point_of_each_channel() -> None:
     # Version 1 allowed two points on one channel; Profile.contact read the first.
     points = [
-        {"channel": "sms", "address": "+86 1", "consent": ["marketing"]},
+        {"channel": "sms", "address": "+86 138 0000 0001", "consent": ["marketing"]},
         {"channel": "email", "address": "a@b.c", "consent": []},
-        {"channel": "sms", "address": "+86 2", "consent": []},
+        {"channel": "sms", "address": "+86 138 0000 0002", "consent": []},
     ]
     old = {
         "type": "registered",
@@ -200,9 +200,9 @@ def test_a_version_1_profile_keeps_the_first_contact_point_of_each_channel() -> 
     }
     event = lc.event_from_dict(old)
     assert isinstance(event, lc.CustomerRegistered)
-    assert [c.address for c in event.profile.contacts] == ["+86 1", "a@b.c"]
+    assert [c.address for c in event.profile.contacts] == ["+8613800000001", "a@b.c"]
     assert event.profile.contact("sms") == lc.ContactPoint(
-        channel="sms", address="+86 1", consent={lc.Purpose.MARKETING}
+        channel="sms", address="+86 138 0000 0001", consent={lc.Purpose.MARKETING}
     )
     # The current version refuses what version 1 tolerated.
     assert refused({**old, "v": lc.SCHEMA_VERSION}).field == "contacts"

@@ -71,7 +71,8 @@ def test_every_section_is_there(report: lc.ShopReport) -> None:
 
 def test_to_dict_is_complete_and_json_ready(report: lc.ShopReport) -> None:
     data = report.to_dict()
-    assert set(data) == {"as_of", "timezone", "customers", *SECTIONS}
+    head = {"as_of", "timezone", "customers", "currency", "other_currencies", "skipped"}
+    assert set(data) == head | set(SECTIONS)
     assert json.loads(json.dumps(data, allow_nan=False)) == data
     for name, section in report.sections().items():
         assert data[name]["available"] is True

@@ -66,8 +66,10 @@ from lifecycle.errors import (
     ConflictingEvent,
     ConvergenceError,
     DataError,
+    ErasureIncomplete,
     ImportFailed,
     InsufficientPoints,
+    InvalidArgument,
     InvalidEvent,
     LifecycleError,
     MissingExtra,
@@ -155,9 +157,10 @@ from lifecycle.policy import (
     TierBenefits,
     TierPolicy,
     TierReview,
+    WritePolicy,
 )
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
-from lifecycle.reasons import Reason
+from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import (
@@ -223,6 +226,7 @@ __all__ = [
     "DowngradeStep",
     "DowngradeWarning",
     "Engaged",
+    "ErasureIncomplete",
     "Event",
     "EventTrigger",
     "ExpiringPoints",
@@ -235,6 +239,7 @@ __all__ = [
     "Hold",
     "ImportFailed",
     "InsufficientPoints",
+    "InvalidArgument",
     "InvalidEvent",
     "Job",
     "JsonLinesChannel",
@@ -299,6 +304,7 @@ __all__ = [
     "SequenceStart",
     "SequenceStep",
     "ShopReport",
+    "Skipped",
     "Snapshot",
     "Stage",
     "StageAssessment",
@@ -330,6 +336,7 @@ __all__ = [
     "UsageError",
     "ValueEstimator",
     "WinBack",
+    "WritePolicy",
     "__version__",
     "assess",
     "assess_stage",

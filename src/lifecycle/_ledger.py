@@ -371,10 +371,11 @@ def fold_ordered(events: Sequence[Event], policy: Policy) -> Ledger:
 def check_orders(history: Sequence[Event], new: Sequence[Event]) -> None:
     """Refuse new order events that contradict what the history says about their orders.
 
-    A refund may not take more than was paid on a known order, in another currency; an order
-    is paid once. Raises :class:`InvalidEvent` naming the offending event.
+    An order has one currency: its placement, payment and refunds all name it. A refund may
+    not take more than was paid on a known order; an order is paid once. Raises
+    :class:`InvalidEvent` naming the offending event.
     """
-    touched = {e.order_id for e in new if isinstance(e, OrderPaid | OrderRefunded)}
+    touched = {e.order_id for e in new if isinstance(e, OrderPlaced | OrderPaid | OrderRefunded)}
     if not touched:
         return
     new_ids = {e.event_id for e in new}
@@ -383,10 +384,24 @@ def check_orders(history: Sequence[Event], new: Sequence[Event]) -> None:
     relevant = [
         e
         for e in (*history, *new)
-        if isinstance(e, OrderPaid | OrderRefunded) and e.order_id in touched
+        if isinstance(e, OrderPlaced | OrderPaid | OrderRefunded) and e.order_id in touched
     ]
     relevant.sort(key=_REPLAY_ORDER)
+    named: dict[str, OrderPlaced | OrderPaid | OrderRefunded] = {}
     for e in relevant:
+        first = named.setdefault(e.order_id, e)
+        if e.currency != first.currency:
+            blame = e if e.event_id in new_ids or first.event_id not in new_ids else first
+            other = first if blame is e else e
+            raise InvalidEvent(
+                f"{blame.currency} for order {e.order_id!r}, which is in {other.currency} "
+                f"(event {other.event_id!r}): one order has one currency",
+                field="currency",
+                event_id=blame.event_id,
+            )
+    for e in relevant:
+        if isinstance(e, OrderPlaced):
+            continue
         if isinstance(e, OrderPaid):
             first = paid.setdefault(e.order_id, e)
             if first is not e:

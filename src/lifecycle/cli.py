@@ -2,8 +2,9 @@
 facade and formats what it returns.
 
 Exit codes: 0 success; 1 the library refused the data (a :class:`LifecycleError`) or failed
-unexpectedly; 2 a usage mistake (bad arguments, a file that cannot be used). Mistakes print one
-line on stderr, never a traceback.
+unexpectedly, or (with ``--strict``) customers were skipped; 2 a usage mistake (bad arguments,
+a file that cannot be used). Mistakes print one line on stderr, never a traceback (``--debug``
+prints one for an unexpected failure).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sqlite3
 import sys
 import time
+import traceback
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -23,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
-from lifecycle._time import zone
+from lifecycle._time import require_aware, zone
 from lifecycle._version import __version__
 from lifecycle.adapters.channels import ConsoleChannel, JsonLinesChannel
 from lifecycle.clock import FixedClock
 from lifecycle.config import load_policy, policy_to_toml
 from lifecycle.datasets import synthetic_shop
-from lifecycle.errors import ConflictingEvent, LifecycleError, NotFound, UsageError
+from lifecycle.errors import ConflictingEvent, InvalidEvent, LifecycleError, NotFound, UsageError
 from lifecycle.io import (
     PRESETS,
     ImportPreview,
@@ -39,6 +41,7 @@ from lifecycle.io import (
     write_csv,
 )
 from lifecycle.policy import Policy
+from lifecycle.reasons import Skipped
 from lifecycle.report import (
     ClusterSection,
     HealthSection,
@@ -93,6 +96,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except Exception as e:  # a bug or an unforeseen failure: still one line, no traceback
+        if getattr(args, "debug", False):
+            traceback.print_exc(file=sys.stderr)
         print(f"lifecycle: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_REFUSED
 
@@ -124,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 data refused, 2 usage mistake.",
     )
     parser.add_argument("--version", action="version", version=f"lifecycle {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an unexpected failure (before the command)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -171,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hash-customer-key", action="store_true", help="store a keyed hash of the customer key"
     )
     imp.add_argument("--tz", help="the zone the file's times are in (default by preset)")
-    imp.add_argument("--currency", default="CNY", help="default CNY")
+    imp.add_argument("--currency", help="the amounts' currency (default: the policy's, else CNY)")
     imp.add_argument("--encoding", help="the file's encoding when guessing is not enough")
     imp.add_argument(
         "--skip-bad",
@@ -219,6 +229,12 @@ def _parser() -> argparse.ArgumentParser:
         _report,
     )
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument(
+        "--currency",
+        type=_currency,
+        help="count money in this currency (default: the policy's); others are listed apart",
+    )
+    report.add_argument("--strict", action="store_true", help=_STRICT)
     history = shop_command(
         "history", "a customer's stage history: each stage, since when, and why", _history, True
     )
@@ -229,11 +245,22 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--dry-run", action="store_true", help="show what would go out; send nothing")
     send.add_argument("--to", type=Path, help="a JSON-lines file to send to (default: the console)")
     send.add_argument("--format", choices=("table", "json"), default="table")
+    send.add_argument("--strict", action="store_true", help=_STRICT)
     plan = shop_command("plan", "the follow-ups due now, and those held back with why", _plan)
     plan.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    plan.add_argument("--strict", action="store_true", help=_STRICT)
     shop_command("export", "everything held about a customer, as JSON", _export, True)
     erase = shop_command("erase", "erase a customer's personal data (needs --yes)", _erase, True)
     erase.add_argument("--yes", action="store_true", help="confirm the erasure")
+    erase.add_argument(
+        "--log",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a JSON-lines file dispatch --to wrote: drop the customer's personal data from it "
+        "too (repeat for several)",
+    )
 
     pol = commands.add_parser(
         "policy",
@@ -258,6 +285,9 @@ def _policy(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+_STRICT = "exit 1 when customers had to be skipped (default: report them and exit 0)"
+
+
 def _instant(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -267,7 +297,30 @@ def _instant(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} has no offset; write e.g. 2026-11-11T20:00+08:00"
         )
-    return value
+    try:
+        return require_aware(value, "at")
+    except InvalidEvent as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e.detail}") from None
+
+
+def _currency(text: str) -> str:
+    if len(text) != 3 or not text.isascii() or not text.isalpha():
+        raise argparse.ArgumentTypeError(f"not a three-letter currency code: {text!r}")
+    return text.upper()
+
+
+def _skipped(args: argparse.Namespace, skipped: Sequence[Skipped]) -> int:
+    """Say in one line which customers a run skipped; the exit code ``--strict`` asks for."""
+    if not skipped:
+        return EXIT_OK
+    customers = sorted({s.customer_id for s in skipped})
+    shown = "; ".join(str(s) for s in skipped[:3])
+    more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+    print(
+        f"lifecycle: {len(customers):,} customer(s) skipped, the rest done: {shown}{more}",
+        file=sys.stderr,
+    )
+    return EXIT_REFUSED if args.strict else EXIT_OK
 
 
 def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycle:
@@ -329,7 +382,7 @@ def _history(args: argparse.Namespace, out: TextIO) -> int:
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
     with _open_shop(args) as shop:
-        report = shop.report()
+        report = shop.report(currency=args.currency)
     if args.format == "json":
         out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
@@ -344,7 +397,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         )
         out.write("\n")
         _shop_report(out, args.lang, report)
-    return EXIT_OK
+    return _skipped(args, report.skipped)
 
 
 def _flat(value: object, path: str = "") -> Iterator[tuple[str, object]]:
@@ -374,7 +427,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                     f"演练：将发送 {len(plan.due):,} 条跟进，实际未发送",
                 )
                 _plan_report(out, args.lang, plan, shop.policy.timezone)
-            return EXIT_OK
+            return _skipped(args, plan.skipped)
         channels = _file_channels(args.to) if args.to is not None else _console_channels(out)
         shop.channels.update(channels)
         report = shop.dispatch()
@@ -393,7 +446,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
     else:
         _dispatch_report(out, args.lang, report, args.to)
-    return EXIT_OK
+    return _skipped(args, report.skipped)
 
 
 def _plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -407,7 +460,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
         write_csv(out, header, [[r[h] for h in header] for r in rows])
     else:
         _plan_report(out, args.lang, plan, shop.policy.timezone)
-    return EXIT_OK
+    return _skipped(args, plan.skipped)
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
@@ -419,9 +472,12 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
 def _erase(args: argparse.Namespace, out: TextIO) -> int:
     if not args.yes:
         raise UsageError(f"erasing {args.customer!r} cannot be undone; add --yes to confirm")
+    logs = [log for log in args.log if log.exists()]
     with _open_shop(args) as shop, _known_customer(args):
+        shop.channels.update({f"log{i}": JsonLinesChannel(log) for i, log in enumerate(logs)})
         count = shop.erase(args.customer)
-    out.write(f"erased the personal data of {args.customer} ({count} events redacted)\n")
+    lines = f"; scrubbed {len(logs)} log file(s)" if logs else ""
+    out.write(f"erased the personal data of {args.customer} ({count} events redacted{lines})\n")
     return EXIT_OK
 
 
@@ -445,6 +501,11 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
     }
     policy = load_policy(args.policy) if args.policy is not None else None
     tz = args.tz or (policy.timezone if policy is not None else None)
+    if options["currency"] is None:  # the shop's: the policy's, else the import's default
+        if policy is not None:
+            options["currency"] = policy.currency
+        else:
+            del options["currency"]
     if args.preview:
         preview = preview_orders(file, tz=tz, **options)
         _preview(out, args.lang or "en", preview, args.format)
@@ -672,6 +733,27 @@ def _shop_report(
     _predicted(out, lang, report.value, report.health, fitted_in)
     out.write("\n")
     _kpis(out, lang, report.kpis)
+    _currencies(out, lang, report)
+
+
+def _currencies(out: TextIO, lang: str, report: ShopReport) -> None:
+    """The report's currency, and the orders in other currencies it left out."""
+    if not report.other_currencies:
+        _say(out, lang, f"Money in {report.currency}.", f"金额单位：{report.currency}。")
+        return
+    others = ", ".join(
+        f"{o.currency} {o.orders:,} orders ({o.revenue:,.2f})" for o in report.other_currencies
+    )
+    others_zh = "，".join(
+        f"{o.currency} {o.orders:,} 笔（{o.revenue:,.2f}）" for o in report.other_currencies
+    )
+    _say(
+        out,
+        lang,
+        f"Money in {report.currency}; left out, in other currencies: {others} "
+        "(--currency to count one of them)",
+        f"金额单位：{report.currency}；其他币种的订单未计入：{others_zh}（用 --currency 指定币种）",
+    )
 
 
 def _missing(out: TextIO, lang: str, en: str, zh: str, section: Missing) -> None:

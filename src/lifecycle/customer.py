@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
+from lifecycle._bounds import check_address, check_name
 from lifecycle._time import valid_zone_name
 from lifecycle.errors import InvalidEvent
 from lifecycle.vocabulary import CONTACT_CHANNELS, Purpose
@@ -48,9 +49,7 @@ def _to_purposes(value: Iterable[Purpose | str]) -> frozenset[Purpose]:
 
 
 def _nonempty_str(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidEvent("must be a non-empty string", field=field)
-    return value
+    return check_name(value, field)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,7 +103,11 @@ class Birthday:
 class ContactPoint:
     """One way to reach the customer, and the purposes they consent to on it.
 
-    ``consent`` defaults to transactional messages only: marketing needs an explicit opt-in.
+    ``address`` is one address in the channel's syntax: an e-mail address
+    (``name@example.com``, no display name or list), an E.164 phone number for SMS and phone
+    (``+86 138 0013 8000`` is kept as ``+8613800138000``), one line for the other channels
+    (several for a postal address); never a control character. ``consent`` defaults to
+    transactional messages only: marketing needs an explicit opt-in.
     """
 
     channel: str = attrs.field()
@@ -121,9 +124,9 @@ class ContactPoint:
                 field="contacts.channel",
             )
 
-    @address.validator
-    def _check_address(self, _: attrs.Attribute[str], value: str) -> None:
-        _nonempty_str("contacts.address", value)
+    def __attrs_post_init__(self) -> None:
+        # One address in the channel's syntax; phone numbers are kept in E.164 form.
+        object.__setattr__(self, "address", check_address(self.channel, self.address))
 
     def allows(self, purpose: Purpose | str) -> bool:
         """Whether the customer consents to ``purpose`` on this contact point."""

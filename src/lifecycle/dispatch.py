@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -36,11 +36,12 @@ from lifecycle.errors import (
     ChannelError,
     LifecycleError,
     PermanentChannelError,
+    StoreError,
 )
 from lifecycle.events import Contacted, Event, Referred
 from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
-from lifecycle.reasons import Reason
+from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import Purpose
@@ -57,6 +58,7 @@ __all__ = [
     "dispatch",
     "in_doubt",
     "read_facts",
+    "read_histories",
     "read_records",
     "to_outbox",
 ]
@@ -132,6 +134,16 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
         "策略中已没有计划此消息的规则 {rule}。",
     ),
     "invalid": ("The entry cannot be sent: {error}.", "该条目无法发送：{error}。"),
+    "unreadable": (
+        "The customer's history cannot be read or judged ({error}); nothing was sent, retry "
+        "after {next}.",
+        "无法读取或判断该客户的历史（{error}）；未发送，将于 {next} 之后重试。",
+    ),
+    "unreadable_gave_up": (
+        "The customer's history cannot be read or judged ({error}); nothing was sent, given "
+        "up after {failures} tries.",
+        "无法读取或判断该客户的历史（{error}）；未发送，{failures} 次尝试后放弃。",
+    ),
     "no_channel": (
         "No channel named {channel} is configured; retry after {next}.",
         "未配置名为 {channel} 的渠道；将于 {next} 之后重试。",
@@ -179,13 +191,17 @@ class Dispatched:
 class DispatchReport:
     """Every entry one :func:`dispatch` call handled, in the order it handled them.
 
-    ``planned`` counts the customers the facade planned before dispatching.
+    ``planned`` counts the customers the facade planned before dispatching. An entry whose
+    customer's history cannot be read or judged is not sent: it is retried with backoff and
+    failed after ``max_attempts``, with the error, and the run goes on.
     """
 
     as_of: datetime
     worker: str
     results: tuple[Dispatched, ...] = ()
     planned: int = 0
+    skipped: tuple[Skipped, ...] = ()
+    """Customers the facade could not plan, each with the error; everyone else was planned."""
 
     def __repr__(self) -> str:
         counts = (f"{k} {n:,}" for k, n in self.counts().items())
@@ -347,6 +363,55 @@ def conversions_of(
     return conversions_among(referred, found, policy, now)
 
 
+_T = TypeVar("_T")
+
+
+def read_histories(
+    store: Store, customer_ids: Sequence[str], skipped: list[Skipped] | None = None
+) -> dict[str, tuple[Event, ...]]:
+    """The histories of ``customer_ids`` in one read. With ``skipped``, should one of them not
+    decode (stored before a rule of today, say), each is read alone and those that fail go to
+    ``skipped``. A failing store is not isolated: its ``StoreError`` reaches the caller."""
+    try:
+        return store.histories(customer_ids)
+    except StoreError:
+        raise
+    except Exception:
+        if skipped is None:
+            raise
+    out: dict[str, tuple[Event, ...]] = {}
+    for cid in customer_ids:
+        try:
+            history = store.history(cid)
+        except StoreError:
+            raise
+        except Exception as e:  # reported in ``skipped``, never swallowed
+            skipped.append(Skipped.of(cid, e))
+            continue
+        if history:
+            out[cid] = history
+    return out
+
+
+def _isolated(
+    skipped: list[Skipped] | None, ids: Iterable[str], each: Callable[[str], _T]
+) -> dict[str, _T]:
+    """``each(cid)`` for every id; with ``skipped``, a customer whose call fails (but for a
+    ``StoreError``) goes there instead of stopping the others."""
+    out: dict[str, _T] = {}
+    for cid in ids:
+        if skipped is None:
+            out[cid] = each(cid)
+            continue
+        try:
+            out[cid] = each(cid)
+        except StoreError:
+            raise
+        except Exception as e:  # reported in ``skipped``, never swallowed
+            skipped.append(Skipped.of(cid, e))
+    return out
+
+
 def read_records(
     store: Store,
     customer_ids: Iterable[str],
@@ -356,44 +421,67 @@ def read_records(
     model: AliveModel | None = None,
     lookback: timedelta | None = None,
     horizon: timedelta = timedelta(0),
+    skipped: list[Skipped] | None = None,
 ) -> dict[str, CustomerRecord]:
     """The records at ``now`` of the customers of ``customer_ids`` who have events.
 
     A customer whose snapshot keeps a state that still holds is read from it and the events
     stored since (:mod:`lifecycle._state`), without replaying their history; the others
-    from their whole history. Both give the same record.
+    from their whole history. Both give the same record. With ``skipped``, a customer whose
+    history, referrals or record cannot be read is left out and listed there, and the others
+    are read; a ``StoreError`` always reaches the caller.
     """
     now = to_utc(require_aware(now, "now"))
     back = timedelta(days=policy.cadence.lookback_days) if lookback is None else lookback
     fingerprint = policy_fingerprint(policy)
-    resumed: dict[str, Resumed] = {}
     ids = list(dict.fromkeys(customer_ids))
-    for cid in ids:
+
+    def from_state(cid: str) -> tuple[Resumed, int] | None:
         snap = store.snapshot(cid)
         if snap is None or snap.state is None:
-            continue
-        r = resume(snap.state, store.history_since(cid, snap.version), policy, fingerprint, now)
-        if r is not None:
-            resumed[cid] = r
-    histories = store.histories([c for c in ids if c not in resumed])
+            return None
+        since = store.history_since(cid, snap.version)
+        r = resume(snap.state, since, policy, fingerprint, now)
+        return None if r is None else (r, snap.version + len(since))
+
+    # A state that cannot be read is folded again from the history, which names the problem.
+    resumed = {cid: r for cid, r in _isolated([], ids, from_state).items() if r is not None}
+    histories = read_histories(store, [c for c in ids if c not in resumed], skipped)
     referred: dict[str, Collection[str]] = {
-        cid: r.ledger.referrals.keys() for cid, r in resumed.items()
+        cid: r.ledger.referrals.keys() for cid, (r, _) in resumed.items()
     }
     referred.update(
         {cid: {e.referred_id for e in h if isinstance(e, Referred)} for cid, h in histories.items()}
     )
-    conversions = conversions_of(store, referred, policy, now, known=histories)
-    out: dict[str, CustomerRecord] = {}
-    for cid in ids:
+    try:
+        conversions = conversions_of(store, referred, policy, now, known=histories)
+    except StoreError:
+        raise
+    except Exception:
+        if skipped is None:
+            raise
+        # One referred customer's history does not read: find whose referrals fail.
+        per = _isolated(
+            skipped,
+            list(referred),
+            lambda c: conversions_of(store, {c: referred[c]}, policy, now, known=histories),
+        )
+        conversions = {k: v for mine in per.values() for k, v in mine.items()}
+        for cid in set(referred) - per.keys():
+            resumed.pop(cid, None)
+            histories.pop(cid, None)
+
+    def record(cid: str) -> CustomerRecord:
         refs = conversions.get(cid, {})
         if cid in resumed:
-            r = resumed[cid]
-            out[cid] = CustomerRecord.from_ledger(
+            r, version = resumed[cid]
+            return CustomerRecord.from_ledger(
                 cid,
                 r.ledger,
                 policy,
                 now,
                 history=partial(store.history, cid),
+                version=version,
                 stage_history=r.stage_history(refs),
                 later=r.later,
                 referrals=refs,
@@ -401,18 +489,19 @@ def read_records(
                 horizon=horizon,
                 model=model,
             )
-        elif cid in histories:
-            out[cid] = CustomerRecord(
-                cid,
-                histories[cid],
-                policy,
-                now,
-                referrals=refs,
-                lookback=back,
-                horizon=horizon,
-                model=model,
-            )
-    return out
+        return CustomerRecord(
+            cid,
+            histories[cid],
+            policy,
+            now,
+            referrals=refs,
+            lookback=back,
+            horizon=horizon,
+            model=model,
+        )
+
+    present = [c for c in ids if c in resumed or c in histories]
+    return _isolated(skipped, present, record)
 
 
 def read_facts(
@@ -636,6 +725,33 @@ def _after_send(
     )
 
 
+def _unreadable(
+    entry: OutboxEntry, error: Exception, policy: DispatchPolicy, now: datetime
+) -> Decision:
+    """An entry whose customer's history cannot be read or judged: nothing is sent; it is
+    tried again with backoff, and failed once ``max_attempts`` tries have failed."""
+    text = f"{type(error).__name__}: {error}"
+    failures = entry.failures + 1
+    doubt = entry.abandoned or entry.in_doubt
+    if failures >= policy.max_attempts:
+        return Decision(
+            outcome=DispatchOutcome.FAILED,
+            reason=_reason("unreadable_gave_up", error=text, failures=failures),
+            failures=failures,
+            doubt=doubt,
+            error=text,
+        )
+    later = now + policy.backoff(entry.key, failures)
+    return Decision(
+        outcome=DispatchOutcome.RETRY,
+        reason=_reason("unreadable", error=text, next=later.isoformat()),
+        until=later,
+        failures=failures,
+        doubt=doubt,
+        error=text,
+    )
+
+
 def _failed_in_doubt(failures: int, error: str) -> Decision:
     """Give up on an entry an earlier attempt of which may have gone out."""
     return Decision(
@@ -686,21 +802,29 @@ class _Run:
 
     def handle(self, entry: OutboxEntry, at: datetime) -> Dispatched:
         """Claim → decide → send → settle, for one claimed entry."""
-        history = self.store.history(entry.customer_id)
-        # A dispatcher whose clock runs ahead may have stamped a send "later" than now: decide
-        # (and stamp this send) no earlier, so that every send counts against the caps.
-        at = max([at, *(to_utc(e.at) for e in history if isinstance(e, Contacted))])
-        facts = read_facts(
-            self.store,
-            entry.customer_id,
-            self.policy,
-            at,
-            model=self.model,
-            horizon=_LOOKAHEAD,
-            history=history,
-        )
         channel = self.channels.get(entry.channel)
-        d = decide(entry, facts, at, deduplicates=None if channel is None else channel.deduplicates)
+        try:
+            history = self.store.history(entry.customer_id)
+            # A dispatcher whose clock runs ahead may have stamped a send "later" than now:
+            # decide (and stamp this send) no earlier, so that every send counts against the
+            # caps.
+            at = max([at, *(to_utc(e.at) for e in history if isinstance(e, Contacted))])
+            facts = read_facts(
+                self.store,
+                entry.customer_id,
+                self.policy,
+                at,
+                model=self.model,
+                horizon=_LOOKAHEAD,
+                history=history,
+            )
+            d = decide(
+                entry, facts, at, deduplicates=None if channel is None else channel.deduplicates
+            )
+        except StoreError:
+            raise  # the store failed: the caller hears of it
+        except Exception as e:  # this customer's history: reported, and the run goes on
+            d = _unreadable(entry, e, self.policy.dispatch, at)
         if d.outcome is DispatchOutcome.SENT:
             assert channel is not None
             d = _after_send(entry, channel, d, self.policy.dispatch, at)

@@ -12,8 +12,10 @@
     ├── ImportFailed (ValueError)          a file of orders that cannot be imported
     ├── ModelError                         a customer-value model cannot be fitted or used
     │   └── ConvergenceError               the fit did not reach a maximum of the likelihood
+    ├── InvalidArgument (ValueError)       an argument of a call that makes no sense
     ├── StoreError                         the store failed; nothing was written
     │   └── ConcurrencyError               another writer changed the customer first
+    ├── ErasureIncomplete                  the erasure committed, but old copies may remain
     ├── ChannelError                       a message could not be sent
     │   ├── TransientChannelError          try again later
     │   └── PermanentChannelError          do not try again
@@ -38,8 +40,10 @@ __all__ = [
     "ConflictingEvent",
     "ConvergenceError",
     "DataError",
+    "ErasureIncomplete",
     "ImportFailed",
     "InsufficientPoints",
+    "InvalidArgument",
     "InvalidEvent",
     "LifecycleError",
     "MissingExtra",
@@ -184,6 +188,43 @@ class ConvergenceError(ModelError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.model, self.reason))
+
+
+class InvalidArgument(LifecycleError, ValueError):
+    """An argument of a call that cannot be used (a stage that does not exist, a timeout
+    that is not a number); nothing was done.
+
+    Attributes:
+        argument: the name of the offending argument.
+    """
+
+    def __init__(self, message: str, *, argument: str):
+        self.argument = argument
+        self.detail = message
+        super().__init__(f"argument {argument!r}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.detail,), {"argument": self.argument}))
+
+
+class ErasureIncomplete(LifecycleError):
+    """The erasure was recorded and the personal data redacted, but old copies may remain in
+    the store's files (a write-ahead log that could not be emptied yet). Erase again.
+
+    Attributes:
+        customer_id: the customer being erased.
+    """
+
+    def __init__(self, customer_id: str, reason: str):
+        self.customer_id = customer_id
+        self.reason = reason
+        super().__init__(
+            f"customer {customer_id!r} is erased, but old copies may remain until the store's "
+            f"files are cleaned ({reason}); erase again to finish"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.customer_id, self.reason))
 
 
 class StoreError(LifecycleError):

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from lifecycle._bounds import MAX_NAME_LENGTH, check_amount, check_name, check_text
 from lifecycle._time import require_aware, to_utc
 from lifecycle.customer import Profile
 from lifecycle.errors import InvalidEvent
@@ -62,14 +63,15 @@ ENGAGEMENT_KINDS: Final = frozenset(
 FEEDBACK_KINDS: Final = {"nps": (0, 10), "csat": (1, 5)}
 #: Kinds of partnership agreement.
 PARTNERSHIP_KINDS: Final = frozenset({"agent", "distributor", "reseller", "shareholder"})
+#: The longest event id: a natural key joins a few names and an instant.
+_MAX_EVENT_ID: Final = 4 * MAX_NAME_LENGTH
 
 
 # -- validators and converters ------------------------------------------------------------------
 
 
 def _check_id(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidEvent("must be a non-empty string", field=attr.name)
+    check_name(value, attr.name)
 
 
 def _check_optional_id(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
@@ -87,8 +89,8 @@ def _check_optional_aware(inst: object, attr: attrs.Attribute[Any], value: objec
 
 
 def _check_optional_text(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not isinstance(value, str):
-        raise InvalidEvent("must be a string", field=attr.name)
+    if value is not None:
+        check_text(value, attr.name)
 
 
 def _decimal(value: object, field: str) -> Decimal:
@@ -112,10 +114,7 @@ def _decimal(value: object, field: str) -> Decimal:
 
 
 def _check_amount(inst: object, attr: attrs.Attribute[Any], value: Decimal) -> None:
-    if not value.is_finite():
-        raise InvalidEvent("must be a finite number", field=attr.name)
-    if value < 0:
-        raise InvalidEvent("must not be negative", field=attr.name)
+    check_amount(value, attr.name)
 
 
 def _currency(value: object) -> str:
@@ -129,8 +128,7 @@ def _str_tuple(value: object, field: str) -> tuple[str, ...]:
         raise InvalidEvent("give a collection of strings, not one string", field=field)
     out = tuple(value)
     for item in out:
-        if not isinstance(item, str) or not item:
-            raise InvalidEvent("must hold non-empty strings", field=field)
+        check_name(item, field)
     return out
 
 
@@ -209,6 +207,7 @@ class Event:
     def __attrs_post_init__(self) -> None:
         if not self.event_id.strip():
             object.__setattr__(self, "event_id", self.natural_key())
+        check_name(self.event_id, "event_id", max_length=_MAX_EVENT_ID)
         object.__setattr__(self, "_sort_key", (to_utc(self.at), self.rank, self.event_id))
 
     def natural_key(self) -> str:

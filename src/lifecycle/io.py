@@ -34,8 +34,9 @@ from typing import Any, Final, TextIO
 
 import attrs
 
+from lifecycle._bounds import check_address, check_amount, check_name
 from lifecycle._display import field_table, one_line
-from lifecycle._time import to_utc, valid_zone_name, zone
+from lifecycle._time import require_aware, to_utc, valid_zone_name, zone
 from lifecycle.customer import ContactPoint, Profile
 from lifecycle.errors import ImportFailed, InvalidEvent, MissingExtra
 from lifecycle.events import (
@@ -1174,10 +1175,35 @@ def _label(spec: str | None) -> str | None:
 def _check_order(o: _Obs, paid: Decimal | None, refunded: Decimal) -> tuple[str, str] | None:
     """What is wrong with an order as read, as (field, text); ``None`` when nothing is.
 
-    The one place per-order validation lives: extend it here.
+    The one place per-order validation lives: extend it here. Instants, amounts, names and
+    addresses meet the bounds every event meets (:mod:`lifecycle._bounds`), so a row the
+    events would refuse is a bad row, not a failed import.
     """
     if len(o.currency) != 3 or not o.currency.isascii() or not o.currency.isalpha():
         return "currency", f"not a three-letter currency code: {o.currency[:10]!r}"
+    instants = {
+        "placed_at": o.placed_at,
+        "paid_at": o.paid_at,
+        "closed_at": o.closed_at,
+        "shipped_at": o.shipped_at,
+        "delivered_at": o.delivered_at,
+    }
+    amounts = {"amount": o.due, "paid": paid, "refund": refunded, "discount": o.discount}
+    try:
+        for name, at in instants.items():
+            if at is not None:
+                require_aware(at, name)
+        for name, amount in amounts.items():
+            if amount is not None:
+                check_amount(amount, name)
+        if o.name is not None:
+            check_name(o.name, "name")
+        if o.phone:
+            check_address("sms", o.phone, "phone")
+        if o.email:
+            check_address("email", o.email, "email")
+    except InvalidEvent as e:
+        return e.field or "row", e.detail
     if paid is not None and o.paid_at is not None and o.paid_at < o.placed_at:
         return "paid_at", "paid before it was placed"
     if paid is not None and refunded > paid:

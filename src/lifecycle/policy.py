@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -45,6 +46,7 @@ __all__ = [
     "TierBenefits",
     "TierPolicy",
     "TierReview",
+    "WritePolicy",
 ]
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -529,12 +531,20 @@ class PointsPolicy:
     )
 
 
-def _loyalty_currency(value: object) -> str:
-    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
-        raise PolicyError(
-            "must be a three-letter ISO 4217 code such as 'CNY'", key="loyalty.currency"
-        )
+def _currency(value: object, key: str) -> str:
+    ok = isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha()
+    if not ok:
+        raise PolicyError("must be a three-letter ISO 4217 code such as 'CNY'", key=key)
+    assert isinstance(value, str)
     return value.upper()
+
+
+def _loyalty_currency(value: object) -> str:
+    return _currency(value, "loyalty.currency")
+
+
+def _shop_currency(value: object) -> str:
+    return _currency(value, "currency")
 
 
 @attrs.frozen(kw_only=True)
@@ -622,6 +632,41 @@ class DispatchPolicy:
 def _unit(text: str) -> float:
     """A number in [0, 1) derived from ``text``: jitter that replays the same every time."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+@attrs.frozen(kw_only=True)
+class WritePolicy:
+    """How a write that meets another writer on the same customer tries again.
+
+    :meth:`lifecycle.Lifecycle.record` (and ``erase``) re-read and retry after a
+    ``ConcurrencyError``, waiting a random share of an exponentially growing delay ("full
+    jitter", so writers that collided do not collide again in step), until the budget is
+    spent; only then does the ``ConcurrencyError`` reach the caller.
+
+    Attributes:
+        retry_budget_seconds: how long one call keeps retrying, in all.
+        backoff_base_seconds: the longest first wait; it doubles after each conflict.
+        backoff_max_seconds: the cap on any one wait.
+    """
+
+    retry_budget_seconds: float = attrs.field(default=30.0, validator=_number("writes", 0))
+    backoff_base_seconds: float = attrs.field(default=0.002, validator=_number("writes", 0))
+    backoff_max_seconds: float = attrs.field(default=0.5, validator=_number("writes", 0))
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("retry_budget_seconds", "backoff_base_seconds", "backoff_max_seconds"):
+            if not math.isfinite(getattr(self, name)):
+                raise PolicyError("must be a finite number", key=f"writes.{name}")
+        if self.backoff_max_seconds < self.backoff_base_seconds:
+            raise PolicyError(
+                "must be at least backoff_base_seconds", key="writes.backoff_max_seconds"
+            )
+
+    def backoff(self, conflicts: int, draw: float) -> float:
+        """Seconds to wait after conflict number ``conflicts`` (from 1), for a ``draw`` in
+        [0, 1): a random share of the doubled and capped delay."""
+        ceiling = self.backoff_base_seconds * 2.0 ** max(0, min(conflicts - 1, 40))
+        return min(self.backoff_max_seconds, ceiling) * draw
 
 
 # -- owners -------------------------------------------------------------------------------------
@@ -719,7 +764,10 @@ class Policy:
 
     ``timezone`` is the shop's zone, used for customers whose profile names none;
     ``language`` (``"en"`` or ``"zh"``) the language of messages to customers whose profile
-    names no locale.
+    names no locale. ``currency`` is the shop's currency: reports count money in it and list
+    orders in other currencies apart. Loyalty amounts are in it too: left out, it is
+    ``loyalty.currency``; given, ``loyalty.currency`` follows it when the loyalty policy is
+    the default one, and must equal it otherwise.
     """
 
     timezone: str = attrs.field(default="UTC", validator=_check_zone)
@@ -727,9 +775,28 @@ class Policy:
     stage: StagePolicy = attrs.field(factory=StagePolicy, validator=_part(StagePolicy))
     status: StatusPolicy = attrs.field(factory=StatusPolicy, validator=_part(StatusPolicy))
     loyalty: LoyaltyPolicy = attrs.field(factory=LoyaltyPolicy, validator=_part(LoyaltyPolicy))
+    currency: str = attrs.field(
+        default=attrs.Factory(
+            lambda self: getattr(self.loyalty, "currency", "CNY"), takes_self=True
+        ),
+        converter=_shop_currency,
+    )
+    """The shop's currency (ISO 4217): reports count money in it, other currencies apart."""
     cadence: CadencePolicy = attrs.field(factory=CadencePolicy, validator=_part(CadencePolicy))
     dispatch: DispatchPolicy = attrs.field(factory=DispatchPolicy, validator=_part(DispatchPolicy))
     owners: OwnerPolicy = attrs.field(factory=OwnerPolicy, validator=_part(OwnerPolicy))
+    writes: WritePolicy = attrs.field(factory=WritePolicy, validator=_part(WritePolicy))
+
+    def __attrs_post_init__(self) -> None:
+        if self.loyalty.currency != self.currency:
+            if self.loyalty != LoyaltyPolicy():
+                raise PolicyError(
+                    f"loyalty amounts are in the shop's currency {self.currency}; set both "
+                    "to the same code",
+                    key="loyalty.currency",
+                )
+            loyalty = attrs.evolve(self.loyalty, currency=self.currency)
+            object.__setattr__(self, "loyalty", loyalty)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:

@@ -267,7 +267,12 @@ class Store(Protocol):
         type), clears the ``state`` of the customer's snapshot, cancels the customer's unsent
         outbox entries, and clears the texts, subjects and payloads of all their outbox
         entries, sent ones included. The old contents must not
-        survive anywhere the store writes (free pages, journals).
+        survive anywhere the store writes (free pages, journals). Forgetting again is
+        harmless.
+
+        Raises:
+            lifecycle.errors.ErasureIncomplete: the redaction committed, but old copies could
+                not be wiped yet (a journal another connection holds); call again.
         """
         ...
 

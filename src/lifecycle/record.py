@@ -60,6 +60,8 @@ class CustomerRecord:
         history: every event of the customer, as given (or read when first asked for).
         events: the events at or before ``now``, in replay order.
         next_event_at: the first event after ``now``, if the history holds one.
+        version: how many events the record was read from (the store's version of the
+            customer when it was read).
         ledger: the fold itself (running totals the stage and status rules read).
         orders: every order by id (:data:`OrderRecord`).
         complaints, resolved: complaints opened and resolved, by complaint id.
@@ -108,6 +110,7 @@ class CustomerRecord:
             fold_ordered(events, policy),
             policy,
             now,
+            version=len(history),
             later=later,
             referrals=referrals,
             lookback=lookback,
@@ -124,6 +127,7 @@ class CustomerRecord:
         now: datetime,
         *,
         history: Callable[[], Sequence[Event]],
+        version: int,
         stage_history: tuple[StageChange, ...] | None = None,
         later: datetime | None = None,
         referrals: Mapping[str, datetime] | None = None,
@@ -133,9 +137,10 @@ class CustomerRecord:
     ) -> CustomerRecord:
         """The record from a fold already made (a snapshot's state and the events since).
 
-        ``ledger`` must be the fold of every event at or before ``now``; ``later`` the first
-        event after it. ``history`` reads the whole history, for what the fold does not keep
-        (the stage history, when ``stage_history`` is not given, and :attr:`events`).
+        ``ledger`` must be the fold of every event at or before ``now`` of the ``version``
+        events stored; ``later`` the first event after it. ``history`` reads the whole
+        history, for what the fold does not keep (the stage history, when ``stage_history`` is
+        not given, and :attr:`events`).
         """
         record = cls.__new__(cls)
         record.__dict__["_history_source"] = history
@@ -146,6 +151,7 @@ class CustomerRecord:
             ledger,
             policy,
             to_utc(require_aware(now, "now")),
+            version=version,
             later=later,
             referrals=referrals,
             lookback=lookback,
@@ -161,6 +167,7 @@ class CustomerRecord:
         policy: Policy,
         now: datetime,
         *,
+        version: int,
         later: datetime | None,
         referrals: Mapping[str, datetime] | None,
         lookback: timedelta,
@@ -170,6 +177,7 @@ class CustomerRecord:
         self.customer_id = customer_id
         self.model = model
         self.now = now
+        self.version = version
         self.next_event_at = later
         self.floor = self.now - lookback
         self.end = self.now + horizon

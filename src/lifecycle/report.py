@@ -38,11 +38,11 @@ from lifecycle.analytics import (
     rfm_summary,
 )
 from lifecycle.assessment import referral_conversions
-from lifecycle.errors import DataError, ModelError
-from lifecycle.events import Event, sort_key
+from lifecycle.errors import DataError, InvalidArgument, ModelError
+from lifecycle.events import Event, OrderPaid, sort_key
 from lifecycle.loyalty import points_ledger
 from lifecycle.policy import Policy
-from lifecycle.reasons import Reason
+from lifecycle.reasons import Reason, Skipped
 from lifecycle.status import AliveModel, assess_status
 from lifecycle.vocabulary import Status
 
@@ -54,6 +54,7 @@ __all__ = [
     "KpiSection",
     "LoyaltySection",
     "Missing",
+    "OtherCurrency",
     "ParetoSection",
     "SegmentSection",
     "ShopReport",
@@ -445,12 +446,24 @@ class KpiSection(_Section):
         return html_table(("KPI", *(p.window.en for p in self.periods)), rows, caption="KPIs")
 
 
+@attrs.frozen(kw_only=True)
+class OtherCurrency:
+    """Valid orders paid in a currency other than the report's, left out of its figures."""
+
+    currency: str
+    orders: int
+    revenue: float
+    """What those orders brought, net of refunds, in ``currency``."""
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class ShopReport:
     """The whole shop at ``as_of``; every section labels its window.
 
     A section the data cannot give (RFM segments of two buyers, a value model without scipy or
-    without repeat buyers) is a :class:`Missing` that says why.
+    without repeat buyers) is a :class:`Missing` that says why. Money is counted in
+    ``currency``; valid orders in other currencies are listed in ``other_currencies`` and left
+    out of the figures. ``skipped`` lists customers whose history could not be read.
     """
 
     as_of: datetime
@@ -464,6 +477,9 @@ class ShopReport:
     clusters: ClusterSection | Missing
     value: ValueSection | Missing
     kpis: KpiSection | Missing
+    currency: str = "CNY"
+    other_currencies: tuple[OtherCurrency, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
 
     def __repr__(self) -> str:
         missing = [name for name, s in self.sections().items() if isinstance(s, Missing)]
@@ -478,7 +494,11 @@ class ShopReport:
 
     def sections(self) -> dict[str, Any]:
         """The sections by name, in the order they are shown."""
-        return {f.name: getattr(self, f.name) for f in attrs.fields(ShopReport)[3:]}
+        return {
+            f.name: value
+            for f in attrs.fields(ShopReport)
+            if isinstance(value := getattr(self, f.name), _Section | Missing)
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Every section and figure as plain values (JSON-ready)."""
@@ -486,6 +506,9 @@ class ShopReport:
             "as_of": self.as_of.isoformat(),
             "timezone": self.timezone,
             "customers": self.customers,
+            "currency": self.currency,
+            "other_currencies": _plain(self.other_currencies),
+            "skipped": [_plain(s) for s in self.skipped],
         }
         return head | {name: s.to_dict() for name, s in self.sections().items()}
 
@@ -512,6 +535,7 @@ def shop_report(
     recent_days: int = 365,
     expiring_days: int = 30,
     top: int = 5,
+    currency: str | None = None,
 ) -> ShopReport:
     """The report on every customer in ``histories`` at ``now``.
 
@@ -524,8 +548,11 @@ def shop_report(
         recent_days: the recent window of the KPIs, beside all time.
         expiring_days: the window of the points about to expire.
         top: how many customers of the highest CLV to list.
+        currency: the currency money is counted in (default: the policy's); valid orders in
+            others are listed apart in :attr:`ShopReport.other_currencies`.
     """
     now = to_utc(require_aware(now, "now"))
+    money = _report_currency(policy.currency if currency is None else currency)
     events = [e for h in histories.values() for e in h]
     batch = assess_all(events, policy, now, tiers=True)
     first = min((t for e in events if (t := sort_key(e)[0]) <= now), default=None)
@@ -533,7 +560,7 @@ def shop_report(
     at_now = Window.now(now)
     summary: CustomerSummary | Missing
     try:
-        table = Transactions.from_events(events, policy=policy, at=now)
+        table = Transactions.from_events(events, policy=policy, at=now, currency=money)
         summary = (
             rfm_summary(table, end=now)
             if len(table)
@@ -557,8 +584,33 @@ def shop_report(
         pareto=_pareto(summary, all_time),
         clusters=_clusters(summary, all_time),
         value=_value(summary, histories, policy, now, model, fit, top, all_time),
-        kpis=_kpis(events, policy, now, first, recent_days),
+        kpis=_kpis(events, policy, now, first, recent_days, money),
+        currency=money,
+        other_currencies=_other_currencies(events, policy, now, money),
     )
+
+
+def _report_currency(value: object) -> str:
+    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise InvalidArgument("a three-letter ISO 4217 code such as 'CNY'", argument="currency")
+    return value.upper()
+
+
+def _other_currencies(
+    events: Sequence[Event], policy: Policy, now: datetime, currency: str
+) -> tuple[OtherCurrency, ...]:
+    """The valid orders of ``events`` in currencies other than ``currency``, per currency."""
+    others = sorted(
+        {e.currency for e in events if isinstance(e, OrderPaid) and e.currency != currency}
+    )
+    out = []
+    for code in others:
+        table = Transactions.from_events(events, policy=policy, at=now, currency=code)
+        if len(table):
+            out.append(
+                OtherCurrency(currency=code, orders=len(table), revenue=float(table.net.sum()))
+            )
+    return tuple(out)
 
 
 def _loyalty(
@@ -739,13 +791,21 @@ def _value(
 
 
 def _kpis(
-    events: Sequence[Event], policy: Policy, now: datetime, first: datetime | None, days: int
+    events: Sequence[Event],
+    policy: Policy,
+    now: datetime,
+    first: datetime | None,
+    days: int,
+    currency: str,
 ) -> KpiSection | Missing:
     windows = [Window.all_time(first, now)] if first is not None and first < now else []
     windows.append(Window.last(days, now))
     try:
         periods = tuple(
-            KpiPeriod(window=w, kpis=kpis(events, policy, start=w.start or now, end=now))
+            KpiPeriod(
+                window=w,
+                kpis=kpis(events, policy, start=w.start or now, end=now, currency=currency),
+            )
             for w in windows
         )
     except DataError as e:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from lifecycle._bounds import check_address
 from lifecycle._time import to_utc, zone
 from lifecycle.errors import InvalidEvent, LifecycleError
 from lifecycle.events import EVENT_TYPES, Event
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: The version of the event dict layout this release writes.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 _JSON: Final = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
 
@@ -60,9 +61,29 @@ def _one_point_per_channel(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "profile": {**profile, "contacts": kept}}
 
 
+def _addresses_in_syntax(body: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 holds one address per contact point in its channel's syntax (an e-mail
+    address, an E.164 number). A contact point of an older dict whose address is not one (a
+    national phone number, a list of e-mail addresses) is left out when read, so nothing is
+    sent to it; the stored dict itself is not changed."""
+    profile = body.get("profile")
+    if not isinstance(profile, dict) or not isinstance(profile.get("contacts"), list):
+        return body
+    kept = []
+    for point in profile["contacts"]:
+        if isinstance(point, dict) and isinstance(point.get("channel"), str):
+            try:
+                check_address(point["channel"], point.get("address"))
+            except InvalidEvent:
+                continue
+        kept.append(point)
+    return {**body, "profile": {**profile, "contacts": kept}}
+
+
 #: Upgrades from version N to N + 1, applied in turn to older dicts.
 _MIGRATIONS: Final[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     1: _one_point_per_channel,
+    2: _addresses_in_syntax,
 }
 
 

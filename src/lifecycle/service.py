@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import secrets
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+import time as _time_module
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
+from enum import Enum
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar, cast
 
 import attrs
 
@@ -30,6 +34,7 @@ from lifecycle.dispatch import (
     conversions_in,
     default_worker,
     dispatch,
+    read_histories,
     read_records,
     to_outbox,
 )
@@ -37,6 +42,7 @@ from lifecycle.errors import (
     ConcurrencyError,
     ConflictingEvent,
     ImportFailed,
+    InvalidArgument,
     InvalidEvent,
     LifecycleError,
     NotFound,
@@ -67,7 +73,16 @@ from lifecycle.io import (
 from lifecycle.loyalty import check_loyalty
 from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
 from lifecycle.policy import Policy
-from lifecycle.ports import Channel, PlanIndex, PlanMark, ShopSettings, Snapshot, Store
+from lifecycle.ports import (
+    Channel,
+    OutboxEntry,
+    PlanIndex,
+    PlanMark,
+    ShopSettings,
+    Snapshot,
+    Store,
+)
+from lifecycle.reasons import Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.report import ShopReport, shop_report
 from lifecycle.serde import encode_value, event_to_dict
@@ -76,6 +91,8 @@ from lifecycle.status import AliveModel
 from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["Lifecycle", "RecordResult"]
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen(kw_only=True)
@@ -103,12 +120,22 @@ class RecordResult:
         return field_table(rows, caption="Recorded")
 
 
-def _as_set(value: Any, kind: type) -> frozenset[Any] | None:
+def _as_set(value: Any, kind: type, argument: str) -> frozenset[Any] | None:
     if value is None:
         return None
-    if isinstance(value, kind | str):
-        return frozenset({kind(value)})
-    return frozenset(kind(v) for v in value)
+    try:
+        if isinstance(value, kind | str | int):
+            return frozenset({kind(value)})
+        return frozenset(kind(v) for v in value)
+    except (ValueError, TypeError):
+        names = ", ".join(m.name.lower() for m in cast("type[Enum]", kind))
+        raise InvalidArgument(
+            f"not a {kind.__name__} or a collection of them; use {names}", argument=argument
+        ) from None
+
+
+def _sorted_skips(skipped: Iterable[Skipped]) -> tuple[Skipped, ...]:
+    return tuple(sorted(skipped, key=lambda s: (s.customer_id, s.rule or "")))
 
 
 def _order_events_of(histories: Iterable[Sequence[Event]]) -> dict[str, list[Event]]:
@@ -150,6 +177,10 @@ _LOOKAHEAD: Final = timedelta(days=2)
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
 
+#: Redaction passes an erasure makes at most: one, and another should a host have stored
+#: personal data for the customer without going through :meth:`Lifecycle.record`.
+_ERASE_PASSES = 3
+
 
 class Lifecycle:
     """The customer lifecycle of one shop.
@@ -165,9 +196,6 @@ class Lifecycle:
     Without a ``policy``, the defaults apply with the shop's time zone and language as the
     first import recorded them (see :meth:`import_orders`).
     """
-
-    #: How often :meth:`record` retries when another writer got there first.
-    retries = 5
 
     #: Snapshots keep a customer's folded record from this many events on (see
     #: ``docs/storage.md``): shorter histories read and fold faster than a state decodes.
@@ -189,6 +217,9 @@ class Lifecycle:
         self.model = model
         self.channels: dict[str, Channel] = dict(channels or {})
         self._worker = default_worker()
+        # Jitter for retries after a conflict: drawn at random, so that writers that
+        # collided do not collide again in step (not derived from the data on purpose).
+        self._jitter = random.Random()  # not for secrets
         self._fingerprinted: tuple[Policy, AliveModel | None, str] | None = None
 
     @classmethod
@@ -250,13 +281,23 @@ class Lifecycle:
                 if batch[e.event_id] != e:
                     raise ConflictingEvent(e.event_id)
         with collector_paused(len(batch) >= _BULK):
-            for attempt in range(self.retries + 1):
-                try:
-                    return self._record_once(list(batch.values()))
-                except ConcurrencyError:
-                    if attempt == self.retries:
-                        raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            return self._retrying(lambda: self._record_once(list(batch.values())))
+
+    def _retrying(self, work: Callable[[], _T]) -> _T:
+        """``work()``, again after each ``ConcurrencyError``, waiting with exponential backoff
+        and jitter (:class:`~lifecycle.policy.WritePolicy`) until the time budget is spent."""
+        writes = self.policy.writes
+        deadline = _time_module.monotonic() + writes.retry_budget_seconds
+        conflicts = 0
+        while True:
+            try:
+                return work()
+            except ConcurrencyError:
+                conflicts += 1
+                wait = writes.backoff(conflicts, self._jitter.random())
+                if _time_module.monotonic() + wait > deadline:
+                    raise
+                _time_module.sleep(wait)
 
     def _record_once(self, batch: list[Event]) -> RecordResult:
         touched = {e.customer_id for e in batch}
@@ -448,8 +489,8 @@ class Lifecycle:
         assessed again (and, for the present, the snapshot refreshed).
         """
         now = self._now(at)
-        stages = _as_set(stage, Stage)
-        statuses = _as_set(status, Status)
+        stages = _as_set(stage, Stage, "stage")
+        statuses = _as_set(status, Status, "status")
         out = [
             s.customer_id
             for s in self.store.snapshots(stages=stages, statuses=statuses, holding_at=now)
@@ -491,11 +532,21 @@ class Lifecycle:
         at = self._now(now)
         ids = list(self.store.customer_ids()) if customers is None else list(customers)
         records: list[CustomerRecord] = []
+        skipped: list[Skipped] = []
         for chunk in _chunked(ids, 5000):
             records += read_records(
-                self.store, chunk, self.policy, at, model=self.model, horizon=horizon
+                self.store,
+                chunk,
+                self.policy,
+                at,
+                model=self.model,
+                horizon=horizon,
+                skipped=skipped,
             ).values()
-        return plan_records(records, horizon=horizon, now=at)
+        plan = plan_records(records, horizon=horizon, now=at)
+        if skipped:
+            plan = attrs.evolve(plan, skipped=_sorted_skips([*skipped, *plan.skipped]))
+        return plan
 
     def dispatch(
         self,
@@ -516,7 +567,8 @@ class Lifecycle:
         what would go out without storing or sending anything.
         """
         at = self._now(now)
-        planned = self._plan_into_outbox(at)
+        skipped: list[Skipped] = []
+        planned = self._plan_into_outbox(at, skipped)
         report = dispatch(
             self.store,
             self.channels,
@@ -526,38 +578,71 @@ class Lifecycle:
             limit=limit,
             model=self.model,
         )
-        return attrs.evolve(report, planned=planned)
+        return attrs.evolve(report, planned=planned, skipped=_sorted_skips(skipped))
 
-    def _plan_into_outbox(self, at: datetime) -> int:
-        """Store in the outbox what is due at ``at``; returns how many customers were planned."""
+    def _plan_into_outbox(self, at: datetime, skipped: list[Skipped]) -> int:
+        """Store in the outbox what is due at ``at``; returns how many customers were planned.
+        Customers that cannot be planned go to ``skipped`` (and stay due for the next run)."""
         store = self.store
         if not isinstance(store, PlanIndex):
-            return self._plan_chunks(dict.fromkeys(store.customer_ids(), 0), at, index=None)
+            due = dict.fromkeys(store.customer_ids(), 0)
+            return self._plan_chunks(due, at, None, skipped)
         fingerprint = self._fingerprint()
         if store.plan_fingerprint() != fingerprint:
             store.replan_all(fingerprint)
-        return self._plan_chunks(store.planning_due(at), at, index=store)
+        return self._plan_chunks(store.planning_due(at), at, store, skipped)
 
-    def _plan_chunks(self, due: Mapping[str, int], at: datetime, index: PlanIndex | None) -> int:
+    def _plan_chunks(
+        self,
+        due: Mapping[str, int],
+        at: datetime,
+        index: PlanIndex | None,
+        skipped: list[Skipped],
+    ) -> int:
         """Plan the customers of ``due`` (id to index stamp) a chunk at a time, store what is
         due in the outbox, and tell the index when each is next due."""
         for chunk in _chunked(list(due), 5000):
+            failed: list[Skipped] = []
             lookahead = _LOOKAHEAD if index is not None else timedelta(0)
             records = read_records(
-                self.store, chunk, self.policy, at, model=self.model, horizon=lookahead
+                self.store,
+                chunk,
+                self.policy,
+                at,
+                model=self.model,
+                horizon=lookahead,
+                skipped=failed,
             )
             plan = plan_records(records.values(), now=at)
+            failed += plan.skipped
+            skipped += failed
             entries = [to_outbox(f) for f in plan.due if f.channel is not None]
             if entries:
-                self.store.append([], outbox=entries)
+                self._store_entries(entries, {cid: r.version for cid, r in records.items()})
             if index is not None:
+                stuck = {s.customer_id for s in failed}
                 index.planned(
                     [
                         PlanMark(customer_id=cid, stamp=due[cid], next_due=plan.next_due.get(cid))
                         for cid in chunk
+                        if cid not in stuck
                     ]
                 )
         return len(due)
+
+    def _store_entries(self, entries: Sequence[OutboxEntry], versions: Mapping[str, int]) -> None:
+        """Store planned entries, but only for customers whose history is still the one
+        planned: an entry rendered from a history an erasure has since redacted must not
+        bring the name back. A customer who changed is planned again (their stamp moved)."""
+        try:
+            self.store.append([], outbox=entries, expected_versions=versions)
+        except ConcurrencyError:
+            by_customer: dict[str, list[OutboxEntry]] = {}
+            for e in entries:
+                by_customer.setdefault(e.customer_id, []).append(e)
+            for cid, mine in by_customer.items():
+                with suppress(ConcurrencyError):
+                    self.store.append([], outbox=mine, expected_versions={cid: versions[cid]})
 
     def _fingerprint(self) -> str:
         """What planning depends on besides the events: the policy and the value model, in a
@@ -664,17 +749,29 @@ class Lifecycle:
         )
         return model
 
-    def report(self, at: datetime | None = None, *, fit: bool = True) -> ShopReport:
+    def report(
+        self, at: datetime | None = None, *, fit: bool = True, currency: str | None = None
+    ) -> ShopReport:
         """The whole shop at ``at`` (default: the clock's now): stages, health, loyalty, RFM
         segments, the 80/20 figures, clusters, the value model and the KPIs, each labelled
         with its window (see :func:`lifecycle.shop_report`).
 
         The value section uses the shop's fitted model, or (with ``fit``) fits one for the
-        report without keeping it; when none can be fitted it says why.
+        report without keeping it; when none can be fitted it says why. Money is counted in
+        ``currency`` (default: the policy's); orders in other currencies are listed apart.
+        Customers whose history cannot be read are left out and listed in ``skipped``.
         """
-        return shop_report(
-            self._all_histories(), self.policy, self._now(at), model=self.model, fit=fit
+        now = self._now(at)
+        skipped: list[Skipped] = []
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(list(self.store.customer_ids()), 5000):
+            histories.update(read_histories(self.store, chunk, skipped))
+        report = shop_report(
+            histories, self.policy, now, model=self.model, fit=fit, currency=currency
         )
+        if skipped:
+            report = attrs.evolve(report, skipped=_sorted_skips(skipped))
+        return report
 
     # -- privacy ------------------------------------------------------------------------------
 
@@ -719,16 +816,41 @@ class Lifecycle:
 
         Profiles are cut to their time zone and free text (feedback, reviews, complaints,
         replies) is dropped; ids, instants and amounts stay, so shop-level figures and stages
-        do not change. Unsent messages are cancelled. Events recorded later for the customer
-        are stripped the same way. Erasing twice is harmless. Returns how many events were
-        redacted.
+        do not change. The erasure is recorded first (``CustomerErased``); then every event
+        stored before it is redacted, those another writer committed a moment before
+        included, with the snapshot's state and the texts of every outbox entry, unsent ones
+        cancelled; the store leaves no old copy in its files. Events recorded later for the
+        customer are stripped on the way in. Channels that keep copies of what they sent
+        (a ``forget(customer_id)`` method, as :class:`~lifecycle.JsonLinesChannel` has) are
+        asked to drop them. Erasing twice is harmless and finishes what an interrupted
+        erasure left. Returns how many events were redacted.
+
+        Raises:
+            NotFound: the customer has no events.
+            lifecycle.errors.ErasureIncomplete: everything was redacted and recorded, but the store could not
+                clean its files yet (another process holds the write-ahead log); erase again.
         """
         now = self._now(at)
         history = self.history(customer_id)
-        self.record(CustomerErased(customer_id=customer_id, at=now))
-        redacted = [r for e in history if (r := e.redacted()) != e]
-        self.store.forget(customer_id, redacted, now)
-        return len(redacted)
+        if not any(isinstance(e, CustomerErased) for e in history):
+            # Another process may have erased the customer a moment ago, at another instant.
+            with suppress(ConflictingEvent):
+                self.record(CustomerErased(customer_id=customer_id, at=now))
+        # Read after the marker: every event stored before it is in this read, and a writer
+        # that read before the marker fails its version check, reads again and is redacted.
+        count = 0
+        for attempt in range(_ERASE_PASSES):
+            history = self.store.history(customer_id)
+            redacted = [r for e in history if (r := e.redacted()) != e]
+            if attempt and not redacted:
+                break  # the second read finds nothing left: done
+            self.store.forget(customer_id, redacted, now)
+            count += len(redacted)
+        for channel in self.channels.values():
+            forget = getattr(channel, "forget", None)
+            if callable(forget):
+                forget(customer_id)
+        return count
 
     # -- importing ----------------------------------------------------------------------------
 
@@ -770,7 +892,7 @@ class Lifecycle:
         preset: str = "generic",
         mapping: ColumnMapping | Mapping[str, Any] | None = None,
         tz: str | None = None,
-        currency: str = "CNY",
+        currency: str | None = None,
         encoding: str | None = None,
         skip_bad: bool = False,
         rejected_to: str | PathLike[str] | None = None,
@@ -787,6 +909,8 @@ class Lifecycle:
         ``ProfileUpdated`` when they change anything; importing a file again records nothing.
         An order of an erased customer that the shop does not know yet starts a fresh history
         under a new id that cannot be told from the erased one without the shop's key.
+
+        Amounts without a currency column are in ``currency`` (default: the policy's).
 
         The first import into a shop that has no recorded defaults records the file's zone and
         the preset's language (``tz`` and ``language`` override them; ``record_defaults=False``
@@ -807,7 +931,7 @@ class Lifecycle:
                 preset=preset,
                 mapping=mapping,
                 tz=tz or proposed.timezone or self.policy.timezone,
-                currency=currency,
+                currency=currency or self.policy.currency,
                 encoding=encoding,
                 skip_bad=skip_bad,
                 rejected_to=None if rejected_to is None else Path(rejected_to),

@@ -218,8 +218,70 @@ class JsonLinesChannel:
             finally:
                 os.close(fd)  # closing also releases the lock
 
+    def forget(self, customer_id: str) -> int:
+        """Drop ``customer_id``'s personal data from the file: each of their lines keeps its
+        key, customer, channel, language, purpose, rule and template (what deduplication and
+        an audit need) and loses its address, subject, text and payload.
+
+        :meth:`lifecycle.Lifecycle.erase` calls it for each channel that has it. The file is
+        rewritten in place under the same lock the writers take, each line padded to its old
+        length so that other processes' read positions stay valid, and fsynced. Copies made
+        elsewhere (backups, the receiving system, the file system's free blocks) are the
+        host's. Returns how many lines changed.
+        """
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_RDWR)
+            except FileNotFoundError:
+                return 0
+            except OSError as e:
+                raise PermanentChannelError(f"{self.path}: cannot open: {e.strerror}") from e
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                lines = os.pread(fd, size, 0).split(b"\n")
+                changed = 0
+                for i, line in enumerate(lines):
+                    redacted = _forgotten(line, customer_id)
+                    if redacted is not None:
+                        lines[i] = redacted
+                        changed += 1
+                if changed:
+                    os.pwrite(fd, b"\n".join(lines), 0)
+                    os.fsync(fd)
+                return changed
+            except OSError as e:
+                raise PermanentChannelError(f"{self.path}: cannot rewrite: {e.strerror}") from e
+            finally:
+                os.close(fd)
+
     def close(self) -> None:
         self._closed = True
 
     def __repr__(self) -> str:
         return f"JsonLinesChannel({str(self.path)!r})"
+
+
+#: What a line of an erased customer keeps empty.
+_PERSONAL_FIELDS = {"address": "", "subject": "", "text": "", "payload": {}}
+
+
+def _forgotten(line: bytes, customer_id: str) -> bytes | None:
+    """``line`` without the personal fields, padded with spaces to its length, when it is a
+    line of ``customer_id`` that holds any; ``None`` otherwise."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None  # a foreign or damaged line
+    if not isinstance(record, dict) or record.get("customer_id") != customer_id:
+        return None
+    present = {k: v for k, v in _PERSONAL_FIELDS.items() if record.get(k) not in (v, None)}
+    if not present:
+        return None
+    record.update(present)
+    # Compact: every value became its shortest form, so the line cannot grow.
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if len(text) > len(line):  # a foreign line written with escapes: blank it whole
+        return b" " * len(line)
+    return text + b" " * (len(line) - len(text))

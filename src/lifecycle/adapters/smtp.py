@@ -13,7 +13,13 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Literal, NoReturn
 
-from lifecycle.errors import ChannelError, PermanentChannelError, TransientChannelError
+from lifecycle._bounds import check_address
+from lifecycle.errors import (
+    ChannelError,
+    InvalidEvent,
+    PermanentChannelError,
+    TransientChannelError,
+)
 from lifecycle.ports import Message, SendResult
 
 __all__ = ["SMTPChannel"]
@@ -99,19 +105,38 @@ class SMTPChannel:
         return self._name
 
     def _email(self, message: Message, key: str) -> EmailMessage:
+        """The e-mail for ``message``, to its one address; nothing is sent when the address
+        is not one addr-spec (a list, a display name, a line break) or a header cannot be
+        written: those are permanent failures, and no server was contacted."""
         if not message.address:
             raise PermanentChannelError(
                 f"message {message.key!r}: the customer has no e-mail address"
             )
-        mail = EmailMessage()
-        mail["From"] = self.sender
-        mail["To"] = message.address
-        mail["Subject"] = message.subject or ""
-        mail["Date"] = formatdate(localtime=False, usegmt=True)
-        domain = self.sender.rpartition("@")[2] or "localhost"
-        mail["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
-        mail["X-Idempotency-Key"] = key
-        mail.set_content(message.text)
+        try:
+            check_address("email", message.address)
+        except InvalidEvent:
+            raise PermanentChannelError(
+                f"message {message.key!r}: the address is not one e-mail address; nothing sent"
+            ) from None
+        try:
+            mail = EmailMessage()
+            mail["From"] = self.sender
+            mail["To"] = message.address
+            mail["Subject"] = message.subject or ""
+            mail["Date"] = formatdate(localtime=False, usegmt=True)
+            domain = self.sender.rpartition("@")[2] or "localhost"
+            mail["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+            mail["X-Idempotency-Key"] = key
+            mail.set_content(message.text)
+        except (ValueError, TypeError, UnicodeError) as e:  # a header with a line break, ...
+            raise PermanentChannelError(
+                f"message {message.key!r}: cannot be written as an e-mail ({type(e).__name__}); "
+                "nothing sent"
+            ) from None
+        if len(mail.get_all("To", [])) != 1 or "," in str(mail["To"]):
+            raise PermanentChannelError(
+                f"message {message.key!r}: more than one recipient; nothing sent"
+            )
         return mail
 
     def _connect(self) -> smtplib.SMTP:

@@ -19,7 +19,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from lifecycle.errors import ConcurrencyError, ConflictingEvent, StoreError
+from lifecycle.errors import ConcurrencyError, ConflictingEvent, ErasureIncomplete, StoreError
 from lifecycle.events import Event, Referred, sort_key
 from lifecycle.ports import OutboxEntry, OutboxState, PlanMark, Snapshot
 from lifecycle.serde import event_body, event_from_body
@@ -227,6 +227,8 @@ _PLAN_NOW: Final = ""
 _PLAN_NEVER: Final = "9999"
 
 _UNSENT = (OutboxState.PENDING.value, OutboxState.CLAIMED.value)
+#: The longest busy timeout, in seconds (a day): SQLite takes it in milliseconds as an int.
+_MAX_BUSY_TIMEOUT: Final = 86_400.0
 _CHUNK = 500  # below SQLite's default limit on bound parameters
 
 
@@ -277,10 +279,17 @@ class SQLiteStore:
     ):
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise StoreError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        ok = isinstance(busy_timeout, int | float) and not isinstance(busy_timeout, bool)
+        if not ok or not 0 <= busy_timeout <= _MAX_BUSY_TIMEOUT:
+            raise StoreError(
+                f"busy_timeout must be a number of seconds from 0 to {_MAX_BUSY_TIMEOUT:g}, "
+                f"not {busy_timeout!r}"
+            )
         self.path = Path(path)
-        self.busy_timeout = busy_timeout
+        self.busy_timeout = float(busy_timeout)
         self._lock = threading.RLock()
         self._closed = False
+        self._refuse_foreign()
         try:
             self._db = sqlite3.connect(
                 self.path,
@@ -298,6 +307,44 @@ class SQLiteStore:
             raise
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _refuse_foreign(self) -> None:
+        """Refuse, before changing anything, a database file that holds tables but not ours.
+
+        Another application's SQLite file must not get our tables or be switched to WAL.
+        The file is read through a read-only connection, which writes nothing.
+        """
+        try:
+            if str(self.path) == ":memory:" or self.path.stat().st_size == 0:
+                return
+        except OSError:
+            return  # missing: it will be created (or opening it fails and says why)
+        try:
+            with self.path.open("rb") as f:
+                header = f.read(16)
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot read: {e.strerror}") from None
+        if header != b"SQLite format 3\x00":
+            raise StoreError(
+                f"{self.path}: the file is not a lifecycle database or is corrupt (not SQLite)"
+            )
+        try:
+            probe = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout
+            )
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+        try:
+            tables = {r[0] for r in probe.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+        finally:
+            probe.close()
+        if tables and "lifecycle_meta" not in tables:
+            raise StoreError(
+                f"{self.path}: an SQLite database without the lifecycle schema (another "
+                "application's?); refusing to change it"
+            )
 
     def _fail(self, e: sqlite3.Error) -> StoreError:
         msg = str(e)
@@ -393,6 +440,10 @@ class SQLiteStore:
                     self._rollback()
                     if isinstance(e, sqlite3.Error):
                         raise self._fail(e) from e
+                    if isinstance(e, UnicodeError):  # events validate texts; a host's may not
+                        raise StoreError(
+                            f"{self.path}: a text that is not valid Unicode; nothing was written"
+                        ) from e
                     raise
 
     def _rollback(self) -> None:
@@ -721,16 +772,28 @@ class SQLiteStore:
             )
 
         self._write(run)
-        self._purge()
+        self._purge(customer_id)
 
-    def _purge(self) -> None:
-        """Leave no copy of overwritten rows: rebuild the file and empty the WAL."""
+    def _purge(self, customer_id: str) -> None:
+        """Leave no copy of overwritten rows: ``secure_delete`` zeroed them in the pages the
+        redaction wrote; copying those pages into the file and truncating the WAL removes the
+        older page images. A reader in another process can hold the WAL for a while: try
+        again until the busy timeout, then say the erasure is not finished."""
+        deadline = time.monotonic() + self.busy_timeout
         with self._lock:
-            try:
-                self._db.execute("VACUUM")
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as e:
-                raise self._fail(e) from e
+            self._check_open()
+            while True:
+                try:
+                    busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                except sqlite3.Error as e:
+                    raise ErasureIncomplete(customer_id, str(self._fail(e))) from e
+                if not busy:
+                    return
+                if time.monotonic() >= deadline:
+                    raise ErasureIncomplete(
+                        customer_id, f"{self.path}: another connection holds the WAL"
+                    )
+                time.sleep(0.01)
 
     # -- outbox -------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from lifecycle.cadence.rules import CadenceRule, Occurrence
 from lifecycle.errors import UsageError
 from lifecycle.events import Event
 from lifecycle.policy import Policy
-from lifecycle.reasons import Reason
+from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
@@ -143,13 +143,16 @@ class Plan:
     may give something new: a follow-up the rules already see coming (within the
     ``lookahead`` the plan was made with), one held back until then, or the customer's next
     midnight (days passing move stages, status, tiers and anniversaries). Planning again then,
-    or when new events arrive, misses nothing.
+    or when new events arrive, misses nothing. ``skipped`` lists what could not be planned.
     """
 
     due: tuple[FollowUp, ...]
     held: tuple[Held, ...]
     as_of: datetime
     next_due: Mapping[str, datetime] = attrs.field(factory=dict, repr=False)
+    skipped: tuple[Skipped, ...] = ()
+    """Customers (or rules of a customer) that could not be planned, each with the error;
+    everyone else was planned."""
 
     def keys(self) -> tuple[str, ...]:
         """The keys of the due follow-ups."""
@@ -246,6 +249,7 @@ class _Planner:
         self.held: list[Held] = []
         self.upcoming: datetime | None = None
         self.sent_at = {c.key: c for c in facts.contacts if c.key is not None}
+        self.skipped: list[Skipped] = []
 
     def coming(self, at: datetime | None) -> None:
         """Note ``at`` as an instant after this plan at which something may fall due."""
@@ -336,47 +340,72 @@ class _Planner:
 
     def run(self, rules: Iterable[CadenceRule]) -> None:
         facts = self.facts
-        tz = facts.tz
-        quiet = self.cadence.contact.quiet
         floor = facts.now - timedelta(days=self.cadence.lookback_days)
         seen: set[str] = set()
         candidates: list[tuple[FollowUp, datetime, datetime]] = []
         for rule in rules:
-            purpose = Purpose(rule.purpose)
-            for occ in rule.occurrences(facts):
-                if occ.valid_until <= floor:
-                    continue
-                if occ.due_at > self.end:
-                    self.coming(occ.due_at)
-                    continue
-                picked = self.channel(rule, purpose)
-                channel, via = picked if not isinstance(picked, Verdict) else (None, None)
-                f = self.follow_up(rule, occ, channel, via)
-                sent = self.sent_at.get(f.key)
-                if sent is not None:
-                    self.hold(
-                        f,
-                        Hold.DUPLICATE,
-                        hold_reason(Hold.DUPLICATE, purpose, tz, sent=stamp(sent.at, tz)),
-                    )
-                    continue
-                if f.key in seen:
-                    twice = Reason(
-                        code="cadence.duplicate",
-                        en="Planned twice: the rule gave the same occurrence again.",
-                        zh="重复计划：规则再次给出了同一次跟进。",
-                    )
-                    self.hold(f, Hold.DUPLICATE, twice)
-                    continue
-                seen.add(f.key)
-                if occ.stopped is not None:
-                    self.hold(f, Hold.STOPPED, stopped_reason(occ.stopped))
-                    continue
-                if isinstance(picked, Verdict):
-                    self.held_by(f, picked)
-                    continue
-                at = max(occ.due_at, facts.now)
-                candidates.append((f, at, next_allowed(at, tz, quiet)))
+            # A rule that fails on this customer (a host rule's bug, a template it cannot
+            # render) is reported and left out; the customer's other rules still plan.
+            held, planned, known = len(self.held), len(candidates), set(seen)
+            try:
+                self.plan_rule(rule, seen, candidates, floor)
+            except Exception as e:  # reported in Plan.skipped, never swallowed
+                del self.held[held:]
+                del candidates[planned:]
+                seen = known
+                self.skipped.append(Skipped.of(facts.customer_id, e, rule.id))
+        self.cap(candidates)
+
+    def plan_rule(
+        self,
+        rule: CadenceRule,
+        seen: set[str],
+        candidates: list[tuple[FollowUp, datetime, datetime]],
+        floor: datetime,
+    ) -> None:
+        """Add ``rule``'s follow-ups for this customer to ``candidates`` or to the held."""
+        facts = self.facts
+        tz = facts.tz
+        quiet = self.cadence.contact.quiet
+        purpose = Purpose(rule.purpose)
+        for occ in rule.occurrences(facts):
+            if occ.valid_until <= floor:
+                continue
+            if occ.due_at > self.end:
+                self.coming(occ.due_at)
+                continue
+            picked = self.channel(rule, purpose)
+            channel, via = picked if not isinstance(picked, Verdict) else (None, None)
+            f = self.follow_up(rule, occ, channel, via)
+            sent = self.sent_at.get(f.key)
+            if sent is not None:
+                self.hold(
+                    f,
+                    Hold.DUPLICATE,
+                    hold_reason(Hold.DUPLICATE, purpose, tz, sent=stamp(sent.at, tz)),
+                )
+                continue
+            if f.key in seen:
+                twice = Reason(
+                    code="cadence.duplicate",
+                    en="Planned twice: the rule gave the same occurrence again.",
+                    zh="重复计划：规则再次给出了同一次跟进。",
+                )
+                self.hold(f, Hold.DUPLICATE, twice)
+                continue
+            seen.add(f.key)
+            if occ.stopped is not None:
+                self.hold(f, Hold.STOPPED, stopped_reason(occ.stopped))
+                continue
+            if isinstance(picked, Verdict):
+                self.held_by(f, picked)
+                continue
+            at = max(occ.due_at, facts.now)
+            candidates.append((f, at, next_allowed(at, tz, quiet)))
+
+    def cap(self, candidates: list[tuple[FollowUp, datetime, datetime]]) -> None:
+        """Ask the gate for each candidate, highest priority first, and sort what is due."""
+        tz = self.facts.tz
         # Highest priority first: what it lets out counts against the caps of the rest.
         candidates.sort(key=lambda x: (-x[0].priority, x[2], x[0].key))
         planned: dict[Purpose, list[tuple[datetime, str]]] = {p: [] for p in Purpose}
@@ -477,6 +506,7 @@ def plan_facts(
         held=tuple(planner.held),
         as_of=facts.now,
         next_due={facts.customer_id: planner.upcoming},
+        skipped=tuple(planner.skipped),
     )
 
 
@@ -494,25 +524,35 @@ def plan_customers(
 
     Referral thank-yous read the referred customers' first valid orders from ``referrals``
     (customer id to referred id to instant) or, when not given, from ``histories``. The plan
-    lists follow-ups by due time, then customer.
+    lists follow-ups by due time, then customer. A customer whose history cannot be planned
+    is listed in :attr:`Plan.skipped` with the error, and everyone else is planned.
     """
     now = to_utc(require_aware(now, "now"))
     if referrals is None:
         referrals = referral_conversions(histories, policy, now)
-    records = (
-        CustomerRecord(
-            cid,
-            histories[cid],
-            policy,
-            now,
-            referrals=referrals.get(cid),
-            lookback=timedelta(days=policy.cadence.lookback_days),
-            horizon=horizon + lookahead,
-            model=model,
-        )
-        for cid in histories
-    )
-    return plan_records(records, horizon=horizon, now=now)
+    records: list[CustomerRecord] = []
+    skipped: list[Skipped] = []
+    for cid in sorted(histories):
+        try:
+            records.append(
+                CustomerRecord(
+                    cid,
+                    histories[cid],
+                    policy,
+                    now,
+                    referrals=referrals.get(cid),
+                    lookback=timedelta(days=policy.cadence.lookback_days),
+                    horizon=horizon + lookahead,
+                    model=model,
+                )
+            )
+        except Exception as e:  # reported in Plan.skipped, never swallowed
+            skipped.append(Skipped.of(cid, e))
+    plan = plan_records(records, horizon=horizon, now=now)
+    if skipped:
+        everyone = sorted([*skipped, *plan.skipped], key=lambda x: (x.customer_id, x.rule or ""))
+        plan = attrs.evolve(plan, skipped=tuple(everyone))
+    return plan
 
 
 def plan_records(
@@ -523,19 +563,29 @@ def plan_records(
     now: datetime | None = None,
 ) -> Plan:
     """:func:`plan_facts` for each record (all read at one instant), in one plan: follow-ups
-    by due time, then customer. ``now`` is the plan's instant when there is no record."""
+    by due time, then customer. ``now`` is the plan's instant when there is no record. A
+    customer who cannot be planned is listed in :attr:`Plan.skipped` with the error, and
+    everyone else is planned."""
     due: list[FollowUp] = []
     held: list[Held] = []
+    skipped: list[Skipped] = []
     upcoming: dict[str, datetime] = {}
     at = now
     for record in sorted(records, key=lambda r: r.customer_id):
         at = record.now
-        p = plan_facts(record, horizon=horizon, rules=rules)
+        try:
+            p = plan_facts(record, horizon=horizon, rules=rules)
+        except Exception as e:  # reported in Plan.skipped, never swallowed
+            skipped.append(Skipped.of(record.customer_id, e))
+            continue
         due += p.due
         held += p.held
+        skipped += p.skipped
         upcoming.update(p.next_due)
     due.sort(key=lambda f: (f.due_at, f.customer_id, -f.priority, f.key))
     held.sort(key=lambda h: (h.follow_up.due_at, h.follow_up.customer_id, h.follow_up.key))
     if at is None:
         raise UsageError("plan_records needs now= when it is given no record")
-    return Plan(due=tuple(due), held=tuple(held), as_of=at, next_due=upcoming)
+    return Plan(
+        due=tuple(due), held=tuple(held), as_of=at, next_due=upcoming, skipped=tuple(skipped)
+    )

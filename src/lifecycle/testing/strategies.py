@@ -20,7 +20,7 @@ import calendar
 import types
 import typing
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -94,11 +94,19 @@ from lifecycle.vocabulary import CONTACT_CHANNELS, RULE_CHANNELS, Purpose
 __all__ = [
     "CURRENCIES",
     "DEFAULT_ZONES",
+    "HostileCase",
     "aware_datetimes",
     "birthdays",
     "contact_points",
     "events",
+    "free_texts",
     "histories",
+    "hostile_addresses",
+    "hostile_amounts",
+    "hostile_cases",
+    "hostile_instants",
+    "hostile_rows",
+    "hostile_texts",
     "identifiers",
     "money",
     "policies",
@@ -131,8 +139,25 @@ _EXTRA_CHANNELS: Final = ("task", "line")
 
 @lru_cache(maxsize=1)
 def identifiers() -> st.SearchStrategy[str]:
-    """Ids as events accept them: non-empty, not only whitespace, any script."""
-    return st.text(min_size=1, max_size=16).filter(lambda s: bool(s.strip()))
+    """Ids as events accept them: non-empty, not only whitespace, any script, no control
+    characters."""
+    return st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+        min_size=1,
+        max_size=16,
+    ).filter(lambda s: bool(s.strip()))
+
+
+@lru_cache(maxsize=16)
+def free_texts(max_size: int = 60) -> st.SearchStrategy[str]:
+    """Free text as events accept it: any script, tabs and line breaks, no other control."""
+    return st.text(
+        alphabet=st.one_of(
+            st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")),
+            st.sampled_from("\t\n\r"),
+        ),
+        max_size=max_size,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -361,13 +386,45 @@ def birthdays() -> st.SearchStrategy[Birthday]:
     return _birthdays()
 
 
-def contact_points() -> st.SearchStrategy[ContactPoint]:
-    """Contact points on any known channel, with any set of consented purposes."""
+@lru_cache(maxsize=1)
+def _phones() -> st.SearchStrategy[str]:
+    """E.164 numbers, written with or without the separators people use."""
     return st.builds(
-        ContactPoint,
-        channel=st.sampled_from(_sorted(CONTACT_CHANNELS)),
-        address=_words(),
-        consent=st.frozensets(st.sampled_from(Purpose)),
+        lambda country, rest, sep: f"+{country}{sep}{rest[:3]}{sep}{rest[3:]}",
+        st.sampled_from(("86", "1", "49", "852", "61")),
+        st.text(alphabet="0123456789", min_size=7, max_size=10),
+        st.sampled_from(("", " ", "-")),
+    )
+
+
+@lru_cache(maxsize=1)
+def _emails() -> st.SearchStrategy[str]:
+    local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=12)
+    return st.builds(
+        lambda name, domain: f"{name}@{domain}",
+        local.filter(lambda s: not s.startswith(".") and not s.endswith(".") and ".." not in s),
+        st.sampled_from(("example.com", "example.cn", "shop.example.org", "例子.中国")),
+    )
+
+
+def _address(channel: str) -> st.SearchStrategy[str]:
+    if channel in ("sms", "phone"):
+        return _phones()
+    if channel == "email":
+        return _emails()
+    return _words()
+
+
+def contact_points() -> st.SearchStrategy[ContactPoint]:
+    """Contact points on any known channel, with an address in the channel's syntax and any
+    set of consented purposes."""
+    return st.sampled_from(_sorted(CONTACT_CHANNELS)).flatmap(
+        lambda channel: st.builds(
+            ContactPoint,
+            channel=st.just(channel),
+            address=_address(channel),
+            consent=st.frozensets(st.sampled_from(Purpose)),
+        )
     )
 
 
@@ -430,7 +487,7 @@ def _shipped_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
 
 
 def _cancelled_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
-    return {"order_id": draw(identifiers()), "reason": draw(_optional(st.text(max_size=40)))}
+    return {"order_id": draw(identifiers()), "reason": draw(_optional(free_texts(40)))}
 
 
 def _refunded_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
@@ -438,7 +495,7 @@ def _refunded_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
         "order_id": draw(identifiers()),
         "amount": draw(money()),
         "currency": draw(_pick(CURRENCIES)),
-        "reason": draw(_optional(st.text(max_size=40))),
+        "reason": draw(_optional(free_texts(40))),
     }
 
 
@@ -457,7 +514,7 @@ def _contacted_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
 
 
 def _replied_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
-    return {"channel": draw(_channel()), "text": draw(_optional(st.text(max_size=60)))}
+    return {"channel": draw(_channel()), "text": draw(_optional(free_texts(60)))}
 
 
 def _feedback_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
@@ -466,7 +523,7 @@ def _feedback_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "kind": kind,
         "score": draw(_ints(lo, hi)),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
@@ -474,7 +531,7 @@ def _review_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "rating": draw(_ints(1, 5)),
         "order_id": draw(_optional(identifiers())),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
@@ -482,14 +539,14 @@ def _complaint_opened_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "complaint_id": draw(identifiers()),
         "order_id": draw(_optional(identifiers())),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
 def _complaint_resolved_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
     return {
         "complaint_id": draw(identifiers()),
-        "text": draw(_optional(st.text(max_size=60))),
+        "text": draw(_optional(free_texts(60))),
     }
 
 
@@ -514,7 +571,7 @@ def _owner_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
 
 
 def _returned_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
-    return {"owner_id": draw(identifiers()), "reason": draw(_optional(st.text(max_size=40)))}
+    return {"owner_id": draw(identifiers()), "reason": draw(_optional(free_texts(40)))}
 
 
 def _redeemed_fields(draw: st.DrawFn, customer_id: str) -> _Fields:
@@ -1108,3 +1165,245 @@ def policies() -> st.SearchStrategy[Policy]:
     scripts, exact decimals, aware instants, drawn templates and rules of every kind that name
     them. Each policy is valid: it constructs without error."""
     return _settings(Policy)
+
+
+# -- hostile values -----------------------------------------------------------------------------
+#
+# What a careless export, a hostile form or a bug upstream sends: each strategy below mixes
+# values at and past the bounds of :mod:`lifecycle` with a few that are fine. A value drawn here
+# may be refused; what the library owes is a ``LifecycleError`` naming the field, never another
+# exception, and a shop that goes on working for everyone else.
+
+_PLUS_14: Final = timezone(timedelta(hours=14))
+_MINUS_12: Final = timezone(timedelta(hours=-12))
+
+
+@lru_cache(maxsize=1)
+def hostile_instants() -> st.SearchStrategy[Any]:
+    """Instants at and past the accepted range (1970 to 2200 UTC), at extreme offsets, naive
+    ones, and things that are not datetimes at all."""
+    edges = [
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2200, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+        datetime.min.replace(tzinfo=_PLUS_14),
+        datetime.max.replace(tzinfo=_MINUS_12),
+        datetime(1970, 1, 1, 13, tzinfo=_PLUS_14),
+        datetime(2026, 3, 29, 2, 30),  # noqa: DTZ001  # naive on purpose: it must be refused
+        date(2026, 1, 1),
+        "2026-01-01T00:00:00+00:00",
+        0,
+        None,
+    ]
+    return st.sampled_from(edges) | st.datetimes(
+        # hypothesis takes naive bounds and attaches the zones itself
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.sampled_from([UTC, _PLUS_14, _MINUS_12, ZoneInfo("Asia/Shanghai")]),
+    )
+
+
+@lru_cache(maxsize=1)
+def hostile_amounts() -> st.SearchStrategy[Any]:
+    """Amounts past the ceiling and the precision, not numbers, negative, or not decimals."""
+    edges: list[Any] = [
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("Infinity"),
+        Decimal("-Infinity"),
+        Decimal("-0"),
+        Decimal("-0.01"),
+        Decimal("1E+1000000"),
+        Decimal("1E-1000000"),
+        Decimal("99999999999.9999"),
+        Decimal("100000000000"),
+        Decimal("0.00001"),
+        Decimal("1.000000000000000000000000000001"),
+        "1e999999999",
+        "-1",
+        "abc",
+        "",
+        "1_000",
+        10**5000,
+        1.5,
+        float("nan"),
+        True,
+        None,
+    ]
+    return st.sampled_from(edges) | st.decimals(allow_nan=True, allow_infinity=True)
+
+
+@lru_cache(maxsize=1)
+def hostile_texts() -> st.SearchStrategy[Any]:
+    """Texts with lone surrogates, control characters, line breaks, bidi overrides, SQL and
+    template syntax, huge lengths, and values that are not text."""
+    edges: list[Any] = [
+        "bad \ud800",
+        "\udfff",
+        "nul\x00byte",
+        "bell\x07",
+        "line\r\nBcc: v@third.party",
+        "\u2028",
+        "\u202eevil",
+        "Robert'); DROP TABLE events;--",
+        "{customer_name}{0.__class__}",
+        "x" * 10_001,
+        "y" * 100_000,
+        " ",
+        "",
+        b"bytes",
+        42,
+        None,
+    ]
+    return st.sampled_from(edges) | st.text(max_size=30)
+
+
+@lru_cache(maxsize=1)
+def hostile_addresses() -> st.SearchStrategy[Any]:
+    """Addresses that are lists, carry display names or header breaks, phone numbers in
+    national form or with letters, and a few that are fine."""
+    edges: list[Any] = [
+        "me@example.com, v1@third.party, v2@third.party",
+        "me@example.com; v@third.party",
+        "Wei <me@example.com>",
+        '"quoted local"@example.com',
+        "me@example.com\r\nBcc: v@third.party",
+        "me@[127.0.0.1]",
+        "me@localhost",
+        "@example.com",
+        "me@",
+        "a" * 65 + "@example.com",
+        "me@" + "b" * 250 + ".com",
+        "13800138000",
+        "+86 138 0013 8000",
+        "+86 138 0013 8000, +1 555 555 0100",
+        "+0 123 456 789",
+        "+1-800-FLOWERS",
+        "+8613800138000\n",
+        "me@example.com",
+        "wx_ok",
+        "\ud800@example.com",
+        "",
+        None,
+        123,
+    ]
+    return st.sampled_from(edges) | st.text(max_size=40)
+
+
+@attrs.frozen(kw_only=True)
+class HostileCase:
+    """An event class and the arguments to build one with, some of them hostile.
+
+    ``profile`` and ``contacts`` hold the keyword arguments of the profile and its contact
+    points, built by :meth:`build` (which may raise) rather than when drawn.
+    """
+
+    cls: type[Event]
+    fields: dict[str, Any]
+    profile: dict[str, Any] | None = None
+    contacts: tuple[dict[str, Any], ...] = ()
+
+    def build(self) -> Event:
+        """The event; raises whatever the event (or its profile) raises."""
+        fields = dict(self.fields)
+        if self.profile is not None:
+            contacts = tuple(ContactPoint(**c) for c in self.contacts)
+            fields["profile"] = Profile(**self.profile, contacts=contacts)
+        return self.cls(**fields)
+
+
+#: The fields whose hostile values are instants, amounts or addresses; the others are texts.
+_INSTANT_FIELDS: Final = frozenset({"at", "expected_delivery", "expires_at"})
+_AMOUNT_FIELDS: Final = frozenset({"amount", "discount"})
+_PROFILE_TEXTS: Final = ("name", "city", "occupation", "locale", "source", "referred_by")
+
+
+@st.composite
+def _hostile_cases(draw: st.DrawFn, classes: tuple[type[Event], ...]) -> HostileCase:
+    cls: type[Event] = draw(_pick(classes))
+    customer_id = draw(identifiers())
+    fields: dict[str, Any] = {
+        "customer_id": customer_id,
+        "at": draw(aware_datetimes()),
+        **_FIELDS[cls](draw, customer_id),
+    }
+    profile: dict[str, Any] | None = None
+    contacts: tuple[dict[str, Any], ...] = ()
+    if "profile" in fields:
+        del fields["profile"]
+        profile = {}
+        if draw(st.booleans()):
+            profile[draw(_pick(_PROFILE_TEXTS))] = draw(hostile_texts())
+        channel = draw(_pick(_sorted(CONTACT_CHANNELS)))
+        address = draw(hostile_addresses() | _address(channel))
+        contacts = ({"channel": channel, "address": address},)
+    names = sorted(fields)
+    hostile = draw(st.lists(_pick(names), min_size=0 if profile is not None else 1, max_size=2))
+    for name in hostile:
+        if name in _INSTANT_FIELDS:
+            fields[name] = draw(hostile_instants())
+        elif name in _AMOUNT_FIELDS:
+            fields[name] = draw(hostile_amounts())
+        elif name in ("items", "categories"):
+            fields[name] = (draw(hostile_texts()),)
+        elif isinstance(fields[name], str | type(None)):
+            fields[name] = draw(hostile_texts())
+    return HostileCase(cls=cls, fields=fields, profile=profile, contacts=contacts)
+
+
+def hostile_cases(classes: Collection[type[Event]] | None = None) -> st.SearchStrategy[HostileCase]:
+    """Events of every class (or of ``classes``) with one or two fields replaced by a hostile
+    value (:func:`hostile_instants`, :func:`hostile_amounts`, :func:`hostile_texts`), and
+    profiles with a hostile text or address (:func:`hostile_addresses`)."""
+    picked = tuple(EVENT_TYPES.values()) if classes is None else tuple(classes)
+    return _hostile_cases(picked)
+
+
+@st.composite
+def _hostile_rows(draw: st.DrawFn) -> dict[str, str]:
+    row = {
+        "order_id": draw(_pick(("o1", "o2", "o3"))),
+        "customer_id": draw(_pick(("c1", "c2"))),
+        "amount": draw(_pick(("10.00", "1,299.00", "0"))),
+        "placed_at": "2026-05-10 10:00:00",
+        "paid_at": draw(_pick(("2026-05-10 10:01:00", ""))),
+        "currency": draw(_pick(("CNY", "USD", ""))),
+        "name": draw(_pick(("Wei", ""))),
+        "phone": draw(_pick(("+86 138 0013 8000", ""))),
+        "email": draw(_pick(("wei@example.com", ""))),
+    }
+    for column in draw(st.lists(_pick(tuple(row)), min_size=1, max_size=3)):
+        if column in ("placed_at", "paid_at"):
+            value = draw(
+                _pick(
+                    (
+                        "0001-01-01 00:00:00",
+                        "9999-12-31 23:59:59",
+                        "1969-12-31 23:59:59",
+                        "2200-01-01 00:00:00",
+                        "0001-01-01T00:00:00+14:00",
+                        "9999-12-31T23:59:59-12:00",
+                        "2026-02-30 10:00:00",
+                        "yesterday",
+                    )
+                )
+            )
+        elif column == "amount":
+            value = draw(_pick(("1e999999999", "1E+1000000", "NaN", "-Infinity", "0.000001")))
+        elif column in ("phone", "email"):
+            value = draw(hostile_addresses().filter(lambda v: isinstance(v, str)))
+        else:
+            value = draw(hostile_texts().filter(lambda v: isinstance(v, str)))
+        row[column] = value
+    return row
+
+
+def hostile_rows() -> st.SearchStrategy[dict[str, str]]:
+    """Rows of a generic order export (``order_id``, ``customer_id``, ``amount``,
+    ``placed_at``, ``paid_at``, ``currency``, ``name``, ``phone``, ``email``) with one to
+    three cells replaced by hostile ones: instants out of range, amounts past the ceiling,
+    address lists, surrogates and control characters."""
+    return _hostile_rows()
