@@ -323,10 +323,20 @@ class SQLStore:
         if isinstance(engine_or_url, Engine):
             engine = engine_or_url
         else:
-            engine = sa.create_engine(_normalise_url(engine_or_url), pool_pre_ping=True)
-        # Read committed: every statement (and every lock) sees the latest committed rows,
-        # the same on both servers (MariaDB's default, repeatable read, would not).
-        self._engine = engine.execution_options(isolation_level="READ COMMITTED")
+            engine = sa.create_engine(_normalise_url(engine_or_url), pool_recycle=1800)
+        # Writers run read committed: every statement (and every lock) sees the latest
+        # committed rows, the same on both servers (MariaDB's default, repeatable read, would
+        # not). Readers keep the connection's level: setting it costs a round trip each time.
+        self._engine = engine
+        self._writer = engine.execution_options(isolation_level="READ COMMITTED")
+        # Every read is one statement (values and keys joined): on PostgreSQL it runs without
+        # a transaction around it, which saves two round trips (psycopg sets autocommit on the
+        # client side).
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         self._conn: Connection | None = None
         self.schema = schema
         self.prefix = prefix
@@ -404,7 +414,7 @@ class SQLStore:
                 if self._conn is not None:
                     with self._lock, self._conn.begin_nested():
                         return work(self._conn)
-                with self._engine.begin() as conn:
+                with self._writer.begin() as conn:
                     return work(conn)
             except sa.exc.DBAPIError as e:
                 if self._conn is None and self._retryable(e) and attempt < _DEADLOCK_RETRIES:
@@ -423,7 +433,7 @@ class SQLStore:
                 with self._lock:
                     yield self._conn
             else:
-                with self._engine.connect() as conn:
+                with self._reader.connect() as conn:
                     yield conn
         except sa.exc.SQLAlchemyError as e:
             raise self._fail(e) from e
@@ -554,6 +564,21 @@ class SQLStore:
             read(missing)  # a writer in between may have made the key first: use theirs
         return _Keys(found)
 
+    def _keyed(self, query: Any, customer_id: Any) -> Any:
+        """``query`` with the data key of the row's customer as its last column: one
+        statement reads the values and the key that opens them."""
+        k = self._t.keys
+        return query.add_columns(k.c.data_key).outerjoin(k, k.c.customer_id == customer_id)
+
+    def _keys_of(self, rows: Iterable[Sequence[Any]], customer: int) -> _Keys:
+        """The keys read by a :meth:`_keyed` query, by customer (column ``customer``)."""
+        found: dict[str, bytes] = {}
+        for r in rows:
+            cid = _s(r[customer])
+            if r[-1] is not None and cid not in found:
+                found[cid] = _unwrap(self._master, cid, r[-1])
+        return _Keys(found)
+
     # -- events -------------------------------------------------------------------------------
 
     def _lock_versions(self, conn: Connection, customer_ids: Iterable[str]) -> dict[str, int]:
@@ -574,21 +599,18 @@ class SQLStore:
 
     def _stored_events(self, conn: Connection, ids: Sequence[str]) -> dict[str, Event]:
         t = self._t.events
-        rows: list[tuple[str, str, bytes]] = []
+        rows: list[Sequence[Any]] = []
         for chunk in _chunks(ids):
-            rows += [
-                (_s(e), _s(c), bytes(b))
-                for e, c, b in conn.execute(
-                    sa.select(t.c.event_id, t.c.customer_id, t.c.body).where(
-                        t.c.event_id.in_([_b(i) for i in chunk])
-                    )
-                )
-            ]
-        keys = self._keys(conn, {c for _, c, _ in rows}, create=False)
-        return {
-            e: event_from_body(keys.open(c, b, _b(e)), customer_id=c, event_id=e)
-            for e, c, b in rows
-        }
+            query = sa.select(t.c.event_id, t.c.customer_id, t.c.body).where(
+                t.c.event_id.in_([_b(i) for i in chunk])
+            )
+            rows += conn.execute(self._keyed(query, t.c.customer_id)).all()
+        keys = self._keys_of(rows, 1)
+        out: dict[str, Event] = {}
+        for e, c, b, _ in rows:
+            eid, cid = _s(e), _s(c)
+            out[eid] = event_from_body(keys.open(cid, b, bytes(e)), customer_id=cid, event_id=eid)
+        return out
 
     def _insert_rows(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Insert event rows (event id, customer id, at, rank, type, body): COPY on
@@ -731,8 +753,9 @@ class SQLStore:
             )
         else:
             mins = mysql.insert(t)
+            # A literal 1: PyMySQL's many-row insert takes no parameter after its VALUES.
             stmt = mins.on_duplicate_key_update(
-                {"next_due": mins.inserted.next_due, "stamp": t.c.stamp + 1}
+                {"next_due": mins.inserted.next_due, "stamp": t.c.stamp + sa.literal_column("1")}
             )
         conn.execute(
             stmt, [{"customer_id": _b(c), "next_due": _PLAN_NOW, "stamp": 1} for c in customer_ids]
@@ -837,12 +860,13 @@ class SQLStore:
                 .subquery()
             )
             query = query.join_from(t, stored, stored.c.seq == t.c.seq)
+        query = self._keyed(query, t.c.customer_id)
         rows = conn.execute(
             query.order_by(t.c.customer_id, t.c.at_us, t.c.rank, t.c.event_id)
         ).all()
-        keys = self._keys(conn, {_s(r[0]) for r in rows}, create=False)
+        keys = self._keys_of(rows, 0)
         out: dict[str, list[Event]] = {}
-        for c, e, body in rows:
+        for c, e, body, _ in rows:
             cid, eid = _s(c), _s(e)
             event = event_from_body(keys.open(cid, body, bytes(e)), customer_id=cid, event_id=eid)
             out.setdefault(cid, []).append(event)
@@ -944,24 +968,23 @@ class SQLStore:
 
     def snapshot(self, customer_id: str) -> Snapshot | None:
         t = self._t.snapshots
+        query = sa.select(
+            t.c.customer_id,
+            t.c.stage,
+            t.c.status,
+            t.c.as_of,
+            t.c.valid_until,
+            t.c.version,
+            t.c.state,
+        ).where(t.c.customer_id == _b(customer_id))
         with self._reading() as conn:
-            row = conn.execute(
-                sa.select(
-                    t.c.customer_id,
-                    t.c.stage,
-                    t.c.status,
-                    t.c.as_of,
-                    t.c.valid_until,
-                    t.c.version,
-                    t.c.state,
-                ).where(t.c.customer_id == _b(customer_id))
-            ).first()
-            if row is None:
-                return None
-            state = None
-            if row[6] is not None:
-                keys = self._keys(conn, [customer_id], create=False)
-                state = keys.open(customer_id, row[6], _b(customer_id) + b"\x00state")
+            row = conn.execute(self._keyed(query, t.c.customer_id)).first()
+        if row is None:
+            return None
+        state = None
+        if row[6] is not None:
+            keys = self._keys_of([row], 0)
+            state = keys.open(customer_id, row[6], _b(customer_id) + b"\x00state")
         return _snapshot(row, state)
 
     # -- privacy ------------------------------------------------------------------------------
@@ -1093,8 +1116,9 @@ class SQLStore:
     def _entries(self, conn: Connection, where: Any) -> list[OutboxEntry]:
         t = self._t.outbox
         query = sa.select(*(t.c[n] for n in _OUTBOX_PLAIN)).where(where)
-        rows = conn.execute(query.order_by(t.c.due_at, t.c.key)).all()
-        keys = self._keys(conn, {_s(r[1]) for r in rows}, create=False)
+        query = self._keyed(query.order_by(t.c.due_at, t.c.key), t.c.customer_id)
+        rows = conn.execute(query).all()
+        keys = self._keys_of(rows, 1)
         return [_outbox_entry(r, keys) for r in rows]
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
