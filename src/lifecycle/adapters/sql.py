@@ -395,7 +395,7 @@ class SQLStore:
         code = getattr(orig, "sqlstate", None)
         if code in ("40P01", "40001"):  # deadlock, serialization failure
             return True
-        args = getattr(orig, "args", ())
+        args: tuple[Any, ...] = getattr(orig, "args", ())
         return bool(args) and args[0] in (1213, 1205)  # MariaDB: deadlock, lock wait timeout
 
     def _check_open(self) -> None:
@@ -513,6 +513,7 @@ class SQLStore:
         (none: the stored row stays as it is)."""
         if not rows:
             return
+        stmt: Any
         if self._postgres:
             ins = postgresql.insert(table)
             if update:
@@ -703,6 +704,7 @@ class SQLStore:
         if counts:
             t = self._t.customers
             ids = sorted(counts)
+            stmt: Any
             if self._postgres:
                 ins = postgresql.insert(t)
                 stmt = ins.on_conflict_do_update(
