@@ -28,6 +28,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 import lifecycle as lc
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.sql import SQLStore
@@ -167,7 +169,27 @@ def main() -> int:
                     flush=True,
                 )
     print(f"reference loop {reference_loop():.2f} s")
+    drop_schemas(args.backends.split(","))
     return 0
+
+
+def drop_schemas(backends: list[str]) -> None:
+    """Drop the schema the benchmark made on each server."""
+    for backend in backends:
+        if backend == "sqlite":
+            continue
+        engine = sa.create_engine(
+            SERVERS[backend]
+            .replace("postgresql://", "postgresql+psycopg://")
+            .replace("mysql://", "mysql+pymysql://")
+        )
+        name = engine.dialect.identifier_preparer.quote(f"lcbench_{os.getpid()}")
+        with engine.begin() as conn:
+            kind = "SCHEMA" if engine.dialect.name == "postgresql" else "DATABASE"
+            conn.execute(
+                sa.text(f"DROP {kind} IF EXISTS {name}" + (" CASCADE" if kind == "SCHEMA" else ""))
+            )
+        engine.dispose()
 
 
 if __name__ == "__main__":
