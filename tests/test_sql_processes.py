@@ -37,13 +37,20 @@ def _target(server: servers.Server, prefix: str) -> str:
     return json.dumps(server.spec(prefix))
 
 
-def test_eight_dispatcher_processes_send_a_thousand_messages_once_each_within_the_caps(
+def test_eight_dispatcher_processes_send_every_message_once_within_the_caps(
     server: servers.Server, tmp_path: Path
 ) -> None:
-    customers = 200  # 3 transactional and 2 of 4 marketing messages each: 1,000 sent
+    # 500 messages here; benchmarks/dispatch_processes.py runs the same check with 1,000.
+    check_dispatchers(server, tmp_path, customers=100)
+
+
+def check_dispatchers(server: servers.Server, folder: Path, customers: int) -> int:
+    """8 dispatcher processes send 3 transactional and 2 of 4 marketing messages (the cap)
+    to each customer through a channel failing 1 time in 5: every message once, no cap
+    broken. Returns how many were sent."""
     store = server.store()
     seed(store, customers=customers, transactional=3, marketing=4)
-    out = tmp_path / "sent.jsonl"
+    out = folder / "sent.jsonl"
     procs = [spawn(_target(server, store.prefix), out, "run", f"w{i}") for i in range(8)]
     results = [p.communicate(timeout=600) for p in procs]
     failures = 0
@@ -61,7 +68,7 @@ def test_eight_dispatcher_processes_send_a_thousand_messages_once_each_within_th
         sent = {k for k, e in entries.items() if e.state is OutboxState.SENT}
         assert max(delivered.values()) == 1  # no message twice
         assert set(delivered) == sent
-        assert len(sent) == customers * 5 == 1000
+        assert len(sent) == customers * 5
         histories = store.histories([f"c{i:03}" for i in range(customers)])
         for cid, history in histories.items():
             contacts = [e for e in history if isinstance(e, Contacted)]
@@ -77,6 +84,7 @@ def test_eight_dispatcher_processes_send_a_thousand_messages_once_each_within_th
             e for e in entries.values() if e.state in (OutboxState.CLAIMED, OutboxState.FAILED)
         ]
         assert failures > 0
+        return len(sent)
     finally:
         store.drop_tables()
         store.close()
