@@ -1,12 +1,16 @@
-"""SQLite store benchmark: bulk ingest with snapshots, and assess cost against file size.
+"""Store benchmark: SQLite, PostgreSQL and MariaDB side by side.
 
-Run: .venv/bin/python benchmarks/bench_store.py [--customers 5000] [--sizes 1000,10000,100000]
+Run: .venv/bin/python benchmarks/bench_store.py [--sizes 5000,100000]
+         [--backends sqlite,postgresql,mariadb] [--runs 3] [--probes 200] [--ticks 5]
 
 Prints the machine and how fast it runs at the moment (a reference loop: about 0.37 s when the
-host is quiet, up to 0.6 s when it is busy), events recorded per second into a fresh file (one
-batch, one transaction, snapshots included; the median and the best of five runs), and the
-median cost of one ``assess`` in files holding more and more customers (it should not grow with
-the file).
+host is quiet, up to 0.6 s when it is busy), then for each size and store: events recorded per
+second into a fresh store (one batch, one transaction, snapshots included; the median and the
+best of ``--runs`` runs up to 5,000 customers, one run above), the median cost of one
+``assess``, the first dispatch (it plans every customer into the outbox and sends what is due)
+and the median dispatch tick a minute apart with nothing new. The servers are those of the
+tests (LIFECYCLE_TEST_POSTGRES, LIFECYCLE_TEST_MARIADB), with their default settings; the
+SQLite file is synchronous=FULL, the default.
 """
 
 from __future__ import annotations
@@ -18,10 +22,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 
 import lifecycle as lc
+from lifecycle.adapters.channels import MemoryChannel
+from lifecycle.adapters.sql import SQLStore
 from lifecycle.datasets import synthetic_shop
+from lifecycle.vocabulary import RULE_CHANNELS
 
 
 def machine() -> str:
@@ -52,63 +65,131 @@ def reference_loop() -> float:
     return best
 
 
-def ingest(
-    folder: Path, customers: int, synchronous: str, runs: int = 5
-) -> tuple[int, list[float]]:
-    """Record the same shop into ``runs`` fresh files; the seconds of each run."""
-    shop_data = synthetic_shop(customers, seed=1)
-    policy = lc.Policy(timezone=shop_data.timezone)
+SERVERS = {
+    "postgresql": os.environ.get(
+        "LIFECYCLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get("LIFECYCLE_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test"),
+}
+
+
+@contextmanager
+def opened(backend: str, folder: Path, name: str, **kw: Any) -> Iterator[lc.Lifecycle]:
+    """A lifecycle on a fresh store of ``backend``: a SQLite file, or tables in a schema of
+    their own on the server (dropped afterwards)."""
+    if backend == "sqlite":
+        with lc.Lifecycle.open(folder / f"{name}.db", **kw) as shop:
+            yield shop
+        return
+    schema = f"lcbench_{os.getpid()}"
+    shop = lc.Lifecycle.open(SERVERS[backend], schema=schema, prefix=f"{name}_", **kw)
+    try:
+        yield shop
+    finally:
+        store = shop.store
+        assert isinstance(store, SQLStore)
+        store.drop_tables()
+        shop.close()
+
+
+def measure(
+    backend: str, folder: Path, customers: int, runs: int, probes: int, ticks: int
+) -> tuple[int, list[float], float, float, float, int]:
+    """Record the shop into ``runs`` fresh stores (the seconds of each); on the last, the median
+    ``assess`` over ``probes`` customers, the first dispatch (plans everyone, sends what is
+    due) and the median dispatch tick a minute apart with nothing new."""
+    data = synthetic_shop(customers, seed=1)
+    policy = lc.Policy(timezone=data.timezone)
+    channels = {name: MemoryChannel(name) for name in RULE_CHANNELS}
     times = []
     for run in range(runs):
-        path = folder / f"ingest-{customers}-{synchronous}-{run}.db"
-        with lc.Lifecycle.open(
-            path, clock=lc.FixedClock(shop_data.as_of), policy=policy, synchronous=synchronous
+        with opened(
+            backend,
+            folder,
+            f"b{customers}r{run}",
+            clock=lc.FixedClock(data.as_of),
+            policy=policy,
+            channels=channels,
         ) as shop:
             start = time.perf_counter()
-            shop.record(shop_data.events)
+            shop.record(data.events)
             times.append(time.perf_counter() - start)
-    return len(shop_data.events), times
-
-
-def assess_cost(folder: Path, customers: int, probes: int = 200) -> float:
-    shop_data = synthetic_shop(customers, seed=2)
-    path = folder / f"size-{customers}.db"
-    with lc.Lifecycle.open(
-        path, clock=lc.FixedClock(shop_data.as_of), synchronous="NORMAL"
-    ) as shop:
-        shop.record(shop_data.events)
-        ids = list(shop_data.customer_ids)
-        step = max(1, len(ids) // probes)
-        sample = ids[::step][:probes]
-        times = []
-        for cid in sample:
+            if run < runs - 1:
+                continue
+            ids = list(data.customer_ids)
+            step = max(1, len(ids) // probes)
+            costs = []
+            for cid in ids[::step][:probes]:
+                start = time.perf_counter()
+                shop.assess(cid)
+                costs.append(time.perf_counter() - start)
             start = time.perf_counter()
-            shop.assess(cid)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            first = shop.dispatch()
+            first_tick = time.perf_counter() - start
+            shop.dispatch(data.as_of + timedelta(minutes=1))  # re-plans those just contacted
+            tick_times = []
+            for i in range(ticks):
+                start = time.perf_counter()
+                shop.dispatch(data.as_of + timedelta(minutes=2 + i))
+                tick_times.append(time.perf_counter() - start)
+    return (
+        len(data.events),
+        times,
+        statistics.median(costs),
+        first_tick,
+        statistics.median(tick_times),
+        len(first.sent),
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--sizes", default="5000,100000")
+    parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="ingest runs at 5,000 customers or fewer"
+    )
+    parser.add_argument("--probes", type=int, default=200)
+    parser.add_argument("--ticks", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {machine()}; reference loop {reference_loop():.2f} s")
+    print(f"machine: {machine()}; reference loop {reference_loop():.2f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for synchronous in ("FULL", "NORMAL"):
-            n, times = ingest(folder, args.customers, synchronous)
-            median, best = statistics.median(times), min(times)
-            print(
-                f"ingest  {args.customers:>7} customers  {n:>8} events  synchronous={synchronous:<6} "
-                f"median of {len(times)} {median:5.2f} s = {n / median:>7,.0f} events/s, "
-                f"best {n / best:>7,.0f} events/s (snapshots included)",
-                flush=True,
-            )
         for size in (int(s) for s in args.sizes.split(",")):
-            cost = assess_cost(folder, size)
-            print(f"assess  file of {size:>7} customers  median {cost * 1e3:6.2f} ms per customer")
+            for backend in args.backends.split(","):
+                n, times, assess, first, tick, sent = measure(
+                    backend, folder, size, args.runs if size <= 5000 else 1, args.probes, args.ticks
+                )
+                median, best = statistics.median(times), min(times)
+                print(
+                    f"{backend:<10} {size:>7,} customers {n:>9,} events  "
+                    f"ingest {n / median:>7,.0f} events/s (median of {len(times)}, best "
+                    f"{n / best:,.0f})  assess {assess * 1e3:5.2f} ms  first dispatch "
+                    f"{first:6.2f} s ({sent:,} sent)  idle tick {tick * 1e3:7.1f} ms",
+                    flush=True,
+                )
+    print(f"reference loop {reference_loop():.2f} s")
+    drop_schemas(args.backends.split(","))
     return 0
+
+
+def drop_schemas(backends: list[str]) -> None:
+    """Drop the schema the benchmark made on each server."""
+    for backend in backends:
+        if backend == "sqlite":
+            continue
+        engine = sa.create_engine(
+            SERVERS[backend]
+            .replace("postgresql://", "postgresql+psycopg://")
+            .replace("mysql://", "mysql+pymysql://")
+        )
+        name = engine.dialect.identifier_preparer.quote(f"lcbench_{os.getpid()}")
+        with engine.begin() as conn:
+            kind = "SCHEMA" if engine.dialect.name == "postgresql" else "DATABASE"
+            conn.execute(
+                sa.text(f"DROP {kind} IF EXISTS {name}" + (" CASCADE" if kind == "SCHEMA" else ""))
+            )
+        engine.dispose()
 
 
 if __name__ == "__main__":

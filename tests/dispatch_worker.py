@@ -1,6 +1,7 @@
 """A dispatcher process for the multi-process tests.
 
-Usage: python dispatch_worker.py PATH OUT MODE WORKER
+Usage: python dispatch_worker.py STORE OUT MODE WORKER
+  STORE is a SQLite file, or the JSON of a server store's url, schema and prefix.
   MODE "run": dispatch for 60 steps of 10 s from T0 through a JSON-lines channel at OUT that
       fails at random (seeded by WORKER); prints "done sent=N failures=M".
   MODE "hang": dispatch at T0; the channel writes the message to OUT, prints "sent KEY" and
@@ -15,13 +16,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from lifecycle.adapters.channels import JsonLinesChannel
-from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.cadence import CadencePolicy
 from lifecycle.cadence.contact import Caps, ContactPolicy
 from lifecycle.dispatch import dispatch
 from lifecycle.errors import TransientChannelError
 from lifecycle.policy import DispatchPolicy, Policy
 from lifecycle.ports import Message, SendResult
+from sqlite_worker import open_store
 
 T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)
 # A lease longer than the simulated spread between workers: no claim runs out by accident.
@@ -52,8 +53,8 @@ class Hanging(JsonLinesChannel):
 
 
 def main() -> int:
-    path, out, mode, worker = sys.argv[1:5]
-    store = SQLiteStore(path, synchronous="NORMAL")
+    target, out, mode, worker = sys.argv[1:5]
+    store = open_store(target)
     try:
         if mode == "hang":
             dispatch(store, {"email": Hanging(out, name="email")}, POLICY, T0, worker=worker)

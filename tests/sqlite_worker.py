@@ -1,6 +1,7 @@
-"""A writer process for the SQLite tests: records batches into a file and says which committed.
+"""A writer process for the store tests: records batches into a store and says which committed.
 
-Usage: python sqlite_worker.py PATH MODE WORKER BATCHES
+Usage: python sqlite_worker.py STORE MODE WORKER BATCHES
+  STORE is a SQLite file, or the JSON of a server store's url, schema and prefix.
   MODE "ingest": batch n is 20 events of customer b{WORKER}-{n}; prints "ack n" after each commit.
   MODE "shared": batch n is 5 orders spread over customers s0..s4, shared by every worker.
   MODE "one": batch n is one order of customer "one", shared by every worker.
@@ -9,6 +10,7 @@ Every worker runs with the default policy: conflicts retry within its time budge
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +18,18 @@ from decimal import Decimal
 import lifecycle as lc
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def open_store(target: str) -> lc.Store:
+    """The store a test names: a SQLite file, or a server store given as JSON."""
+    if target.startswith("{"):
+        from lifecycle.adapters.sql import SQLStore
+
+        spec = json.loads(target)
+        return SQLStore(spec["url"], schema=spec["schema"], prefix=spec["prefix"])
+    from lifecycle.adapters.sqlite import SQLiteStore
+
+    return SQLiteStore(target, synchronous="NORMAL")
 
 
 def batch(mode: str, worker: str, n: int) -> list[lc.Event]:
@@ -55,10 +69,8 @@ def batch(mode: str, worker: str, n: int) -> list[lc.Event]:
 
 
 def main() -> int:
-    path, mode, worker, batches = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    shop = lc.Lifecycle.open(
-        path, clock=lc.FixedClock(T0 + timedelta(days=30)), synchronous="NORMAL"
-    )
+    target, mode, worker, batches = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    shop = lc.Lifecycle(store=open_store(target), clock=lc.FixedClock(T0 + timedelta(days=30)))
     errors = 0
     for n in range(batches):
         try:

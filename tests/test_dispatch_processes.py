@@ -17,7 +17,7 @@ from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.customer import ContactPoint, Profile
 from lifecycle.dispatch import DispatchOutcome, dispatch, in_doubt
 from lifecycle.events import Contacted, CustomerRegistered
-from lifecycle.ports import OutboxEntry, OutboxState
+from lifecycle.ports import OutboxEntry, OutboxState, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dispatch_worker import DISPATCH, POLICY, T0
@@ -29,6 +29,12 @@ ALL = frozenset({"transactional", "service", "marketing"})
 
 def _seed(path: Path, customers: int, transactional: int, marketing: int) -> None:
     store = SQLiteStore(path, synchronous="NORMAL")
+    seed(store, customers, transactional, marketing)
+    store.close()
+
+
+def seed(store: Store, customers: int, transactional: int, marketing: int) -> None:
+    """Customers with an e-mail address and every consent, and their messages due at T0."""
     events, outbox = [], []
     for i in range(customers):
         cid = f"c{i:03}"
@@ -52,19 +58,19 @@ def _seed(path: Path, customers: int, transactional: int, marketing: int) -> Non
                 for n in range(count)
             ]
     store.append(events, outbox=outbox)
-    store.close()
 
 
-def _spawn(path: Path, out: Path, mode: str, worker: str) -> subprocess.Popen[str]:
+def spawn(target: Path | str, out: Path, mode: str, worker: str) -> subprocess.Popen[str]:
+    """A dispatcher process on ``target`` (a SQLite file, or a server store's JSON)."""
     return subprocess.Popen(
-        [sys.executable, str(WORKER), str(path), str(out), mode, worker],
+        [sys.executable, str(WORKER), str(target), str(out), mode, worker],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _lines(out: Path) -> list[dict[str, str]]:
+def lines(out: Path) -> list[dict[str, str]]:
     if not out.exists():
         return []
     return [json.loads(line) for line in out.read_text("utf-8").splitlines()]
@@ -75,7 +81,7 @@ def test_eight_dispatcher_processes_never_send_a_message_twice_nor_break_a_cap(
 ) -> None:
     path, out = tmp_path / "shop.db", tmp_path / "sent.jsonl"
     _seed(path, customers=CUSTOMERS, transactional=3, marketing=4)
-    procs = [_spawn(path, out, "run", f"w{i}") for i in range(8)]
+    procs = [spawn(path, out, "run", f"w{i}") for i in range(8)]
     results = [p.communicate(timeout=120) for p in procs]
     failures = 0
     for (stdout, stderr), p in zip(results, procs, strict=True):
@@ -88,7 +94,7 @@ def test_eight_dispatcher_processes_never_send_a_message_twice_nor_break_a_cap(
         sweep = JsonLinesChannel(out, name="email")
         late = dispatch(store, {"email": sweep}, POLICY, T0 + timedelta(hours=1))
         assert all(r.outcome.value in ("sent", "deferred") for r in late)
-        delivered = Counter(r["key"] for r in _lines(out))
+        delivered = Counter(r["key"] for r in lines(out))
         entries = {e.key: e for e in store.outbox_entries()}
         sent = {k for k, e in entries.items() if e.state is OutboxState.SENT}
         assert max(delivered.values()) == 1  # no message twice
@@ -119,14 +125,14 @@ def test_a_dispatcher_killed_between_send_and_mark_never_sends_twice_silently(
 ) -> None:
     path, out = tmp_path / "shop.db", tmp_path / "sent.jsonl"
     _seed(path, customers=1, transactional=1, marketing=0)
-    proc = _spawn(path, out, "hang", "doomed")
+    proc = spawn(path, out, "hang", "doomed")
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("sent "), line + proc.stderr.read() if proc.stderr else ""
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     key = line.split()[1]
-    assert [r["key"] for r in _lines(out)] == [key]
+    assert [r["key"] for r in lines(out)] == [key]
 
     store = SQLiteStore(path)
     try:
@@ -139,7 +145,7 @@ def test_a_dispatcher_killed_between_send_and_mark_never_sends_twice_silently(
         report = dispatch(store, {"email": channel}, POLICY, T0 + DISPATCH.lease, worker="b")
         (r,) = report.results
         assert r.doubt
-        assert [x["key"] for x in _lines(out)] == [key]  # never delivered twice
+        assert [x["key"] for x in lines(out)] == [key]  # never delivered twice
         if deduplicate:  # resent under the same key; the channel drops the repeat
             assert r.outcome is DispatchOutcome.SENT
             assert [c.key for c in store.history("c000") if isinstance(c, Contacted)] == [key]

@@ -88,7 +88,8 @@ def test_the_probe_sees_every_module_of_the_package() -> None:
 
 # -- what the source may not do -----------------------------------------------------------------
 
-# Imports a function body may make: the optional extras, and the modules that need scipy.
+# Imports a function body may make: the optional extras, the modules that need scipy, and the
+# server store (the sql extra), which `Lifecycle.open` loads for a server URL only.
 OPTIONAL = (
     "scipy",
     "pandas",
@@ -97,6 +98,7 @@ OPTIONAL = (
     "openpyxl",
     "charset_normalizer",
     "lifecycle.clv",
+    "lifecycle.adapters.sql",
 )
 
 

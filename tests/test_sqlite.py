@@ -127,9 +127,10 @@ def test_a_full_disk_is_a_store_error_and_writes_nothing(tmp_path: Path) -> None
         assert again.store.version("big") == 400
 
 
-def _spawn(path: Path, mode: str, worker: str, batches: int) -> subprocess.Popen[str]:
+def spawn(target: Path | str, mode: str, worker: str, batches: int) -> subprocess.Popen[str]:
+    """A writer process on ``target`` (a SQLite file, or a server store's JSON)."""
     return subprocess.Popen(
-        [sys.executable, str(WORKER), str(path), mode, worker, str(batches)],
+        [sys.executable, str(WORKER), str(target), mode, worker, str(batches)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -139,7 +140,7 @@ def _spawn(path: Path, mode: str, worker: str, batches: int) -> subprocess.Popen
 def test_eight_writer_processes_lose_nothing_and_never_see_a_busy_error(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     SQLiteStore(path).close()
-    procs = [_spawn(path, "shared", f"w{i}", 15) for i in range(8)]
+    procs = [spawn(path, "shared", f"w{i}", 15) for i in range(8)]
     outputs = [p.communicate(timeout=300) for p in procs]
     for (out, err), p in zip(outputs, procs, strict=True):
         assert p.returncode == 0, err
@@ -154,8 +155,9 @@ def test_eight_writer_processes_lose_nothing_and_never_see_a_busy_error(tmp_path
     store.close()
 
 
-def kill_during_ingest(path: Path, rng: random.Random) -> set[int]:
-    proc = _spawn(path, "ingest", "k", 100_000)
+def kill_during_ingest(target: Path | str, rng: random.Random) -> set[int]:
+    """SIGKILL a writer after a random delay: the batches it said were committed."""
+    proc = spawn(target, "ingest", "k", 100_000)
     acked: set[int] = set()
     assert proc.stdout is not None
     deadline = time.monotonic() + rng.uniform(0.05, 0.6)

@@ -18,14 +18,18 @@ from lifecycle.vocabulary import Stage, Status
 
 __all__ = [
     "Channel",
+    "Erasure",
+    "EventLog",
     "Message",
     "OutboxEntry",
     "OutboxState",
+    "OutboxStore",
     "PlanIndex",
     "PlanMark",
     "SendResult",
     "ShopSettings",
     "Snapshot",
+    "SnapshotStore",
     "Store",
 ]
 
@@ -162,25 +166,12 @@ class OutboxEntry:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Where events and snapshots live.
+class EventLog(Protocol):
+    """The event log: a customer's events, stored once each, read back in replay order.
 
-    Contract, for every implementation:
-
-    - ``append`` is atomic: every event and snapshot of the call is stored, or none is.
-    - Events are idempotent by ``event_id``: appending an event equal to a stored one stores
-      nothing; appending a *different* event under a stored id raises ``ConflictingEvent`` and
-      stores nothing.
-    - A customer's ``version`` is the number of their stored events. ``append`` with
-      ``expected_versions`` raises ``ConcurrencyError`` (storing nothing) when any listed
-      customer's version differs, so two writers never both win silently.
-    - ``history`` returns events in replay order (``lifecycle.events.sort_key``).
-    - Outbox entries are idempotent by ``key``; ``claim`` hands each claimable entry to one
-      caller only, never an entry of a customer another entry of whom is under a live claim,
-      and ``settle`` changes an entry only for the worker holding its claim. So at most one
-      dispatcher sends to a customer at a time, and what it reads of the history after its
-      claim includes every message sent before.
-    - Driver failures surface as ``StoreError``; nothing is half-written.
+    The first capability of a :class:`Store`; its contract is the store's (atomic appends,
+    idempotent ids, optimistic concurrency by version). ``lifecycle.testing.EventLogContract``
+    checks it.
     """
 
     def append(
@@ -236,6 +227,18 @@ class Store(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release resources; the store is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """The latest assessment of each customer, kept beside the events for fast filtering.
+
+    ``lifecycle.testing.SnapshotContract`` checks it.
+    """
+
     def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
         """Replace snapshots, skipping any whose ``version`` is not the customer's current one."""
         ...
@@ -260,21 +263,17 @@ class Store(Protocol):
         """The customer's stored snapshot, if any, with its ``state``."""
         ...
 
-    def forget(self, customer_id: str, redacted: Sequence[Event], at: datetime) -> None:
-        """Erase a customer's personal data, in one transaction.
-
-        Replaces each stored event of ``redacted`` by its redacted copy (same id, customer and
-        type), clears the ``state`` of the customer's snapshot, cancels the customer's unsent
-        outbox entries, and clears the texts, subjects and payloads of all their outbox
-        entries, sent ones included. The old contents must not
-        survive anywhere the store writes (free pages, journals). Forgetting again is
-        harmless.
-
-        Raises:
-            lifecycle.errors.ErasureIncomplete: the redaction committed, but old copies could
-                not be wiped yet (a journal another connection holds); call again.
-        """
+    def close(self) -> None:
+        """Release resources; the store is not used afterwards."""
         ...
+
+
+@runtime_checkable
+class OutboxStore(Protocol):
+    """Planned messages under deterministic keys, claimed under a lease and settled once.
+
+    ``lifecycle.testing.OutboxContract`` checks it.
+    """
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
         """The outbox entry under ``key``, if any."""
@@ -326,6 +325,57 @@ class Store(Protocol):
     def close(self) -> None:
         """Release resources; the store is not used afterwards."""
         ...
+
+
+@runtime_checkable
+class Erasure(Protocol):
+    """Erasing a customer's personal data everywhere the store keeps it.
+
+    ``lifecycle.testing.ErasureContract`` checks it.
+    """
+
+    def forget(self, customer_id: str, redacted: Sequence[Event], at: datetime) -> None:
+        """Erase a customer's personal data, in one transaction.
+
+        Replaces each stored event of ``redacted`` by its redacted copy (same id, customer and
+        type), clears the ``state`` of the customer's snapshot, cancels the customer's unsent
+        outbox entries, and clears the texts, subjects and payloads of all their outbox
+        entries, sent ones included. The old contents must not
+        survive anywhere the store writes (free pages, journals). Forgetting again is
+        harmless.
+
+        Raises:
+            lifecycle.errors.ErasureIncomplete: the redaction committed, but old copies could
+                not be wiped yet (a journal another connection holds); call again.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release resources; the store is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class Store(EventLog, SnapshotStore, OutboxStore, Erasure, Protocol):
+    """Where events and snapshots live.
+
+    Contract, for every implementation:
+
+    - ``append`` is atomic: every event and snapshot of the call is stored, or none is.
+    - Events are idempotent by ``event_id``: appending an event equal to a stored one stores
+      nothing; appending a *different* event under a stored id raises ``ConflictingEvent`` and
+      stores nothing.
+    - A customer's ``version`` is the number of their stored events. ``append`` with
+      ``expected_versions`` raises ``ConcurrencyError`` (storing nothing) when any listed
+      customer's version differs, so two writers never both win silently.
+    - ``history`` returns events in replay order (``lifecycle.events.sort_key``).
+    - Outbox entries are idempotent by ``key``; ``claim`` hands each claimable entry to one
+      caller only, never an entry of a customer another entry of whom is under a live claim,
+      and ``settle`` changes an entry only for the worker holding its claim. So at most one
+      dispatcher sends to a customer at a time, and what it reads of the history after its
+      claim includes every message sent before.
+    - Driver failures surface as ``StoreError``; nothing is half-written.
+    """
 
 
 @attrs.frozen(kw_only=True)

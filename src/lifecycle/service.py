@@ -24,6 +24,7 @@ from lifecycle._display import field_table, one_line
 from lifecycle._ledger import check_orders, fold
 from lifecycle._state import STATE_MIN_EVENTS, canonical, encode_state, policy_fingerprint
 from lifecycle._time import require_aware, to_utc
+from lifecycle.adapters._urls import is_server_url
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
@@ -245,13 +246,27 @@ class Lifecycle:
         channels: Mapping[str, Channel] | None = None,
         busy_timeout: float = 30.0,
         synchronous: str = "FULL",
+        schema: str | None = None,
+        prefix: str = "lifecycle_",
     ) -> Lifecycle:
-        """A lifecycle on the embedded SQLite store in ``path`` (created if missing).
+        """A lifecycle on the embedded SQLite store in ``path`` (created if missing), or on a
+        database server when ``path`` is its URL.
 
-        See :class:`~lifecycle.adapters.sqlite.SQLiteStore` for ``busy_timeout`` and
+        A URL starting ``postgresql://``, ``mysql://`` or ``mariadb://`` (optionally with a
+        driver: ``postgresql+psycopg://``, ``mysql+pymysql://``) opens
+        :class:`~lifecycle.adapters.sql.SQLStore` (the ``sql`` extra) with ``schema`` and
+        ``prefix``; anything else is a file. See
+        :class:`~lifecycle.adapters.sqlite.SQLiteStore` for ``busy_timeout`` and
         ``synchronous``.
         """
-        store = SQLiteStore(path, busy_timeout=busy_timeout, synchronous=synchronous)
+        store: Store
+        if isinstance(path, str) and is_server_url(path):
+            # Only a server URL needs SQLAlchemy and the drivers (the ``sql`` extra).
+            from lifecycle.adapters.sql import SQLStore
+
+            store = SQLStore(path, schema=schema, prefix=prefix)
+        else:
+            store = SQLiteStore(path, busy_timeout=busy_timeout, synchronous=synchronous)
         return cls(store=store, policy=policy, clock=clock, model=model, channels=channels)
 
     # -- writing ------------------------------------------------------------------------------

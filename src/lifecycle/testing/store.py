@@ -1,4 +1,4 @@
-"""The Store conformance suite: subclass :class:`StoreContract` and supply ``make_store``.
+"""The Store conformance kit: subclass :class:`StoreContract` and supply ``make_store``.
 
 ::
 
@@ -10,6 +10,10 @@
 
 pytest then runs every contract test against the host's store, including a hypothesis state
 machine that drives it and the in-memory reference with the same random operations.
+
+The kit is split by capability, the way the port is (:mod:`lifecycle.ports`): a store that
+keeps only some of them subclasses only their contracts, e.g. a host's own event table
+``class TestMyEvents(EventLogContract)``, beside the library's outbox on the same connection.
 """
 
 from __future__ import annotations
@@ -63,7 +67,15 @@ from lifecycle.service import Lifecycle
 from lifecycle.testing.strategies import free_texts
 from lifecycle.vocabulary import Stage, Status
 
-__all__ = ["StoreContract"]
+__all__ = [
+    "ErasureContract",
+    "EventLogContract",
+    "OutboxContract",
+    "PlanIndexContract",
+    "ShopSettingsContract",
+    "SnapshotContract",
+    "StoreContract",
+]
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -89,12 +101,16 @@ def _snap(cid: str, version: int, stage: Stage = Stage.FIRST_PURCHASE, **kw: Any
     return Snapshot(customer_id=cid, stage=stage, version=version, **defaults)
 
 
-class StoreContract:
-    """Contract tests every :class:`~lifecycle.ports.Store` must pass.
+class _Kit:
+    """What every capability's contract needs: a fresh store for each test.
 
-    Subclass it (with a name starting ``Test``) and override :meth:`make_store`; override
-    :meth:`supports_threads` to return ``False`` for a store that one thread at a time uses.
+    Override :meth:`make_store`; override :meth:`supports_threads` to return ``False`` for a
+    store that one thread at a time uses.
     """
+
+    #: How many random walks :meth:`StoreContract.test_random_operations_agree_with_the_reference`
+    #: takes (30 steps each); a store behind a network round trip may take fewer.
+    random_walks: int = 25
 
     def make_store(self) -> Store:
         """A fresh, empty store."""
@@ -112,6 +128,12 @@ class StoreContract:
         finally:
             s.close()
 
+
+class EventLogContract(_Kit):
+    """The event log (:class:`~lifecycle.ports.EventLog`): appends all or nothing, idempotent
+    ids, conflicts refused, replay order, optimistic concurrency, the referral index.
+    """
+
     # -- events -----------------------------------------------------------------------------
 
     def test_history_is_in_replay_order_whatever_the_append_order(self, store: Store) -> None:
@@ -127,7 +149,6 @@ class StoreContract:
     def test_unknown_customers_have_no_history(self, store: Store) -> None:
         assert store.history("nobody") == ()
         assert store.version("nobody") == 0
-        assert store.snapshot("nobody") is None
 
     def test_appending_the_same_events_again_stores_nothing(self, store: Store) -> None:
         events = [_paid("c1", "o1", 0), _paid("c1", "o2", 1)]
@@ -135,18 +156,6 @@ class StoreContract:
         assert store.append(events) == 0
         assert store.append([events[1], _paid("c1", "o3", 2)]) == 1
         assert store.version("c1") == 3
-
-    def test_a_conflicting_id_is_refused_and_the_whole_batch_with_it(self, store: Store) -> None:
-        store.append([_paid("c1", "o1", 0)])
-        clash = attrs.evolve(_paid("c1", "o1", 0), amount=Decimal("11.00"))
-        with pytest.raises(ConflictingEvent):
-            store.append(
-                [_paid("c2", "o9", 0), clash], [_snap("c2", 1)], outbox=[_entry("k1", "c2")]
-            )
-        assert store.history("c2") == ()
-        assert store.snapshot("c2") is None
-        assert store.outbox_entry("k1") is None
-        assert store.history("c1") == (_paid("c1", "o1", 0),)
 
     def test_a_conflict_inside_one_batch_is_refused(self, store: Store) -> None:
         a = Engaged(customer_id="c1", at=_day(0), kind="chat", event_id="same")
@@ -216,7 +225,17 @@ class StoreContract:
         assert list(store.customer_ids()) == [nasty]
         assert store.events_by_id([nasty]) == {nasty: events[1]}
 
+
+class SnapshotContract(_Kit):
+    """Snapshots (:class:`~lifecycle.ports.SnapshotStore`): stored with their version only,
+    their state bytes kept as given, filtered by stage, status and time.
+    """
+
     # -- snapshots --------------------------------------------------------------------------
+
+    def test_unknown_customers_have_no_snapshot(self, store: Store) -> None:
+        assert store.snapshot("nobody") is None
+        assert list(store.snapshots()) == []
 
     def test_snapshots_are_stored_with_their_events(self, store: Store) -> None:
         store.append([_paid("c1", "o1", 0)], [_snap("c1", 1)])
@@ -284,6 +303,12 @@ class StoreContract:
         assert ids(expired_at=_day(0)) == ["a", "b", "c"]  # before as_of
         assert ids(holding_at=_day(100)) == ["b"]  # valid_until is exclusive
         assert ids(stages=[Stage.REPEAT], holding_at=_day(5)) == ["a"]
+
+
+class OutboxContract(_Kit):
+    """The outbox (:class:`~lifecycle.ports.OutboxStore`): idempotent keys, claims under a
+    lease, one dispatcher per customer, settles by the claim holder only, retries.
+    """
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -464,6 +489,12 @@ class StoreContract:
         everything = [k for keys in got for k in keys]
         assert sorted(everything) == [f"k{i:03}" for i in range(200)]
 
+
+class ErasureContract(_Kit):
+    """Erasure (:class:`~lifecycle.ports.Erasure`): events redacted, snapshot state cleared,
+    unsent messages cancelled, every outbox text of the customer cleared.
+    """
+
     # -- privacy ----------------------------------------------------------------------------
 
     def test_forget_redacts_and_cancels_unsent_messages(self, store: Store) -> None:
@@ -515,6 +546,12 @@ class StoreContract:
         assert entry is not None
         assert entry.state is OutboxState.PENDING
 
+
+class PlanIndexContract(_Kit):
+    """The planning index (:class:`~lifecycle.ports.PlanIndex`), for stores that keep one;
+    the tests skip for a store without it.
+    """
+
     # -- the planning index (stores that keep one) ---------------------------------------
 
     def _index(self, store: Store) -> PlanIndex:
@@ -560,7 +597,10 @@ class StoreContract:
         assert index.plan_fingerprint() == "policy-1"
         assert list(index.planning_due(_day(0))) == ["c1"]
 
-    # -- shop settings (stores that keep them) -------------------------------------------
+
+class ShopSettingsContract(_Kit):
+    """The shop's own settings (zone, language, import key) for stores that keep them
+    (:class:`~lifecycle.ports.ShopSettings`); a store without them skips these tests."""
 
     def _settings(self, store: Store) -> ShopSettings:
         if not isinstance(store, ShopSettings):
@@ -601,6 +641,40 @@ class StoreContract:
         again = Lifecycle(store=store)
         assert (again.policy.timezone, again.policy.language) == ("Asia/Shanghai", "zh")
         assert again.import_orders(imported).recorded == 0
+
+
+class StoreContract(
+    EventLogContract,
+    SnapshotContract,
+    OutboxContract,
+    ErasureContract,
+    PlanIndexContract,
+    ShopSettingsContract,
+):
+    """Contract tests every :class:`~lifecycle.ports.Store` must pass: every capability, the
+    capabilities together in one transaction, the facade on top, and a random walk against
+    the in-memory reference.
+
+    Subclass it (with a name starting ``Test``) and override :meth:`make_store`; override
+    :meth:`supports_threads` to return ``False`` for a store that one thread at a time uses.
+    A store with fewer capabilities subclasses only the contracts of those it has
+    (:class:`EventLogContract`, :class:`SnapshotContract`, :class:`OutboxContract`,
+    :class:`ErasureContract`, :class:`PlanIndexContract`, :class:`ShopSettingsContract`).
+    """
+
+    # -- the capabilities together -----------------------------------------------------------
+
+    def test_a_conflicting_id_is_refused_and_the_whole_batch_with_it(self, store: Store) -> None:
+        store.append([_paid("c1", "o1", 0)])
+        clash = attrs.evolve(_paid("c1", "o1", 0), amount=Decimal("11.00"))
+        with pytest.raises(ConflictingEvent):
+            store.append(
+                [_paid("c2", "o9", 0), clash], [_snap("c2", 1)], outbox=[_entry("k1", "c2")]
+            )
+        assert store.history("c2") == ()
+        assert store.snapshot("c2") is None
+        assert store.outbox_entry("k1") is None
+        assert store.history("c1") == (_paid("c1", "o1", 0),)
 
     # -- through the facade -----------------------------------------------------------------
 
@@ -679,7 +753,7 @@ class StoreContract:
         run_state_machine_as_test(
             Machine,
             settings=settings(
-                max_examples=25,
+                max_examples=self.random_walks,
                 stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
