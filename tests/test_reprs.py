@@ -126,7 +126,7 @@ NOT_RESULTS = {
     "PointsLot", "PointsEntry", "ExpiringPoints", "PendingPoints", "OwnerDecision",
     "PoolWarning", "Dispatched", "Occurrence", "SequenceStep", "BetaGeo", "ModifiedBetaGeo",
     "GammaGamma", "ParetoNBD", "Candidate", "SpendCheck", "FrequencyBucket", "TrackingCurve",
-    "Interval",
+    "Interval", "Skipped", "OtherCurrency",
 }  # fmt: skip
 
 

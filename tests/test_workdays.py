@@ -143,7 +143,7 @@ TASKS = attrs.evolve(
 
 
 def complaint(when: datetime) -> list[lc.Event]:
-    contact = lc.ContactPoint(channel="sms", address="sms-address")
+    contact = lc.ContactPoint(channel="sms", address="+8613800138000")
     return [
         CustomerRegistered(
             customer_id="c1",
