@@ -455,6 +455,13 @@ def _decoder(tp: Any, namespace: dict[str, Any], i: int, value: str) -> str:
             return f"(None if {value} is None else {inner})"
     if origin is tuple and args and args[0] is str:
         return f"strings({value})"
+    if origin in (tuple, frozenset) and args:
+        item = _decoder(args[0], namespace, i * 100 + 1, "x")
+        kind = "tuple" if origin is tuple else "frozenset"
+        return f"{kind}({item} for x in items({value}))"
+    if isinstance(tp, type) and attrs.has(tp):
+        namespace[f"obj{i}"] = _nested_reader(tp)
+        return f"obj{i}({value})"
     if tp in (str, int, bool):
         namespace[f"t{i}"] = tp
         return f"({value} if type({value}) is t{i} else fail())"
@@ -479,6 +486,25 @@ def _fail() -> Any:
     raise TypeError("unexpected type")
 
 
+def _items(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise TypeError("expected a list")
+    return value
+
+
+def _nested_reader(cls: type) -> Callable[[Any], Any]:
+    """A function that builds a ``cls`` (an attrs value inside an event, such as a profile)
+    from a dict holding exactly its fields."""
+    names, read = _reader(cls)
+
+    def read_nested(value: Any) -> Any:
+        if type(value) is not dict or value.keys() != names:
+            raise TypeError(f"expected the fields of {cls.__name__}")
+        return read(value)
+
+    return read_nested
+
+
 _READERS: dict[type, tuple[frozenset[str], Callable[[Mapping[str, Any]], Any]]] = {}
 
 
@@ -498,6 +524,7 @@ def _reader(cls: type) -> tuple[frozenset[str], Callable[[Mapping[str, Any]], An
             "decode": _decode,
             "strings": _strings,
             "fail": _fail,
+            "items": _items,
         }
         hints = _field_types(cls)
         names = [f.name for f in attrs.fields(cls) if f.init]
@@ -571,6 +598,7 @@ def _row_reader(cls: type) -> tuple[int, Callable[[Sequence[Any]], Any]]:
             "decode": _decode,
             "strings": tuple,
             "fail": _fail,
+            "items": _items,
         }
         hints = _field_types(cls)
         plan = _plan(cls)
