@@ -106,6 +106,13 @@ class _Text:
             fig.set_label(f"lifecycle:{self.lang}")
         return fig.add_subplot()
 
+    def legend(self, ax: Any) -> None:
+        """The axes' legend, in the labels' font."""
+        legend = ax.legend()
+        if self.font is not None:
+            for text in legend.get_texts():
+                text.set_fontfamily(self.font)
+
     def style(self, ax: Any) -> None:
         if self.font is None:
             return
@@ -401,10 +408,7 @@ def value_tracking(model: Any, table: Transactions, *, ax: Any = None, lang: str
     ax.set_xlabel(t("day", "日期"))
     ax.set_ylabel(t("cumulative repeat purchases", "累计重复购买次数"))
     ax.set_title(t("Tracking: actual and expected repeat purchases", "跟踪：实际与预期重复购买"))
-    legend = ax.legend()
-    if t.font is not None:
-        for text in legend.get_texts():
-            text.set_fontfamily(t.font)
+    t.legend(ax)
     ax.tick_params(axis="x", labelrotation=30)
     t.style(ax)
     return ax
@@ -435,10 +439,7 @@ def holdout_by_frequency(check: Any, *, ax: Any = None, lang: str = "en") -> Any
     ax.set_xlabel(t("repeat purchases in the calibration period", "校准期内重复购买次数"))
     ax.set_ylabel(t("mean repeat purchases in the holdout", "验证期平均重复购买次数"))
     ax.set_title(t("Holdout purchases by calibration frequency", "按校准期频次的验证期购买"))
-    legend = ax.legend()
-    if t.font is not None:
-        for text in legend.get_texts():
-            text.set_fontfamily(t.font)
+    t.legend(ax)
     t.style(ax)
     return ax
 
@@ -467,10 +468,7 @@ def tracking_plot(check: Any, *, step_days: int = 7, ax: Any = None, lang: str =
     ax.set_xlabel(t("date", "日期"))
     ax.set_ylabel(t("cumulative repeat purchases", "累计重复购买次数"))
     ax.set_title(t("Tracking: calibration, then holdout", "累计购买跟踪：校准期与验证期"))
-    legend = ax.legend()
-    if t.font is not None:
-        for text in legend.get_texts():
-            text.set_fontfamily(t.font)
+    t.legend(ax)
     ax.figure.autofmt_xdate()
     t.style(ax)
     return ax
