@@ -705,23 +705,10 @@ def _after_send(
             error=error,
         )
     doubt = doubt or unknown
-    if failures >= policy.max_attempts:
-        if doubt:
-            return _failed_in_doubt(failures, error)
-        return Decision(
-            outcome=DispatchOutcome.FAILED,
-            reason=_reason("gave_up", failures=failures, error=error),
-            failures=failures,
-            error=error,
-        )
-    later = now + policy.backoff(entry.key, failures)
-    return Decision(
-        outcome=DispatchOutcome.RETRY,
-        reason=_reason("retry", error=error, next=later.isoformat()),
-        until=later,
-        failures=failures,
-        doubt=doubt,
-        error=error,
+    if failures >= policy.max_attempts and doubt:
+        return _failed_in_doubt(failures, error)
+    return _fail_or_retry(
+        entry, policy, now, failures, doubt, error, gave_up="gave_up", retry="retry"
     )
 
 
@@ -730,25 +717,48 @@ def _unreadable(
 ) -> Decision:
     """An entry whose customer's history cannot be read or judged: nothing is sent; it is
     tried again with backoff, and failed once ``max_attempts`` tries have failed."""
-    text = f"{type(error).__name__}: {error}"
-    failures = entry.failures + 1
     doubt = entry.abandoned or entry.in_doubt
+    return _fail_or_retry(
+        entry,
+        policy,
+        now,
+        entry.failures + 1,
+        doubt,
+        f"{type(error).__name__}: {error}",
+        gave_up="unreadable_gave_up",
+        retry="unreadable",
+    )
+
+
+def _fail_or_retry(
+    entry: OutboxEntry,
+    policy: DispatchPolicy,
+    now: datetime,
+    failures: int,
+    doubt: bool,
+    error: str,
+    *,
+    gave_up: str,
+    retry: str,
+) -> Decision:
+    """After ``failures`` failed tries: give up once ``max_attempts`` is reached, else try
+    again after the policy's backoff (reasons ``gave_up`` and ``retry``)."""
     if failures >= policy.max_attempts:
         return Decision(
             outcome=DispatchOutcome.FAILED,
-            reason=_reason("unreadable_gave_up", error=text, failures=failures),
+            reason=_reason(gave_up, failures=failures, error=error),
             failures=failures,
             doubt=doubt,
-            error=text,
+            error=error,
         )
     later = now + policy.backoff(entry.key, failures)
     return Decision(
         outcome=DispatchOutcome.RETRY,
-        reason=_reason("unreadable", error=text, next=later.isoformat()),
+        reason=_reason(retry, error=error, next=later.isoformat()),
         until=later,
         failures=failures,
         doubt=doubt,
-        error=text,
+        error=error,
     )
 
 

@@ -8,14 +8,25 @@ of a simple grid (days, or weeks to two decimals) are packed into one integer ke
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
 from lifecycle.errors import DataError
 
-__all__ = ["Floats", "as_column", "check_rfm", "check_weights", "unique_rows"]
+__all__ = [
+    "Floats",
+    "as_column",
+    "check_rfm",
+    "check_unit",
+    "check_weights",
+    "in_time_unit",
+    "unique_rows",
+]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -35,6 +46,33 @@ def as_column(value: npt.ArrayLike, field: str) -> Floats:
     if not np.isfinite(arr).all():
         raise DataError("must be finite (no NaN or infinity)", column=field)
     return arr
+
+
+def check_unit(time_unit_days: float) -> float:
+    """A model's time unit in days: a finite number > 0."""
+    unit = float(time_unit_days)
+    if not (math.isfinite(unit) and unit > 0):
+        raise DataError("must be a finite number of days > 0", column="time_unit_days")
+    return unit
+
+
+_M = TypeVar("_M")
+
+
+def in_time_unit(model: _M, rates: Sequence[str], time_unit_days: float) -> _M:
+    """``model`` (a fitted purchase model: attrs, with ``params``, ``standard_errors`` and
+    ``time_unit_days``) measuring time in units of ``time_unit_days`` days: the scale
+    parameters named in ``rates`` rescale with their standard errors; the log-parameters only
+    shift, so their covariance stays."""
+    unit = check_unit(time_unit_days)
+    m: Any = model
+    factor = m.time_unit_days / unit
+    params = dict(m.params, **{k: m.params[k] * factor for k in rates})
+    se = m.standard_errors
+    if se is not None:
+        se = dict(se, **{k: se[k] * factor for k in rates})
+    out: _M = attrs.evolve(m, params=params, standard_errors=se, time_unit_days=unit)
+    return out
 
 
 def _same_length(arrays: Sequence[Floats], names: Sequence[str]) -> int:

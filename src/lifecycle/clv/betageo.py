@@ -19,7 +19,14 @@ import numpy.typing as npt
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from lifecycle._display import model_html, model_repr
-from lifecycle.clv._data import Floats, check_rfm, check_weights, unique_rows
+from lifecycle.clv._data import (
+    Floats,
+    check_rfm,
+    check_unit,
+    check_weights,
+    in_time_unit,
+    unique_rows,
+)
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -49,13 +56,6 @@ def _check_params(values: Mapping[str, float]) -> None:
         v = values[name]
         if not (math.isfinite(v) and v > 0):
             raise DataError(f"must be a finite number > 0, got {v!r}", column=name)
-
-
-def _check_unit(time_unit_days: float) -> float:
-    unit = float(time_unit_days)
-    if not (math.isfinite(unit) and unit > 0):
-        raise DataError("must be a finite number of days > 0", column="time_unit_days")
-    return unit
 
 
 class _Likelihood:
@@ -160,7 +160,7 @@ class BetaGeoModel:
         if set(self.params) != set(_NAMES):
             raise DataError("must hold exactly r, alpha, a and b", column="params")
         _check_params(self.params)
-        _check_unit(self.time_unit_days)
+        check_unit(self.time_unit_days)
         if self.variant not in _SHIFT:
             raise DataError("must be 'BG/NBD' or 'MBG/NBD'", column="variant")
 
@@ -181,14 +181,7 @@ class BetaGeoModel:
 
     def in_unit(self, time_unit_days: float) -> BetaGeoModel:
         """The same model measuring time in units of ``time_unit_days`` days (alpha rescales)."""
-        unit = _check_unit(time_unit_days)
-        factor = self.time_unit_days / unit
-        params = dict(self.params, alpha=self.params["alpha"] * factor)
-        se = self.standard_errors
-        if se is not None:
-            se = dict(se, alpha=se["alpha"] * factor)
-        # the log-parameters only shift, so their covariance stays
-        return attrs.evolve(self, params=params, standard_errors=se, time_unit_days=unit)
+        return in_time_unit(self, ("alpha",), time_unit_days)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -411,7 +404,7 @@ class BetaGeo:
                 customers, no repeat buyer).
             ConvergenceError: the optimiser did not reach a maximum.
         """
-        unit = _check_unit(time_unit_days)
+        unit = check_unit(time_unit_days)
         lik = _build_likelihood(frequency, recency, T, weights, _SHIFT[self.variant])
         if lik.total < 2:
             raise DataError("at least two customers are needed to fit a model", column="frequency")

@@ -22,7 +22,14 @@ import numpy.typing as npt
 from scipy.special import digamma, expit, gammaln
 
 from lifecycle._display import model_html, model_repr
-from lifecycle.clv._data import Floats, check_rfm, check_weights, unique_rows
+from lifecycle.clv._data import (
+    Floats,
+    check_rfm,
+    check_unit,
+    check_weights,
+    in_time_unit,
+    unique_rows,
+)
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -44,13 +51,6 @@ _VARIANT = "Pareto/NBD"
 
 def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType({k: float(v) for k, v in mapping.items()})
-
-
-def _check_unit(time_unit_days: float) -> float:
-    unit = float(time_unit_days)
-    if not (math.isfinite(unit) and unit > 0):
-        raise DataError("must be a finite number of days > 0", column="time_unit_days")
-    return unit
 
 
 def _pieces(
@@ -171,7 +171,7 @@ class ParetoNBDModel:
             v = self.params[name]
             if not (math.isfinite(v) and v > 0):
                 raise DataError(f"must be a finite number > 0, got {v!r}", column=name)
-        _check_unit(self.time_unit_days)
+        check_unit(self.time_unit_days)
 
     @property
     def variant(self) -> Literal["Pareto/NBD"]:
@@ -201,15 +201,7 @@ class ParetoNBDModel:
     def in_unit(self, time_unit_days: float) -> ParetoNBDModel:
         """The same model measuring time in units of ``time_unit_days`` days (alpha and beta
         rescale)."""
-        unit = _check_unit(time_unit_days)
-        factor = self.time_unit_days / unit
-        params = dict(
-            self.params, alpha=self.params["alpha"] * factor, beta=self.params["beta"] * factor
-        )
-        se = self.standard_errors
-        if se is not None:
-            se = dict(se, alpha=se["alpha"] * factor, beta=se["beta"] * factor)
-        return attrs.evolve(self, params=params, standard_errors=se, time_unit_days=unit)
+        return in_time_unit(self, ("alpha", "beta"), time_unit_days)
 
     def with_log_params(self, theta: npt.ArrayLike) -> ParetoNBDModel:
         """The same model (unit) at other log-parameters, without fit statistics."""
@@ -359,7 +351,7 @@ class ParetoNBD:
                 customers, no repeat buyer).
             ConvergenceError: the optimiser did not reach a maximum.
         """
-        unit = _check_unit(time_unit_days)
+        unit = check_unit(time_unit_days)
         lik = _build_likelihood(frequency, recency, T, weights)
         if lik.total < 2:
             raise DataError("at least two customers are needed to fit a model", column="frequency")
