@@ -11,12 +11,11 @@ dispatcher both ask it, and experiment reports derive the groups from it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, time, tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
-
-import hashlib
 
 import attrs
 
@@ -36,12 +35,12 @@ __all__ = [
     "consent_hold",
     "contact_gate",
     "control_hold",
-    "holdout_draw",
-    "holdout_share",
-    "in_control",
     "counted",
     "day_off_until",
     "hold_reason",
+    "holdout_draw",
+    "holdout_share",
+    "in_control",
     "stamp",
 ]
 
