@@ -114,6 +114,7 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
+from lifecycle.experiments import Enrolment
 from lifecycle.loyalty import (
     DowngradeWarning,
     ExpiringPoints,
@@ -183,6 +184,7 @@ from lifecycle.stages import (
 )
 from lifecycle.status import AliveModel, StatusAssessment, assess_status
 from lifecycle.vocabulary import CONTACT_CHANNELS, Job, Purpose, Stage, Status, TierMove
+from lifecycle.whatif import PolicyComparison, PolicyDifference, RuleMessages, compare_policies
 
 __all__ = [
     "CONTACT_CHANNELS",
@@ -226,6 +228,7 @@ __all__ = [
     "DowngradeStep",
     "DowngradeWarning",
     "Engaged",
+    "Enrolment",
     "ErasureIncomplete",
     "Event",
     "EventTrigger",
@@ -284,6 +287,8 @@ __all__ = [
     "PointsRedeemed",
     "PointsStatement",
     "Policy",
+    "PolicyComparison",
+    "PolicyDifference",
     "PolicyError",
     "PoolSweep",
     "PoolWarning",
@@ -300,6 +305,7 @@ __all__ = [
     "ReturnedToPool",
     "ReviewPosted",
     "Rule",
+    "RuleMessages",
     "SendResult",
     "SequenceStart",
     "SequenceStep",
@@ -343,6 +349,7 @@ __all__ = [
     "assess_status",
     "assess_tier",
     "check_loyalty",
+    "compare_policies",
     "event_body",
     "event_from_body",
     "event_from_dict",
