@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
-from lifecycle._display import html_table, one_line
+from lifecycle._display import html_table, one_line, pandas
 from lifecycle._time import to_utc
 from lifecycle.assessment import assess_record, referral_conversions
 from lifecycle.cadence.gate import Hold
@@ -152,8 +152,6 @@ class PolicyComparison:
 
     def to_pandas(self) -> Any:
         """:meth:`rows` as a DataFrame (needs pandas)."""
-        from lifecycle._display import pandas
-
         return pandas().DataFrame(self.rows())
 
     def __repr__(self) -> str:

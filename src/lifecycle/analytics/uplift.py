@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from html import escape
 from statistics import NormalDist
 from typing import Any, Final
 
@@ -297,8 +298,6 @@ class Uplift:
         caption = f"{self.rule}: {self.treated:,} treated, {self.control:,} control"
         html = html_table(head, cells, caption=caption)
         if self.warnings:
-            from html import escape
-
             html += "".join(f"<p>{escape(w.en)}</p>" for w in self.warnings)
         return html
 
