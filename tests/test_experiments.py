@@ -18,6 +18,8 @@ from pathlib import Path
 import attrs
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lifecycle as lc
 from lifecycle.analytics import uplift
@@ -50,6 +52,23 @@ def test_the_draw_is_the_same_in_another_process() -> None:
     ).stdout
     assert there.strip() == repr(here)
     assert all(0 <= d < 1 for d in here)
+
+
+@given(
+    rule=st.text(min_size=1, max_size=20),
+    customer=st.text(min_size=1, max_size=30),
+    seed=st.text(max_size=10),
+    shares=st.lists(st.floats(0, 0.999), min_size=2, max_size=2),
+)
+def test_the_groups_of_a_larger_share_contain_those_of_a_smaller_one(
+    rule: str, customer: str, seed: str, shares: list[float]
+) -> None:
+    draw = holdout_draw(rule, customer, seed)
+    assert 0 <= draw < 1
+    assert draw == holdout_draw(rule, customer, seed)
+    small, large = sorted(shares)
+    held = [draw < share for share in (small, large)]
+    assert held[0] <= held[1]
 
 
 def _rule(holdout: float, rid: str = "promo", seed: str = "") -> Campaign:

@@ -262,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
         "--alpha", type=float, default=0.05, help="one minus the intervals' level (default 0.05)"
     )
     exp.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    exp.add_argument("--strict", action="store_true", help=_STRICT)
     whatif = shop_command(
         "whatif",
         "replay the stored history under a new policy and show what would have differed",
@@ -519,7 +520,7 @@ def _experiment(args: argparse.Namespace, out: TextIO) -> int:
         write_csv(out, list(rows[0]), [list(r.values()) for r in rows])
     else:
         _uplift_report(out, args.lang, result, shop.policy.timezone)
-    return EXIT_OK
+    return _skipped(args, result.skipped)
 
 
 def _uplift_report(out: TextIO, lang: str, result: Uplift, timezone: str) -> None:

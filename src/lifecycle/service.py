@@ -822,7 +822,8 @@ class Lifecycle:
         difference with its interval and p-value (see :mod:`lifecycle.experiments`).
 
         The groups are derived from the policy's holdout, not stored: measure with the policy
-        that was in force (see docs/experiments.md for a share changed mid-window).
+        that was in force (see docs/experiments.md for a share changed mid-window). Customers
+        whose history cannot be read or replayed are left out and listed in ``skipped``.
 
         Raises:
             UsageError: an unknown rule, a rule without a holdout, a bad window, or an empty
@@ -831,9 +832,12 @@ class Lifecycle:
         start, end = self._window(since, until, 30)
         skipped: list[Skipped] = []
         histories = self._replay_histories(skipped)
-        return measure(
+        result = measure(
             histories, self.policy, rule, start, end, step=step, alpha=alpha, skipped=skipped
         )
+        if skipped:
+            result = attrs.evolve(result, skipped=_sorted_skips(skipped))
+        return result
 
     def compare(
         self,

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle._display import html_table, one_line, pandas
-from lifecycle.reasons import Reason
+from lifecycle.reasons import Reason, Skipped
 
 __all__ = ["Uplift", "UpliftMetric", "fisher_exact", "student_t_sf", "uplift"]
 
@@ -218,6 +218,7 @@ class Uplift:
         warnings: why the result may not tell (groups too small, too few who ordered).
         currency: the revenue's currency.
         since, until: the window, as ISO 8601 text (empty when the arrays came without one).
+        skipped: customers whose history could not be read or replayed, left out.
     """
 
     rule: str
@@ -230,6 +231,7 @@ class Uplift:
     currency: str = ""
     since: str = ""
     until: str = ""
+    skipped: tuple[Skipped, ...] = ()
 
     def metric(self, name: str) -> UpliftMetric:
         """The metric called ``name`` (``"conversion"``, ``"orders"``, ``"revenue"``)."""
@@ -264,6 +266,7 @@ class Uplift:
             "currency": self.currency,
             "metrics": self.rows(),
             "warnings": [w.en for w in self.warnings],
+            "skipped": [str(s) for s in self.skipped],
         }
 
     def to_pandas(self) -> Any:
