@@ -198,13 +198,14 @@ def _messages(
     """Per rule: follow-ups due in the window that a plan at some step lets out (or the
     history shows sent), and the others by the last reason they were held."""
     state: dict[str, tuple[str, str]] = {}  # key -> (rule, "sent" or the hold)
+    lookback = timedelta(days=policy.cadence.lookback_days)
     for t in steps(since, until, step):
         for cid in sorted(histories):
             history = histories[cid]
             if cid in skipped or not history or min(to_utc(e.at) for e in history) >= t:
                 continue
             try:
-                record = CustomerRecord(cid, history, policy, t, horizon=step)
+                record = CustomerRecord(cid, history, policy, t, lookback=lookback, horizon=step)
                 plan = plan_facts(record, horizon=step)
             except Exception as e:  # reported in ``skipped``, never swallowed
                 skipped[cid] = Skipped.of(cid, e)
