@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import attrs
 import numpy as np
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 import lifecycle as lc
 from lifecycle.analytics import uplift
 from lifecycle.analytics.uplift import fisher_exact, student_t_sf
-from lifecycle.cadence import Campaign, control_hold, holdout_draw
+from lifecycle.cadence import Campaign, WinBack, control_hold, holdout_draw
 from lifecycle.cadence.planner import plan_customers
 from lifecycle.cli import main
 from lifecycle.config import policy_from_toml, policy_to_toml
@@ -439,3 +440,44 @@ def test_the_command_line_reports_an_experiment_and_a_what_if(tmp_path: Path) ->
     assert "decide alike" in out.getvalue()
     err = io.StringIO()
     assert main(["whatif", "--db", str(db), "--at", at], out=err) == 2
+
+
+def test_who_is_in_is_judged_before_the_follow_up_so_buying_after_it_changes_nothing() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    rule = WinBack(
+        id="win_back", template="win_back", purpose="marketing", channels=("sms",), holdout=0.5
+    )
+    policy = lc.Policy(timezone="Asia/Shanghai", cadence=lc.CadencePolicy(rules=(rule,)))
+    sms = lc.ContactPoint(channel="sms", address="+8613800000001", consent={"marketing"})
+
+    def order(cid: str, oid: str, at: datetime) -> list[lc.Event]:
+        money = {"amount": Decimal(100), "currency": "CNY", "order_id": oid}
+        return [
+            lc.OrderPlaced(customer_id=cid, at=at, **money),  # type: ignore[arg-type]
+            lc.OrderPaid(customer_id=cid, at=at, **money),  # type: ignore[arg-type]
+        ]
+
+    histories: dict[str, list[lc.Event]] = {}
+    for i in range(40):
+        cid = f"c{i:02d}"
+        first = datetime(2025, 1, 1, 12, tzinfo=tz) + timedelta(days=i % 20)
+        h: list[lc.Event] = [
+            lc.CustomerRegistered(
+                customer_id=cid, at=first - timedelta(days=1), profile=lc.Profile(contacts=(sms,))
+            ),
+            *order(cid, f"{cid}-1", first),
+        ]
+        if i % 2:  # comes back three days after turning at risk
+            h += order(cid, f"{cid}-2", first + timedelta(days=184))
+        histories[cid] = h
+    since = datetime(2025, 6, 20, tzinfo=tz)
+    until = datetime(2025, 8, 20, tzinfo=tz)
+    groups = enrolments(histories, policy, "win_back", since, until)
+    assert set(groups) == set(histories)
+    for cid, g in groups.items():
+        assert g.control == (control_hold(rule, "win_back", cid) is not None)
+        assert g.at.astimezone(tz).hour == 10
+        bought_again = [e.at for e in histories[cid] if isinstance(e, lc.OrderPaid)][1:]
+        assert all(g.at < at for at in bought_again)
+    result = measure(histories, policy, "win_back", since, until)
+    assert result.treated + result.control == 40
