@@ -19,20 +19,22 @@ from zoneinfo import ZoneInfo
 import attrs
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
 from lifecycle.analytics import uplift
 from lifecycle.analytics.uplift import fisher_exact, student_t_sf
 from lifecycle.cadence import Campaign, WinBack, control_hold, holdout_draw
-from lifecycle.cadence.planner import plan_customers
+from lifecycle.cadence.planner import plan_customer, plan_customers
 from lifecycle.cli import main
 from lifecycle.config import policy_from_toml, policy_to_toml
 from lifecycle.datasets import ExperimentShop, experiment_shop
 from lifecycle.dispatch import DispatchOutcome, dispatch, to_outbox
 from lifecycle.errors import PolicyError, UsageError
 from lifecycle.experiments import enrolments, measure
+from lifecycle.testing import strategies
+from lifecycle.whatif import compare_policies
 
 # -- the holdout: one stable decision -----------------------------------------------------------
 
@@ -481,3 +483,47 @@ def test_who_is_in_is_judged_before_the_follow_up_so_buying_after_it_changes_not
         assert all(g.at < at for at in bought_again)
     result = measure(histories, policy, "win_back", since, until)
     assert result.treated + result.control == 40
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HALF_HELD_OUT = attrs.evolve(
+    lc.Policy(timezone="Asia/Shanghai"),
+    cadence=attrs.evolve(
+        lc.CadencePolicy(),
+        rules=tuple(attrs.evolve(r, holdout=0.5) for r in lc.CadencePolicy().rules),  # type: ignore[misc]
+    ),
+)
+
+
+def _instant(events: Sequence[lc.Event], days: int) -> datetime:
+    return min(e.at for e in events) + timedelta(days=days, hours=7)
+
+
+@PROPERTY
+@given(strategies.histories(), st.integers(0, 900), st.sampled_from(["c1", "c2", "c3", "c4"]))
+def test_a_held_out_customer_is_never_planned_a_message_of_the_rule(
+    events: list[lc.Event], days: int, cid: str
+) -> None:
+    events = [attrs.evolve(e, customer_id=cid) for e in events]
+    plan = plan_customer(events, HALF_HELD_OUT, _instant(events, days))
+    for f in plan.due:
+        assert control_hold(HALF_HELD_OUT.cadence.rule(f.rule), f.rule, cid) is None
+    for h in plan.held:
+        held_out = control_hold(HALF_HELD_OUT.cadence.rule(h.follow_up.rule), h.follow_up.rule, cid)
+        if h.hold is lc.Hold.CONTROL:
+            assert held_out is not None
+
+
+@PROPERTY
+@given(strategies.histories(), st.integers(30, 900))
+def test_any_history_replayed_under_the_same_policy_twice_shows_no_difference(
+    events: list[lc.Event], days: int
+) -> None:
+    until = _instant(events, days)
+    result = compare_policies(
+        {"c1": events}, HALF_HELD_OUT, HALF_HELD_OUT, until - timedelta(days=14), until,
+        step=timedelta(days=7),
+    )  # fmt: skip
+    assert result.same
