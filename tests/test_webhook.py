@@ -28,7 +28,7 @@ from lifecycle.adapters.webhook import (
     sign,
     verify_signature,
 )
-from lifecycle.clock import FixedClock
+from lifecycle.clock import FixedClock, SystemClock
 from lifecycle.customer import ContactPoint, Profile
 from lifecycle.dispatch import DispatchOutcome, dispatch
 from lifecycle.errors import (
@@ -197,7 +197,9 @@ def test_wecom_markdown_and_text_bodies() -> None:
 
 
 @pytest.mark.parametrize("msgtype", ["markdown", "text"])
-def test_wecom_content_is_cut_to_the_robots_byte_limit(msgtype: Literal["markdown", "text"]) -> None:
+def test_wecom_content_is_cut_to_the_robots_byte_limit(
+    msgtype: Literal["markdown", "text"],
+) -> None:
     with receiver("wecom") as rx:
         c = WebhookChannel(rx.url(), preset="wecom", msgtype=msgtype, mention=["lisi"])
         c.send(task(text="跟进客户。" * 2000), idempotency_key="k1")
@@ -211,7 +213,7 @@ def test_wecom_content_is_cut_to_the_robots_byte_limit(msgtype: Literal["markdow
 
 def test_dingtalk_markdown_body_and_signed_query() -> None:
     with receiver("dingtalk") as rx:
-        clock = FixedClock(datetime.now(UTC))
+        clock = FixedClock(SystemClock().now())
         c = WebhookChannel(rx.url(), preset="dingtalk", secret=DINGTALK_SECRET, clock=clock)
         c.send(task(), idempotency_key="k1")
         (r,) = rx.received
@@ -518,7 +520,9 @@ def test_the_repr_and_errors_hold_no_secret() -> None:
     assert "TOKEN123" not in text
     assert "SECRET456" not in text
     assert "oapi.dingtalk.com" in text
-    wecom = WebhookChannel(f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WECOM_KEY}", preset="wecom")
+    wecom = WebhookChannel(
+        f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WECOM_KEY}", preset="wecom"
+    )
     assert WECOM_KEY not in repr(wecom)
 
 
@@ -592,12 +596,32 @@ type = "console"
         ({"type": "pigeon"}, {}, "channels.task.type"),
         ({"type": "webhook"}, {}, "channels.task.url"),
         ({"type": "webhook", "url_env": "NOPE"}, {}, "channels.task.url_env"),
-        ({"type": "webhook", "url": "https://x.example/h", "colour": "red"}, {}, "channels.task.colour"),
+        (
+            {"type": "webhook", "url": "https://x.example/h", "colour": "red"},
+            {},
+            "channels.task.colour",
+        ),
         ({"type": "webhook", "url": "http://x.example/h?key=SECRETKEY"}, {}, "channels.task.url"),
-        ({"type": "webhook", "url": "https://x.example/h", "timeout_seconds": "5"}, {}, "channels.task.timeout_seconds"),
-        ({"type": "webhook", "url": "https://x.example/h", "timeout_seconds": -1}, {}, "channels.task.timeout_seconds"),
-        ({"type": "webhook", "url": "https://x.example/h", "preset": "wecom", "secret": "s"}, {}, "channels.task.secret"),
-        ({"type": "webhook", "url": "https://x.example/h", "secret": "a", "secret_env": "S"}, {"S": "b"}, "channels.task.secret_env"),
+        (
+            {"type": "webhook", "url": "https://x.example/h", "timeout_seconds": "5"},
+            {},
+            "channels.task.timeout_seconds",
+        ),
+        (
+            {"type": "webhook", "url": "https://x.example/h", "timeout_seconds": -1},
+            {},
+            "channels.task.timeout_seconds",
+        ),
+        (
+            {"type": "webhook", "url": "https://x.example/h", "preset": "wecom", "secret": "s"},
+            {},
+            "channels.task.secret",
+        ),
+        (
+            {"type": "webhook", "url": "https://x.example/h", "secret": "a", "secret_env": "S"},
+            {"S": "b"},
+            "channels.task.secret_env",
+        ),
         ({"type": "smtp", "sender": "a@example.com"}, {}, "channels.task.host"),
         ({"type": "file"}, {}, "channels.task.path"),
     ],

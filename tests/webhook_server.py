@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from lifecycle.clock import SystemClock
+
 #: The WeCom robot key and the DingTalk token and secret the receiver expects.
 WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 DINGTALK_TOKEN = "tok-0123456789"
@@ -52,8 +54,11 @@ def _generic(r: Received) -> Answer:
     """A host's receiver: the signature over timestamp "." body, fresh within five minutes."""
     stamp = r.headers.get("x-lifecycle-timestamp", "")
     given = r.headers.get("x-lifecycle-signature", "")
-    expected = "sha256=" + hmac.new(SECRET.encode(), stamp.encode() + b"." + r.body, hashlib.sha256).hexdigest()
-    if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300:
+    expected = (
+        "sha256="
+        + hmac.new(SECRET.encode(), stamp.encode() + b"." + r.body, hashlib.sha256).hexdigest()
+    )
+    if not stamp.isdigit() or abs(SystemClock().now().timestamp() - int(stamp)) > 300:
         return 401, {}, b"stale"
     if not hmac.compare_digest(given, expected):
         return 401, {}, b"bad signature"
@@ -66,7 +71,11 @@ def _generic(r: Received) -> Answer:
 
 
 def _robot(code: int, msg: str = "ok") -> Answer:
-    return 200, {"Content-Type": "application/json"}, json.dumps({"errcode": code, "errmsg": msg}).encode()
+    return (
+        200,
+        {"Content-Type": "application/json"},
+        json.dumps({"errcode": code, "errmsg": msg}).encode(),
+    )
 
 
 def _wecom(r: Received) -> Answer:
@@ -90,8 +99,10 @@ def _dingtalk(r: Received) -> Answer:
     stamp = r.query.get("timestamp", [""])[0]
     given = r.query.get("sign", [""])[0]  # parse_qs has undone the URL encoding
     to_sign = f"{stamp}\n{DINGTALK_SECRET}".encode()
-    expected = base64.b64encode(hmac.new(DINGTALK_SECRET.encode(), to_sign, hashlib.sha256).digest()).decode()
-    if not stamp.isdigit() or abs(time.time() * 1000 - int(stamp)) > 3_600_000:
+    expected = base64.b64encode(
+        hmac.new(DINGTALK_SECRET.encode(), to_sign, hashlib.sha256).digest()
+    ).decode()
+    if not stamp.isdigit() or abs(SystemClock().now().timestamp() * 1000 - int(stamp)) > 3_600_000:
         return _robot(310000, "sign not match, timestamp is invalid")
     if given != expected:
         return _robot(310000, "sign not match")
@@ -159,7 +170,7 @@ def receiver(preset: str = "json") -> Iterator[Receiver]:
     state = Receiver(preset)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             r = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -179,7 +190,7 @@ def receiver(preset: str = "json") -> Iterator[Receiver]:
             except OSError:
                 pass  # the client gave up waiting
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -193,4 +204,3 @@ def receiver(preset: str = "json") -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
-

@@ -65,7 +65,8 @@ class _Table:
             value = self.env.get(variable)
             if not value:
                 raise InvalidArgument(
-                    f"the environment variable {variable} is not set", argument=self.key(f"{name}_env")
+                    f"the environment variable {variable} is not set",
+                    argument=self.key(f"{name}_env"),
                 )
             return value
         if required and not literal:
@@ -175,7 +176,7 @@ def channels_from_dict(
             if not isinstance(table, Mapping):
                 raise InvalidArgument("must be a table", argument=where)
             kind = table.get("type")
-            if kind not in _TYPES:
+            if not isinstance(kind, str) or kind not in _TYPES:
                 raise InvalidArgument(
                     f"type must be one of {', '.join(sorted(_TYPES))}", argument=f"{where}.type"
                 )

@@ -10,7 +10,6 @@ timeouts before the request went out are transient (``Retry-After`` honoured); o
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import http.client
 import json
@@ -23,7 +22,7 @@ from urllib.parse import SplitResult, quote_plus
 
 from lifecycle._version import __version__
 from lifecycle.adapters._urls import check_webhook_url, shown_url
-from lifecycle.adapters.channels import _record
+from lifecycle.adapters.channels import message_record
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.errors import (
     ChannelError,
@@ -220,7 +219,7 @@ class WebhookChannel:
     def body(self, message: Message, idempotency_key: str) -> dict[str, Any]:
         """The JSON object posted for ``message``: the preset's format."""
         if self.preset == "json":
-            return _record(message, idempotency_key)
+            return message_record(message, idempotency_key)
         subject = (message.subject or "").strip()
         if self.preset == "wecom":
             return self._wecom(message, subject)
@@ -237,7 +236,7 @@ class WebhookChannel:
             return {"msgtype": "text", "text": text}
         head = f"**{subject}**\n" if subject else ""
         tags = "".join(f"<@{m}>" for m in self.mention if m != "@all")
-        tail = f"\n<font color=\"comment\">{_footer(message)}</font>"
+        tail = f'\n<font color="comment">{_footer(message)}</font>'
         tail += f"\n{tags}" if tags else ""
         content = _fit(f"{head}{message.text}", limit - len(tail.encode("utf-8"))) + tail
         return {"msgtype": "markdown", "markdown": {"content": content}}
