@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -28,6 +30,7 @@ from lifecycle.adapters.webhook import (
     sign,
     verify_signature,
 )
+from lifecycle.cli import main
 from lifecycle.clock import FixedClock, SystemClock
 from lifecycle.customer import ContactPoint, Profile
 from lifecycle.dispatch import DispatchOutcome, dispatch
@@ -640,3 +643,38 @@ def test_a_channels_file_with_a_stray_table_or_bad_toml_is_refused() -> None:
         channels_from_dict({"task": {"type": "console"}})
     with pytest.raises(InvalidArgument, match="line"):
         channels_from_toml("[channels.task\ntype = 1")
+
+
+def test_the_command_line_routes_a_channel_to_a_webhook(
+    tmp_path: Path, rx: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "d.db")
+    out = io.StringIO()
+    assert main(["demo", "--customers", "200", "--db", db], out=out) == 0
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    conf = tmp_path / "channels.toml"
+    conf.write_text(
+        f'[channels.sms]\ntype = "webhook"\nurl = "{rx.url()}"\nsecret_env = "HOOK_SECRET"\n',
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    argv = ["dispatch", "--db", db, "--at", "2026-11-03T12:00+08:00", "--channels", str(conf)]
+    assert main([*argv, "--format", "json"], out=out) == 0
+    sent = [r["key"] for r in json.loads(out.getvalue()) if r["outcome"] == "sent"]
+    assert sent
+    assert sorted(rx.accepted) == sorted(sent)  # each signed and checked by the receiver
+
+
+def test_a_bad_channels_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "d.db")
+    assert main(["demo", "--customers", "20", "--db", db], out=io.StringIO()) == 0
+    conf = tmp_path / "channels.toml"
+    conf.write_text('[channels.task]\ntype = "webhook"\nurl = "http://x.example/h?key=K9"\n')
+    code = main(["dispatch", "--db", db, "--channels", str(conf)], out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "channels.task.url" in err
+    assert "K9" not in err
+    assert "Traceback" not in err
