@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import json
+import pickle
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -678,3 +679,25 @@ def test_a_bad_channels_file_is_a_one_line_error(
     assert "channels.task.url" in err
     assert "K9" not in err
     assert "Traceback" not in err
+
+
+def test_dingtalk_mentions_go_in_at_and_in_the_text() -> None:
+    c = WebhookChannel(
+        "https://oapi.dingtalk.com/robot/send?access_token=t",
+        preset="dingtalk",
+        mention=["manager01", "@all"],
+    )
+    body = c.body(task(), "k1")
+    assert body["at"] == {"atUserIds": ["manager01"], "isAtAll": True}
+    assert body["markdown"]["text"].endswith(" @manager01")
+
+
+def test_a_retry_after_survives_pickling() -> None:
+    error = TransientChannelError("HTTP 429", retry_after=timedelta(seconds=30))
+    back = pickle.loads(pickle.dumps(error))
+    assert (type(back), str(back), back.retry_after) == (
+        TransientChannelError,
+        "HTTP 429",
+        timedelta(seconds=30),
+    )
+    assert InDoubtChannelError("no answer").args == ("no answer",)

@@ -194,7 +194,8 @@ class JsonLinesChannel:
 
     def send(self, message: Message, *, idempotency_key: str) -> SendResult:
         line = (
-            json.dumps(message_record(message, idempotency_key), ensure_ascii=False, sort_keys=True) + "\n"
+            json.dumps(message_record(message, idempotency_key), ensure_ascii=False, sort_keys=True)
+            + "\n"
         ).encode("utf-8")
         with self._lock:
             if self._closed:

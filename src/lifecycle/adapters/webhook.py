@@ -146,7 +146,7 @@ class WebhookChannel:
         preset: ``"json"``, ``"wecom"`` or ``"dingtalk"``.
         secret: the signing secret (``"json"`` and ``"dingtalk"``).
         msgtype: the robots' message type, ``"markdown"`` (default) or ``"text"``.
-        mention: WeCom user ids to @-mention in each message, or ``"@all"``.
+        mention: the robot's user ids to @-mention in each message, or ``"@all"``.
         name: the channel's name (``"task"`` for owner tasks).
         timeout: seconds for connecting, and for the reply once the request is sent.
         deduplicates: the receiver drops a repeated ``Idempotency-Key`` (``"json"`` only).
@@ -189,6 +189,8 @@ class WebhookChannel:
             )
         if isinstance(mention, str) or not all(isinstance(m, str) and m for m in mention):
             raise InvalidArgument("must be a list of user ids", argument="mention")
+        if mention and preset == "json":
+            raise InvalidArgument("only the robots mention users", argument="mention")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise InvalidArgument("must be a number of seconds above 0", argument="timeout")
         if not isinstance(name, str) or not name:
@@ -238,20 +240,22 @@ class WebhookChannel:
         tags = "".join(f"<@{m}>" for m in self.mention if m != "@all")
         tail = f'\n<font color="comment">{_footer(message)}</font>'
         tail += f"\n{tags}" if tags else ""
-        content = _fit(f"{head}{message.text}", limit - len(tail.encode("utf-8"))) + tail
+        room = max(limit - len(tail.encode("utf-8")), limit // 2)
+        content = _fit(_fit(f"{head}{message.text}", room) + tail, limit)
         return {"msgtype": "markdown", "markdown": {"content": content}}
 
     def _dingtalk(self, message: Message, subject: str) -> dict[str, Any]:
         title = subject or (message.text.strip().splitlines() or [message.key])[0][:64]
+        users = [m for m in self.mention if m != "@all"]
+        at = {"atUserIds": users, "isAtAll": "@all" in self.mention}
+        tags = "".join(f" @{m}" for m in users)  # DingTalk shows a mention only in the text
         if self.msgtype == "text":
             head = f"{subject}\n" if subject else ""
-            return {
-                "msgtype": "text",
-                "text": {"content": f"{head}{message.text}\n({_footer(message)})"},
-            }
+            content = f"{head}{message.text}\n({_footer(message)}){tags}"
+            return {"msgtype": "text", "text": {"content": content}, "at": at}
         head = f"#### {subject}\n\n" if subject else ""
-        text = f"{head}{message.text}\n\n> {_footer(message)}"
-        return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+        text = f"{head}{message.text}\n\n> {_footer(message)}{tags}"
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": text}, "at": at}
 
     def _target(self, now: datetime) -> str:
         """The request target: path and query, with DingTalk's signature when it signs."""
