@@ -115,6 +115,7 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
+from lifecycle.experiments import Enrolment
 from lifecycle.loyalty import (
     DowngradeWarning,
     ExpiringPoints,
@@ -184,6 +185,7 @@ from lifecycle.stages import (
 )
 from lifecycle.status import AliveModel, StatusAssessment, assess_status
 from lifecycle.vocabulary import CONTACT_CHANNELS, Job, Purpose, Stage, Status, TierMove
+from lifecycle.whatif import PolicyComparison, PolicyDifference, RuleMessages, compare_policies
 
 __all__ = [
     "CONTACT_CHANNELS",
@@ -227,6 +229,7 @@ __all__ = [
     "DowngradeStep",
     "DowngradeWarning",
     "Engaged",
+    "Enrolment",
     "ErasureIncomplete",
     "Event",
     "EventTrigger",
@@ -286,6 +289,8 @@ __all__ = [
     "PointsRedeemed",
     "PointsStatement",
     "Policy",
+    "PolicyComparison",
+    "PolicyDifference",
     "PolicyError",
     "PoolSweep",
     "PoolWarning",
@@ -302,6 +307,7 @@ __all__ = [
     "ReturnedToPool",
     "ReviewPosted",
     "Rule",
+    "RuleMessages",
     "SendResult",
     "SequenceStart",
     "SequenceStep",
@@ -345,6 +351,7 @@ __all__ = [
     "assess_status",
     "assess_tier",
     "check_loyalty",
+    "compare_policies",
     "event_body",
     "event_from_body",
     "event_from_dict",

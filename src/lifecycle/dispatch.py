@@ -29,7 +29,7 @@ from lifecycle._state import Resumed, policy_fingerprint, resume
 from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import conversions_among
 from lifecycle.cadence.contact import next_allowed
-from lifecycle.cadence.gate import Outcome, contact_gate, stamp
+from lifecycle.cadence.gate import Outcome, contact_gate, control_hold, stamp
 from lifecycle.cadence.planner import FollowUp, follow_up_key, stopped_reason
 from lifecycle.clock import Clock
 from lifecycle.errors import (
@@ -569,6 +569,9 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
         )
     if occ.stopped is not None:
         return Decision(outcome=DispatchOutcome.SUPPRESSED, reason=stopped_reason(occ.stopped))
+    control = control_hold(rule, rule.id, entry.customer_id)
+    if control is not None:  # the rule's holdout grew since the plan: the planner's decision
+        return Decision(outcome=DispatchOutcome.SUPPRESSED, reason=control)
     if occ.due_at > now:
         later = next_allowed(occ.due_at, tz, facts.policy.cadence.contact.quiet)
         return Decision(

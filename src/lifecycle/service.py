@@ -27,6 +27,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters._urls import is_server_url
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
+from lifecycle.analytics.uplift import Uplift
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
 from lifecycle.cadence.planner import Plan, plan_records
 from lifecycle.clock import Clock, SystemClock
@@ -59,6 +60,7 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
+from lifecycle.experiments import measure
 from lifecycle.io import (
     PRESET_DEFAULTS,
     ColumnMapping,
@@ -90,6 +92,7 @@ from lifecycle.serde import encode_value, event_to_dict
 from lifecycle.stages import StageChange, referral_periods, stage_history, stage_timeline
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import Stage, Status
+from lifecycle.whatif import PolicyComparison, compare_policies
 
 __all__ = ["Lifecycle", "RecordResult"]
 
@@ -787,6 +790,78 @@ class Lifecycle:
         if skipped:
             report = attrs.evolve(report, skipped=_sorted_skips(skipped))
         return report
+
+    # -- experiments and what-if ---------------------------------------------------------------
+
+    def _replay_histories(self, skipped: list[Skipped]) -> dict[str, tuple[Event, ...]]:
+        """Every customer's history, read a chunk at a time; unreadable ones in ``skipped``."""
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(list(self.store.customer_ids()), 5000):
+            histories.update(read_histories(self.store, chunk, skipped))
+        return histories
+
+    def _window(
+        self, since: datetime | None, until: datetime | None, days: int
+    ) -> tuple[datetime, datetime]:
+        end = self._now(until)
+        start = end - timedelta(days=days) if since is None else require_aware(since, "since")
+        return to_utc(start), end
+
+    def experiment(
+        self,
+        rule: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        step: timedelta = timedelta(days=1),
+        alpha: float = 0.05,
+    ) -> Uplift:
+        """What ``rule``'s follow-ups changed: the customers it reached in ``[since, until)``
+        (default: the 30 days before the clock's now), treated against those its ``holdout``
+        held out, by conversion, orders and revenue per customer until ``until``, each
+        difference with its interval and p-value (see :mod:`lifecycle.experiments`).
+
+        The groups are derived from the policy's holdout, not stored: measure with the policy
+        that was in force (see docs/experiments.md for a share changed mid-window). Customers
+        whose history cannot be read or replayed are left out and listed in ``skipped``.
+
+        Raises:
+            UsageError: an unknown rule, a rule without a holdout, a bad window, or an empty
+                group.
+        """
+        start, end = self._window(since, until, 30)
+        skipped: list[Skipped] = []
+        histories = self._replay_histories(skipped)
+        result = measure(
+            histories, self.policy, rule, start, end, step=step, alpha=alpha, skipped=skipped
+        )
+        if skipped:
+            result = attrs.evolve(result, skipped=_sorted_skips(skipped))
+        return result
+
+    def compare(
+        self,
+        policy_a: Policy | None,
+        policy_b: Policy,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        step: timedelta = timedelta(days=1),
+    ) -> PolicyComparison:
+        """Replay the stored history under ``policy_a`` (``None``: the shop's) and ``policy_b``
+        over ``[since, until)`` (default: the 30 days before the clock's now) and show what
+        would have differed: stage, status and tier counts, who moves and why, the follow-ups
+        each rule would have sent or held, owners' loads. Nothing is written (see
+        :func:`lifecycle.whatif.compare_policies`)."""
+        start, end = self._window(since, until, 30)
+        skipped: list[Skipped] = []
+        histories = self._replay_histories(skipped)
+        result = compare_policies(
+            histories, policy_a or self.policy, policy_b, start, end, step=step
+        )
+        if skipped:
+            result = attrs.evolve(result, skipped=_sorted_skips([*skipped, *result.skipped]))
+        return result
 
     # -- privacy ------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from lifecycle.cadence.gate import (
     Verdict,
     consent_hold,
     contact_gate,
+    control_hold,
     hold_reason,
     stamp,
 )
@@ -396,6 +397,10 @@ class _Planner:
             seen.add(f.key)
             if occ.stopped is not None:
                 self.hold(f, Hold.STOPPED, stopped_reason(occ.stopped))
+                continue
+            control = control_hold(rule, rule.id, facts.customer_id)
+            if control is not None:  # before consent: the groups are drawn from all eligible
+                self.hold(f, Hold.CONTROL, control)
                 continue
             if isinstance(picked, Verdict):
                 self.held_by(f, picked)
