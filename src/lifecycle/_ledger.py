@@ -37,6 +37,7 @@ from lifecycle.events import (
     OrderRefunded,
     OrderShipped,
     OwnerAssigned,
+    OwnerProtected,
     PartnershipEnded,
     PartnershipSigned,
     PointsRedeemed,
@@ -168,6 +169,11 @@ class Ledger:
         self.owner_releases: list[tuple[str, ReturnedToPool]] = []
         """(owner, return) for every return to the pool, oldest first."""
         self.last_assigned: OwnerAssigned | None = None
+        self.owner_takes: list[OwnerAssigned] = []
+        """Every assignment that took the customer out of the pool, oldest first (the latest
+        starts the deal clock; the daily claim quota counts them)."""
+        self.owner_protected: OwnerProtected | None = None
+        """The current owner's latest protection from reclaim; cleared on a change of owner."""
         self.owner_clock: Event | None = None
         """What (re)started the reclaim clock: leaving the pool, or the owner's last follow-up
         (a contact a person logged or made through an owner channel, or a paid order when the
@@ -248,12 +254,18 @@ class Ledger:
             case OwnerAssigned():
                 if self.owner is None:  # out of the pool: the reclaim clock starts
                     self.owner_clock = event
+                    self.owner_takes.append(event)
+                if self.owner is None or self.owner.owner_id != event.owner_id:
+                    self.owner_protected = None
                 self.owner = self.last_assigned = event
+            case OwnerProtected(owner_id=oid):
+                if self.owner is not None and self.owner.owner_id == oid:
+                    self.owner_protected = event
             case ReturnedToPool():
                 if self.owner is not None:
                     self.owner_returns.append(event)
                     self.owner_releases.append((self.owner.owner_id, event))
-                self.owner = self.owner_clock = None
+                self.owner = self.owner_clock = self.owner_protected = None
             case TierGranted() | TierRevoked():
                 self.tier_moves.append(event)
             case PointsRedeemed(redemption_id=rid):

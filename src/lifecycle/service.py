@@ -52,9 +52,12 @@ from lifecycle.events import (
     CustomerErased,
     CustomerRegistered,
     Event,
+    OwnerAssigned,
+    OwnerProtected,
     PointsRedeemed,
     ProfileUpdated,
     Referred,
+    ReturnedToPool,
     ReviewPosted,
     TierGranted,
     TierRevoked,
@@ -72,7 +75,7 @@ from lifecycle.io import (
     read_orders,
 )
 from lifecycle.loyalty import check_loyalty
-from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
+from lifecycle.owners import OwnerChanges, PoolSweep, admit, assign, protect, sweep, transfer
 from lifecycle.policy import Policy
 from lifecycle.ports import (
     Channel,
@@ -170,6 +173,9 @@ def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 
 _RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
+
+#: Events that change or shield ownership: the pool rules judge them on the whole book.
+_OWNER_EVENTS: Final = (OwnerAssigned, OwnerProtected, ReturnedToPool)
 
 #: How far past now dispatch planning looks for follow-ups coming, to know when to plan a
 #: customer again: more than the longest day (25 hours when DST ends) to the next midnight.
@@ -314,9 +320,28 @@ class Lifecycle:
                     raise
                 _time_module.sleep(wait)
 
-    def _record_once(self, batch: list[Event]) -> RecordResult:
+    def _record_once(
+        self,
+        batch: list[Event],
+        book: dict[str, tuple[Event, ...]] | None = None,
+        *,
+        checked: bool = False,
+    ) -> RecordResult:
+        """Record ``batch`` once (the caller retries on a conflict).
+
+        A batch holding owner events is judged by the pool rules (:func:`lifecycle.owners.admit`)
+        on every customer's history (``book``, read here when not given; ``checked``: the
+        events came from the rules on that very book), and written only if no customer's
+        history changed since it was read: owners' loads, quotas and protections count
+        everyone, so a concurrent change of any customer makes the write try again.
+        """
         touched = {e.customer_id for e in batch}
-        old = self.store.histories(touched)
+        if book is None and any(isinstance(e, _OWNER_EVENTS) for e in batch):
+            book = self._all_histories()
+        if book is not None:
+            old = {cid: book.get(cid, ()) for cid in touched}
+        else:
+            old = self.store.histories(touched)
         for cid in touched:
             old.setdefault(cid, ())
         # Erasures and loyalty moves are rare: find them in one pass.
@@ -338,6 +363,8 @@ class Lifecycle:
             new = [e for e in batch if e.event_id not in stored]
         if not new:
             return RecordResult(recorded=0, duplicates=len(batch), customers=())
+        if book is not None and not checked:
+            admit(book, new, self.policy.owners, to_utc(self.clock.now()))
         by_customer: dict[str, list[Event]] = {}
         for e in new:
             by_customer.setdefault(e.customer_id, []).append(e)
@@ -363,6 +390,10 @@ class Lifecycle:
             versions[cid] = len(old[cid])
             histories[cid] = old[cid] + tuple(added)
         snapshots = self._snapshots_after(histories, versions)
+        if book is not None:
+            for cid, h in book.items():
+                if versions.setdefault(cid, len(h)) != len(h) and cid not in histories:
+                    raise ConcurrencyError(cid)  # a referrer changed since the book was read
         added_count = self.store.append(new, snapshots, expected_versions=versions)
         return RecordResult(
             recorded=added_count,
@@ -683,6 +714,24 @@ class Lifecycle:
             histories.update(self.store.histories(chunk))
         return histories
 
+    def _owner_write(
+        self, decide: Callable[[dict[str, tuple[Event, ...]], datetime], _T], at: datetime
+    ) -> _T:
+        """Read every history, ``decide`` the owner changes on it, and record their events
+        only if no history changed meanwhile; otherwise read and decide again (the retry
+        budget of :class:`~lifecycle.policy.WritePolicy`). So capacity, the daily quota and
+        protections hold when several processes change owners at once."""
+
+        def once() -> _T:
+            book = self._all_histories()
+            result = decide(book, at)
+            events = list(getattr(result, "events", ()))
+            if events:
+                self._record_once(events, book, checked=True)
+            return result
+
+        return self._retrying(once)
+
     def assign_owners(
         self,
         owners: Sequence[str],
@@ -691,15 +740,13 @@ class Lifecycle:
         customer_ids: Iterable[str] | None = None,
     ) -> OwnerChanges:
         """Give customers in the shared pool (new prospects, returned ones) to ``owners`` by
-        the policy (round robin or least loaded, within capacity, respecting cooldowns), and
-        record the ``OwnerAssigned`` events."""
-        at = self._now(now)
-        changes = assign(
-            self._all_histories(), owners, self.policy.owners, at, customer_ids=customer_ids
+        the policy (round robin or least loaded, within capacity and the daily claim quota,
+        respecting cooldowns), and record the ``OwnerAssigned`` events."""
+        wanted = None if customer_ids is None else list(customer_ids)
+        return self._owner_write(
+            lambda book, at: assign(book, owners, self.policy.owners, at, customer_ids=wanted),
+            self._now(now),
         )
-        if changes.events:
-            self.record(changes.events)
-        return changes
 
     def transfer_owner(
         self,
@@ -711,27 +758,37 @@ class Lifecycle:
     ) -> OwnerChanges:
         """Move customers to owner ``to`` under the same rules as any assignment; the reclaim
         clock runs on."""
-        at = self._now(now)
-        changes = transfer(
-            self._all_histories(), customer_ids, to, self.policy.owners, at, kind=kind
+        wanted = list(customer_ids)
+        return self._owner_write(
+            lambda book, at: transfer(book, wanted, to, self.policy.owners, at, kind=kind),
+            self._now(now),
         )
-        if changes.events:
-            self.record(changes.events)
-        return changes
+
+    def protect_customers(
+        self, customer_ids: Iterable[str], owner: str, now: datetime | None = None
+    ) -> OwnerChanges:
+        """Let ``owner`` protect their customers from reclaim for ``owners.protection_days``
+        (at most ``owners.max_protected`` at a time), recording ``OwnerProtected`` events;
+        refused customers get a decision with the reason."""
+        wanted = list(customer_ids)
+        return self._owner_write(
+            lambda book, at: protect(book, wanted, owner, self.policy.owners, at),
+            self._now(now),
+        )
 
     def sweep_pool(self, now: datetime | None = None) -> PoolSweep:
-        """Return to the shared pool the customers whose owner did not follow up in time
-        (``ReturnedToPool`` events saying why), and list the warnings for those close to it."""
-        at = self._now(now)
-        histories = self._all_histories()
-        # The stage at ``at`` decides the high-value limit: worked out now, not read from
-        # stored snapshots that time may have overtaken.
-        records = read_records(self.store, histories, self.policy, at, model=self.model)
-        stages = {cid: r.stage for cid, r in records.items()}
-        result = sweep(histories, self.policy.owners, at, stages=stages)
-        if result.events:
-            self.record(result.events)
-        return result
+        """Return to the shared pool the customers whose owner did not follow up, or close a
+        valid order, in time (``ReturnedToPool`` events saying why), and list the warnings for
+        those close to it."""
+
+        def decide(histories: dict[str, tuple[Event, ...]], at: datetime) -> PoolSweep:
+            # The stage at ``at`` decides the high-value limit: worked out now, not read from
+            # stored snapshots that time may have overtaken.
+            records = read_records(self.store, histories, self.policy, at, model=self.model)
+            stages = {cid: r.stage for cid, r in records.items()}
+            return sweep(histories, self.policy.owners, at, stages=stages)
+
+        return self._owner_write(decide, self._now(now))
 
     # -- value --------------------------------------------------------------------------------
 
