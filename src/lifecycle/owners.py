@@ -513,9 +513,10 @@ def transfer(
 ) -> OwnerChanges:
     """Move customers to owner ``to``: one, a bulk list, a claim from the pool, or an import.
 
-    The same rules hold for every kind: ``to`` stays within capacity and cannot take back a
-    customer they lost within the cooldown; the reclaim clock is not restarted (a customer
-    taken from the pool starts it, as any assignment does).
+    The same rules hold for every kind: ``to`` stays within capacity and the daily claim
+    quota and cannot take back a customer they lost within the cooldown; the reclaim clock is
+    not restarted (a customer taken from the pool starts it, as any assignment does). A claim
+    takes only customers in the pool.
     """
     now = require_aware(now, "now")
     book = owner_book(histories, policy, now)
@@ -524,6 +525,9 @@ def transfer(
         own = book.get(cid) or Ownership(customer_id=cid)
         if own.owner_id == to:
             desk.keep(own, _reason("already", owner=to))
+            continue
+        if kind == "claim" and own.owner_id is not None:
+            desk.keep(own, _reason("owned", own.clock_event, owner=own.owner_id))
             continue
         blocked = desk.blocked(own, to)
         if blocked is not None:

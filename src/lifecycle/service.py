@@ -715,16 +715,19 @@ class Lifecycle:
         return histories
 
     def _owner_write(
-        self, decide: Callable[[dict[str, tuple[Event, ...]], datetime], _T], at: datetime
+        self, decide: Callable[[dict[str, tuple[Event, ...]], datetime], _T], now: datetime | None
     ) -> _T:
         """Read every history, ``decide`` the owner changes on it, and record their events
         only if no history changed meanwhile; otherwise read and decide again (the retry
         budget of :class:`~lifecycle.policy.WritePolicy`). So capacity, the daily quota and
-        protections hold when several processes change owners at once."""
+        protections hold when several processes change owners at once.
+
+        Without ``now``, the clock is read after the histories: every event another writer
+        stored before the read is then in the past, and counts."""
 
         def once() -> _T:
             book = self._all_histories()
-            result = decide(book, at)
+            result = decide(book, self._now(now))
             events = list(getattr(result, "events", ()))
             if events:
                 self._record_once(events, book, checked=True)
@@ -745,7 +748,7 @@ class Lifecycle:
         wanted = None if customer_ids is None else list(customer_ids)
         return self._owner_write(
             lambda book, at: assign(book, owners, self.policy.owners, at, customer_ids=wanted),
-            self._now(now),
+            now,
         )
 
     def transfer_owner(
@@ -761,7 +764,7 @@ class Lifecycle:
         wanted = list(customer_ids)
         return self._owner_write(
             lambda book, at: transfer(book, wanted, to, self.policy.owners, at, kind=kind),
-            self._now(now),
+            now,
         )
 
     def protect_customers(
@@ -773,7 +776,7 @@ class Lifecycle:
         wanted = list(customer_ids)
         return self._owner_write(
             lambda book, at: protect(book, wanted, owner, self.policy.owners, at),
-            self._now(now),
+            now,
         )
 
     def sweep_pool(self, now: datetime | None = None) -> PoolSweep:
@@ -788,7 +791,7 @@ class Lifecycle:
             stages = {cid: r.stage for cid, r in records.items()}
             return sweep(histories, self.policy.owners, at, stages=stages)
 
-        return self._owner_write(decide, self._now(now))
+        return self._owner_write(decide, now)
 
     # -- value --------------------------------------------------------------------------------
 
