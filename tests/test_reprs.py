@@ -93,6 +93,7 @@ def results() -> dict[type, Any]:
         ownership(cid, history, policy.owners, data.as_of),
         assign(histories, ["ann", "bob"], policy.owners, data.as_of),
         sweep(histories, policy.owners, data.as_of + timedelta(days=400)),
+        shop.owner_report(data.as_of - timedelta(days=365)),
     ]
     return {type(r): r for r in found if r is not None}
 
@@ -126,7 +127,7 @@ NOT_RESULTS = {
     "PointsLot", "PointsEntry", "ExpiringPoints", "PendingPoints", "OwnerDecision",
     "PoolWarning", "Dispatched", "Occurrence", "SequenceStep", "BetaGeo", "ModifiedBetaGeo",
     "GammaGamma", "ParetoNBD", "Candidate", "SpendCheck", "FrequencyBucket", "TrackingCurve",
-    "Interval", "Skipped", "OtherCurrency",
+    "Interval", "Skipped", "OtherCurrency", "OwnerResult",
 }  # fmt: skip
 
 

@@ -164,7 +164,7 @@ from lifecycle.policy import (
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
-from lifecycle.report import ShopReport, shop_report
+from lifecycle.report import OwnerReport, OwnerResult, ShopReport, owner_report, shop_report
 from lifecycle.serde import (
     SCHEMA_VERSION,
     event_body,
@@ -271,6 +271,8 @@ __all__ = [
     "OwnerDecision",
     "OwnerPolicy",
     "OwnerProtected",
+    "OwnerReport",
+    "OwnerResult",
     "OwnerRuleBroken",
     "Ownership",
     "PartnershipEnded",
@@ -356,6 +358,7 @@ __all__ = [
     "first_valid_order_at",
     "in_doubt",
     "owner_book",
+    "owner_report",
     "ownership",
     "plan_customer",
     "plan_customers",

@@ -30,7 +30,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import conversions_among
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.gate import Outcome, contact_gate, stamp
-from lifecycle.cadence.planner import FollowUp, follow_up_key, stopped_reason
+from lifecycle.cadence.planner import FollowUp, follow_up_key, occurrences_of, stopped_reason
 from lifecycle.clock import Clock
 from lifecycle.errors import (
     ChannelError,
@@ -551,7 +551,7 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
     occ = next(
         (
             o
-            for o in rule.occurrences(facts)
+            for o in occurrences_of(rule, facts)
             if follow_up_key(entry.customer_id, rule.id, o.occurrence) == entry.key
         ),
         None,

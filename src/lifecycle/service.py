@@ -88,11 +88,11 @@ from lifecycle.ports import (
 )
 from lifecycle.reasons import Skipped
 from lifecycle.record import CustomerRecord
-from lifecycle.report import ShopReport, shop_report
+from lifecycle.report import OwnerReport, ShopReport, owner_report, shop_report
 from lifecycle.serde import encode_value, event_to_dict
 from lifecycle.stages import StageChange, referral_periods, stage_history, stage_timeline
 from lifecycle.status import AliveModel
-from lifecycle.vocabulary import Stage, Status
+from lifecycle.vocabulary import OWNER_CHANNELS, Stage, Status
 
 __all__ = ["Lifecycle", "RecordResult"]
 
@@ -846,6 +846,30 @@ class Lifecycle:
         )
         if skipped:
             report = attrs.evolve(report, skipped=_sorted_skips(skipped))
+        return report
+
+    def owner_report(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        currency: str | None = None,
+    ) -> OwnerReport:
+        """Each owner's results over ``[since, until)`` (default until: the clock's now):
+        customers held and taken, follow-up tasks due, done on time and overdue, escalations,
+        conversions to first and repeat purchase, revenue and customers returned to the pool
+        (see :func:`lifecycle.owner_report`). Customers whose history cannot be read are left
+        out and listed in ``skipped``."""
+        end = self._now(until)
+        start = to_utc(require_aware(since, "since"))
+        skipped: list[Skipped] = []
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(list(self.store.customer_ids()), 5000):
+            histories.update(read_histories(self.store, chunk, skipped))
+        tasks = [e for e in self.store.outbox_entries() if e.channel in OWNER_CHANNELS]
+        report = owner_report(histories, tasks, self.policy, start, end, currency=currency)
+        if skipped:
+            report = attrs.evolve(report, skipped=_sorted_skips((*report.skipped, *skipped)))
         return report
 
     # -- privacy ------------------------------------------------------------------------------

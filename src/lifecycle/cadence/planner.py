@@ -7,14 +7,14 @@ sent, so planning twice (or after sending) never duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 import attrs
 
 from lifecycle._display import field_table, html_table, one_line, pandas
-from lifecycle._time import require_aware, to_utc
+from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.gate import (
@@ -36,10 +36,12 @@ from lifecycle.status import AliveModel
 from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
 
 __all__ = [
+    "ESCALATION_TEMPLATE",
     "FollowUp",
     "Held",
     "Plan",
     "follow_up_key",
+    "occurrences_of",
     "plan_customer",
     "plan_customers",
     "plan_facts",
@@ -237,6 +239,81 @@ def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
     return f"{customer_id}:{rule_id}:{occurrence}"
 
 
+#: The template of an escalation: an owner task not done for ``owners.escalate_after_days``,
+#: given to the owner's lead (``owners.leads``).
+ESCALATION_TEMPLATE = "owner_escalation"
+
+
+def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurrence]:
+    """``rule``'s occurrences for the customer, with owner tasks carried over.
+
+    The one place planning and dispatch read a rule through. A task (a rule whose channels
+    are all owner channels) that expired without being done (no ``Contacted`` under its key or
+    a carried key) while the customer has an owner is not dropped: it is planned again for
+    the owners' working day of ``facts.now`` (occurrence ``<id>:carry:<day>``), and once it
+    is ``owners.escalate_after_days`` late, an escalation to the owner's lead
+    (``owners.leads``) is planned beside it (occurrence ``<id>:escalate``) with the reason.
+    """
+    occurrences = rule.occurrences(facts)
+    if not rule.channels or not set(rule.channels) <= OWNER_CHANNELS:
+        yield from occurrences
+        return
+    owners = facts.policy.owners
+    owner = facts.ownership.owner_id
+    done = [c.key for c in facts.contacts if c.key is not None]
+    now = facts.now
+    for occ in occurrences:
+        base = follow_up_key(facts.customer_id, rule.id, occ.occurrence)
+        if (
+            owner is None
+            or occ.stopped is not None
+            or occ.valid_until > now
+            or any(k == base or k.startswith(base + ":") for k in done)
+        ):
+            yield occ
+            continue
+        tz = zone(owners.workday_zone)
+        day = now.astimezone(tz).date()
+        late = (now - to_utc(occ.due_at)).days
+        first = facts.day(occ.due_at)
+        yield attrs.evolve(
+            occ,
+            occurrence=f"{occ.occurrence}:carry:{day.isoformat()}",
+            due_at=now,
+            valid_until=to_utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)),
+            reason=Reason(
+                code="cadence.carried_over",
+                en=f"Not done since it was due on {first}; carried over ({late} days late).",
+                zh=f"自{first}起未完成，顺延至今日（已逾期{late}天）。",
+                evidence=occ.reason.evidence,
+            ),
+        )
+        after = owners.escalate_after_days
+        lead = owners.leads.get(owner)
+        if after is None or lead is None:
+            continue
+        escalate_at = to_utc(occ.due_at) + timedelta(days=after)
+        if escalate_at > now:
+            continue
+        values = {"owner": owner, "lead": lead, "days": str(after)}
+        yield attrs.evolve(
+            occ,
+            occurrence=f"{occ.occurrence}:escalate",
+            due_at=escalate_at,
+            valid_until=max(escalate_at, now) + timedelta(days=max(after, 1)),
+            template=ESCALATION_TEMPLATE,
+            values_en={**occ.values_en, **values},
+            values_zh={**occ.values_zh, **values},
+            reason=Reason(
+                code="cadence.escalated",
+                en=f"{owner} has not done this task for {after} days (due {first}); "
+                f"escalated to {lead}.",
+                zh=f"{owner} 已 {after} 天未完成该任务（应于{first}完成），已上报给 {lead}。",
+                evidence=occ.reason.evidence,
+            ),
+        )
+
+
 class _Planner:
     """Plans one customer: candidates, checks in a fixed order, then caps by priority."""
 
@@ -368,7 +445,7 @@ class _Planner:
         tz = facts.tz
         quiet = self.cadence.contact.quiet
         purpose = Purpose(rule.purpose)
-        for occ in rule.occurrences(facts):
+        for occ in occurrences_of(rule, facts):
             if occ.valid_until <= floor:
                 continue
             if occ.due_at > self.end:
