@@ -251,7 +251,8 @@ def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurre
     are all owner channels) that expired without being done (no ``Contacted`` under its key or
     a carried key) while the customer has an owner is not dropped: it is planned again for
     the owners' working day of ``facts.now`` (occurrence ``<id>:carry:<day>``), and once it
-    is ``owners.escalate_after_days`` late, an escalation to the owner's lead
+    is ``owners.escalate_after_days`` late for its owner (counted from when it fell due, or
+    when the owner took the customer, whichever is later), an escalation to the owner's lead
     (``owners.leads``) is planned beside it (occurrence ``<id>:escalate``) with the reason.
     """
     occurrences = rule.occurrences(facts)
@@ -259,7 +260,7 @@ def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurre
         yield from occurrences
         return
     owners = facts.policy.owners
-    owner = facts.ownership.owner_id
+    owner, since = facts.ownership.owner_id, facts.ownership.since
     done = [c.key for c in facts.contacts if c.key is not None]
     now = facts.now
     for occ in occurrences:
@@ -274,8 +275,10 @@ def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurre
             continue
         tz = zone(owners.workday_zone)
         day = now.astimezone(tz).date()
-        late = (now - to_utc(occ.due_at)).days
-        first = facts.day(occ.due_at)
+        # Late for this owner: from when it fell due, or when they took the customer.
+        owed = max(to_utc(occ.due_at), since) if since is not None else to_utc(occ.due_at)
+        late = (now - owed).days
+        first = facts.day(owed)
         yield attrs.evolve(
             occ,
             occurrence=f"{occ.occurrence}:carry:{day.isoformat()}",
@@ -292,7 +295,7 @@ def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurre
         lead = owners.leads.get(owner)
         if after is None or lead is None:
             continue
-        escalate_at = to_utc(occ.due_at) + timedelta(days=after)
+        escalate_at = owed + timedelta(days=after)
         if escalate_at > now:
             continue
         values = {"owner": owner, "lead": lead, "days": str(after)}
@@ -300,6 +303,7 @@ def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurre
             occ,
             occurrence=f"{occ.occurrence}:escalate",
             due_at=escalate_at,
+            # Valid while the task stays undone: each plan finds it still wanted.
             valid_until=max(escalate_at, now) + timedelta(days=max(after, 1)),
             template=ESCALATION_TEMPLATE,
             values_en={**occ.values_en, **values},
