@@ -51,7 +51,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
-from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, Purpose
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, FOLLOW_UP_CHANNELS, Purpose
 
 
 @attrs.define
@@ -158,6 +158,8 @@ class Ledger:
         self.resolved: dict[str, ComplaintResolved] = {}
         self.contacts: list[Contacted] = []
         self.replies: list[Replied] = []
+        self.escalations: list[Contacted] = []
+        """Escalations sent to owners' leads (no contact with the customer)."""
         self.consent: dict[tuple[str, Purpose], bool] = {}
         """Consent by (channel, purpose): from the profile's contact points, then changes."""
         self.withdrawn: set[tuple[str, Purpose]] = set()
@@ -243,6 +245,8 @@ class Ledger:
                     self.withdrawn.discard((ch, q))
                 else:
                     self.withdrawn.add((ch, q))
+            case Contacted(template=template) if template == ESCALATION_TEMPLATE:
+                self.escalations.append(event)  # reached the owner's lead, not the customer
             case Contacted(rule=rule, channel=channel):
                 self.contacts.append(event)
                 if rule is None or channel in FOLLOW_UP_CHANNELS:

@@ -535,7 +535,7 @@ def read_facts(
 def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Decision | None:
     """Why the entry's rule no longer wants it sent now (stopped, gone, later), or ``None``."""
     tz = facts.tz
-    sent = next((c for c in facts.contacts if c.key == entry.key), None)
+    sent = next((c for c in (*facts.contacts, *facts.escalations) if c.key == entry.key), None)
     if sent is not None:
         return Decision(
             outcome=DispatchOutcome.SUPPRESSED,

@@ -40,7 +40,6 @@ from lifecycle.analytics import (
     rfm_summary,
 )
 from lifecycle.assessment import referral_conversions
-from lifecycle.cadence.planner import ESCALATION_TEMPLATE
 from lifecycle.errors import DataError, InvalidArgument, LifecycleError, ModelError
 from lifecycle.events import Contacted, Event, OrderPaid, OwnerAssigned, ReturnedToPool, sort_key
 from lifecycle.loyalty import points_ledger
@@ -49,7 +48,7 @@ from lifecycle.policy import Policy
 from lifecycle.ports import OutboxEntry
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.status import AliveModel, assess_status
-from lifecycle.vocabulary import OWNER_CHANNELS, Status
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, OWNER_CHANNELS, Status
 
 __all__ = [
     "ClusterSection",

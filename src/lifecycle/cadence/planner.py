@@ -33,10 +33,14 @@ from lifecycle.policy import Policy
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
-from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
+from lifecycle.vocabulary import (
+    ESCALATION_TEMPLATE,
+    FOLLOW_UP_CHANNELS,
+    OWNER_CHANNELS,
+    Purpose,
+)
 
 __all__ = [
-    "ESCALATION_TEMPLATE",
     "FollowUp",
     "Held",
     "Plan",
@@ -239,20 +243,15 @@ def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
     return f"{customer_id}:{rule_id}:{occurrence}"
 
 
-#: The template of an escalation: an owner task not done for ``owners.escalate_after_days``,
-#: given to the owner's lead (``owners.leads``).
-ESCALATION_TEMPLATE = "owner_escalation"
-
-
 def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurrence]:
     """``rule``'s occurrences for the customer, with owner tasks carried over.
 
     The one place planning and dispatch read a rule through. A task (a rule whose channels
-    are all owner channels) that expired without being done (no ``Contacted`` under its key or
-    a carried key) while the customer has an owner is not dropped: it is planned again for
-    the owners' working day of ``facts.now`` (occurrence ``<id>:carry:<day>``), and once it
-    is ``owners.escalate_after_days`` late for its owner (counted from when it fell due, or
-    when the owner took the customer, whichever is later), an escalation to the owner's lead
+    are all owner channels) not done (no ``Contacted`` under its key or a carried key) while
+    the customer has an owner is not dropped: once expired it is planned again for the
+    owners' working day of ``facts.now`` (occurrence ``<id>:carry:<day>``), and once it is
+    ``owners.escalate_after_days`` late for its owner (counted from when it fell due, or when
+    the owner took the customer, whichever is later), an escalation to the owner's lead
     (``owners.leads``) is planned beside it (occurrence ``<id>:escalate``) with the reason.
     """
     occurrences = rule.occurrences(facts)
@@ -268,29 +267,32 @@ def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurre
         if (
             owner is None
             or occ.stopped is not None
-            or occ.valid_until > now
-            or any(k == base or k.startswith(base + ":") for k in done)
+            or to_utc(occ.due_at) > now
+            or any(k == base or k.startswith(base + ":carry:") for k in done)
         ):
             yield occ
             continue
-        tz = zone(owners.workday_zone)
-        day = now.astimezone(tz).date()
         # Late for this owner: from when it fell due, or when they took the customer.
         owed = max(to_utc(occ.due_at), since) if since is not None else to_utc(occ.due_at)
-        late = (now - owed).days
         first = facts.day(owed)
-        yield attrs.evolve(
-            occ,
-            occurrence=f"{occ.occurrence}:carry:{day.isoformat()}",
-            due_at=now,
-            valid_until=to_utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)),
-            reason=Reason(
-                code="cadence.carried_over",
-                en=f"Not done since it was due on {first}; carried over ({late} days late).",
-                zh=f"自{first}起未完成，顺延至今日（已逾期{late}天）。",
-                evidence=occ.reason.evidence,
-            ),
-        )
+        if occ.valid_until > now:
+            yield occ
+        else:
+            tz = zone(owners.workday_zone)
+            day = now.astimezone(tz).date()
+            late = (now - owed).days
+            yield attrs.evolve(
+                occ,
+                occurrence=f"{occ.occurrence}:carry:{day.isoformat()}",
+                due_at=now,
+                valid_until=to_utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)),
+                reason=Reason(
+                    code="cadence.carried_over",
+                    en=f"Not done since it was due on {first}; carried over ({late} days late).",
+                    zh=f"自{first}起未完成，顺延至今日（已逾期{late}天）。",
+                    evidence=occ.reason.evidence,
+                ),
+            )
         after = owners.escalate_after_days
         lead = owners.leads.get(owner)
         if after is None or lead is None:
@@ -329,7 +331,9 @@ class _Planner:
         self.due: list[FollowUp] = []
         self.held: list[Held] = []
         self.upcoming: datetime | None = None
-        self.sent_at = {c.key: c for c in facts.contacts if c.key is not None}
+        self.sent_at = {
+            c.key: c for c in (*facts.contacts, *facts.escalations) if c.key is not None
+        }
         self.skipped: list[Skipped] = []
 
     def coming(self, at: datetime | None) -> None:
