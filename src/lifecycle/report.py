@@ -998,6 +998,8 @@ def owner_report(
             bump(now_owner, "held")
         for e in history:
             at = to_utc(e.at)
+            if isinstance(e, OwnerAssigned) and at < until:
+                row(e.owner_id)  # every owner so far has a row, busy in the window or not
             if not since <= at < until:
                 continue
             if isinstance(e, OwnerAssigned):
