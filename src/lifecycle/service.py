@@ -57,7 +57,6 @@ from lifecycle.events import (
     PointsRedeemed,
     ProfileUpdated,
     Referred,
-    ReturnedToPool,
     ReviewPosted,
     TierGranted,
     TierRevoked,
@@ -174,8 +173,8 @@ def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 _RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
 
-#: Events that change or shield ownership: the pool rules judge them on the whole book.
-_OWNER_EVENTS: Final = (OwnerAssigned, OwnerProtected, ReturnedToPool)
+#: Events the pool rules judge on the whole book (a return to the pool is always allowed).
+_OWNER_CHANGES: Final = (OwnerAssigned, OwnerProtected)
 
 #: How far past now dispatch planning looks for follow-ups coming, to know when to plan a
 #: customer again: more than the longest day (25 hours when DST ends) to the next midnight.
@@ -336,7 +335,7 @@ class Lifecycle:
         everyone, so a concurrent change of any customer makes the write try again.
         """
         touched = {e.customer_id for e in batch}
-        if book is None and any(isinstance(e, _OWNER_EVENTS) for e in batch):
+        if book is None and any(isinstance(e, _OWNER_CHANGES) for e in batch):
             book = self._all_histories()
         if book is not None:
             old = {cid: book.get(cid, ()) for cid in touched}
