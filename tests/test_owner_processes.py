@@ -93,8 +93,9 @@ def test_four_processes_claiming_for_two_owners_never_break_capacity_nor_quota(
         store.close()
 
 
-def test_processes_claiming_on_postgresql_never_break_capacity_nor_quota() -> None:
-    server = servers.server("postgresql")
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_processes_claiming_on_a_server_never_break_capacity_nor_quota(backend: str) -> None:
+    server = servers.server(backend)
     prefix = "own_"
     store = server.store(prefix)
     _seed(store)
