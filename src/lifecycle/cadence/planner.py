@@ -255,25 +255,25 @@ def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurre
     (``owners.leads``) is planned beside it (occurrence ``<id>:escalate``) with the reason.
     """
     occurrences = rule.occurrences(facts)
-    if not rule.channels or not set(rule.channels) <= OWNER_CHANNELS:
+    assigned = facts.owner  # the ledger's current assignment, as the pool rules read it
+    if assigned is None or not rule.channels or not set(rule.channels) <= OWNER_CHANNELS:
         yield from occurrences
         return
     owners = facts.policy.owners
-    owner, since = facts.ownership.owner_id, facts.ownership.since
+    owner, since = assigned.owner_id, to_utc(assigned.at)
     done = [c.key for c in facts.contacts if c.key is not None]
     now = facts.now
     for occ in occurrences:
         base = follow_up_key(facts.customer_id, rule.id, occ.occurrence)
         if (
-            owner is None
-            or occ.stopped is not None
+            occ.stopped is not None
             or to_utc(occ.due_at) > now
             or any(k == base or k.startswith(base + ":carry:") for k in done)
         ):
             yield occ
             continue
         # Late for this owner: from when it fell due, or when they took the customer.
-        owed = max(to_utc(occ.due_at), since) if since is not None else to_utc(occ.due_at)
+        owed = max(to_utc(occ.due_at), since)
         first = facts.day(owed)
         if occ.valid_until > now:
             yield occ
