@@ -781,16 +781,20 @@ class Lifecycle:
     def sweep_pool(self, now: datetime | None = None) -> PoolSweep:
         """Return to the shared pool the customers whose owner did not follow up, or close a
         valid order, in time (``ReturnedToPool`` events saying why), and list the warnings for
-        those close to it."""
+        those close to it.
 
-        def decide(histories: dict[str, tuple[Event, ...]], at: datetime) -> PoolSweep:
-            # The stage at ``at`` decides the high-value limit: worked out now, not read from
-            # stored snapshots that time may have overtaken.
-            records = read_records(self.store, histories, self.policy, at, model=self.model)
-            stages = {cid: r.stage for cid, r in records.items()}
-            return sweep(histories, self.policy.owners, at, stages=stages)
-
-        return self._owner_write(decide, now)
+        A return to the pool breaks no rule, so the sweep is written like any event (a
+        customer changed meanwhile makes it try again), not against the whole book."""
+        at = self._now(now)
+        histories = self._all_histories()
+        # The stage at ``at`` decides the high-value limit: worked out now, not read from
+        # stored snapshots that time may have overtaken.
+        records = read_records(self.store, histories, self.policy, at, model=self.model)
+        stages = {cid: r.stage for cid, r in records.items()}
+        result = sweep(histories, self.policy.owners, at, stages=stages)
+        if result.events:
+            self.record(result.events)
+        return result
 
     # -- value --------------------------------------------------------------------------------
 
