@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from lifecycle._time import require_aware, zone
 from lifecycle._version import __version__
+from lifecycle.adapters.channel_config import load_channels
 from lifecycle.adapters.channels import ConsoleChannel, JsonLinesChannel
 from lifecycle.clock import FixedClock
 from lifecycle.config import load_policy, policy_to_toml
@@ -261,6 +262,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--dry-run", action="store_true", help="show what would go out; send nothing")
     send.add_argument("--to", type=Path, help="a JSON-lines file to send to (default: the console)")
+    send.add_argument(
+        "--channels",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file routing channels elsewhere (a webhook, SMTP): [channels.task] ...",
+    )
     send.add_argument("--format", choices=("table", "json"), default="table")
     send.add_argument("--strict", action="store_true", help=_STRICT)
     plan = shop_command("plan", "the follow-ups due now, and those held back with why", _plan)
@@ -505,6 +512,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                 _plan_report(out, args.lang, plan, shop.policy.timezone)
             return _skipped(args, plan.skipped)
         channels = _file_channels(args.to) if args.to is not None else _console_channels(out)
+        if args.channels is not None:
+            channels.update(load_channels(args.channels))
         shop.channels.update(channels)
         report = shop.dispatch()
     if args.format == "json":

@@ -19,7 +19,8 @@
     ├── ErasureIncomplete                  the erasure committed, but old copies may remain
     ├── ChannelError                       a message could not be sent
     │   ├── TransientChannelError          try again later
-    │   └── PermanentChannelError          do not try again
+    │   ├── PermanentChannelError          do not try again
+    │   └── InDoubtChannelError            sent, but no answer came: it may have arrived
     ├── NotFound (LookupError)             no such customer
     ├── MissingExtra (ImportError)         an optional dependency is not installed
     └── UsageError                         a mistake on the command line
@@ -30,6 +31,7 @@ Messages name the field, the event id or the customer id, never personal data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ __all__ = [
     "DataError",
     "ErasureIncomplete",
     "ImportFailed",
+    "InDoubtChannelError",
     "InsufficientPoints",
     "InvalidArgument",
     "InvalidEvent",
@@ -294,11 +297,34 @@ class ChannelError(LifecycleError):
 
 
 class TransientChannelError(ChannelError):
-    """A failure that may pass: retry with backoff."""
+    """A failure that may pass: retry with backoff.
+
+    Attributes:
+        retry_after: how long the provider asked to wait (an HTTP ``Retry-After``), when it
+            said; the dispatcher waits at least that long before the next try.
+    """
+
+    def __init__(self, message: str, *, retry_after: timedelta | None = None):
+        self.retry_after = retry_after
+        self.detail = message
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.detail,), {"retry_after": self.retry_after}))
 
 
 class PermanentChannelError(ChannelError):
     """A failure that will not pass: stop and report it."""
+
+
+class InDoubtChannelError(ChannelError):
+    """The message went out but no answer came back (a timeout or a dropped connection after
+    the request was sent): the provider may have accepted it.
+
+    The dispatcher treats it as an attempt of unknown outcome: a channel that deduplicates
+    gets the message again under the same key; any other only when
+    ``DispatchPolicy.resend_in_doubt`` says so, else the entry is reported ``in_doubt``.
+    """
 
 
 class NotFound(LifecycleError, LookupError):
