@@ -6,6 +6,7 @@ from collections import Counter
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -359,3 +360,34 @@ def test_admit_accepts_exactly_what_transfer_would_do(ops: list[tuple[str, int, 
         assert admitted == (decision.changed or decision.reason.code == "owners.already")
         for e in api.events:
             h[e.customer_id].append(e)
+
+
+# -- the view the rules read --------------------------------------------------------------------
+
+
+def test_a_second_writer_on_the_same_file_is_seen_by_the_next_owner_change(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    policy = lc.Policy.from_dict({"owners": {"capacity": 2}})
+    with (
+        lc.Lifecycle.open(path, policy=policy, clock=lc.FixedClock(T0)) as a,
+        lc.Lifecycle.open(path, policy=policy, clock=lc.FixedClock(T0)) as b,
+    ):
+        a.record(LeadCaptured(customer_id=f"p{i}", at=_day(-1), source="x") for i in range(4))
+        assert len(a.transfer_owner(["p0"], "ann", kind="claim").events) == 1
+        b.record(OwnerAssigned(customer_id="p1", at=T0, owner_id="ann"))  # a's view is stale
+        out = a.transfer_owner(["p2"], "ann", kind="claim")
+        assert out.refused[0].reason.code == "owners.full"
+        with pytest.raises(OwnerRuleBroken):
+            a.record(OwnerAssigned(customer_id="p3", at=T0, owner_id="ann"))
+
+
+def test_the_view_keeps_no_reason_text_of_a_return(tmp_path: Path) -> None:
+    shop = _shop(2)
+    shop.record(
+        OwnerAssigned(customer_id="p0", at=T0, owner_id="ann"),
+        ReturnedToPool(customer_id="p0", at=_day(1), owner_id="ann", reason="Zhang Wei moved"),
+    )
+    shop.transfer_owner(["p1"], "ann", _day(2), kind="claim")
+    kept = [e for _, events in shop._pool_cache.values() for e in events]
+    assert any(isinstance(e, ReturnedToPool) for e in kept)
+    assert all(getattr(e, "reason", None) is None for e in kept)

@@ -57,6 +57,7 @@ from lifecycle.events import (
     PointsRedeemed,
     ProfileUpdated,
     Referred,
+    ReturnedToPool,
     ReviewPosted,
     TierGranted,
     TierRevoked,
@@ -176,6 +177,26 @@ _RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
 #: Events the pool rules judge on the whole book (a return to the pool is always allowed).
 _OWNER_CHANGES: Final = (OwnerAssigned, OwnerProtected)
 
+
+@attrs.frozen
+class _PoolView:
+    """What the pool rules read of the shop: every customer's owner events (whole histories
+    for some) and every customer's version when read."""
+
+    histories: dict[str, tuple[Event, ...]]
+    versions: dict[str, int]
+
+
+def _owner_events(history: Sequence[Event]) -> tuple[Event, ...]:
+    """The events of ``history`` that decide ownership, returns to the pool without their
+    reason text."""
+    return tuple(
+        attrs.evolve(e, reason=None) if isinstance(e, ReturnedToPool) else e
+        for e in history
+        if isinstance(e, OwnerAssigned | OwnerProtected | ReturnedToPool)
+    )
+
+
 #: How far past now dispatch planning looks for follow-ups coming, to know when to plan a
 #: customer again: more than the longest day (25 hours when DST ends) to the next midnight.
 _LOOKAHEAD: Final = timedelta(days=2)
@@ -227,6 +248,8 @@ class Lifecycle:
         # collided do not collide again in step (not derived from the data on purpose).
         self._jitter = random.Random()  # not for secrets
         self._fingerprinted: tuple[Policy, AliveModel | None, str] | None = None
+        # Each customer's owner events under the version they were read at (see _pool_view).
+        self._pool_cache: dict[str, tuple[int, tuple[Event, ...]]] = {}
 
     @classmethod
     def in_memory(
@@ -322,27 +345,26 @@ class Lifecycle:
     def _record_once(
         self,
         batch: list[Event],
-        book: dict[str, tuple[Event, ...]] | None = None,
+        pool: _PoolView | None = None,
         *,
         checked: bool = False,
     ) -> RecordResult:
         """Record ``batch`` once (the caller retries on a conflict).
 
         A batch holding owner events is judged by the pool rules (:func:`lifecycle.owners.admit`)
-        on every customer's history (``book``, read here when not given; ``checked``: the
-        events came from the rules on that very book), and written only if no customer's
+        on every customer's owner events (``pool``, read here when not given; ``checked``: the
+        events came from the rules on that very view), and written only if no customer's
         history changed since it was read: owners' loads, quotas and protections count
         everyone, so a concurrent change of any customer makes the write try again.
         """
         touched = {e.customer_id for e in batch}
-        if book is None and any(isinstance(e, _OWNER_CHANGES) for e in batch):
-            book = self._all_histories()
-        if book is not None:
-            old = {cid: book.get(cid, ()) for cid in touched}
-        else:
-            old = self.store.histories(touched)
+        if pool is None and any(isinstance(e, _OWNER_CHANGES) for e in batch):
+            pool = self._pool_view()
+        old = self.store.histories(touched)
         for cid in touched:
             old.setdefault(cid, ())
+            if pool is not None and checked and len(old[cid]) != pool.versions.get(cid, 0):
+                raise ConcurrencyError(cid)  # changed since the rules read it
         # Erasures and loyalty moves are rare: find them in one pass.
         rare = [e for e in batch if isinstance(e, _RARE)]
         # An erased customer's personal data is dropped on the way in, too.
@@ -362,8 +384,9 @@ class Lifecycle:
             new = [e for e in batch if e.event_id not in stored]
         if not new:
             return RecordResult(recorded=0, duplicates=len(batch), customers=())
-        if book is not None and not checked:
-            admit(book, new, self.policy.owners, to_utc(self.clock.now()))
+        if pool is not None and not checked:
+            view = {**pool.histories, **old}
+            admit(view, new, self.policy.owners, to_utc(self.clock.now()))
         by_customer: dict[str, list[Event]] = {}
         for e in new:
             by_customer.setdefault(e.customer_id, []).append(e)
@@ -389,10 +412,12 @@ class Lifecycle:
             versions[cid] = len(old[cid])
             histories[cid] = old[cid] + tuple(added)
         snapshots = self._snapshots_after(histories, versions)
-        if book is not None:
-            for cid, h in book.items():
-                if versions.setdefault(cid, len(h)) != len(h) and cid not in histories:
-                    raise ConcurrencyError(cid)  # a referrer changed since the book was read
+        if pool is not None:
+            for cid, version in pool.versions.items():
+                if cid in touched:
+                    continue  # judged on the history read above, and expected at its version
+                if versions.setdefault(cid, version) != version:
+                    raise ConcurrencyError(cid)  # a referrer changed since the view was read
         added_count = self.store.append(new, snapshots, expected_versions=versions)
         return RecordResult(
             recorded=added_count,
@@ -713,23 +738,53 @@ class Lifecycle:
             histories.update(self.store.histories(chunk))
         return histories
 
-    def _owner_write(
-        self, decide: Callable[[dict[str, tuple[Event, ...]], datetime], _T], now: datetime | None
-    ) -> _T:
-        """Read every history, ``decide`` the owner changes on it, and record their events
-        only if no history changed meanwhile; otherwise read and decide again (the retry
-        budget of :class:`~lifecycle.policy.WritePolicy`). So capacity, the daily quota and
-        protections hold when several processes change owners at once.
+    def _pool_view(self, full: Iterable[str] = ()) -> _PoolView:
+        """Every customer's owner events and version, and the whole histories of ``full``:
+        what the pool rules read (loads, takes, protections, cooldowns count everyone).
 
-        Without ``now``, the clock is read after the histories: every event another writer
-        stored before the read is then in the past, and counts."""
+        Owner events are kept between calls under the version they were read at: a customer
+        whose version is unchanged is not read again. Returns to the pool keep no reason
+        text, so nothing personal is kept."""
+        wanted = set(full)
+        versions = {cid: self.store.version(cid) for cid in self.store.customer_ids()}
+        cache = self._pool_cache
+        stale = [c for c, v in versions.items() if c in wanted or cache.get(c, (-1, ()))[0] != v]
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(stale, 5000):
+            for cid, history in self.store.histories(chunk).items():
+                versions[cid] = len(history)
+                cache[cid] = (len(history), _owner_events(history))
+                if cid in wanted:
+                    histories[cid] = history
+        for cid in versions:
+            if cid not in histories:
+                histories[cid] = cache[cid][1] if cid in cache else ()
+        for cid in set(cache) - set(versions):
+            del cache[cid]  # no longer in the store
+        return _PoolView(histories=histories, versions=versions)
+
+    def _owner_write(
+        self,
+        decide: Callable[[dict[str, tuple[Event, ...]], datetime], _T],
+        now: datetime | None,
+        full: Iterable[str] = (),
+    ) -> _T:
+        """Read every customer's owner events (and the whole histories of ``full``, whose
+        reasons cite their follow-ups), ``decide`` the owner changes on them, and record their
+        events only if no customer changed meanwhile; otherwise read and decide again (the
+        retry budget of :class:`~lifecycle.policy.WritePolicy`). So capacity, the daily quota
+        and protections hold when several processes change owners at once.
+
+        Without ``now``, the clock is read after the view: every event another writer stored
+        before the read is then in the past, and counts."""
+        wanted = list(full)
 
         def once() -> _T:
-            book = self._all_histories()
-            result = decide(book, self._now(now))
+            pool = self._pool_view(wanted)
+            result = decide(pool.histories, self._now(now))
             events = list(getattr(result, "events", ()))
             if events:
-                self._record_once(events, book, checked=True)
+                self._record_once(events, pool, checked=True)
             return result
 
         return self._retrying(once)
@@ -748,6 +803,7 @@ class Lifecycle:
         return self._owner_write(
             lambda book, at: assign(book, owners, self.policy.owners, at, customer_ids=wanted),
             now,
+            wanted or (),
         )
 
     def transfer_owner(
@@ -764,6 +820,7 @@ class Lifecycle:
         return self._owner_write(
             lambda book, at: transfer(book, wanted, to, self.policy.owners, at, kind=kind),
             now,
+            wanted,
         )
 
     def protect_customers(
