@@ -7,6 +7,7 @@ import hmac
 import json
 import random
 import secrets
+import threading
 import time as _time_module
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -250,6 +251,7 @@ class Lifecycle:
         self._fingerprinted: tuple[Policy, AliveModel | None, str] | None = None
         # Each customer's owner events under the version they were read at (see _pool_view).
         self._pool_cache: dict[str, tuple[int, tuple[Event, ...]]] = {}
+        self._pool_lock = threading.Lock()  # threads sharing this object share the cache
 
     @classmethod
     def in_memory(
@@ -745,8 +747,12 @@ class Lifecycle:
         Owner events are kept between calls under the version they were read at: a customer
         whose version is unchanged is not read again. Returns to the pool keep no reason
         text, so nothing personal is kept."""
-        wanted = set(full)
-        versions = {cid: self.store.version(cid) for cid in self.store.customer_ids()}
+        with self._pool_lock:
+            return self._pool_view_locked(set(full))
+
+    def _pool_view_locked(self, wanted: set[str]) -> _PoolView:
+        ids = list(self.store.customer_ids())  # read out before asking each one's version
+        versions = {cid: self.store.version(cid) for cid in ids}
         cache = self._pool_cache
         stale = [c for c, v in versions.items() if c in wanted or cache.get(c, (-1, ()))[0] != v]
         histories: dict[str, tuple[Event, ...]] = {}
