@@ -95,6 +95,7 @@ def results() -> dict[type, Any]:
         sweep(histories, policy.owners, data.as_of + timedelta(days=400)),
         la.uplift([1, 0, 2, 0], [90, 0, 150, 0], [0, 1, 0], [0, 60, 0], rule="promo"),
         shop.compare(policy, policy, since=data.as_of - timedelta(days=2)),
+        shop.owner_report(data.as_of - timedelta(days=365)),
     ]
     return {type(r): r for r in found if r is not None}
 
@@ -129,7 +130,7 @@ NOT_RESULTS = {
     "PoolWarning", "Dispatched", "Occurrence", "SequenceStep", "BetaGeo", "ModifiedBetaGeo",
     "GammaGamma", "ParetoNBD", "Candidate", "SpendCheck", "FrequencyBucket", "TrackingCurve",
     "Interval", "Skipped", "OtherCurrency", "UpliftMetric", "PolicyDifference", "RuleMessages",
-    "Enrolment",
+    "Enrolment", "OwnerResult",
 }  # fmt: skip
 
 

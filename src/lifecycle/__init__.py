@@ -76,6 +76,7 @@ from lifecycle.errors import (
     MissingExtra,
     ModelError,
     NotFound,
+    OwnerRuleBroken,
     PermanentChannelError,
     PolicyError,
     StoreError,
@@ -104,6 +105,7 @@ from lifecycle.events import (
     OrderRefunded,
     OrderShipped,
     OwnerAssigned,
+    OwnerProtected,
     PartnershipEnded,
     PartnershipSigned,
     PointsRedeemed,
@@ -164,7 +166,7 @@ from lifecycle.policy import (
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
-from lifecycle.report import ShopReport, shop_report
+from lifecycle.report import OwnerReport, OwnerResult, ShopReport, owner_report, shop_report
 from lifecycle.serde import (
     SCHEMA_VERSION,
     event_body,
@@ -273,6 +275,10 @@ __all__ = [
     "OwnerChanges",
     "OwnerDecision",
     "OwnerPolicy",
+    "OwnerProtected",
+    "OwnerReport",
+    "OwnerResult",
+    "OwnerRuleBroken",
     "Ownership",
     "PartnershipEnded",
     "PartnershipSigned",
@@ -361,6 +367,7 @@ __all__ = [
     "first_valid_order_at",
     "in_doubt",
     "owner_book",
+    "owner_report",
     "ownership",
     "plan_customer",
     "plan_customers",

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 from zoneinfo import ZoneInfo
@@ -49,6 +50,7 @@ from lifecycle.report import (
     KpiSection,
     LoyaltySection,
     Missing,
+    OwnerReport,
     ParetoSection,
     SegmentSection,
     ShopReport,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from lifecycle.analytics.uplift import Uplift
     from lifecycle.cadence.planner import Plan
     from lifecycle.dispatch import DispatchReport
+    from lifecycle.events import Event
     from lifecycle.ports import Channel
 
 __all__ = ["main"]
@@ -237,6 +240,20 @@ def _parser() -> argparse.ArgumentParser:
         help="count money in this currency (default: the policy's); others are listed apart",
     )
     report.add_argument("--strict", action="store_true", help=_STRICT)
+    report.add_argument(
+        "--by",
+        choices=("shop", "owner"),
+        default="shop",
+        help="the whole shop (default), or each owner's results over a window",
+    )
+    report.add_argument(
+        "--since",
+        type=_instant,
+        help="with --by owner: where the window starts (default: --days before now)",
+    )
+    report.add_argument(
+        "--days", type=_positive, default=30, help="with --by owner: the window, default 30"
+    )
     history = shop_command(
         "history", "a customer's stage history: each stage, since when, and why", _history, True
     )
@@ -413,6 +430,8 @@ def _history(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
+    if args.by == "owner":
+        return _report_by_owner(args, out)
     with _open_shop(args) as shop:
         report = shop.report(currency=args.currency)
     if args.format == "json":
@@ -430,6 +449,63 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         _shop_report(out, args.lang, report)
     return _skipped(args, report.skipped)
+
+
+def _report_by_owner(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop:
+        now = shop.clock.now()
+        since = args.since if args.since is not None else now - timedelta(days=args.days)
+        report = shop.owner_report(since, now, currency=args.currency)
+    if args.format == "json":
+        out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "csv":
+        write_csv(
+            out,
+            list(report.rows()[0]) if report.owners else ["owner_id"],
+            [list(r.values()) for r in report.rows()],
+        )
+    else:
+        _owner_table(out, args.lang, report)
+    return _skipped(args, report.skipped)
+
+
+def _owner_table(out: TextIO, lang: str, report: OwnerReport) -> None:
+    """Each owner's results as a text table, titled with the window."""
+    _say(
+        out,
+        lang,
+        f"Owners' results from {report.since:%Y-%m-%d} to {report.until:%Y-%m-%d} (UTC), "
+        f"revenue in {report.currency}:",
+        f"负责人业绩（{report.since:%Y-%m-%d} 至 {report.until:%Y-%m-%d}，UTC），"
+        f"销售额币种 {report.currency}：",
+    )
+    if not report.owners:
+        _say(out, lang, "  no owner held a customer in the window", "  该时段内无负责人持有客户")
+        return
+    rows = [
+        [
+            str(r["owner_id"]),
+            *(f"{r[k]:,}" for k in _OWNER_COUNTS),
+            f"{Decimal(r['revenue']):,.2f}",
+            f"{r['returned']:,}",
+        ]
+        for r in report.rows()
+    ]
+    head = report.headers(lang)
+    _table(out, head, rows, right=range(1, len(head)))
+
+
+#: The count columns of the owners' table between the owner and the revenue.
+_OWNER_COUNTS = (
+    "held",
+    "taken",
+    "tasks_due",
+    "done_on_time",
+    "overdue",
+    "escalated",
+    "first_purchases",
+    "repeat_purchases",
+)
 
 
 def _flat(value: object, path: str = "") -> Iterator[tuple[str, object]]:
@@ -793,7 +869,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     data = synthetic_shop(args.customers, seed=args.seed)
     generated = time.perf_counter() - started
     clock = FixedClock(data.as_of)
-    policy = load_policy(args.policy) if args.policy is not None else Policy(timezone=data.timezone)
+    policy = load_policy(args.policy) if args.policy is not None else _demo_policy(data.timezone)
     _say(
         out,
         lang,
@@ -846,6 +922,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         _shop_report(out, lang, report, fitted_in=fitted if shop.model is not None else None)
         out.write("\n")
+        team_since = _demo_team(out, lang, shop, data.events, data.as_of)
+        out.write("\n")
         started = time.perf_counter()
         plan = shop.plan()
         _plan_report(out, lang, plan, data.timezone, time.perf_counter() - started)
@@ -856,6 +934,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         _dispatch_report(out, lang, dispatched, outbox)
         out.write("\n")
         _demo_experiment(out, lang, args.seed)
+        _owner_table(out, lang, shop.owner_report(team_since, data.as_of + _INCLUSIVE))
         out.write("\n")
         examples = _examples(stages)
         started = time.perf_counter()
@@ -902,6 +981,45 @@ def _demo_experiment(out: TextIO, lang: str, seed: int) -> None:
         f"{data.conversion_lift:+.1%}、人均收入 {data.revenue_lift:+.0f}；模拟与测量用时 {took:.1f} 秒）：",
     )
     _uplift_report(out, lang, result, data.policy.timezone)
+
+
+def _demo_policy(timezone: str) -> Policy:
+    """The defaults in the demo shop's zone, with a lead over the demo team for escalations."""
+    return Policy.from_dict(
+        {"timezone": timezone, "owners": {"leads": dict.fromkeys(_DEMO_OWNERS, "lee")}}
+    )
+
+
+#: The demo's sales team, and how long before the demo's end it took its customers.
+_DEMO_OWNERS = ("ann", "bo", "chen")
+_DEMO_OWNED_DAYS = 90
+
+
+#: The owners' report in the demo runs to its instant, inclusive.
+_INCLUSIVE = timedelta(microseconds=1)
+
+
+def _demo_team(
+    out: TextIO, lang: str, shop: Lifecycle, events: Sequence[Event], as_of: datetime
+) -> datetime:
+    """Give the demo team customers who were known 90 days ago and let the pool reclaim
+    those nobody followed up; returns when the team started (the owners' report's window)."""
+    start = as_of - timedelta(days=_DEMO_OWNED_DAYS)
+    known = sorted({e.customer_id for e in events if e.at < start})
+    capacity = shop.policy.owners.capacity
+    wanted = known[: capacity * len(_DEMO_OWNERS) * 3 // 4]
+    assigned = shop.assign_owners(_DEMO_OWNERS, start, customer_ids=wanted)
+    reclaimed = shop.sweep_pool(start + timedelta(days=_DEMO_OWNED_DAYS // 2))
+    _say(
+        out,
+        lang,
+        f"Sales team {', '.join(_DEMO_OWNERS)}: {len(assigned.events):,} customers assigned "
+        f"{_DEMO_OWNED_DAYS} days ago; {len(reclaimed.events):,} returned to the shared pool "
+        "for want of a follow-up or a deal",
+        f"销售团队 {'、'.join(_DEMO_OWNERS)}：{_DEMO_OWNED_DAYS} 天前分配 "
+        f"{len(assigned.events):,} 位客户；{len(reclaimed.events):,} 位因未跟进或未成交退回公海",
+    )
+    return start
 
 
 # -- the shop report ----------------------------------------------------------------------------

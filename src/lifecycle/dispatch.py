@@ -30,7 +30,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import conversions_among
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.gate import Outcome, contact_gate, control_hold, stamp
-from lifecycle.cadence.planner import FollowUp, follow_up_key, stopped_reason
+from lifecycle.cadence.planner import FollowUp, follow_up_key, occurrences_of, stopped_reason
 from lifecycle.clock import Clock
 from lifecycle.errors import (
     ChannelError,
@@ -542,7 +542,7 @@ def read_facts(
 def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Decision | None:
     """Why the entry's rule no longer wants it sent now (stopped, gone, later), or ``None``."""
     tz = facts.tz
-    sent = next((c for c in facts.contacts if c.key == entry.key), None)
+    sent = next((c for c in (*facts.contacts, *facts.escalations) if c.key == entry.key), None)
     if sent is not None:
         return Decision(
             outcome=DispatchOutcome.SUPPRESSED,
@@ -558,7 +558,7 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
     occ = next(
         (
             o
-            for o in rule.occurrences(facts)
+            for o in occurrences_of(rule, facts)
             if follow_up_key(entry.customer_id, rule.id, o.occurrence) == entry.key
         ),
         None,

@@ -5,7 +5,8 @@
     LifecycleError
     ├── InvalidEvent (ValueError)          an event, or a batch of them, that cannot be recorded
     │   ├── ConflictingEvent               an event id already used by a different event
-    │   └── InsufficientPoints             a redemption larger than the balance
+    │   ├── InsufficientPoints             a redemption larger than the balance
+    │   └── OwnerRuleBroken                an owner change the pool rules refuse
     ├── PolicyError (ValueError)           a policy value that makes no sense
     ├── DataError (ValueError)             input data (columns, arrays, tables) that cannot be
     │                                      analysed or fitted
@@ -52,6 +53,7 @@ __all__ = [
     "MissingExtra",
     "ModelError",
     "NotFound",
+    "OwnerRuleBroken",
     "PermanentChannelError",
     "PolicyError",
     "StoreError",
@@ -127,6 +129,44 @@ class InsufficientPoints(InvalidEvent):
 
 def _rebuild_insufficient(event_id: str, balance: int, requested: int) -> InsufficientPoints:
     return InsufficientPoints(event_id=event_id, balance=balance, requested=requested)
+
+
+class OwnerRuleBroken(InvalidEvent):
+    """An owner event (an assignment, a protection) that the pool rules refuse: the owner is
+    full, cooling down for the customer, past the day's claim quota, or out of protections;
+    nothing of its batch was recorded.
+
+    Attributes:
+        rule: the policy key of the rule refused (``"owners.capacity"``, ...).
+        customer_id: the customer the event is about.
+        owner_id: the owner the event names.
+        detail: the rule's words (English).
+    """
+
+    def __init__(
+        self, *, rule: str, customer_id: str, owner_id: str, event_id: str | None, detail: str
+    ):
+        self.rule = rule
+        self.customer_id = customer_id
+        self.owner_id = owner_id
+        self.detail = detail
+        super().__init__(
+            f"{rule}: {detail} (customer {customer_id!r})", field="owner_id", event_id=event_id
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_owner,
+            (self.rule, self.customer_id, self.owner_id, self.event_id, self.detail),
+        )
+
+
+def _rebuild_owner(
+    rule: str, customer_id: str, owner_id: str, event_id: str | None, detail: str
+) -> OwnerRuleBroken:
+    return OwnerRuleBroken(
+        rule=rule, customer_id=customer_id, owner_id=owner_id, event_id=event_id, detail=detail
+    )
 
 
 class PolicyError(LifecycleError, ValueError):
