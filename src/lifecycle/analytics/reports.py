@@ -87,6 +87,13 @@ class Cohorts:
 
 def cohort_retention(table: Transactions) -> Cohorts:
     """Monthly cohort retention from the valid orders in ``table`` (months in its zone)."""
+    return cohorts_from_counts([cohort_counts(table)])
+
+
+def cohort_counts(table: Transactions) -> tuple[int, int, npt.NDArray[np.int64]]:
+    """The first cohort month, the last month (both as months since 1970) and the customers
+    counted per (cohort, months since): what :func:`cohorts_from_counts` adds up over tables of
+    disjoint sets of customers."""
     if len(table) == 0:
         raise DataError("no transactions to build cohorts from")
     month = table.day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
@@ -103,6 +110,21 @@ def cohort_retention(table: Transactions) -> Cohorts:
     p_cohort = first[p_code] - lo
     counts = np.zeros((n_cohorts, n_offsets), dtype=np.int64)
     np.add.at(counts, (p_cohort, p_off), 1)
+    return lo, hi, counts
+
+
+def cohorts_from_counts(parts: Sequence[tuple[int, int, npt.NDArray[np.int64]]]) -> Cohorts:
+    """The cohorts of customers counted by :func:`cohort_counts` in one or more parts (each
+    customer in one part only)."""
+    if not parts:
+        raise DataError("no transactions to build cohorts from")
+    lo = min(p[0] for p in parts)
+    hi = max(p[1] for p in parts)
+    n_cohorts, n_offsets = hi - lo + 1, hi - lo + 1
+    counts = np.zeros((n_cohorts, n_offsets), dtype=np.int64)
+    for p_lo, _, p_counts in parts:
+        rows, cols = p_counts.shape
+        counts[p_lo - lo : p_lo - lo + rows, :cols] += p_counts
     sizes = counts[:, 0].copy()
     observable = np.arange(n_offsets)[None, :] <= (hi - lo - np.arange(n_cohorts))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):

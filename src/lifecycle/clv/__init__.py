@@ -22,6 +22,7 @@ from lifecycle.clv.model import (
     fit_candidate,
 )
 from lifecycle.clv.pareto import ParetoNBD, ParetoNBDModel
+from lifecycle.clv.predictions import CustomerPredictions, predict_customers
 from lifecycle.clv.simulate import SimulatedCustomers, simulate_customers
 from lifecycle.clv.validation import (
     CalibrationHoldout,
@@ -42,6 +43,7 @@ __all__ = [
     "Candidate",
     "Convergence",
     "CustomerIntervals",
+    "CustomerPredictions",
     "FrequencyBucket",
     "GammaGamma",
     "GammaGammaModel",
@@ -61,6 +63,7 @@ __all__ = [
     "calibration_holdout",
     "customer_lifetime_value",
     "fit_candidate",
+    "predict_customers",
     "simulate_customers",
     "value_intervals",
 ]
