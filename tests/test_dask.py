@@ -4,6 +4,7 @@ with most of the lines."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -78,7 +79,7 @@ def order_lines(seed: int = 0, customers: int = 400, lines: int = 6000) -> pd.Da
 def partitioned(frame: pd.DataFrame, cuts: list[int]) -> dd.DataFrame:
     """``frame`` in partitions cut at row positions ``cuts`` (repeated cuts: empty partitions)."""
     bounds = [0, *cuts, len(frame)]
-    parts = [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [frame.iloc[a:b] for a, b in itertools.pairwise(bounds)]
     return dd.from_delayed([dask_value(p) for p in parts], meta=frame.iloc[:0])
 
 

@@ -82,7 +82,7 @@ def bucket_of(customer_id: npt.NDArray[Any], buckets: int) -> npt.NDArray[np.int
     """Each customer's bucket, ``0..buckets-1``: the same on every process and machine."""
     if len(customer_id) == 0:
         return np.zeros(0, dtype=np.int64)
-    hashed = pd.util.hash_array(np.asarray(customer_id))
+    hashed: npt.NDArray[np.uint64] = pd.util.hash_array(np.asarray(customer_id))
     return (hashed % np.uint64(buckets)).astype(np.int64)
 
 
@@ -208,7 +208,9 @@ class DaskSummary:
 
     def to_dask(self) -> Any:
         """The summary as a Dask DataFrame, one partition per bucket, indexed by customer."""
-        return dd.from_delayed(self.map(_summary_frame), meta=_summary_frame(None), verify_meta=False)
+        return dd.from_delayed(
+            self.map(_summary_frame), meta=_summary_frame(None), verify_meta=False
+        )
 
 
 def _summary_frame(summary: CustomerSummary | None) -> Any:
@@ -307,9 +309,7 @@ def _multiset(pairs: Iterable[tuple[npt.NDArray[Any], npt.NDArray[np.int64]]]) -
 
 
 def _score(summary: CustomerSummary, cuts: RFMPolicy) -> RFMScores:
-    return rfm_scores(
-        summary.days_since_last, summary.frequency, summary.total_spend, cuts=cuts
-    )
+    return rfm_scores(summary.days_since_last, summary.frequency, summary.total_spend, cuts=cuts)
 
 
 def rfm(summary: DaskSummary, *, bins: int | None = None, cuts: RFMPolicy | None = None) -> Any:
@@ -344,9 +344,7 @@ class _Rows:
 
 
 def _value_column(summary: DaskSummary, column: str) -> npt.NDArray[Any]:
-    parts = dask.compute(
-        *summary.map(lambda s: _Rows(s.customer_id, {column: getattr(s, column)}))
-    )
+    parts = dask.compute(*summary.map(lambda s: _Rows(s.customer_id, {column: getattr(s, column)})))
     return _concat(parts, ["customer_id", column])[column]
 
 
@@ -391,9 +389,7 @@ def cohorts(
         delayed(_partition_pieces, nout=k + 1, pure=True)(part, columns, k)
         for part in lines.to_delayed()
     ]
-    counts = dask.compute(
-        *[delayed(_cohort_part)(_tree([p[b] for p in pieces])) for b in range(k)]
-    )
+    counts = dask.compute(*[delayed(_cohort_part)(_tree([p[b] for p in pieces])) for b in range(k)])
     return cohorts_from_counts([c for c in counts if c is not None])
 
 
@@ -403,7 +399,9 @@ def cohorts(
 def _distinct_rfm(summary: CustomerSummary) -> tuple[list[Any], Any]:
     from lifecycle.clv._data import unique_rows
 
-    cols, counts, _ = unique_rows([summary.frequency.astype(np.float64), summary.recency, summary.T])
+    cols, counts, _ = unique_rows(
+        [summary.frequency.astype(np.float64), summary.recency, summary.T]
+    )
     return cols, counts
 
 
