@@ -106,15 +106,24 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def on_cluster(path: Path, out: Path, workers: int, memory_limit: str) -> dict[str, float]:
+def on_cluster(
+    path: Path, out: Path, workers: int, memory_limit: str, keep_malloc_default: bool = False
+) -> dict[str, float]:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
     import lifecycle.dask as ldask
     from lifecycle.clv import ValueModel
 
+    import dask
+
     times: dict[str, float] = {}
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+    # mmap threshold at 128 KiB: every numpy temporary above it is mapped and unmapped, and the
+    # value models' many medium-sized steps run 3-5 times slower. Left unset, glibc adapts.
+    trim = None if keep_malloc_default is False else 65536
     with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": trim}),
         LocalCluster(
             n_workers=workers,
             processes=True,
@@ -182,13 +191,20 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/lifecycle-bench-dask"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="8GiB")
+    parser.add_argument(
+        "--dask-malloc-default",
+        action="store_true",
+        help="keep the nanny's MALLOC_TRIM_THRESHOLD_=65536 (slower value models)",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}; load {os.getloadavg()[0]:.2f}; reference loop", end=" ")
     print(f"{reference_loop():.2f} s")
     data = args.data / "lines"
     generate(data, args.lines, args.customers)
     fmt = "  ".join
-    cluster = on_cluster(data, args.data / "predictions", args.workers, args.memory_limit)
+    cluster = on_cluster(
+        data, args.data / "predictions", args.workers, args.memory_limit, args.dask_malloc_default
+    )
     print(
         f"cluster, {args.lines:,} lines, {args.workers} workers: "
         + fmt(f"{k} {v:.1f}" + ("" if k == "peak_gib" else " s") for k, v in cluster.items())

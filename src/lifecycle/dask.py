@@ -51,7 +51,7 @@ except ImportError as e:  # pragma: no cover - the extra is installed where test
 
 if TYPE_CHECKING:
     from lifecycle.clv.betageo import BetaGeo, BetaGeoModel
-    from lifecycle.clv.gammagamma import GammaGamma, GammaGammaModel
+    from lifecycle.clv.gammagamma import GammaGammaModel
     from lifecycle.clv.model import ValueModel
     from lifecycle.clv.pareto import ParetoNBD, ParetoNBDModel
     from lifecycle.clv.predictions import CustomerPredictions
@@ -272,7 +272,8 @@ def customer_summary(
     stop: Any = end if end is not None else delayed(_last_day, pure=True)(*[p[k] for p in pieces])
     parts = [delayed(_finish, pure=True)(m, stop, unit) for m in merged]
     if persist:
-        parts = list(dask.persist(*parts))
+        # the last day with the summaries: computed apart, it would read every partition again
+        *parts, stop = dask.persist(*parts, stop)
         if show_progress:
             progress(*parts)
     if end is None:
@@ -413,15 +414,20 @@ def _spend_rows(summary: CustomerSummary) -> _Rows:
     )
 
 
-def _gathered(summary: DaskSummary, reduce: Callable[[CustomerSummary], Any]) -> Any:
+def _merge_distinct(*parts: tuple[list[Any], Any]) -> tuple[list[Any], Any]:
     """Distinct rows of every bucket with their counts, merged into the distinct rows of all."""
     from lifecycle.clv._data import unique_rows
 
-    parts = dask.compute(*summary.map(reduce))
     width = len(parts[0][0])
     cols = [np.concatenate([p[0][i] for p in parts]) for i in range(width)]
     weights = np.concatenate([p[1] for p in parts])
-    return unique_rows(cols, weights)[:2]
+    rows, counts, _ = unique_rows(cols, weights)
+    return rows, counts
+
+
+def _fit_distinct(fitter: Any, unit_days: float, *parts: tuple[list[Any], Any]) -> Any:
+    (x, tx, big_t), counts = _merge_distinct(*parts)
+    return fitter.fit(x, tx, big_t, weights=counts, time_unit_days=unit_days)
 
 
 def fit_purchases(
@@ -429,25 +435,45 @@ def fit_purchases(
 ) -> BetaGeoModel | ParetoNBDModel:
     """A purchase model (default BG/NBD; any of ``BetaGeo()``, ``ModifiedBetaGeo()``,
     ``ParetoNBD()``) fitted on the distinct (frequency, recency, T) rows of all customers with
-    their counts: the likelihood of the whole base, so the fit of one machine."""
+    their counts: the likelihood of the whole base, so the fit of one machine. The rows are
+    gathered on one worker, which fits and sends back the model."""
     from lifecycle.clv.betageo import BetaGeo
 
     fitter = BetaGeo() if fitter is None else fitter
-    (x, tx, big_t), counts = _gathered(summary, _distinct_rfm)
     unit_days = 7.0 if summary.unit == "weeks" else 1.0
-    return fitter.fit(x, tx, big_t, weights=counts, time_unit_days=unit_days)
+    model: BetaGeoModel | ParetoNBDModel = dask.compute(
+        delayed(_fit_distinct)(fitter, unit_days, *summary.map(_distinct_rfm))
+    )[0]
+    return model
 
 
-def fit_spend(summary: DaskSummary, fitter: GammaGamma | None = None) -> GammaGammaModel:
-    """The Gamma-Gamma spend model fitted on the repeat buyers' (frequency, monetary value),
-    gathered in customer order (16 bytes per repeat buyer): mean spends are continuous, so
-    their distinct rows would be nearly as many, and the order of the sums is kept."""
-    from lifecycle.clv.gammagamma import GammaGamma
+@attrs.frozen
+class _SpendData:
+    """The two summary columns the spend fit reads."""
 
-    fitter = GammaGamma() if fitter is None else fitter
-    parts = dask.compute(*summary.map(_spend_rows))
+    frequency: npt.NDArray[Any]
+    monetary_value: npt.NDArray[Any]
+
+
+def fit_spend(summary: DaskSummary, penalty: float | None = None) -> GammaGammaModel | None:
+    """The Gamma-Gamma spend model as :meth:`~lifecycle.clv.ValueModel.fit` fits it (repeat
+    buyers whose repeat purchases have a value; weak priors when the maximum is on the
+    boundary; ``None`` when it cannot be fitted), on the repeat buyers' frequency and mean
+    spend gathered in customer order (16 bytes per repeat buyer: mean spends are continuous,
+    so distinct rows would be nearly as many, and the order of the sums is kept). The rows are
+    gathered on one worker, which fits and sends back the model."""
+    model: GammaGammaModel | None = dask.compute(
+        delayed(_fit_spend_rows)(penalty, *summary.map(_spend_rows))
+    )[0]
+    return model
+
+
+def _fit_spend_rows(penalty: float | None, *parts: _Rows) -> GammaGammaModel | None:
+    from lifecycle.clv.model import _fit_spend
+
     cols = _concat(parts, ["customer_id", "x", "m"])
-    return fitter.fit(cols["x"], cols["m"])
+    model, _ = _fit_spend(_SpendData(cols["x"], cols["m"]), penalty)  # type: ignore[arg-type]
+    return model
 
 
 @attrs.frozen(eq=False)
