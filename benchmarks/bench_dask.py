@@ -109,13 +109,12 @@ def _rss() -> int:
 def on_cluster(
     path: Path, out: Path, workers: int, memory_limit: str, keep_malloc_default: bool = False
 ) -> dict[str, float]:
+    import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
     import lifecycle.dask as ldask
     from lifecycle.clv import ValueModel
-
-    import dask
 
     times: dict[str, float] = {}
     # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's

@@ -30,7 +30,7 @@ from lifecycle.analytics import (
     rfm_scores,
     rfm_summary,
 )
-from lifecycle.clv import BetaGeo, GammaGamma, ModifiedBetaGeo, ValueModel, predict_customers
+from lifecycle.clv import BetaGeo, ModifiedBetaGeo, ValueModel, predict_customers
 from lifecycle.datasets import synthetic_shop
 from lifecycle.errors import DataError
 from lifecycle.policy import Policy
