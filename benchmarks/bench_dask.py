@@ -107,11 +107,16 @@ def _rss() -> int:
 
 
 def on_cluster(
-    path: Path, out: Path, workers: int, memory_limit: str, keep_malloc_default: bool = False
+    path: Path,
+    out: Path,
+    workers: int,
+    memory_limit: str,
+    buckets: int,
+    keep_malloc_default: bool = False,
 ) -> dict[str, float]:
     import dask
     import dask.dataframe as dd
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, futures_of, wait
 
     import lifecycle.dask as ldask
     from lifecycle.clv import ValueModel
@@ -136,7 +141,8 @@ def on_cluster(
         print(f"dashboard: {client.dashboard_link}")
         start = time.perf_counter()
         lines = dd.read_parquet(str(path), columns=["customer_id", "at", "amount"])
-        summary = ldask.customer_summary(lines, buckets=max(16, 4 * workers))
+        summary = ldask.customer_summary(lines, buckets=buckets)
+        wait(futures_of(list(summary.parts)))  # persisted: computing on the workers until here
         times["summary"] = time.perf_counter() - start
         t = time.perf_counter()
         bg = ldask.fit_purchases(summary)
@@ -190,6 +196,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/lifecycle-bench-dask"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="8GiB")
+    parser.add_argument("--buckets", type=int, default=32)
     parser.add_argument(
         "--dask-malloc-default",
         action="store_true",
@@ -202,7 +209,12 @@ def main() -> None:
     generate(data, args.lines, args.customers)
     fmt = "  ".join
     cluster = on_cluster(
-        data, args.data / "predictions", args.workers, args.memory_limit, args.dask_malloc_default
+        data,
+        args.data / "predictions",
+        args.workers,
+        args.memory_limit,
+        args.buckets,
+        args.dask_malloc_default,
     )
     print(
         f"cluster, {args.lines:,} lines, {args.workers} workers: "
