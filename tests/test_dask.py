@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("dask.dataframe", reason="the dask extra is not installed")
 pytest.importorskip("distributed", reason="the dask extra is not installed")
 pytest.importorskip("scipy", reason="the clv extra is not installed")
 
+import dask
 import dask.bag as db
 import dask.dataframe as dd
 import pandas as pd
@@ -139,7 +142,7 @@ def test_the_dask_frame_of_the_summary(client: Client) -> None:
     summary = ldask.customer_summary(partitioned(LINES, [3000]), buckets=3)
     frame = summary.to_dask().compute().sort_index()
     want = rfm_summary(Transactions.from_pandas(LINES)).to_pandas()
-    pd.testing.assert_frame_equal(frame, want, check_dtype=False)
+    pd.testing.assert_frame_equal(frame, want)
 
 
 def test_rfm_pareto_abc_and_cohorts(client: Client) -> None:
@@ -227,3 +230,31 @@ def test_progress_shows_the_dashboard(client: Client, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "Dask dashboard: http" in out
     assert "100% Completed" in out
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, len(LINES)), max_size=6).map(sorted),
+    buckets=st.integers(1, 7),
+    unit=st.sampled_from(["days", "weeks"]),
+)
+def test_any_partitioning_and_any_buckets_give_the_same_summary(
+    cuts: list[int], buckets: int, unit: str
+) -> None:
+    """The invariant behind the cluster tests, on Dask's in-process scheduler."""
+    with dask.config.set(scheduler="sync"):
+        got = ldask.customer_summary(
+            partitioned(LINES, cuts),
+            refund="refund",
+            buckets=buckets,
+            unit=unit,  # type: ignore[arg-type]
+        ).compute()
+    want = WHOLE[unit]
+    for name, column in want.columns().items():
+        np.testing.assert_array_equal(got.columns()[name], column, err_msg=name)
+
+
+WHOLE = {
+    unit: rfm_summary(Transactions.from_pandas(LINES, refund="refund"), unit=unit)  # type: ignore[arg-type]
+    for unit in ("days", "weeks")
+}

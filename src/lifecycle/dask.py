@@ -208,20 +208,12 @@ class DaskSummary:
 
     def to_dask(self) -> Any:
         """The summary as a Dask DataFrame, one partition per bucket, indexed by customer."""
-        return dd.from_delayed(
-            self.map(_summary_frame), meta=_summary_frame(None), verify_meta=False
-        )
+        frames = self.map(_summary_frame)
+        meta = dask.compute(frames[0])[0].iloc[:0]
+        return dd.from_delayed(frames, meta=meta, verify_meta=False)
 
 
-def _summary_frame(summary: CustomerSummary | None) -> Any:
-    if summary is None:
-        return pd.DataFrame(
-            {
-                f.name: pd.Series(dtype="datetime64[us]" if f.name.endswith("_at") else "float64")
-                for f in attrs.fields(CustomerSummary)
-                if f.name not in ("end", "unit")
-            }
-        ).set_index("customer_id")
+def _summary_frame(summary: CustomerSummary) -> Any:
     return summary.to_pandas()
 
 
