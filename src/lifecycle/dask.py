@@ -439,14 +439,6 @@ def fit_purchases(
     return model
 
 
-@attrs.frozen
-class _SpendData:
-    """The two summary columns the spend fit reads."""
-
-    frequency: npt.NDArray[Any]
-    monetary_value: npt.NDArray[Any]
-
-
 def fit_spend(summary: DaskSummary, penalty: float | None = None) -> GammaGammaModel | None:
     """The Gamma-Gamma spend model as :meth:`~lifecycle.clv.ValueModel.fit` fits it (repeat
     buyers whose repeat purchases have a value; weak priors when the maximum is on the
@@ -461,10 +453,10 @@ def fit_spend(summary: DaskSummary, penalty: float | None = None) -> GammaGammaM
 
 
 def _fit_spend_rows(penalty: float | None, *parts: _Rows) -> GammaGammaModel | None:
-    from lifecycle.clv.model import _fit_spend
+    from lifecycle.clv.model import fit_spend_model
 
     cols = _concat(parts, ["customer_id", "x", "m"])
-    model, _ = _fit_spend(_SpendData(cols["x"], cols["m"]), penalty)  # type: ignore[arg-type]
+    model, _ = fit_spend_model(cols["x"], cols["m"], penalty)
     return model
 
 

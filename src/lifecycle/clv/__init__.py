@@ -20,6 +20,7 @@ from lifecycle.clv.model import (
     ValueModel,
     boundary_reason,
     fit_candidate,
+    fit_spend_model,
 )
 from lifecycle.clv.pareto import ParetoNBD, ParetoNBDModel
 from lifecycle.clv.predictions import CustomerPredictions, predict_customers
@@ -63,6 +64,7 @@ __all__ = [
     "calibration_holdout",
     "customer_lifetime_value",
     "fit_candidate",
+    "fit_spend_model",
     "predict_customers",
     "simulate_customers",
     "value_intervals",
