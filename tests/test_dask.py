@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -29,6 +29,7 @@ from lifecycle.analytics import (
     abc_classes,
     assess_all,
     cohort_retention,
+    kpis,
     pareto,
     rfm_scores,
     rfm_summary,
@@ -214,6 +215,24 @@ def test_stage_and_status_on_event_partitions(client: Client) -> None:
     assert got.customer_id.tolist() == want.customer_id.tolist()
     np.testing.assert_array_equal(got.stage, want.stage)
     np.testing.assert_array_equal(got.status, want.status)
+
+
+def test_kpis_on_event_partitions(client: Client) -> None:
+    shop = synthetic_shop(150, seed=5)
+    events = list(shop.events)
+    policy = Policy(timezone="Asia/Shanghai")
+    end = shop.as_of
+    start = end - timedelta(days=120)
+    got = ldask.kpis(db.from_sequence(events, npartitions=4), policy, start=start, end=end)
+    want = kpis(events, policy, start=start, end=end)
+    assert want.referrals
+    assert want.orders
+    for name, value in want.to_dict().items():
+        other = got.to_dict()[name]
+        if isinstance(value, float):
+            assert other == pytest.approx(value, rel=1e-12), name
+        else:
+            assert other == value, name
 
 
 def test_bad_input_is_a_clear_error(client: Client) -> None:

@@ -25,7 +25,15 @@ import numpy.typing as npt
 
 from lifecycle._display import frame, html_table, one_line
 from lifecycle.analytics.batch import BatchAssessment, assess_all
-from lifecycle.analytics.reports import Cohorts, cohort_counts, cohorts_from_counts
+from lifecycle.analytics.reports import (
+    Cohorts,
+    KpiCounts,
+    Kpis,
+    cohort_counts,
+    cohorts_from_counts,
+    kpi_counts,
+    kpis_from_counts,
+)
 from lifecycle.analytics.segments import (
     ABCAnalysis,
     ParetoSummary,
@@ -65,6 +73,7 @@ __all__ = [
     "customer_summary",
     "fit_purchases",
     "fit_spend",
+    "kpis",
     "pareto_of",
     "predict",
     "progress",
@@ -582,6 +591,60 @@ def assess_events(
         as_of=batches[0].as_of,
         tier=cols.get("tier"),
     )
+
+
+def _kpi_bucket(
+    policy: Policy,
+    start: datetime,
+    end: datetime,
+    currency: str | None,
+    *parts: list[Event],
+) -> KpiCounts:
+    return kpi_counts(
+        [e for p in parts for e in p], policy, start=start, end=end, currency=currency
+    )
+
+
+def kpis(
+    events: Any,
+    policy: Policy,
+    *,
+    start: datetime,
+    end: datetime,
+    currency: str | None = None,
+    buckets: int | None = None,
+) -> Kpis:
+    """The KPIs of a Dask bag of events over ``[start, end)``, as
+    :func:`~lifecycle.analytics.kpis` gives them: each bucket of customers is counted by
+    :func:`~lifecycle.analytics.reports.kpi_counts` and the counts add up; the customers
+    referred in the period are gathered (a set of ids) and each bucket tells how many of them
+    it counts as buyers. Sums of money are added per bucket, so they may differ from one
+    machine's in the last bits."""
+    parts = events.to_delayed()
+    k = min(max(len(parts), 1), 64) if buckets is None else int(buckets)
+    routed = [delayed(_route, nout=k, pure=True)(p, {}, k) for p in parts]
+    counted = dask.persist(
+        *[
+            delayed(_kpi_bucket)(policy, start, end, currency, *[r[b] for r in routed])
+            for b in range(k)
+        ]
+    )
+    referred = frozenset().union(*dask.compute(*[delayed(_referred)(c) for c in counted]))
+    converted = sum(dask.compute(*[delayed(_converted)(c, referred) for c in counted]))
+    light = dask.compute(*[delayed(_without_buyers)(c) for c in counted])
+    return kpis_from_counts(light, converted=converted)
+
+
+def _referred(counts: KpiCounts) -> frozenset[str]:
+    return counts.referred
+
+
+def _converted(counts: KpiCounts, referred: frozenset[str]) -> int:
+    return len(referred & counts.buyer_ids)
+
+
+def _without_buyers(counts: KpiCounts) -> KpiCounts:
+    return attrs.evolve(counts, buyer_ids=frozenset())
 
 
 # -- progress -----------------------------------------------------------------------------------
