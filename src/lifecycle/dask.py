@@ -166,6 +166,10 @@ def _finish(partial: SummaryPartial, end: datetime | date | int, unit: Unit) -> 
     return partial.finish(end=end, unit=unit)
 
 
+def _end_of(summary: CustomerSummary) -> date:
+    return summary.end
+
+
 def _concat(parts: Sequence[Any], names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
     """Columns of customer-disjoint parts, one after another, then in customer order."""
     full = [p for p in parts if len(p)] or list(parts[:1])
@@ -281,7 +285,7 @@ def customer_summary(
         last = dask.compute(stop)[0]
         end_date = date.fromordinal(last + date(1970, 1, 1).toordinal())
     else:
-        end_date = dask.compute(parts[0])[0].end
+        end_date = dask.compute(delayed(_end_of)(parts[0]))[0]
     return DaskSummary(parts=tuple(parts), end=end_date, unit=unit)
 
 
