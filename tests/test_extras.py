@@ -81,6 +81,7 @@ def test_holidays(monkeypatch: pytest.MonkeyPatch) -> None:
         ("pyarrow", "arrow", lambda s: s.to_arrow()),
         ("polars", "polars", lambda s: s.to_polars()),
         ("pyarrow", "arrow", lambda s: Transactions.from_arrow(None)),
+        ("pyarrow", "arrow", lambda s: Transactions.from_polars(s.to_polars())),
     ],
 )
 def test_arrow_and_polars(

@@ -392,6 +392,7 @@ class Transactions:
         shares polars' memory for numeric columns. Arguments as in :meth:`from_arrow`.
         """
         _require_frame_of("polars", frame, "from_polars")
+        arrow()  # polars hands its columns over through pyarrow: a MissingExtra without it
         return cls.from_arrow(
             frame.to_arrow(),
             customer_id=customer_id,
