@@ -76,6 +76,7 @@ def results() -> dict[type, Any]:
         comparison,
         clv.ParetoNBD().fit(summary.frequency, summary.recency, summary.T),
         model.intervals(summary.frequency[:20], summary.recency[:20], summary.T[:20]),
+        clv.predict_customers(model, summary),
         report,
         *report.sections().values(),
         rp.Missing(reason=lc.Reason(code="x", en="why <b>", zh="为什么")),
