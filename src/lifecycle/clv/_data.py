@@ -115,6 +115,11 @@ def check_weights(weights: npt.ArrayLike | None, n: int) -> Floats | None:
     return w
 
 
+#: rows per block of the elementwise passes: blocks that stay in the core's cache make a chain
+#: of numpy operations run at the speed of its arithmetic, not of memory
+CHUNK = 1 << 15
+
+
 def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
     """Exact integer codes k with (k + lo) / scale == value, with scale, lo and the code range;
     None when the column is not on one of the simple grids."""
@@ -124,17 +129,11 @@ def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
     for scale in _SCALES:
         if not np.array_equal(np.rint(sample * scale) / scale, sample):
             continue
-        scaled = col if scale == 1.0 else col * scale
         if np.abs(sample).max() * scale >= 2**52:
             return None
-        full = scaled.astype(np.int64)
-        if scale == 1.0:
-            if not np.array_equal(full, col):
-                continue
-        else:
-            full = np.rint(scaled).astype(np.int64)
-            if not np.array_equal(full / scale, col):
-                continue
+        full = _codes_on(col, scale)
+        if full is None:
+            continue
         lo = int(full.min())
         hi = int(full.max())
         if hi - lo > 2**40:
@@ -143,6 +142,30 @@ def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
             full -= lo
         return full, scale, float(lo), hi - lo + 1
     return None
+
+
+def _codes_on(col: Floats, scale: float) -> Ints | None:
+    """rint(col * scale) as integers when every value is exactly code / scale (and below
+    2**52 / scale), else None; block by block, so the temporaries stay in cache."""
+    n = col.size
+    full = np.empty(n, dtype=np.int64)
+    buf = np.empty(min(n, CHUNK))
+    for start in range(0, n, CHUNK):
+        c = col[start : start + CHUNK]
+        b = buf[: c.size]
+        if scale == 1.0:
+            np.rint(c, out=b)
+        else:
+            np.multiply(c, scale, out=b)
+            np.rint(b, out=b)
+        if not np.abs(b).max() < 2**52:
+            return None
+        full[start : start + c.size] = b
+        if scale != 1.0:
+            np.divide(b, scale, out=b)
+        if not np.array_equal(b, c):
+            return None
+    return full
 
 
 def unique_rows(
@@ -170,9 +193,8 @@ def unique_rows(
                 rank = np.cumsum(present) - 1
                 inv = rank[key]
             return _decode(keys, grids), counts[keys].astype(np.float64), inv
-        keys, inv_u = np.unique(key, return_inverse=True)
-        counts = np.bincount(inv_u, weights=weights, minlength=keys.size)
-        return _decode(keys, grids), counts.astype(np.float64), inv_u if inverse else None
+        keys, counts, inv_u = _sorted_groups(key, size, weights, inverse)
+        return _decode(keys, grids), counts, inv_u
     if not sort:
         w = np.ones(n) if weights is None else weights
         return list(columns), w, np.arange(n) if inverse else None
@@ -185,6 +207,46 @@ def unique_rows(
         counts.astype(np.float64),
         inv_u if inverse else None,
     )
+
+
+def _sorted_groups(
+    key: Ints, size: int, weights: Floats | None, inverse: bool
+) -> tuple[Ints, Floats, Ints | None]:
+    """The distinct keys (ascending), their summed weights, and optionally each row's group, by
+    a sort of plain integers: with the row number packed under the key where a permutation is
+    needed (numpy sorts integers several times faster than it argsorts them)."""
+    n = key.size
+    row_bits = max(1, (n - 1).bit_length())
+    need_order = inverse or weights is not None
+    if need_order and (size - 1).bit_length() + row_bits <= 63:
+        packed = key << row_bits
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & ((1 << row_bits) - 1)
+        packed >>= row_bits
+        sorted_key = packed
+    elif need_order:
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+    else:
+        order = None
+        sorted_key = np.sort(key)
+    change = np.empty(n, dtype=bool)
+    change[:1] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    keys = sorted_key[starts]
+    if weights is None:
+        counts = np.diff(np.append(starts, n)).astype(np.float64)
+    else:
+        assert order is not None
+        counts = np.add.reduceat(weights[order], starts) if n else np.zeros(0)
+    inv = None
+    if inverse:
+        assert order is not None
+        inv = np.empty(n, dtype=np.int64)
+        inv[order] = np.cumsum(change) - 1
+    return keys, np.asarray(counts, dtype=np.float64), inv
 
 
 def _decode(keys: Ints, grids: list[tuple[float, float, int]]) -> list[Floats]:
