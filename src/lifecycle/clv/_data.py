@@ -9,7 +9,7 @@ of a simple grid (days, or weeks to two decimals) are packed into one integer ke
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -25,6 +25,8 @@ __all__ = [
     "check_unit",
     "check_weights",
     "in_time_unit",
+    "per_distinct",
+    "rfm_arrays",
     "unique_rows",
 ]
 
@@ -101,6 +103,22 @@ def check_rfm(
     if ((x == 0) & (tx > 0)).any():
         raise DataError("must be 0 where frequency is 0 (no repeat purchase)", column="recency")
     return x, tx, big_t
+
+
+def rfm_arrays(
+    frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+) -> tuple[Floats, Floats, Floats] | None:
+    """The three columns as float64 arrays, unchecked, when they are already one-dimensional
+    arrays of one length (the hot path checks them on its way through); None otherwise (the
+    caller then goes through :func:`check_rfm`)."""
+    cols = []
+    for value in (frequency, recency, T):
+        if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind not in "fiu":
+            return None
+        cols.append(np.asarray(value, dtype=np.float64))
+    if not cols[0].size == cols[1].size == cols[2].size:
+        return None
+    return cols[0], cols[1], cols[2]
 
 
 def check_weights(weights: npt.ArrayLike | None, n: int) -> Floats | None:
@@ -207,6 +225,24 @@ def unique_rows(
         counts.astype(np.float64),
         inv_u if inverse else None,
     )
+
+
+def per_distinct(columns: Sequence[Floats], fn: Callable[[list[Floats]], Floats]) -> Floats:
+    """``fn`` of every row of equal-length columns, computed once per distinct row: ``fn`` takes
+    the distinct rows' columns and gives one value per distinct row."""
+    n = columns[0].size
+    packed = _pack(columns)
+    if packed is not None and packed[1] <= max(1 << 22, 2 * n):
+        key, size, grids = packed
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        keys = np.flatnonzero(present)
+        table = np.zeros(size)  # read only where a row's key points
+        table[keys] = fn(_decode(keys, grids))
+        return np.asarray(table.take(key), dtype=np.float64)
+    cols, _, inv = unique_rows(columns, inverse=True)
+    assert inv is not None
+    return np.asarray(fn(cols)[inv], dtype=np.float64)
 
 
 def _sorted_groups(

@@ -25,8 +25,11 @@ from lifecycle.clv._data import (
     check_unit,
     check_weights,
     in_time_unit,
+    per_distinct,
+    rfm_arrays,
     unique_rows,
 )
+from lifecycle.clv._kernels import alive_probability
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -212,8 +215,13 @@ class BetaGeoModel:
         Computed as a logistic of a log-odds, so it is finite for any frequency and T.
         Scalars in give a float out.
         """
-        x, tx, big_t = check_rfm(frequency, recency, T)
-        out = self._p_alive(x, tx, big_t)
+        cols = rfm_arrays(frequency, recency, T)
+        found = None
+        if cols is not None:  # checked on the way; a bad row sends it to check_rfm
+            found = alive_probability(*cols, self._p, self._shift, checked=False)
+        if found is None:
+            found = self._p_alive(*check_rfm(frequency, recency, T))
+        out = found
         return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
 
     def _log_odds_dead(self, x: Floats, tx: Floats, T: Floats) -> Floats:
@@ -228,6 +236,10 @@ class BetaGeoModel:
             )
 
     def _p_alive(self, x: Floats, tx: Floats, T: Floats) -> Floats:
+        """P(alive) of checked rows."""
+        found = alive_probability(x, tx, T, self._p, self._shift, checked=True)
+        if found is not None:
+            return found
         d = self._log_odds_dead(x, tx, T)
         out = np.asarray(expit(-d), dtype=np.float64)
         if self.variant == "BG/NBD":
@@ -252,21 +264,32 @@ class BetaGeoModel:
 
         Customers sharing (frequency, T, t) are computed once, so millions of rows cost little.
         """
-        x, tx, big_t = check_rfm(frequency, recency, T)
-        tt = np.broadcast_to(_horizon(t), x.shape)
-        out = self._p_alive(x, tx, big_t) * self._alive_purchases(tt, x, big_t)
+        cols = rfm_arrays(frequency, recency, T)
+        alive = None
+        if cols is not None:  # checked on the way; a bad row sends it to check_rfm
+            alive = alive_probability(*cols, self._p, self._shift, checked=False)
+        if cols is None or alive is None:
+            cols = check_rfm(frequency, recency, T)
+            alive = self._p_alive(*cols)
+        x, _, big_t = cols
+        tt = _horizon(t)
+        out = alive
+        out *= self._alive_purchases(tt if tt.ndim == 0 else np.broadcast_to(tt, x.shape), x, big_t)
         return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
 
     def _alive_purchases(self, t: Floats, x: Floats, T: Floats) -> Floats:
-        """Expected purchases in (T, T+t] of customers alive at T (arrays of one shape)."""
+        """Expected purchases in (T, T+t] of customers alive at T (x and T of one shape, t of
+        theirs or a single horizon)."""
         r, alpha, a, b = self._p
-        cols, _, inv = unique_rows(
-            [np.ascontiguousarray(x), np.ascontiguousarray(T), np.ascontiguousarray(t)],
-            inverse=True,
-        )
-        assert inv is not None
-        h = alive_expected_purchases(cols[2], cols[0], cols[1], r, alpha, a, b, self._shift)
-        return np.asarray(h[inv], dtype=np.float64)
+        columns = [np.ascontiguousarray(x), np.ascontiguousarray(T)]
+        if t.ndim:
+            columns.append(np.ascontiguousarray(t))
+
+        def alive_purchases(c: list[Floats]) -> Floats:
+            horizon = c[2] if len(c) > 2 else np.full(c[0].shape, float(t))
+            return alive_expected_purchases(horizon, c[0], c[1], r, alpha, a, b, self._shift)
+
+        return per_distinct(columns, alive_purchases)
 
     @property
     def _shift(self) -> float:

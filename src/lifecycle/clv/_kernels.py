@@ -1,0 +1,193 @@
+"""The elementwise passes of the value models over millions of customers, block by block.
+
+Each pass walks the customer arrays in blocks of :data:`~lifecycle.clv._data.CHUNK` rows, so
+its temporaries stay in the core's cache. numpy does the logarithms and exponentials (its SIMD
+loops are the fastest here); the checks of the input and the arithmetic between them run as
+compiled loops when numba is installed (the ``fast`` extra) and as numpy operations otherwise.
+Both ways compute the same floating-point operations in the same order, so they agree to the
+last bit; :func:`numpy_only` switches the compiled loops off (for the tests that check this).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
+
+import numpy as np
+
+from lifecycle.clv._data import CHUNK, Floats
+
+try:
+    import numba
+except ImportError:  # the `fast` extra is not installed: numpy does every step
+    numba = None
+
+__all__ = ["alive_probability", "compiled", "numpy_only", "rfm_ok"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: below this many rows the compiled loops are not worth their call
+MIN_ROWS = 50_000
+
+_state = {"compiled": numba is not None}
+
+
+def compiled(n: int) -> bool:
+    """Whether the compiled loops serve a pass over ``n`` rows."""
+    return _state["compiled"] and n >= MIN_ROWS
+
+
+@contextlib.contextmanager
+def numpy_only() -> Iterator[None]:
+    """Within the block, every pass runs as numpy operations."""
+    before = _state["compiled"]
+    _state["compiled"] = False
+    try:
+        yield
+    finally:
+        _state["compiled"] = before
+
+
+def _jit(fn: _F) -> _F:
+    if numba is None:
+        return fn
+    return cast(_F, numba.njit(cache=True, nogil=True)(fn))
+
+
+@_jit
+def _rfm_gap_loop(x: Floats, tx: Floats, T: Floats, alpha: float, u: Floats) -> bool:
+    """u = (T - tx) / (alpha + tx), and whether every row is a valid (frequency, recency, T)."""
+    ok = True
+    for i in range(x.size):
+        xi = x[i]
+        ti = tx[i]
+        big = T[i]
+        # written so that NaN fails every comparison
+        ok &= (
+            (xi >= 0.0)
+            & (xi < math.inf)
+            & (xi == math.floor(xi))
+            & (ti >= 0.0)
+            & (ti <= big)
+            & (big < math.inf)
+            & ((xi > 0.0) | (ti == 0.0))
+        )
+        u[i] = (big - ti) / (alpha + ti)
+    return ok
+
+
+@_jit
+def _odds_loop(x: Floats, u: Floats, r: float, table: Floats, log_a: float) -> None:
+    """u = (log a - table[x]) + (r + x) u, in place (x whole numbers below the table's size)."""
+    for i in range(x.size):
+        xi = x[i]
+        u[i] = (log_a - table[int(xi)]) + (r + xi) * u[i]
+
+
+@_jit
+def _logistic_loop(x: Floats, e: Floats, out: Floats, one_at_zero: bool) -> None:
+    """out = 1 / (1 + e), or 1 where x = 0 when ``one_at_zero``."""
+    for i in range(x.size):
+        if one_at_zero and x[i] == 0.0:
+            out[i] = 1.0
+        else:
+            out[i] = 1.0 / (1.0 + e[i])
+
+
+@_jit
+def _rfm_ok_loop(x: Floats, tx: Floats, T: Floats) -> bool:
+    ok = True
+    for i in range(x.size):
+        xi = x[i]
+        ti = tx[i]
+        big = T[i]
+        ok &= (
+            (xi >= 0.0)
+            & (xi < math.inf)
+            & (xi == math.floor(xi))
+            & (ti >= 0.0)
+            & (ti <= big)
+            & (big < math.inf)
+            & ((xi > 0.0) | (ti == 0.0))
+        )
+    return ok
+
+
+def rfm_ok(x: Floats, tx: Floats, T: Floats) -> bool:
+    """Whether every row of equal-length float64 arrays is a valid (frequency, recency, T):
+    finite, whole frequencies >= 0, 0 <= recency <= T, recency 0 without repeat purchases.
+    (False sends the caller to the checks that name what is wrong.)"""
+    if compiled(x.size):
+        return bool(_rfm_ok_loop(x, tx, T))
+    with np.errstate(invalid="ignore"):
+        for start in range(0, x.size, CHUNK):
+            xb, tb, bb = (a[start : start + CHUNK] for a in (x, tx, T))
+            if not (
+                np.isfinite(bb).all()
+                and np.isfinite(xb).all()
+                and xb.min() >= 0
+                and np.array_equal(np.floor(xb), xb)
+                and tb.min() >= 0
+                and (bb >= tb).all()
+                and not (tb[xb == 0] > 0).any()
+            ):
+                return False
+    return True
+
+
+def alive_probability(
+    x: Floats,
+    tx: Floats,
+    T: Floats,
+    params: tuple[float, float, float, float],
+    shift: float,
+    *,
+    checked: bool,
+) -> Floats | None:
+    """P(alive) of the BG/NBD (``shift`` 0) or MBG/NBD (``shift`` 1) customers: the logistic of
+    minus the log-odds of having dropped out,
+    d = (ln a - ln(b + x + shift - 1)) + (r + x) ln(1 + (T - tx) / (alpha + tx)),
+    1 for BG/NBD customers with no repeat purchase. Unless ``checked``, the rows are checked on
+    the way; None means some row is not valid (nothing else is reported)."""
+    r, alpha, a, b = params
+    n = x.size
+    out = np.empty(n)
+    if n == 0:
+        return out
+    fast = compiled(n)
+    if not checked and not fast and not rfm_ok(x, tx, T):
+        return None
+    top = float(x.max())  # valid frequencies are whole numbers >= 0
+    if not (0 <= top < 2**24):
+        return None
+    with np.errstate(divide="ignore"):
+        table = np.log(np.maximum(b + np.arange(int(top) + 1) + (shift - 1.0), 0.0))
+    log_a = math.log(a)
+    buf = np.empty(min(n, CHUNK))
+    bg = shift == 0.0
+    with np.errstate(divide="ignore", over="ignore"):
+        for start in range(0, n, CHUNK):
+            xb, tb, bb = (v[start : start + CHUNK] for v in (x, tx, T))
+            u = buf[: xb.size]
+            o = out[start : start + CHUNK]
+            if fast:
+                if not _rfm_gap_loop(xb, tb, bb, alpha, u) and not checked:
+                    return None
+                np.log1p(u, out=u)
+                _odds_loop(xb, u, r, table, log_a)
+                np.exp(u, out=u)
+                _logistic_loop(xb, u, o, bg)
+                continue
+            np.subtract(bb, tb, out=u)
+            np.divide(u, tb + alpha, out=u)
+            np.log1p(u, out=u)
+            u *= xb + r
+            u += log_a - table[xb.astype(np.intp)]
+            np.exp(u, out=u)
+            u += 1.0
+            np.divide(1.0, u, out=o)
+            if bg:
+                o[xb == 0] = 1.0
+    return out
