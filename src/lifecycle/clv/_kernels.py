@@ -17,14 +17,14 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from lifecycle.clv._data import CHUNK, Floats
+from lifecycle.clv._data import CHUNK, Floats, Ints
 
 try:
     import numba
 except ImportError:  # the `fast` extra is not installed: numpy does every step
     numba = None
 
-__all__ = ["alive_probability", "compiled", "numpy_only", "rfm_ok"]
+__all__ = ["alive_probability", "compiled", "mixture_terms", "numpy_only", "rfm_ok"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -191,3 +191,123 @@ def alive_probability(
             if bg:
                 o[xb == 0] = 1.0
     return out
+
+
+@_jit
+def _mixture_odds_loop(
+    xi: Ints,
+    ti: Ints,
+    txi: Ints,
+    x: Floats,
+    r: float,
+    base: Floats,
+    log_t: Floats,
+    log_tx: Floats,
+    d: Floats,
+    e: Floats,
+) -> None:
+    """d = base[xi] + (r + x) (log_t[ti] - log_tx[txi]) and e = -|d|."""
+    for i in range(xi.size):
+        v = base[xi[i]] + (r + x[i]) * (log_t[ti[i]] - log_tx[txi[i]])
+        d[i] = v
+        e[i] = -abs(v)
+
+
+@_jit
+def _mixture_sums_loop(
+    xi: Ints,
+    ti: Ints,
+    txi: Ints,
+    x: Floats,
+    r: float,
+    w: Floats,
+    log_t: Floats,
+    log_tx: Floats,
+    d: Floats,
+    e: Floats,
+    soft: Floats,
+    sums: Floats,
+    by_t: Floats,
+    by_tx: Floats,
+    by_x: Floats,
+) -> None:
+    """Add the block's weighted softplus(d), its share s = w sigmoid(d), s (log_t - log_tx) and
+    s to ``sums``; s k by T and by recency, and s by frequency, to the three tables."""
+    ll = 0.0
+    s_gap = 0.0
+    s_all = 0.0
+    for i in range(xi.size):
+        di = d[i]
+        ei = e[i]
+        wi = w[i]
+        ll += wi * (max(di, 0.0) + soft[i])
+        ws = wi * ((1.0 if di >= 0.0 else ei) / (1.0 + ei))
+        wsk = ws * (r + x[i])
+        s_gap += ws * (log_t[ti[i]] - log_tx[txi[i]])
+        s_all += ws
+        by_t[ti[i]] += wsk
+        by_tx[txi[i]] += wsk
+        by_x[xi[i]] += ws
+    sums[0] += ll
+    sums[1] += s_gap
+    sums[2] += s_all
+
+
+def mixture_terms(
+    xi: Ints,
+    ti: Ints,
+    txi: Ints,
+    x: Floats,
+    r: float,
+    w: Floats,
+    base: Floats,
+    log_t: Floats,
+    log_tx: Floats,
+) -> tuple[float, float, float, Floats, Floats, Floats]:
+    """The BG/NBD likelihood's mixture of the two ways a customer's record can end, summed
+    over rows with weights ``w``: with k = r + x and d = base[xi] + k (log_t[ti] - log_tx[txi]),
+    sum w softplus(d), sum s (log_t - log_tx) and sum s, where s = w sigmoid(d), and the sums
+    of s k by T and by recency, and of s by frequency."""
+    n = xi.size
+    sums = np.zeros(3)
+    by_t = np.zeros(log_t.size)
+    by_tx = np.zeros(log_tx.size)
+    by_x = np.zeros(base.size)
+    size = min(n, CHUNK)
+    d, e, soft = np.empty(size), np.empty(size), np.empty(size)
+    fast = compiled(n)
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        m = stop - start
+        xb, tb, txb, wb = (v[start:stop] for v in (xi, ti, txi, w))
+        xv = x[start:stop]
+        db, eb, sb = d[:m], e[:m], soft[:m]
+        if fast:
+            _mixture_odds_loop(xb, tb, txb, xv, r, base, log_t, log_tx, db, eb)
+            np.exp(eb, out=eb)
+            np.log1p(eb, out=sb)
+            _mixture_sums_loop(
+                xb, tb, txb, xv, r, wb, log_t, log_tx, db, eb, sb, sums, by_t, by_tx, by_x
+            )
+            continue
+        kb = xv + r
+        gap = log_t[tb]
+        gap -= log_tx[txb]
+        np.multiply(kb, gap, out=db)
+        db += base[xb]
+        np.abs(db, out=eb)
+        np.negative(eb, out=eb)
+        np.exp(eb, out=eb)
+        np.log1p(eb, out=sb)
+        sb += np.maximum(db, 0.0)
+        sums[0] += wb @ sb
+        share = np.where(db >= 0.0, 1.0, eb)
+        share /= eb + 1.0
+        share *= wb
+        sums[1] += share @ gap
+        sums[2] += share.sum()
+        by_x += np.bincount(xb, weights=share, minlength=base.size)
+        share *= kb
+        by_t += np.bincount(tb, weights=share, minlength=log_t.size)
+        by_tx += np.bincount(txb, weights=share, minlength=log_tx.size)
+    return float(sums[0]), float(sums[1]), float(sums[2]), by_t, by_tx, by_x

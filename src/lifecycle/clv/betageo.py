@@ -29,7 +29,7 @@ from lifecycle.clv._data import (
     rfm_arrays,
     unique_rows,
 )
-from lifecycle.clv._kernels import alive_probability
+from lifecycle.clv._kernels import alive_probability, mixture_terms
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -84,11 +84,12 @@ class _Likelihood:
         mix = (x > 0) | (shift > 0)
         (self.txu,), _, txinv = unique_rows([tx[mix]], inverse=True)
         assert txinv is not None
+        index = np.int32 if max(x.size, 1) < 2**31 else np.int64  # less to read per row
         self.mix_w = w[mix]
         self.mix_x = x[mix]
-        self.mix_xi = xinv[mix]
-        self.mix_ti = tinv[mix]
-        self.mix_txi = txinv
+        self.mix_xi = xinv[mix].astype(index)
+        self.mix_ti = tinv[mix].astype(index)
+        self.mix_txi = txinv.astype(index)
 
     def __call__(self, theta: Floats) -> tuple[float, Floats]:
         with np.errstate(all="ignore"):
@@ -118,21 +119,24 @@ class _Likelihood:
         if self.mix_w.size:
             log_tx = np.log(alpha + self.txu)
             inv_tx = 1.0 / (alpha + self.txu)
-            k = r + self.mix_x
-            gap = log_t[self.mix_ti] - log_tx[self.mix_txi]
             b1 = b + xu + s - 1.0
             log_b1 = np.log(np.where(b1 > 0, b1, 1.0))  # b1 <= 0 only where x = 0 in BG/NBD
-            d = (math.log(a) - log_b1[self.mix_xi]) + k * gap
-            e = np.exp(-np.abs(d))
-            ll += self.mix_w @ (np.maximum(d, 0.0) + np.log1p(e))
-            ws = self.mix_w * (np.where(d >= 0, 1.0, e) / (1.0 + e))
-            wsk = ws * k
-            g[0] += ws @ gap
-            nt = self.tu.size
-            g[1] += np.bincount(self.mix_ti, weights=wsk, minlength=nt) @ inv_t
-            g[1] -= np.bincount(self.mix_txi, weights=wsk, minlength=self.txu.size) @ inv_tx
-            g[2] += ws.sum() / a
-            g[3] -= np.bincount(self.mix_xi, weights=ws, minlength=xu.size) @ np.exp(-log_b1)
+            soft, s_gap, s_all, by_t, by_tx, by_x = mixture_terms(
+                self.mix_xi,
+                self.mix_ti,
+                self.mix_txi,
+                self.mix_x,
+                r,
+                self.mix_w,
+                math.log(a) - log_b1,
+                log_t,
+                log_tx,
+            )
+            ll += soft
+            g[0] += s_gap
+            g[1] += by_t @ inv_t - by_tx @ inv_tx
+            g[2] += s_all / a
+            g[3] -= by_x @ np.exp(-log_b1)
         grad = -g * np.array([r, alpha, a, b]) / self.total
         return -ll / self.total, grad
 
