@@ -162,6 +162,10 @@ def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
     return None
 
 
+def _on_some_grid(sample: Floats) -> bool:
+    return any(np.array_equal(np.rint(sample * scale) / scale, sample) for scale in _SCALES)
+
+
 def _codes_on(col: Floats, scale: float) -> Ints | None:
     """rint(col * scale) as integers when every value is exactly code / scale (and below
     2**52 / scale), else None; block by block, so the temporaries stay in cache."""
@@ -301,6 +305,8 @@ def _pack(columns: Sequence[Floats]) -> tuple[Ints, int, list[tuple[float, float
     key: Ints | None = None
     size = 1
     grids = []
+    if not all(col.size and _on_some_grid(col[:: max(1, col.size // 997)]) for col in columns):
+        return None  # a column's sample is off every grid: no full pass over any column
     for col in columns:
         coded = _grid_codes(col)
         if coded is None:

@@ -24,7 +24,14 @@ try:
 except ImportError:  # the `fast` extra is not installed: numpy does every step
     numba = None
 
-__all__ = ["alive_probability", "compiled", "mixture_terms", "numpy_only", "rfm_ok"]
+__all__ = [
+    "alive_probability",
+    "compiled",
+    "mixture_terms",
+    "numpy_only",
+    "rfm_ok",
+    "spend_sums",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -311,3 +318,25 @@ def mixture_terms(
         by_t += np.bincount(tb, weights=share, minlength=log_t.size)
         by_tx += np.bincount(txb, weights=share, minlength=log_tx.size)
     return float(sums[0]), float(sums[1]), float(sums[2]), by_t, by_tx, by_x
+
+
+def spend_sums(xm: Floats, w: Floats, wx: Floats, g: float) -> Floats:
+    """The Gamma-Gamma likelihood's sums over customers: with s = g + xm,
+    [sum w ln s, sum wx ln s, sum w / s, sum wx / s]."""
+    n = xm.size
+    sums = np.zeros(4)
+    size = min(n, CHUNK)
+    s, log_s = np.empty(size), np.empty(size)
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        sb, lb = s[: stop - start], log_s[: stop - start]
+        xmb, wb, wxb = xm[start:stop], w[start:stop], wx[start:stop]
+        # numpy's sums here: they add pairwise, so millions of terms keep their precision
+        np.add(xmb, g, out=sb)
+        np.log(sb, out=lb)
+        sums[0] += (wb * lb).sum()
+        sums[1] += (wxb * lb).sum()
+        np.divide(1.0, sb, out=sb)
+        sums[2] += (wb * sb).sum()
+        sums[3] += (wxb * sb).sum()
+    return sums
