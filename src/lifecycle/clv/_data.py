@@ -215,8 +215,8 @@ def unique_rows(
                 rank = np.cumsum(present) - 1
                 inv = rank[key]
             return _decode(keys, grids), counts[keys].astype(np.float64), inv
-        keys, counts, inv_u = _sorted_groups(key, size, weights, inverse)
-        return _decode(keys, grids), counts, inv_u
+        keys, sums, inv_u = _sorted_groups(key, size, weights, inverse)
+        return _decode(keys, grids), sums, inv_u
     if not sort:
         w = np.ones(n) if weights is None else weights
         return list(columns), w, np.arange(n) if inverse else None

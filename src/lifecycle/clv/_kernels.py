@@ -16,15 +16,17 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from lifecycle.clv._data import CHUNK, Floats, Ints
+from lifecycle.clv._data import CHUNK, Floats
 
 try:
     import numba
 except ImportError:  # the `fast` extra is not installed: numpy does every step
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 __all__ = [
+    "Index",
     "alive_probability",
     "compiled",
     "mixture_terms",
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: row indices into small tables (32-bit where they fit: less to read per row)
+Index = npt.NDArray[np.integer[Any]]
 
 #: below this many rows the compiled loops are not worth their call
 MIN_ROWS = 50_000
@@ -202,9 +206,9 @@ def alive_probability(
 
 @_jit
 def _mixture_odds_loop(
-    xi: Ints,
-    ti: Ints,
-    txi: Ints,
+    xi: Index,
+    ti: Index,
+    txi: Index,
     x: Floats,
     r: float,
     base: Floats,
@@ -222,9 +226,9 @@ def _mixture_odds_loop(
 
 @_jit
 def _mixture_sums_loop(
-    xi: Ints,
-    ti: Ints,
-    txi: Ints,
+    xi: Index,
+    ti: Index,
+    txi: Index,
     x: Floats,
     r: float,
     w: Floats,
@@ -261,9 +265,9 @@ def _mixture_sums_loop(
 
 
 def mixture_terms(
-    xi: Ints,
-    ti: Ints,
-    txi: Ints,
+    xi: Index,
+    ti: Index,
+    txi: Index,
     x: Floats,
     r: float,
     w: Floats,
@@ -286,8 +290,8 @@ def mixture_terms(
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
         m = stop - start
-        xb, tb, txb, wb = (v[start:stop] for v in (xi, ti, txi, w))
-        xv = x[start:stop]
+        xb, tb, txb = xi[start:stop], ti[start:stop], txi[start:stop]
+        xv, wb = x[start:stop], w[start:stop]
         db, eb, sb = d[:m], e[:m], soft[:m]
         if fast:
             _mixture_odds_loop(xb, tb, txb, xv, r, base, log_t, log_tx, db, eb)

@@ -29,7 +29,7 @@ from lifecycle.clv._data import (
     rfm_arrays,
     unique_rows,
 )
-from lifecycle.clv._kernels import alive_probability, mixture_terms
+from lifecycle.clv._kernels import Index, alive_probability, mixture_terms
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -61,6 +61,11 @@ def _check_params(values: Mapping[str, float]) -> None:
             raise DataError(f"must be a finite number > 0, got {v!r}", column=name)
 
 
+def _narrow(index: npt.NDArray[np.int64]) -> Index:
+    """Row indices in 32 bits where they fit: less to read per row."""
+    return index.astype(np.int32) if index.size < 2**31 else index
+
+
 class _Likelihood:
     """Mean negative log-likelihood of compressed data and its gradient in log-parameters.
 
@@ -84,12 +89,11 @@ class _Likelihood:
         mix = (x > 0) | (shift > 0)
         (self.txu,), _, txinv = unique_rows([tx[mix]], inverse=True)
         assert txinv is not None
-        index = np.int32 if max(x.size, 1) < 2**31 else np.int64  # less to read per row
         self.mix_w = w[mix]
         self.mix_x = x[mix]
-        self.mix_xi = xinv[mix].astype(index)
-        self.mix_ti = tinv[mix].astype(index)
-        self.mix_txi = txinv.astype(index)
+        self.mix_xi = _narrow(xinv[mix])
+        self.mix_ti = _narrow(tinv[mix])
+        self.mix_txi = _narrow(txinv)
 
     def __call__(self, theta: Floats) -> tuple[float, Floats]:
         with np.errstate(all="ignore"):
