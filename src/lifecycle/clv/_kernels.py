@@ -311,11 +311,11 @@ def mixture_terms(
         np.exp(eb, out=eb)
         np.log1p(eb, out=sb)
         sb += np.maximum(db, 0.0)
-        sums[0] += wb @ sb
+        sums[0] += (wb * sb).sum()  # not `@`: BLAS would start threads for it
         share = np.where(db >= 0.0, 1.0, eb)
         share /= eb + 1.0
         share *= wb
-        sums[1] += share @ gap
+        sums[1] += (share * gap).sum()
         sums[2] += share.sum()
         by_x += np.bincount(xb, weights=share, minlength=base.size)
         share *= kb

@@ -205,8 +205,9 @@ class GammaGamma:
             )
         (ux, um), counts, _ = unique_rows([x, m], w, sort=False)
         lik = _Likelihood(ux, um, counts)
-        mean = float(counts @ um) / lik.total
-        var = float(counts @ (um - mean) ** 2) / lik.total
+        # sums, not `@`: BLAS would start threads for a dot product this long
+        mean = float((counts * um).sum()) / lik.total
+        var = float((counts * (um - mean) ** 2).sum()) / lik.total
         if var <= 0:
             raise DataError(
                 "every customer has the same spend: nothing to fit", column="monetary_value"
