@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy
+import scipy
 
 __all__ = ["one_thread"]
 
@@ -26,11 +28,8 @@ _SUFFIXES = ("", "64_")
 def _libraries() -> tuple[tuple[Any, Any], ...]:
     """(get, set) of the number of threads of every bundled OpenBLAS found."""
     found = []
-    for package in ("numpy", "scipy"):
-        spec = importlib.util.find_spec(package)
-        if spec is None or spec.origin is None:
-            continue
-        libs = Path(spec.origin).parent.parent / f"{package}.libs"
+    for package in (numpy, scipy):
+        libs = Path(package.__file__ or ".").parent.parent / f"{package.__name__}.libs"
         for path in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
             try:
                 lib = ctypes.CDLL(str(path))
