@@ -171,6 +171,8 @@ def run(n: int) -> None:
     rows = np.unique(np.stack([x, tx, T]), axis=1).shape[1] if n <= 1_000_000 else -1
     BetaGeo().fit(x[:1000], tx[:1000], T[:1000])  # warm up scipy's lazy imports
     ParetoNBD().fit(x[:1000], tx[:1000], T[:1000])
+    w = min(n, 60_000)  # and the compiled loops (the fast extra), built on first use
+    TRUTH.expected_purchases(30.0, x[:w], tx[:w], T[:w])
     fit_s, fit_mib, model = measure(lambda: BetaGeo().fit(x, tx, T))
     pnbd_s, pnbd_mib, pnbd = measure(lambda: ParetoNBD().fit(x, tx, T))
     alive_s, _, _ = measure(lambda: model.p_alive(x, tx, T))
