@@ -88,46 +88,6 @@ def _jit(fn: _F) -> _F:
 
 
 @_jit
-def _rfm_gap_loop(x: Floats, tx: Floats, T: Floats, alpha: float, u: Floats) -> bool:
-    """u = (T - tx) / (alpha + tx), and whether every row is a valid (frequency, recency, T)."""
-    ok = True
-    for i in range(x.size):
-        xi = x[i]
-        ti = tx[i]
-        big = T[i]
-        # written so that NaN fails every comparison
-        ok &= (
-            (xi >= 0.0)
-            & (xi < math.inf)
-            & (xi == math.floor(xi))
-            & (ti >= 0.0)
-            & (ti <= big)
-            & (big < math.inf)
-            & ((xi > 0.0) | (ti == 0.0))
-        )
-        u[i] = (big - ti) / (alpha + ti)
-    return ok
-
-
-@_jit
-def _odds_loop(x: Floats, u: Floats, r: float, table: Floats, log_a: float) -> None:
-    """u = (log a - table[x]) + (r + x) u, in place (x whole numbers below the table's size)."""
-    for i in range(x.size):
-        xi = x[i]
-        u[i] = (log_a - table[int(xi)]) + (r + xi) * u[i]
-
-
-@_jit
-def _logistic_loop(x: Floats, e: Floats, out: Floats, one_at_zero: bool) -> None:
-    """out = 1 / (1 + e), or 1 where x = 0 when ``one_at_zero``."""
-    for i in range(x.size):
-        if one_at_zero and x[i] == 0.0:
-            out[i] = 1.0
-        else:
-            out[i] = 1.0 / (1.0 + e[i])
-
-
-@_jit
 def _rfm_ok_loop(x: Floats, tx: Floats, T: Floats) -> bool:
     ok = True
     for i in range(x.size):
@@ -144,6 +104,48 @@ def _rfm_ok_loop(x: Floats, tx: Floats, T: Floats) -> bool:
             & ((xi > 0.0) | (ti == 0.0))
         )
     return ok
+
+
+@_jit
+def _rfm_gap_loop(x: Floats, tx: Floats, T: Floats, alpha: float, u: Floats) -> bool:
+    """u = (T - tx) / (alpha + tx), and whether every row is a valid (frequency, recency, T)."""
+    ok = True
+    for i in range(x.size):  # the checks of _rfm_ok_loop (a loop of its own vectorises better)
+        xi = x[i]
+        ti = tx[i]
+        big = T[i]
+        ok &= (
+            (xi >= 0.0)
+            & (xi < math.inf)
+            & (xi == math.floor(xi))
+            & (ti >= 0.0)
+            & (ti <= big)
+            & (big < math.inf)
+            & ((xi > 0.0) | (ti == 0.0))
+        )
+    for i in range(x.size):
+        u[i] = (T[i] - tx[i]) / (alpha + tx[i])
+    return ok
+
+
+@_jit
+def _odds_loop(x: Floats, u: Floats, r: float, table: Floats, log_a: float) -> None:
+    """u = (log a - table[x]) + (r + x) u, in place (x whole numbers below the table's size)."""
+    for i in range(x.size):
+        xi = x[i]
+        u[i] = (log_a - table[int(xi)]) + (r + xi) * u[i]
+
+
+@_jit
+def _logistic_loop(x: Floats, e: Floats, out: Floats, one_at_zero: bool) -> None:
+    """out = 1 / (1 + e), or 1 where x = 0 when ``one_at_zero``."""
+    # two plain loops: the compiler turns each into vector instructions, not the one with a choice
+    for i in range(x.size):
+        out[i] = 1.0 / (1.0 + e[i])
+    if one_at_zero:
+        for i in range(x.size):
+            if x[i] == 0.0:
+                out[i] = 1.0
 
 
 def rfm_ok(x: Floats, tx: Floats, T: Floats) -> bool:
