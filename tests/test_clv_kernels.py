@@ -175,6 +175,8 @@ def test_gamma_gamma_sums_cross_blocks(small_blocks: None) -> None:
     x = sim.frequency[keep]
     expected = [np.log(s).sum(), (x * np.log(s)).sum(), (1 / s).sum(), (x / s).sum()]
     np.testing.assert_allclose(sums, expected, rtol=1e-12)
+    unit = _kernels.spend_sums(xm, None, sim.frequency[keep], 15.0)
+    np.testing.assert_allclose(unit, expected, rtol=1e-12)
     assert fit.convergence is not None
     assert fit.convergence.converged
 

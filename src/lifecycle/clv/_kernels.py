@@ -346,23 +346,30 @@ def mixture_terms(
     return float(sums[0]), float(sums[1]), float(sums[2]), by_t, by_tx, by_x
 
 
-def spend_sums(xm: Floats, w: Floats, wx: Floats, g: float) -> Floats:
+def spend_sums(xm: Floats, w: Floats | None, wx: Floats, g: float) -> Floats:
     """The Gamma-Gamma likelihood's sums over customers: with s = g + xm,
-    [sum w ln s, sum wx ln s, sum w / s, sum wx / s]."""
+    [sum w ln s, sum wx ln s, sum w / s, sum wx / s]; ``w`` None means every weight is 1 (then
+    ``wx`` is the frequencies) and saves two products per row."""
     n = xm.size
     sums = np.zeros(4)
     size = min(n, CHUNK)
-    s, log_s = np.empty(size), np.empty(size)
+    s, log_s, prod = np.empty(size), np.empty(size), np.empty(size)
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
-        sb, lb = s[: stop - start], log_s[: stop - start]
-        xmb, wb, wxb = xm[start:stop], w[start:stop], wx[start:stop]
+        m = stop - start
+        sb, lb, pb = s[:m], log_s[:m], prod[:m]
+        xmb, wxb = xm[start:stop], wx[start:stop]
         # numpy's sums here: they add pairwise, so millions of terms keep their precision
         np.add(xmb, g, out=sb)
         np.log(sb, out=lb)
-        sums[0] += (wb * lb).sum()
-        sums[1] += (wxb * lb).sum()
         np.divide(1.0, sb, out=sb)
-        sums[2] += (wb * sb).sum()
-        sums[3] += (wxb * sb).sum()
+        if w is None:
+            sums[0] += lb.sum()
+            sums[2] += sb.sum()
+        else:
+            wb = w[start:stop]
+            sums[0] += np.multiply(wb, lb, out=pb).sum()
+            sums[2] += np.multiply(wb, sb, out=pb).sum()
+        sums[1] += np.multiply(wxb, lb, out=pb).sum()
+        sums[3] += np.multiply(wxb, sb, out=pb).sum()
     return sums

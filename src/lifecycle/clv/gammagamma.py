@@ -67,6 +67,7 @@ class _Likelihood:
         xu, xw, _ = unique_rows([x], w)
         self.xu, self.xw = xu[0], xw
         self.w = w
+        self.unit: Floats | None = None if (w == 1.0).all() else w  # None: all weights 1
         self.wx = w * x
         self.xm = x * m
         self.total = float(w.sum())
@@ -81,7 +82,7 @@ class _Likelihood:
             ll = float(self.xw @ (gammaln(px + q) - gammaln(px)))
             ll += self.total * (q * math.log(g) - gammaln(q))
             ll += p * self.sum_wx_log - self.sum_w_logm
-            w_log, wx_log, w_inv, wx_inv = spend_sums(self.xm, self.w, self.wx, float(g))
+            w_log, wx_log, w_inv, wx_inv = spend_sums(self.xm, self.unit, self.wx, float(g))
             ll -= p * wx_log + q * w_log
             dq = digamma(px + q)
             grad = np.array(
