@@ -195,3 +195,13 @@ def test_value_models_import_and_run_without_numba() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "True"
+
+
+def test_fits_hold_blas_to_one_thread_and_put_the_count_back() -> None:
+    from lifecycle.clv import _blas
+
+    libs = _blas._libraries()
+    before = [get() for get, _ in libs]
+    with _blas.one_thread():
+        assert all(get() == 1 for get, _ in libs)
+    assert [get() for get, _ in libs] == before
