@@ -7,12 +7,20 @@ The Pareto/NBD is fitted on the same customers; "ratio" is its fit time over the
 aim: at most 3 at a million customers). "intervals" is ``value_intervals`` (P(alive), expected
 purchases in 30 days and CLV, 90 %) for every customer.
 
+Then the two shapes of ``compare_lifetimes.py`` in weeks (CDNOW-like, and customers acquired
+continuously over three years, few repeated rows) at ``--shape-sizes``: distinct rows, BG/NBD
+fit, P(alive), expected purchases in 4 weeks and Gamma-Gamma fit (medians of three). And the
+whole way from a transaction log to predictions at ``--pipeline`` transactions: the table, the
+summary in weeks, the BG/NBD and Gamma-Gamma fits, P(alive) and expected purchases.
+
     .venv/bin/python benchmarks/bench_clv.py [--sizes 2357,100000,1000000,10000000]
+        [--shape-sizes 1000000,10000000] [--pipeline 10000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 import tracemalloc
@@ -22,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from lifecycle.analytics import Transactions, rfm_summary
 from lifecycle.clv import BetaGeo, GammaGamma, ParetoNBD, simulate_customers, value_intervals
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,6 +38,114 @@ from bench_store import machine, reference_loop
 
 TRUTH = BetaGeo.from_params(r=0.243, alpha=4.414 * 7, a=0.793, b=2.426)
 SPEND = GammaGamma.from_params(p=6.25, q=3.74, gamma=15.44)
+
+
+Shape = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def cdnow_weeks(n: int) -> Shape:
+    """CDNOW-like customers in weeks: acquired over 12 weeks, observed 39 weeks after the last
+    acquisition, recency in whole days; (frequency, recency, T, mean repeat spend)."""
+    rng = np.random.default_rng(n)
+    sim = simulate_customers(TRUTH, rng.integers(273, 357, n).astype(float), rng, spend=SPEND)
+    return sim.frequency, np.floor(sim.recency) / 7, sim.T / 7, sim.monetary_value
+
+
+def continuous_weeks(n: int) -> Shape:
+    """Customers acquired continuously over three years (T from 1 day to 3 years), in weeks:
+    few repeated (frequency, recency, T) rows."""
+    rng = np.random.default_rng(n + 1)
+    sim = simulate_customers(TRUTH, rng.integers(1, 3 * 365 + 1, n).astype(float), rng, spend=SPEND)
+    return sim.frequency, np.floor(sim.recency) / 7, sim.T / 7, sim.monetary_value
+
+
+SHAPES: dict[str, Callable[[int], Shape]] = {
+    "CDNOW-like, weeks": cdnow_weeks,
+    "continuous 3 years, weeks": continuous_weeks,
+}
+
+
+def distinct_rows(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> int:
+    return int(np.unique(np.stack([x, tx, T]), axis=1).shape[1])
+
+
+def median_seconds(fn: Callable[[], Any], runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def shape_row(label: str, n: int) -> dict[str, float]:
+    """Our median seconds on one shape: fit, P(alive), E[X(4 weeks)], Gamma-Gamma fit."""
+    x, tx, T, m = SHAPES[label](n)
+    BetaGeo().fit(x[:100_000], tx[:100_000], T[:100_000], time_unit_days=7)  # warm up
+    model = BetaGeo().fit(x, tx, T, time_unit_days=7)
+    model.p_alive(x[:100_000], tx[:100_000], T[:100_000])
+    return {
+        "rows": distinct_rows(x, tx, T),
+        "fit": median_seconds(lambda: BetaGeo().fit(x, tx, T, time_unit_days=7)),
+        "p_alive": median_seconds(lambda: model.p_alive(x, tx, T)),
+        "expected": median_seconds(lambda: model.expected_purchases(4.0, x, tx, T)),
+        "gamma_gamma": median_seconds(lambda: GammaGamma().fit(x, m)),
+    }
+
+
+def transaction_log(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """About ``n`` transactions of customers buying as the BG/NBD says (CDNOW parameters):
+    acquired over three years, each buying at a Poisson rate until dropping out after a
+    purchase; customer ids, UTC instants and amounts."""
+    rng = np.random.default_rng(n)
+    day_us = 86_400_000_000
+    c = max(1, n * 2 // 5)
+    lam = rng.gamma(0.243, 1 / (4.414 * 7), c)
+    repeats = np.minimum(rng.geometric(rng.beta(0.793, 2.426, c)), 200)
+    start = rng.uniform(0, 3 * 365, c)
+    owner = np.repeat(np.arange(c), repeats)
+    # gaps past the window all mean "not again": capped, so the running sum keeps its days exact
+    gaps = np.minimum(rng.exponential(1.0, owner.size) / lam[owner], 4 * 365.0)
+    times = np.cumsum(gaps)
+    before = np.concatenate([[0.0], times[np.cumsum(repeats)[:-1] - 1]])
+    times += start[owner] - before[owner]
+    keep = times < 3 * 365
+    ids = np.concatenate([np.arange(c), owner[keep]])
+    order = np.argsort(ids, kind="stable")[:n]  # customer by customer, so a head is a shop
+    ids, days = ids[order], np.concatenate([start, times[keep]])[order]
+    at = np.datetime64("2023-01-01", "us").astype(np.int64) + (days * day_us).astype(np.int64)
+    amount = np.round(rng.lognormal(4.0, 1.0, ids.size), 2)
+    return ids, at.astype("datetime64[us]"), amount
+
+
+def pipeline(n: int) -> None:
+    """Transactions -> summary in weeks -> BG/NBD and Gamma-Gamma fits -> P(alive) and
+    expected purchases in 4 weeks; seconds per stage (one run, after a small warm-up)."""
+    customers, at, amount = transaction_log(n)
+
+    def run(k: int) -> list[float]:
+        marks = [time.perf_counter()]
+        table = Transactions.from_arrays(customers[:k], at[:k], amount[:k])
+        marks.append(time.perf_counter())
+        s = rfm_summary(table, unit="weeks")
+        marks.append(time.perf_counter())
+        bg = BetaGeo().fit(s.frequency, s.recency, s.T, time_unit_days=7)
+        marks.append(time.perf_counter())
+        GammaGamma().fit(s.frequency, s.monetary_value)
+        marks.append(time.perf_counter())
+        bg.p_alive(s.frequency, s.recency, s.T)
+        bg.expected_purchases(4.0, s.frequency, s.recency, s.T)
+        marks.append(time.perf_counter())
+        return [b - a for a, b in itertools.pairwise(marks)]
+
+    run(200_000)
+    stages = run(customers.size)
+    print(
+        f"\nlog -> predictions, {customers.size:,} transactions: table {stages[0]:.2f} s, summary "
+        f"{stages[1]:.2f} s, BG/NBD fit {stages[2]:.2f} s, Gamma-Gamma fit {stages[3]:.2f} s, "
+        f"P(alive) + E[X] {stages[4]:.2f} s; total {sum(stages):.2f} s",
+        flush=True,
+    )
 
 
 def measure(fn: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -54,6 +171,8 @@ def run(n: int) -> None:
     rows = np.unique(np.stack([x, tx, T]), axis=1).shape[1] if n <= 1_000_000 else -1
     BetaGeo().fit(x[:1000], tx[:1000], T[:1000])  # warm up scipy's lazy imports
     ParetoNBD().fit(x[:1000], tx[:1000], T[:1000])
+    w = min(n, 60_000)  # and the compiled loops (the fast extra), built on first use
+    TRUTH.expected_purchases(30.0, x[:w], tx[:w], T[:w])
     fit_s, fit_mib, model = measure(lambda: BetaGeo().fit(x, tx, T))
     pnbd_s, pnbd_mib, pnbd = measure(lambda: ParetoNBD().fit(x, tx, T))
     alive_s, _, _ = measure(lambda: model.p_alive(x, tx, T))
@@ -76,6 +195,8 @@ def run(n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="2357,100000,1000000,10000000")
+    parser.add_argument("--shape-sizes", default="1000000,10000000")
+    parser.add_argument("--pipeline", type=int, default=10_000_000)
     args = parser.parse_args()
     print(f"machine: {machine()}, numpy {np.__version__}; reference loop {reference_loop():.2f} s")
     print(
@@ -84,8 +205,23 @@ def main() -> None:
         "Gamma-Gamma fit s | intervals s | intervals MiB |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in (int(s) for s in args.sizes.split(",") if s):
         run(n)
+    print(
+        "\n| shape | customers | distinct rows | BG/NBD fit s | P(alive) s | E[X(4 weeks)] s "
+        "| Gamma-Gamma fit s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for n in (int(s) for s in args.shape_sizes.split(",") if s):
+        for label in SHAPES:
+            f = shape_row(label, n)
+            print(
+                f"| {label} | {n:,} | {f['rows']:,} | {f['fit']:.3f} | {f['p_alive']:.3f} "
+                f"| {f['expected']:.3f} | {f['gamma_gamma']:.3f} |",
+                flush=True,
+            )
+    if args.pipeline:
+        pipeline(args.pipeline)
 
 
 if __name__ == "__main__":

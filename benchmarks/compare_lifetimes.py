@@ -5,12 +5,19 @@
 
 Reports agreement of P(alive) and expected purchases on every customer of the CDNOW master file
 (in days, given the same parameters), fitted parameters, fit times, and where lifetimes fails.
+
+Then, at ``--shape-sizes`` customers of the two shapes of ``bench_clv.py`` in weeks (CDNOW-like;
+acquired continuously over three years, few repeated rows), with the number of distinct
+(frequency, recency, T) rows: BG/NBD fit, P(alive), expected purchases in 4 weeks and the
+Gamma-Gamma fit, ours (median of three) beside lifetimes (one run; its fits only up to
+``--lifetimes-fit-max`` customers, as they take minutes beyond), in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +26,10 @@ import numpy as np
 
 from lifecycle.clv import BetaGeo, simulate_customers
 from lifecycle.datasets.cdnow import load_cdnow_summary, load_cdnow_transactions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_clv import SHAPES, shape_row
+from bench_store import machine, reference_loop
 
 LIFETIMES = r"""
 import sys, time, warnings
@@ -50,12 +61,41 @@ for n in d["sizes"]:
 np.savez(sys.argv[2], **out)
 """
 
+LIFETIMES_SHAPE = r"""
+import sys, time, warnings
+import numpy as np, pandas as pd
+warnings.simplefilter("ignore")
+from lifetimes import BetaGeoFitter, GammaGammaFitter
+d = np.load(sys.argv[1])
+x, tx, T, m = d["x"], d["tx"], d["T"], d["m"]
+out = {}
+def timed(name, fn):
+    s = time.perf_counter()
+    try:
+        fn()
+        out[name] = time.perf_counter() - s
+    except Exception:
+        out[name] = -1.0
+bg = BetaGeoFitter()
+bg.params_ = pd.Series(dict(zip(["r", "alpha", "a", "b"], d["params"])))
+timed("p_alive", lambda: bg.conditional_probability_alive(x, tx, T))
+timed("expected", lambda: bg.conditional_expected_number_of_purchases_up_to_time(4.0, x, tx, T))
+if bool(d["fit"]):
+    timed("fit", lambda: BetaGeoFitter().fit(x, tx, T))
+    keep = x > 0
+    timed("gamma_gamma", lambda: GammaGammaFitter().fit(x[keep], m[keep]))
+np.savez(sys.argv[2], **out)
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--python", default="/tmp/lifetimes-venv/bin/python")
     parser.add_argument("--sizes", default="2357,100000,1000000")
+    parser.add_argument("--shape-sizes", default="1000000,10000000")
+    parser.add_argument("--lifetimes-fit-max", type=int, default=1_000_000)
     args = parser.parse_args()
+    print(f"machine: {machine()}, numpy {np.__version__}; reference loop {reference_loop():.2f} s")
     sizes = [int(s) for s in args.sizes.split(",")]
     cohort = load_cdnow_summary()
     master = load_cdnow_transactions().summary()
@@ -82,6 +122,8 @@ def main() -> None:
         T=master.T,
     )
     truth = BetaGeo.from_params(r=0.243, alpha=4.414 * 7, a=0.793, b=2.426)
+    warm = SHAPES["continuous 3 years, weeks"](300_000)  # builds the compiled loops (fast extra)
+    BetaGeo().fit(*warm[:3], time_unit_days=7).expected_purchases(4.0, *warm[:3])
     for n in sizes:
         rng = np.random.default_rng(n)
         sim = simulate_customers(truth, rng.integers(273, 357, n).astype(float), rng)
@@ -127,6 +169,42 @@ def main() -> None:
         t = float(theirs[key + "_time"])
         shown = "failed" if t < 0 else f"{t:.2f}"
         print(f"| {label} | {n:,} | {ours[key + '_time']:.3f} | {shown} |")
+    shape_sizes = [int(s) for s in args.shape_sizes.split(",") if s]
+    if shape_sizes:
+        shapes(args.python, shape_sizes, args.lifetimes_fit_max)
+
+
+def shapes(python: str, sizes: list[int], fit_max: int) -> None:
+    """Ours beside lifetimes on the two shapes, each size and shape in the same run."""
+    print(
+        "\n| shape | customers | distinct rows | function | ours s | lifetimes s | lifetimes / ours |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|")
+    params = np.array([0.243, 4.414, 0.793, 2.426])
+    for n in sizes:
+        for label, make in SHAPES.items():
+            ours = shape_row(label, n)
+            x, tx, T, m = make(n)
+            with tempfile.TemporaryDirectory() as tmp:
+                inp, outp = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+                np.savez(inp, x=x, tx=tx, T=T, m=m, params=params, fit=n <= fit_max)
+                del x, tx, T, m
+                subprocess.run([python, "-c", LIFETIMES_SHAPE, str(inp), str(outp)], check=True)
+                theirs = dict(np.load(outp))
+            for key, name in (
+                ("fit", "BG/NBD fit"),
+                ("p_alive", "P(alive)"),
+                ("expected", "E[X(4 weeks)]"),
+                ("gamma_gamma", "Gamma-Gamma fit"),
+            ):
+                t = float(theirs.get(key, np.nan))
+                shown = "failed" if t < 0 else "-" if np.isnan(t) else f"{t:.3f}"
+                ratio = f"{t / ours[key]:.0f}x" if t > 0 else "-"
+                print(
+                    f"| {label} | {n:,} | {int(ours['rows']):,} | {name} | {ours[key]:.3f} "
+                    f"| {shown} | {ratio} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

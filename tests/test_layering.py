@@ -92,6 +92,7 @@ def test_the_probe_sees_every_module_of_the_package() -> None:
 # server store (the sql extra), which `Lifecycle.open` loads for a server URL only.
 OPTIONAL = (
     "scipy",
+    "numba",
     "pandas",
     "matplotlib",
     "holidays",

@@ -79,18 +79,38 @@ def _workers(rows: int) -> int:
 
 
 def _sort(keys: IntArray) -> None:
-    """Sort ``keys`` in place; on several cores, each sorts a slice and one pass merges them.
+    """Sort ``keys`` in place: numpy's SIMD sort of plain integers (quicker on one core than
+    sorting slices on several and merging them)."""
+    keys.sort()
 
-    The merge is numpy's stable sort (timsort), which finds the sorted runs and merges them.
-    """
-    workers = _workers(len(keys))
-    if workers < 2:
-        keys.sort()
-        return
-    bounds = [len(keys) * i // workers for i in range(workers + 1)]
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda i: keys[bounds[i] : bounds[i + 1]].sort(), range(workers)))
-    keys.sort(kind="stable")
+
+def _segment_sums(values: IntArray, starts: IntArray) -> IntArray:
+    """The sums of the runs of ``values`` that begin at ``starts``: differences of a running
+    sum, exact for integers (they wrap modulo 2**64 alike), and faster than ``reduceat``."""
+    if not len(starts):
+        return values[:0].copy()
+    running: IntArray = np.cumsum(values)
+    out: IntArray = running[np.append(starts[1:], len(values)) - 1]
+    out[1:] -= running[starts[1:] - 1]
+    return out
+
+
+def _segment_extremes(ufunc: np.ufunc, values: IntArray, starts: IntArray) -> IntArray:
+    """``ufunc`` (minimum or maximum) over each run of ``values`` beginning at ``starts``;
+    runs of one row are read as they are, and ``reduceat`` works on the longer runs only."""
+    n = len(values)
+    if not len(starts):
+        return values[:0].copy()
+    out = values[starts]
+    sizes = np.diff(np.append(starts, n))
+    longer = np.flatnonzero(sizes > 1)
+    if len(longer):
+        bounds = np.empty(2 * len(longer), dtype=np.int64)
+        bounds[0::2] = starts[longer]
+        bounds[1::2] = starts[longer] + sizes[longer]
+        padded = np.append(values, values[-1])  # a run may end at the last row
+        out[longer] = ufunc.reduceat(padded, bounds)[0::2]
+    return out
 
 
 def _side_by_side(rows: int, *tasks: Callable[[], Any]) -> list[Any]:
@@ -265,14 +285,14 @@ def _reduce(
     def add(values: IntArray | None) -> IntArray:
         if values is None:
             return np.zeros(size, dtype=np.int64)
-        return np.add.reduceat(values[order], starts) if size else values[:0]
+        return _segment_sums(values[order], starts)
 
     def instants() -> tuple[IntArray, IntArray]:
         at_sorted = first_us[order]
-        lo = np.minimum.reduceat(at_sorted, starts) if size else at_sorted
+        lo = _segment_extremes(np.minimum, at_sorted, starts)
         if last_us is not None:
             at_sorted = last_us[order]
-        hi = np.maximum.reduceat(at_sorted, starts) if size else at_sorted
+        hi = _segment_extremes(np.maximum, at_sorted, starts)
         return lo, hi
 
     if orders is None:
@@ -421,11 +441,12 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
     scale = _UNIT_DAYS[unit]
 
     def add(values: IntArray) -> IntArray:
-        return np.add.reduceat(values, starts) if n_rows else values[:0]
+        return _segment_sums(values, starts)
 
     def sums() -> tuple[IntArray, ...]:
-        first_us = np.minimum.reduceat(p.first_us, starts) if n_rows else p.first_us[:0]
-        last_us = np.maximum.reduceat(p.last_us, starts) if n_rows else p.last_us[:0]
+        # a customer's days are in order, and a later day's instants are later
+        first_us = p.first_us[starts]
+        last_us = p.last_us[ends - 1] if n_rows else p.last_us[:0]
         return add(p.spend), add(p.orders), add(p.refunds), add(p.discounted), first_us, last_us
 
     # The median gaps take about as long as all the sums: one core each.

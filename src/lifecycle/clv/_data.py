@@ -9,7 +9,7 @@ of a simple grid (days, or weeks to two decimals) are packed into one integer ke
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -25,6 +25,8 @@ __all__ = [
     "check_unit",
     "check_weights",
     "in_time_unit",
+    "per_distinct",
+    "rfm_arrays",
     "unique_rows",
 ]
 
@@ -103,6 +105,22 @@ def check_rfm(
     return x, tx, big_t
 
 
+def rfm_arrays(
+    frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+) -> tuple[Floats, Floats, Floats] | None:
+    """The three columns as float64 arrays, unchecked, when they are already one-dimensional
+    arrays of one length (the hot path checks them on its way through); None otherwise (the
+    caller then goes through :func:`check_rfm`)."""
+    cols = []
+    for value in (frequency, recency, T):
+        if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind not in "fiu":
+            return None
+        cols.append(np.asarray(value, dtype=np.float64))
+    if not cols[0].size == cols[1].size == cols[2].size:
+        return None
+    return cols[0], cols[1], cols[2]
+
+
 def check_weights(weights: npt.ArrayLike | None, n: int) -> Floats | None:
     """Validated per-row weights (customer counts), or None for all ones."""
     if weights is None:
@@ -115,6 +133,11 @@ def check_weights(weights: npt.ArrayLike | None, n: int) -> Floats | None:
     return w
 
 
+#: rows per block of the elementwise passes: blocks that stay in the core's cache make a chain
+#: of numpy operations run at the speed of its arithmetic, not of memory
+CHUNK = 1 << 15
+
+
 def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
     """Exact integer codes k with (k + lo) / scale == value, with scale, lo and the code range;
     None when the column is not on one of the simple grids."""
@@ -124,17 +147,11 @@ def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
     for scale in _SCALES:
         if not np.array_equal(np.rint(sample * scale) / scale, sample):
             continue
-        scaled = col if scale == 1.0 else col * scale
         if np.abs(sample).max() * scale >= 2**52:
             return None
-        full = scaled.astype(np.int64)
-        if scale == 1.0:
-            if not np.array_equal(full, col):
-                continue
-        else:
-            full = np.rint(scaled).astype(np.int64)
-            if not np.array_equal(full / scale, col):
-                continue
+        full = _codes_on(col, scale)
+        if full is None:
+            continue
         lo = int(full.min())
         hi = int(full.max())
         if hi - lo > 2**40:
@@ -143,6 +160,34 @@ def _grid_codes(col: Floats) -> tuple[Ints, float, float, int] | None:
             full -= lo
         return full, scale, float(lo), hi - lo + 1
     return None
+
+
+def _on_some_grid(sample: Floats) -> bool:
+    return any(np.array_equal(np.rint(sample * scale) / scale, sample) for scale in _SCALES)
+
+
+def _codes_on(col: Floats, scale: float) -> Ints | None:
+    """rint(col * scale) as integers when every value is exactly code / scale (and below
+    2**52 / scale), else None; block by block, so the temporaries stay in cache."""
+    n = col.size
+    full = np.empty(n, dtype=np.int64)
+    buf = np.empty(min(n, CHUNK))
+    for start in range(0, n, CHUNK):
+        c = col[start : start + CHUNK]
+        b = buf[: c.size]
+        if scale == 1.0:
+            np.rint(c, out=b)
+        else:
+            np.multiply(c, scale, out=b)
+            np.rint(b, out=b)
+        if not np.abs(b).max() < 2**52:
+            return None
+        full[start : start + c.size] = b
+        if scale != 1.0:
+            np.divide(b, scale, out=b)
+        if not np.array_equal(b, c):
+            return None
+    return full
 
 
 def unique_rows(
@@ -170,9 +215,8 @@ def unique_rows(
                 rank = np.cumsum(present) - 1
                 inv = rank[key]
             return _decode(keys, grids), counts[keys].astype(np.float64), inv
-        keys, inv_u = np.unique(key, return_inverse=True)
-        counts = np.bincount(inv_u, weights=weights, minlength=keys.size)
-        return _decode(keys, grids), counts.astype(np.float64), inv_u if inverse else None
+        keys, sums, inv_u = _sorted_groups(key, size, weights, inverse)
+        return _decode(keys, grids), sums, inv_u
     if not sort:
         w = np.ones(n) if weights is None else weights
         return list(columns), w, np.arange(n) if inverse else None
@@ -185,6 +229,64 @@ def unique_rows(
         counts.astype(np.float64),
         inv_u if inverse else None,
     )
+
+
+def per_distinct(columns: Sequence[Floats], fn: Callable[[list[Floats]], Floats]) -> Floats:
+    """``fn`` of every row of equal-length columns, computed once per distinct row: ``fn`` takes
+    the distinct rows' columns and gives one value per distinct row."""
+    n = columns[0].size
+    packed = _pack(columns)
+    if packed is not None and packed[1] <= max(1 << 22, 2 * n):
+        key, size, grids = packed
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        keys = np.flatnonzero(present)
+        table = np.zeros(size)  # read only where a row's key points
+        table[keys] = fn(_decode(keys, grids))
+        return np.asarray(table.take(key), dtype=np.float64)
+    cols, _, inv = unique_rows(columns, inverse=True)
+    assert inv is not None
+    return np.asarray(fn(cols)[inv], dtype=np.float64)
+
+
+def _sorted_groups(
+    key: Ints, size: int, weights: Floats | None, inverse: bool
+) -> tuple[Ints, Floats, Ints | None]:
+    """The distinct keys (ascending), their summed weights, and optionally each row's group, by
+    a sort of plain integers: with the row number packed under the key where a permutation is
+    needed (numpy sorts integers several times faster than it argsorts them)."""
+    n = key.size
+    row_bits = max(1, (n - 1).bit_length())
+    need_order = inverse or weights is not None
+    if need_order and (size - 1).bit_length() + row_bits <= 63:
+        packed = key << row_bits
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & ((1 << row_bits) - 1)
+        packed >>= row_bits
+        sorted_key = packed
+    elif need_order:
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+    else:
+        order = None
+        sorted_key = np.sort(key)
+    change = np.empty(n, dtype=bool)
+    change[:1] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    keys = sorted_key[starts]
+    if weights is None:
+        counts = np.diff(np.append(starts, n)).astype(np.float64)
+    else:
+        assert order is not None
+        counts = np.add.reduceat(weights[order], starts) if n else np.zeros(0)
+    inv = None
+    if inverse:
+        assert order is not None
+        inv = np.empty(n, dtype=np.int64)
+        inv[order] = np.cumsum(change) - 1
+    return keys, np.asarray(counts, dtype=np.float64), inv
 
 
 def _decode(keys: Ints, grids: list[tuple[float, float, int]]) -> list[Floats]:
@@ -203,6 +305,8 @@ def _pack(columns: Sequence[Floats]) -> tuple[Ints, int, list[tuple[float, float
     key: Ints | None = None
     size = 1
     grids = []
+    if not all(col.size and _on_some_grid(col[:: max(1, col.size // 997)]) for col in columns):
+        return None  # a column's sample is off every grid: no full pass over any column
     for col in columns:
         coded = _grid_codes(col)
         if coded is None:

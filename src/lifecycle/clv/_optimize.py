@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from lifecycle._display import field_table, one_line
+from lifecycle.clv._blas import one_thread
 from lifecycle.clv._data import Floats
 from lifecycle.errors import ConvergenceError, DataError
 
@@ -148,6 +149,19 @@ def maximise(
             a point that is not a maximum.
         DataError: the likelihood is flat in some direction (the data cannot identify it).
     """
+    with one_thread():
+        return _maximise(model, objective, start, total_weight, names, prior, leash)
+
+
+def _maximise(
+    model: str,
+    objective: Objective,
+    start: Floats,
+    total_weight: float,
+    names: tuple[str, ...],
+    prior: Prior | None,
+    leash: float | None,
+) -> MLEResult:
     likelihood = objective
     if prior is not None and prior.penalty > 0:
         objective = prior.wrap(objective, total_weight)

@@ -25,8 +25,11 @@ from lifecycle.clv._data import (
     check_unit,
     check_weights,
     in_time_unit,
+    per_distinct,
+    rfm_arrays,
     unique_rows,
 )
+from lifecycle.clv._kernels import Index, alive_probability, mixture_terms
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -58,6 +61,11 @@ def _check_params(values: Mapping[str, float]) -> None:
             raise DataError(f"must be a finite number > 0, got {v!r}", column=name)
 
 
+def _narrow(index: npt.NDArray[np.int64]) -> Index:
+    """Row indices in 32 bits where they fit: less to read per row."""
+    return index.astype(np.int32) if index.size < 2**31 else index
+
+
 class _Likelihood:
     """Mean negative log-likelihood of compressed data and its gradient in log-parameters.
 
@@ -83,9 +91,9 @@ class _Likelihood:
         assert txinv is not None
         self.mix_w = w[mix]
         self.mix_x = x[mix]
-        self.mix_xi = xinv[mix]
-        self.mix_ti = tinv[mix]
-        self.mix_txi = txinv
+        self.mix_xi = _narrow(xinv[mix])
+        self.mix_ti = _narrow(tinv[mix])
+        self.mix_txi = _narrow(txinv)
 
     def __call__(self, theta: Floats) -> tuple[float, Floats]:
         with np.errstate(all="ignore"):
@@ -115,21 +123,24 @@ class _Likelihood:
         if self.mix_w.size:
             log_tx = np.log(alpha + self.txu)
             inv_tx = 1.0 / (alpha + self.txu)
-            k = r + self.mix_x
-            gap = log_t[self.mix_ti] - log_tx[self.mix_txi]
             b1 = b + xu + s - 1.0
             log_b1 = np.log(np.where(b1 > 0, b1, 1.0))  # b1 <= 0 only where x = 0 in BG/NBD
-            d = (math.log(a) - log_b1[self.mix_xi]) + k * gap
-            e = np.exp(-np.abs(d))
-            ll += self.mix_w @ (np.maximum(d, 0.0) + np.log1p(e))
-            ws = self.mix_w * (np.where(d >= 0, 1.0, e) / (1.0 + e))
-            wsk = ws * k
-            g[0] += ws @ gap
-            nt = self.tu.size
-            g[1] += np.bincount(self.mix_ti, weights=wsk, minlength=nt) @ inv_t
-            g[1] -= np.bincount(self.mix_txi, weights=wsk, minlength=self.txu.size) @ inv_tx
-            g[2] += ws.sum() / a
-            g[3] -= np.bincount(self.mix_xi, weights=ws, minlength=xu.size) @ np.exp(-log_b1)
+            soft, s_gap, s_all, by_t, by_tx, by_x = mixture_terms(
+                self.mix_xi,
+                self.mix_ti,
+                self.mix_txi,
+                self.mix_x,
+                r,
+                self.mix_w,
+                math.log(a) - log_b1,
+                log_t,
+                log_tx,
+            )
+            ll += soft
+            g[0] += s_gap
+            g[1] += by_t @ inv_t - by_tx @ inv_tx
+            g[2] += s_all / a
+            g[3] -= by_x @ np.exp(-log_b1)
         grad = -g * np.array([r, alpha, a, b]) / self.total
         return -ll / self.total, grad
 
@@ -212,8 +223,13 @@ class BetaGeoModel:
         Computed as a logistic of a log-odds, so it is finite for any frequency and T.
         Scalars in give a float out.
         """
-        x, tx, big_t = check_rfm(frequency, recency, T)
-        out = self._p_alive(x, tx, big_t)
+        cols = rfm_arrays(frequency, recency, T)
+        found = None
+        if cols is not None:  # checked on the way; a bad row sends it to check_rfm
+            found = alive_probability(*cols, self._p, self._shift, checked=False)
+        if found is None:
+            found = self._p_alive(*check_rfm(frequency, recency, T))
+        out = found
         return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
 
     def _log_odds_dead(self, x: Floats, tx: Floats, T: Floats) -> Floats:
@@ -228,6 +244,10 @@ class BetaGeoModel:
             )
 
     def _p_alive(self, x: Floats, tx: Floats, T: Floats) -> Floats:
+        """P(alive) of checked rows."""
+        found = alive_probability(x, tx, T, self._p, self._shift, checked=True)
+        if found is not None:
+            return found
         d = self._log_odds_dead(x, tx, T)
         out = np.asarray(expit(-d), dtype=np.float64)
         if self.variant == "BG/NBD":
@@ -252,21 +272,32 @@ class BetaGeoModel:
 
         Customers sharing (frequency, T, t) are computed once, so millions of rows cost little.
         """
-        x, tx, big_t = check_rfm(frequency, recency, T)
-        tt = np.broadcast_to(_horizon(t), x.shape)
-        out = self._p_alive(x, tx, big_t) * self._alive_purchases(tt, x, big_t)
+        cols = rfm_arrays(frequency, recency, T)
+        alive = None
+        if cols is not None:  # checked on the way; a bad row sends it to check_rfm
+            alive = alive_probability(*cols, self._p, self._shift, checked=False)
+        if cols is None or alive is None:
+            cols = check_rfm(frequency, recency, T)
+            alive = self._p_alive(*cols)
+        x, _, big_t = cols
+        tt = _horizon(t)
+        out = alive
+        out *= self._alive_purchases(tt if tt.ndim == 0 else np.broadcast_to(tt, x.shape), x, big_t)
         return float(out[0]) if np.ndim(frequency) == 0 and out.size == 1 else out
 
     def _alive_purchases(self, t: Floats, x: Floats, T: Floats) -> Floats:
-        """Expected purchases in (T, T+t] of customers alive at T (arrays of one shape)."""
+        """Expected purchases in (T, T+t] of customers alive at T (x and T of one shape, t of
+        theirs or a single horizon)."""
         r, alpha, a, b = self._p
-        cols, _, inv = unique_rows(
-            [np.ascontiguousarray(x), np.ascontiguousarray(T), np.ascontiguousarray(t)],
-            inverse=True,
-        )
-        assert inv is not None
-        h = alive_expected_purchases(cols[2], cols[0], cols[1], r, alpha, a, b, self._shift)
-        return np.asarray(h[inv], dtype=np.float64)
+        columns = [np.ascontiguousarray(x), np.ascontiguousarray(T)]
+        if t.ndim:
+            columns.append(np.ascontiguousarray(t))
+
+        def alive_purchases(c: list[Floats]) -> Floats:
+            horizon = c[2] if len(c) > 2 else np.full(c[0].shape, float(t))
+            return alive_expected_purchases(horizon, c[0], c[1], r, alpha, a, b, self._shift)
+
+        return per_distinct(columns, alive_purchases)
 
     @property
     def _shift(self) -> float:

@@ -18,6 +18,7 @@ from scipy.special import digamma, gammaln
 
 from lifecycle._display import model_html, model_repr
 from lifecycle.clv._data import Floats, as_column, check_weights, unique_rows
+from lifecycle.clv._kernels import spend_sums
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -63,16 +64,16 @@ class _Likelihood:
     """
 
     def __init__(self, x: Floats, m: Floats, w: Floats):
-        xu, xw, xinv = unique_rows([x], w, inverse=True)
-        assert xinv is not None
-        self.xu, self.xw, self.xinv = xu[0], xw, xinv
-        self.x, self.m, self.w = x, m, w
+        xu, xw, _ = unique_rows([x], w)
+        self.xu, self.xw = xu[0], xw
+        self.w = w
+        self.unit: Floats | None = None if (w == 1.0).all() else w  # None: all weights 1
         self.wx = w * x
         self.xm = x * m
         self.total = float(w.sum())
         # the parts that do not move with the parameters
-        self.sum_wx_log = float(self.wx @ np.log(x * m))
-        self.sum_w_logm = float(w @ np.log(m))
+        self.sum_wx_log = float((self.wx * np.log(self.xm)).sum())
+        self.sum_w_logm = float((w * np.log(m)).sum())
 
     def __call__(self, theta: Floats) -> tuple[float, Floats]:
         with np.errstate(all="ignore"):
@@ -81,15 +82,14 @@ class _Likelihood:
             ll = float(self.xw @ (gammaln(px + q) - gammaln(px)))
             ll += self.total * (q * math.log(g) - gammaln(q))
             ll += p * self.sum_wx_log - self.sum_w_logm
-            log_s = np.log(g + self.xm)
-            inv_s = 1.0 / (g + self.xm)
-            ll -= p * (self.wx @ log_s) + q * (self.w @ log_s)
+            w_log, wx_log, w_inv, wx_inv = spend_sums(self.xm, self.unit, self.wx, float(g))
+            ll -= p * wx_log + q * w_log
             dq = digamma(px + q)
             grad = np.array(
                 [
-                    self.xw @ (self.xu * (dq - digamma(px))) + self.sum_wx_log - self.wx @ log_s,
-                    self.xw @ dq + self.total * (math.log(g) - digamma(q)) - self.w @ log_s,
-                    self.total * q / g - p * (self.wx @ inv_s) - q * (self.w @ inv_s),
+                    self.xw @ (self.xu * (dq - digamma(px))) + self.sum_wx_log - wx_log,
+                    self.xw @ dq + self.total * (math.log(g) - digamma(q)) - w_log,
+                    self.total * q / g - p * wx_inv - q * w_inv,
                 ]
             )
             return -ll / self.total, -grad * np.array([p, q, g]) / self.total
@@ -206,8 +206,9 @@ class GammaGamma:
             )
         (ux, um), counts, _ = unique_rows([x, m], w, sort=False)
         lik = _Likelihood(ux, um, counts)
-        mean = float(counts @ um) / lik.total
-        var = float(counts @ (um - mean) ** 2) / lik.total
+        # sums, not `@`: BLAS would start threads for a dot product this long
+        mean = float((counts * um).sum()) / lik.total
+        var = float((counts * (um - mean) ** 2).sum()) / lik.total
         if var <= 0:
             raise DataError(
                 "every customer has the same spend: nothing to fit", column="monetary_value"
