@@ -99,8 +99,14 @@ def nbd_shop(n: int, seed: int) -> CustomerSummary:
 
 def test_no_measurable_drop_out_is_named_and_fitted_anyway() -> None:
     s = nbd_shop(600, 7)
-    with pytest.raises(DataError, match="flat"):
-        BetaGeo().fit(s.frequency, s.recency, s.T)
+    # Maximum likelihood alone either stops on the flat ridge (refused) or reaches the boundary
+    # (flagged), depending on the last bits of the arithmetic: never an unflagged fit.
+    try:
+        plain = BetaGeo().fit(s.frequency, s.recency, s.T)
+    except DataError as e:
+        assert "flat" in str(e)  # noqa: PT017
+    else:
+        assert boundary_reason(plain) is not None
     for variant in ("BG/NBD", "MBG/NBD", "Pareto/NBD"):
         model, candidate = fit_candidate(variant, s)
         assert model is not None
@@ -118,10 +124,11 @@ def test_no_measurable_drop_out_is_named_and_fitted_anyway() -> None:
     try:
         unpenalised = ValueModel.fit(s, penalty=0.0)
     except DataError as e:
-        assert "no purchase model could be fitted" in str(e)
+        assert "no purchase model could be fitted" in str(e)  # noqa: PT017
     else:
         chosen = next(c for c in unpenalised.candidates if c.chosen)
-        assert chosen.boundary and not chosen.penalised
+        assert chosen.boundary
+        assert not chosen.penalised
         assert "no measurable drop-out" in chosen.reason
 
 
