@@ -163,6 +163,7 @@ def test_the_generic_body_is_the_json_lines_record_and_is_signed(rx: Receiver) -
         "rule",
         "template",
         "payload",
+        "recipient",
     }
 
 

@@ -8,6 +8,10 @@ JSON-lines file, the console), with secrets read from environment variables the 
     preset = "wecom"
     url_env = "LIFECYCLE_WECOM_URL"       # the robot's key is in its URL: keep it out of files
 
+    [channels.task.people]                # @-mention each task's owner, each escalation's lead
+    wang = {userid = "WangWei"}
+    li = {mobile = "13800000000"}
+
 An unknown key or a bad value is an :class:`~lifecycle.errors.InvalidArgument` naming the
 dotted key (``channels.task.url``); no message repeats a value, so no secret reaches a log.
 """
@@ -84,11 +88,13 @@ def _webhook(name: str, t: _Table) -> Channel:
     assert url is not None
     timeout = t.get("timeout_seconds", (int, float), 10.0)
     mention = t.get("mention", list, [])
+    people = t.get("people", dict, {})
     args: dict[str, Any] = {
         "preset": t.get("preset", str, "json"),
         "secret": t.secret("secret"),
         "msgtype": t.get("msgtype", str, "markdown"),
         "mention": mention,
+        "people": people,
         "timeout": timeout,
         "deduplicates": t.get("deduplicates", bool, False),
     }
