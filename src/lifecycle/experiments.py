@@ -29,8 +29,8 @@ __all__ = ["Enrolment", "enrolments", "measure", "steps"]
 
 def steps(since: datetime, until: datetime, step: timedelta) -> Iterator[datetime]:
     """The replay's instants: ``since``, ``since + step``, ... before ``until``."""
-    if step <= timedelta(0):
-        raise UsageError(f"step must be longer than zero, got {step}")
+    if not isinstance(step, timedelta) or step <= timedelta(0):
+        raise UsageError(f"step must be a timedelta longer than zero, got {step!r}")
     t = since
     while t < until:
         yield t
