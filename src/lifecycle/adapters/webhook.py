@@ -461,7 +461,7 @@ def _retry_after(value: str | None, now: datetime) -> timedelta | None:
         return None
     value = value.strip()
     wait: timedelta
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit takes it, int() does not
         wait = timedelta(seconds=int(value[:9]))
     else:
         try:
