@@ -15,6 +15,8 @@ import pytest
 import lifecycle as lc
 from lifecycle import owners as owners_module
 from lifecycle import report as report_module
+from lifecycle.adapters.channel_config import channels_from_toml
+from lifecycle.adapters.webhook import WebhookChannel
 from lifecycle.analytics.uplift import uplift
 from lifecycle.cli import main
 from lifecycle.errors import DataError, InvalidArgument, InvalidEvent, LifecycleError, UsageError
@@ -178,3 +180,46 @@ def test_bad_command_lines_are_one_line_and_exit_2(
     assert "Traceback" not in "\n".join(err)
     assert err[-1].startswith("lifecycle")
     assert "error" in err[-1]
+
+
+# -- the webhook channel and the channels file --------------------------------------------------
+
+ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"preset": "wecom", "mention": None}, "mention"),
+        ({"preset": "wecom", "mention": ["a\nb"]}, "mention"),
+        ({"preset": "wecom", "mention": [" "]}, "mention"),
+        ({"timeout": float("inf")}, "timeout"),
+        ({"timeout": 1e9}, "timeout"),
+        ({"deduplicates": "yes"}, "deduplicates"),
+    ],
+)
+def test_bad_webhook_settings_name_their_argument(kwargs: dict[str, Any], argument: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        WebhookChannel(ROBOT, **kwargs)
+    assert info.value.argument == argument
+
+
+@pytest.mark.parametrize(
+    ("text", "argument"),
+    [
+        ('[channels.""]\ntype = "console"', "channels."),
+        ('[channels.t]\ntype = "smtp"\nhost = "h"\nsender = "a@b.c"\nport = -1', "channels.t.port"),
+        (
+            '[channels.t]\ntype = "smtp"\nhost = "h"\nsender = "a@b.c"\nport = 70000',
+            "channels.t.port",
+        ),
+        (
+            '[channels.t]\ntype = "webhook"\nurl = "https://x.example/h"\ntimeout_seconds = inf',
+            "channels.t.timeout_seconds",
+        ),
+    ],
+)
+def test_bad_channel_files_name_their_key(text: str, argument: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        channels_from_toml(text)
+    assert info.value.argument == argument

@@ -114,6 +114,8 @@ def _smtp(name: str, t: _Table) -> Channel:
     if not sender:
         raise InvalidArgument("give the From address", argument=t.key("sender"))
     port = t.get("port", int)
+    if port is not None and not 0 < port < 65536:
+        raise InvalidArgument("must be a port number, 1 to 65535", argument=t.key("port"))
     security = t.get("security", str, "starttls")
     if security not in ("starttls", "ssl", "none"):
         raise InvalidArgument("must be 'starttls', 'ssl' or 'none'", argument=t.key("security"))
@@ -179,6 +181,8 @@ def channels_from_dict(
     try:
         for name, table in tables.items():
             where = f"channels.{name}"
+            if not isinstance(name, str) or not name.strip() or not name.isprintable():
+                raise InvalidArgument("a channel's name must be a non-empty text", argument=where)
             if not isinstance(table, Mapping):
                 raise InvalidArgument("must be a table", argument=where)
             kind = table.get("type")

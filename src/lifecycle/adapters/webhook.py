@@ -67,6 +67,8 @@ _WECOM_LIMITS: Final[Mapping[str, int]] = {"markdown": 4096, "text": 2048}
 _MAX_REPLY: Final = 64 * 1024
 #: A mobile number a robot can @-mention.
 _MOBILE: Final = re.compile(r"\+?[0-9]{5,20}")
+#: The longest timeout a channel takes, in seconds (an hour: a robot answers in seconds).
+_MAX_TIMEOUT: Final = 3600.0
 #: The longest wait a ``Retry-After`` may ask for.
 _MAX_RETRY_AFTER: Final = timedelta(days=1)
 
@@ -197,15 +199,27 @@ class WebhookChannel:
             raise InvalidArgument(
                 f"the {preset} robot does not drop repeated keys", argument="deduplicates"
             )
-        if isinstance(mention, str) or not all(isinstance(m, str) and m for m in mention):
+        if (
+            isinstance(mention, str)
+            or not isinstance(mention, Sequence)
+            or not all(isinstance(m, str) and m.strip() and m.isprintable() for m in mention)
+        ):
             raise InvalidArgument("must be a list of user ids", argument="mention")
         if mention and preset == "json":
             raise InvalidArgument("only the robots mention users", argument="mention")
         self.people = _people(people or {})
         if self.people and preset == "json":
             raise InvalidArgument("only the robots mention users", argument="people")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise InvalidArgument("must be a number of seconds above 0", argument="timeout")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= _MAX_TIMEOUT  # also refuses nan and inf (no socket takes it)
+        ):
+            raise InvalidArgument(
+                f"must be a number of seconds above 0, at most {_MAX_TIMEOUT:g}", argument="timeout"
+            )
+        if not isinstance(deduplicates, bool):
+            raise InvalidArgument("must be true or false", argument="deduplicates")
         if not isinstance(name, str) or not name:
             raise InvalidArgument("must be a non-empty string", argument="name")
         self._parts: SplitResult = check_webhook_url(url)
