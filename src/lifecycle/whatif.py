@@ -279,7 +279,9 @@ def compare_policies(
                 )
             except Exception as e:  # reported in ``skipped``, never swallowed
                 skipped[cid] = Skipped.of(cid, e)
-        reclaimed = sweep({c: histories[c] for c in mine}, policy.owners, until)
+        # The stage decides the high-value limit, as in Lifecycle.sweep_pool.
+        stages = {c: mine[c][0].stage for c in mine}
+        reclaimed = sweep({c: histories[c] for c in mine}, policy.owners, until, stages=stages)
         for d in reclaimed.decisions:
             if d.customer_id in mine:
                 mine[d.customer_id] = (*mine[d.customer_id][:4], "")
