@@ -18,6 +18,7 @@ import numpy as np
 from lifecycle._time import require_aware, to_utc
 from lifecycle.analytics.uplift import Uplift, uplift
 from lifecycle.cadence.gate import holdout_share, in_control
+from lifecycle.cadence.planner import follow_up_key
 from lifecycle.errors import UsageError
 from lifecycle.events import Event
 from lifecycle.policy import Policy
@@ -110,7 +111,7 @@ def enrolments(
                 out[cid] = Enrolment(
                     customer_id=cid,
                     at=max(first.due_at, since),
-                    key=f"{cid}:{rule.id}:{first.occurrence}",
+                    key=follow_up_key(cid, rule.id, first.occurrence),
                     control=in_control(rule, rule.id, cid),
                 )
     return out
