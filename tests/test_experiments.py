@@ -527,3 +527,20 @@ def test_any_history_replayed_under_the_same_policy_twice_shows_no_difference(
         step=timedelta(days=7),
     )  # fmt: skip
     assert result.same
+
+
+def test_the_replay_keeps_a_high_value_customer_the_pool_sweep_keeps() -> None:
+    # A long-term customer (stage 5, the default high_value_stage) not followed up for 21 days:
+    # past follow_up_days (15), within high_value_days (30). The sweep keeps them; so must the
+    # replay, which reads the stage the same way.
+    from test_cadence import at
+    from test_owner_tasks import HISTORY, OWNED
+
+    histories = {"c1": [*HISTORY, OWNED]}
+    since, until = at(2025, 10, 1, 12), at(2025, 10, 22, 12)
+    policy = lc.Policy()
+    stage = lc.CustomerRecord("c1", histories["c1"], policy, until).stage
+    assert stage >= policy.owners.high_value_stage
+    assert lc.owners.sweep(histories, policy.owners, until, stages={"c1": stage}).events == ()
+    result = compare_policies(histories, policy, policy, since, until, step=until - since)
+    assert result.owners_a == result.owners_b == {"ann": 1}

@@ -163,6 +163,7 @@ def test_the_generic_body_is_the_json_lines_record_and_is_signed(rx: Receiver) -
         "rule",
         "template",
         "payload",
+        "recipient",
     }
 
 
@@ -337,6 +338,11 @@ def test_retry_after_in_seconds_and_as_a_date(rx: Receiver) -> None:
     with pytest.raises(TransientChannelError) as info:
         c.send(task(), idempotency_key="k1")
     assert info.value.retry_after == timedelta(days=1)  # capped
+    for odd in ("\xb2", "1\xb9", "-5", "1e3"):  # digits Python reads as digits, int() does not
+        rx.answer = (429, {"Retry-After": odd}, b"")
+        with pytest.raises(TransientChannelError) as info:
+            c.send(task(), idempotency_key="k1")
+        assert info.value.retry_after is None
 
 
 def test_a_refused_connection_is_transient_and_names_no_secret() -> None:

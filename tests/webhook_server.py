@@ -90,6 +90,15 @@ def _wecom(r: Received) -> Answer:
         return _robot(40008, "empty content")
     if len(content.encode()) > (4096 if kind == "markdown" else 2048):
         return _robot(40058, "content exceed max length")
+    allowed = (
+        {"content", "mentioned_list", "mentioned_mobile_list"} if kind == "text" else {"content"}
+    )
+    if set(body[kind]) - allowed:
+        return _robot(40008, "invalid message field")
+    for field in ("mentioned_list", "mentioned_mobile_list"):
+        names = body[kind].get(field, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            return _robot(40008, f"invalid {field}")
     return _robot(0)
 
 
@@ -117,6 +126,13 @@ def _dingtalk(r: Received) -> Answer:
             return _robot(40035, "missing content")
     else:
         return _robot(40035, "bad msgtype")
+    at = body.get("at", {})
+    if not isinstance(at, dict) or set(at) - {"atUserIds", "atMobiles", "isAtAll"}:
+        return _robot(40035, "bad at")
+    for field in ("atUserIds", "atMobiles"):
+        names = at.get(field, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            return _robot(40035, f"bad {field}")
     return _robot(0)
 
 

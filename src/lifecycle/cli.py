@@ -127,6 +127,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lifecycle",
@@ -283,7 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("rule", help="the rule's id (it needs a holdout in the policy)")
     _window_arguments(exp)
     exp.add_argument(
-        "--alpha", type=float, default=0.05, help="one minus the intervals' level (default 0.05)"
+        "--alpha", type=_alpha, default=0.05, help="one minus the intervals' level (default 0.05)"
     )
     exp.add_argument("--format", choices=("table", "json", "csv"), default="table")
     exp.add_argument("--strict", action="store_true", help=_STRICT)
@@ -432,6 +442,8 @@ def _history(args: argparse.Namespace, out: TextIO) -> int:
 def _report(args: argparse.Namespace, out: TextIO) -> int:
     if args.by == "owner":
         return _report_by_owner(args, out)
+    if args.since is not None:
+        raise UsageError("--since goes with --by owner (the shop's report is as of --at)")
     with _open_shop(args) as shop:
         report = shop.report(currency=args.currency)
     if args.format == "json":
@@ -455,6 +467,10 @@ def _report_by_owner(args: argparse.Namespace, out: TextIO) -> int:
     with _open_shop(args) as shop:
         now = shop.clock.now()
         since = args.since if args.since is not None else now - timedelta(days=args.days)
+        if since >= now:
+            raise UsageError(
+                f"--since ({since.isoformat()}) must be before the window's end ({now.isoformat()})"
+            )
         report = shop.owner_report(since, now, currency=args.currency)
     if args.format == "json":
         out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")

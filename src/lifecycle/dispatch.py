@@ -46,7 +46,7 @@ from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, Store
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
-from lifecycle.vocabulary import Purpose
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, OWNER_CHANNELS, Purpose
 
 __all__ = [
     "Decision",
@@ -599,7 +599,19 @@ def _message(entry: OutboxEntry, facts: CustomerRecord) -> Message:
         rule=entry.rule,
         template=entry.template,
         payload=dict(entry.payload),
+        recipient=_recipient(entry, facts),
     )
+
+
+def _recipient(entry: OutboxEntry, facts: CustomerRecord) -> str | None:
+    """Who on the team an owner task is for: the customer's current owner (the ledger's, as
+    the pool rules read it), or that owner's lead for an escalation (as the planner names it)."""
+    if entry.channel not in OWNER_CHANNELS or facts.owner is None:
+        return None
+    owner = facts.owner.owner_id
+    if entry.template == ESCALATION_TEMPLATE:
+        return facts.policy.owners.leads.get(owner)
+    return owner
 
 
 def decide(

@@ -18,6 +18,7 @@ import numpy as np
 from lifecycle._time import require_aware, to_utc
 from lifecycle.analytics.uplift import Uplift, uplift
 from lifecycle.cadence.gate import holdout_share, in_control
+from lifecycle.cadence.planner import follow_up_key
 from lifecycle.errors import UsageError
 from lifecycle.events import Event
 from lifecycle.policy import Policy
@@ -29,8 +30,8 @@ __all__ = ["Enrolment", "enrolments", "measure", "steps"]
 
 def steps(since: datetime, until: datetime, step: timedelta) -> Iterator[datetime]:
     """The replay's instants: ``since``, ``since + step``, ... before ``until``."""
-    if step <= timedelta(0):
-        raise UsageError(f"step must be longer than zero, got {step}")
+    if not isinstance(step, timedelta) or step <= timedelta(0):
+        raise UsageError(f"step must be a timedelta longer than zero, got {step!r}")
     t = since
     while t < until:
         yield t
@@ -110,7 +111,7 @@ def enrolments(
                 out[cid] = Enrolment(
                     customer_id=cid,
                     at=max(first.due_at, since),
-                    key=f"{cid}:{rule.id}:{first.occurrence}",
+                    key=follow_up_key(cid, rule.id, first.occurrence),
                     control=in_control(rule, rule.id, cid),
                 )
     return out

@@ -25,7 +25,7 @@ import attrs
 from lifecycle._display import field_table, html_table, one_line
 from lifecycle._ledger import Ledger, fold
 from lifecycle._time import local_date, require_aware, to_utc, zone
-from lifecycle.errors import OwnerRuleBroken
+from lifecycle.errors import InvalidArgument, OwnerRuleBroken
 from lifecycle.events import (
     Event,
     OwnerAssigned,
@@ -446,6 +446,27 @@ def _protected(own: Ownership, policy: OwnerPolicy, now: datetime) -> bool:
     return until is not None and now < until
 
 
+_KINDS: Final = ("transfer", "bulk", "claim", "import")
+
+
+def _person(value: object, argument: str) -> str:
+    """An owner's id as given to a call: a non-empty text, else the argument is refused."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument("must be an owner's id (a non-empty text)", argument=argument)
+    return value
+
+
+def _ids(value: object, argument: str) -> list[str]:
+    """Customer ids as given to a call: a collection of non-empty texts (a lone text would be
+    read a character at a time, so it is refused)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidArgument("must be a list of customer ids, not one text", argument=argument)
+    ids = list(value)
+    if not all(isinstance(c, str) and c for c in ids):
+        raise InvalidArgument("every customer id must be a non-empty text", argument=argument)
+    return ids
+
+
 def assign(
     histories: Mapping[str, Sequence[Event]],
     owners: Sequence[str],
@@ -463,11 +484,19 @@ def assign(
 
     Owners at capacity and owners cooling down for a customer are passed over; a customer
     nobody can take stays in the pool with the reason.
+
+    Raises:
+        InvalidArgument: ``owners`` not a list of owner ids, or ``customer_ids`` not a list of
+            customer ids; nothing is decided.
     """
     now = require_aware(now, "now")
+    if isinstance(owners, str) or not isinstance(owners, Sequence):
+        raise InvalidArgument("must be a list of owner ids, not one text", argument="owners")
+    owners = [_person(o, "owners") for o in owners]
+    ids = None if customer_ids is None else _ids(customer_ids, "customer_ids")
     book = owner_book(histories, policy, now)
     desk = _Desk(book, policy, now)
-    wanted = sorted(book) if customer_ids is None else list(customer_ids)
+    wanted = sorted(book) if ids is None else ids
     turn = _next_turn(book, owners)
     for cid in wanted:
         own = book.get(cid) or Ownership(customer_id=cid)
@@ -517,11 +546,19 @@ def transfer(
     quota and cannot take back a customer they lost within the cooldown; the reclaim clock is
     not restarted (a customer taken from the pool starts it, as any assignment does). A claim
     takes only customers in the pool.
+
+    Raises:
+        InvalidArgument: ``to`` not an owner id, ``customer_ids`` not a list of customer ids,
+            or an unknown ``kind``; nothing is decided.
     """
     now = require_aware(now, "now")
+    to = _person(to, "to")
+    ids = _ids(customer_ids, "customer_ids")
+    if kind not in _KINDS:
+        raise InvalidArgument(f"must be one of {', '.join(_KINDS)}", argument="kind")
     book = owner_book(histories, policy, now)
     desk = _Desk(book, policy, now)
-    for cid in customer_ids:
+    for cid in ids:
         own = book.get(cid) or Ownership(customer_id=cid)
         if own.owner_id == to:
             desk.keep(own, _reason("already", owner=to))
@@ -561,11 +598,17 @@ def protect(
     Only the customer's owner protects them, and an owner protects at most
     ``policy.max_protected`` customers at a time (protecting one again renews it). A refused
     customer gets a decision with the reason and no event.
+
+    Raises:
+        InvalidArgument: ``owner`` not an owner id, or ``customer_ids`` not a list of
+            customer ids; nothing is decided.
     """
     now = require_aware(now, "now")
+    owner = _person(owner, "owner")
+    ids = _ids(customer_ids, "customer_ids")
     book = owner_book(histories, policy, now)
     desk = _Desk(book, policy, now)
-    for cid in customer_ids:
+    for cid in ids:
         own = book.get(cid) or Ownership(customer_id=cid)
         refused = desk.refused_protection(own, owner)
         if refused is not None:

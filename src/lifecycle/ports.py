@@ -444,8 +444,10 @@ class Message:
     """One message handed to a :class:`Channel`: to whom, what, and under which key.
 
     ``address`` comes from the customer's current contact point on the channel (``None`` for
-    an owner task); ``text`` and ``subject`` are rendered in ``lang``. Personal data stays out
-    of ``repr``.
+    an owner task); ``text`` and ``subject`` are rendered in ``lang``. ``recipient`` is the
+    person on the team an owner task is for: the customer's owner, or for an escalation the
+    owner's lead (``owners.leads``); ``None`` for a message to the customer, or a task while
+    the customer has no owner (or the owner no lead). Personal data stays out of ``repr``.
     """
 
     key: str
@@ -459,6 +461,7 @@ class Message:
     rule: str | None = None
     template: str | None = None
     payload: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    recipient: str | None = None
 
 
 @attrs.frozen(kw_only=True)

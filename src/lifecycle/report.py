@@ -1025,12 +1025,13 @@ def owner_report(
                 bump(holder, "repeat_purchases")
             if paid.currency == money_:
                 row(holder)["revenue"] += order.net_amount
+    unread = {s.customer_id for s in skipped}
     for task in tasks:
         due = to_utc(task.due_at)
         if task.channel not in OWNER_CHANNELS or not since <= due < until:
             continue
-        if task.customer_id not in owned:
-            continue
+        if task.customer_id not in owned or task.customer_id in unread:
+            continue  # a customer skipped above is not read again (it would fail the same)
         holder = owner_at(task.customer_id, due)
         if holder is None:
             continue

@@ -171,6 +171,21 @@ def _fresh_id(key: str, generation: int, secret: bytes) -> str:
     return f"anon-{digest[:24]}"
 
 
+def _listed(ids: Iterable[str]) -> Iterable[str]:
+    """Customer ids read once into a list, to be read again on a retry; a lone text (or
+    anything not iterable) is passed on as given, for the pool rules to refuse by name."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        return ids
+    return list(ids)
+
+
+def _ids_only(ids: Iterable[str] | None) -> list[str]:
+    """The texts among ``ids`` (whose whole histories the pool view reads)."""
+    if ids is None or isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        return []
+    return [c for c in ids if isinstance(c, str)]
+
+
 def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -808,11 +823,11 @@ class Lifecycle:
         """Give customers in the shared pool (new prospects, returned ones) to ``owners`` by
         the policy (round robin or least loaded, within capacity and the daily claim quota,
         respecting cooldowns), and record the ``OwnerAssigned`` events."""
-        wanted = None if customer_ids is None else list(customer_ids)
+        wanted = None if customer_ids is None else _listed(customer_ids)
         return self._owner_write(
             lambda book, at: assign(book, owners, self.policy.owners, at, customer_ids=wanted),
             now,
-            wanted or (),
+            _ids_only(wanted),
         )
 
     def transfer_owner(
@@ -825,11 +840,11 @@ class Lifecycle:
     ) -> OwnerChanges:
         """Move customers to owner ``to`` under the same rules as any assignment; the reclaim
         clock runs on."""
-        wanted = list(customer_ids)
+        wanted = _listed(customer_ids)
         return self._owner_write(
             lambda book, at: transfer(book, wanted, to, self.policy.owners, at, kind=kind),
             now,
-            wanted,
+            _ids_only(wanted),
         )
 
     def protect_customers(
@@ -838,7 +853,7 @@ class Lifecycle:
         """Let ``owner`` protect their customers from reclaim for ``owners.protection_days``
         (at most ``owners.max_protected`` at a time), recording ``OwnerProtected`` events;
         refused customers get a decision with the reason."""
-        wanted = list(customer_ids)
+        wanted = _listed(customer_ids)
         return self._owner_write(
             lambda book, at: protect(book, wanted, owner, self.policy.owners, at),
             now,

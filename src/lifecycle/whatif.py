@@ -20,6 +20,7 @@ from lifecycle._time import to_utc
 from lifecycle.assessment import assess_record, referral_conversions
 from lifecycle.cadence.gate import Hold
 from lifecycle.cadence.planner import plan_facts
+from lifecycle.errors import InvalidArgument
 from lifecycle.events import Event
 from lifecycle.experiments import steps, window
 from lifecycle.owners import sweep
@@ -248,7 +249,14 @@ def compare_policies(
 
     Raises:
         UsageError: a bad window or step.
+        InvalidArgument: a policy that is not a :class:`~lifecycle.policy.Policy`.
     """
+    for name, given in (("policy_a", policy_a), ("policy_b", policy_b)):
+        if not isinstance(given, Policy):
+            raise InvalidArgument(
+                f"must be a Policy (see Policy.from_toml), not {type(given).__name__}",
+                argument=name,
+            )
     since, until = window(since, until)
     skipped: dict[str, Skipped] = {}
     judged: dict[str, dict[str, tuple[CustomerRecord, str, str, str, str]]] = {}
@@ -271,7 +279,9 @@ def compare_policies(
                 )
             except Exception as e:  # reported in ``skipped``, never swallowed
                 skipped[cid] = Skipped.of(cid, e)
-        reclaimed = sweep({c: histories[c] for c in mine}, policy.owners, until)
+        # The stage decides the high-value limit, as in Lifecycle.sweep_pool.
+        stages = {c: mine[c][0].stage for c in mine}
+        reclaimed = sweep({c: histories[c] for c in mine}, policy.owners, until, stages=stages)
         for d in reclaimed.decisions:
             if d.customer_id in mine:
                 mine[d.customer_id] = (*mine[d.customer_id][:4], "")

@@ -8,6 +8,10 @@ JSON-lines file, the console), with secrets read from environment variables the 
     preset = "wecom"
     url_env = "LIFECYCLE_WECOM_URL"       # the robot's key is in its URL: keep it out of files
 
+    [channels.task.people]                # @-mention each task's owner, each escalation's lead
+    wang = {userid = "WangWei"}
+    li = {mobile = "13800000000"}
+
 An unknown key or a bad value is an :class:`~lifecycle.errors.InvalidArgument` naming the
 dotted key (``channels.task.url``); no message repeats a value, so no secret reaches a log.
 """
@@ -84,11 +88,13 @@ def _webhook(name: str, t: _Table) -> Channel:
     assert url is not None
     timeout = t.get("timeout_seconds", (int, float), 10.0)
     mention = t.get("mention", list, [])
+    people = t.get("people", dict, {})
     args: dict[str, Any] = {
         "preset": t.get("preset", str, "json"),
         "secret": t.secret("secret"),
         "msgtype": t.get("msgtype", str, "markdown"),
         "mention": mention,
+        "people": people,
         "timeout": timeout,
         "deduplicates": t.get("deduplicates", bool, False),
     }
@@ -108,6 +114,8 @@ def _smtp(name: str, t: _Table) -> Channel:
     if not sender:
         raise InvalidArgument("give the From address", argument=t.key("sender"))
     port = t.get("port", int)
+    if port is not None and not 0 < port < 65536:
+        raise InvalidArgument("must be a port number, 1 to 65535", argument=t.key("port"))
     security = t.get("security", str, "starttls")
     if security not in ("starttls", "ssl", "none"):
         raise InvalidArgument("must be 'starttls', 'ssl' or 'none'", argument=t.key("security"))
@@ -173,6 +181,8 @@ def channels_from_dict(
     try:
         for name, table in tables.items():
             where = f"channels.{name}"
+            if not isinstance(name, str) or not name.strip() or not name.isprintable():
+                raise InvalidArgument("a channel's name must be a non-empty text", argument=where)
             if not isinstance(table, Mapping):
                 raise InvalidArgument("must be a table", argument=where)
             kind = table.get("type")

@@ -136,6 +136,7 @@ def message_record(message: Message, key: str) -> dict[str, Any]:
         "rule": message.rule,
         "template": message.template,
         "payload": dict(message.payload),
+        "recipient": message.recipient,
     }
 
 

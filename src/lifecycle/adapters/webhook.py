@@ -13,6 +13,7 @@ import base64
 import hmac
 import http.client
 import json
+import re
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,10 @@ _TRANSIENT_ERRCODES: Final[Mapping[str, frozenset[int]]] = {
 _WECOM_LIMITS: Final[Mapping[str, int]] = {"markdown": 4096, "text": 2048}
 #: The most of a reply read; robots answer a few dozen bytes.
 _MAX_REPLY: Final = 64 * 1024
+#: A mobile number a robot can @-mention.
+_MOBILE: Final = re.compile(r"\+?[0-9]{5,20}")
+#: The longest timeout a channel takes, in seconds (an hour: a robot answers in seconds).
+_MAX_TIMEOUT: Final = 3600.0
 #: The longest wait a ``Retry-After`` may ask for.
 _MAX_RETRY_AFTER: Final = timedelta(days=1)
 
@@ -147,6 +152,12 @@ class WebhookChannel:
         secret: the signing secret (``"json"`` and ``"dingtalk"``).
         msgtype: the robots' message type, ``"markdown"`` (default) or ``"text"``.
         mention: the robot's user ids to @-mention in each message, or ``"@all"``.
+        people: how the robot @-mentions each message's ``recipient`` (the owner of a task,
+            the lead of an escalation): ``{person_id: {"userid": …, "mobile": …}}``, either or
+            both. WeCom mentions a user id in both message types and a mobile number in
+            ``"text"`` only (``mentioned_mobile_list``); DingTalk puts them in
+            ``at.atUserIds`` and ``at.atMobiles`` and in the text. A recipient not listed is
+            not mentioned.
         name: the channel's name (``"task"`` for owner tasks).
         timeout: seconds for connecting, and for the reply once the request is sent.
         deduplicates: the receiver drops a repeated ``Idempotency-Key`` (``"json"`` only).
@@ -162,6 +173,7 @@ class WebhookChannel:
         secret: str | None = None,
         msgtype: MsgType = "markdown",
         mention: Sequence[str] = (),
+        people: Mapping[str, Mapping[str, str]] | None = None,
         name: str = "task",
         timeout: float = 10.0,
         deduplicates: bool = False,
@@ -187,12 +199,27 @@ class WebhookChannel:
             raise InvalidArgument(
                 f"the {preset} robot does not drop repeated keys", argument="deduplicates"
             )
-        if isinstance(mention, str) or not all(isinstance(m, str) and m for m in mention):
+        if (
+            isinstance(mention, str)
+            or not isinstance(mention, Sequence)
+            or not all(isinstance(m, str) and m.strip() and m.isprintable() for m in mention)
+        ):
             raise InvalidArgument("must be a list of user ids", argument="mention")
         if mention and preset == "json":
             raise InvalidArgument("only the robots mention users", argument="mention")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise InvalidArgument("must be a number of seconds above 0", argument="timeout")
+        self.people = _people(people or {})
+        if self.people and preset == "json":
+            raise InvalidArgument("only the robots mention users", argument="people")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= _MAX_TIMEOUT  # also refuses nan and inf (no socket takes it)
+        ):
+            raise InvalidArgument(
+                f"must be a number of seconds above 0, at most {_MAX_TIMEOUT:g}", argument="timeout"
+            )
+        if not isinstance(deduplicates, bool):
+            raise InvalidArgument("must be true or false", argument="deduplicates")
         if not isinstance(name, str) or not name:
             raise InvalidArgument("must be a non-empty string", argument="name")
         self._parts: SplitResult = check_webhook_url(url)
@@ -227,17 +254,34 @@ class WebhookChannel:
             return self._wecom(message, subject)
         return self._dingtalk(message, subject)
 
+    def _mentions(self, message: Message) -> tuple[list[str], list[str]]:
+        """The user ids (with ``"@all"``) and mobile numbers to @-mention for ``message``:
+        the fixed ``mention`` list and the message's recipient from ``people``."""
+        users = list(self.mention)
+        mobiles: list[str] = []
+        person = self.people.get(message.recipient or "")
+        if person is not None:
+            userid, mobile = person.get("userid"), person.get("mobile")
+            if userid is not None and userid not in users:
+                users.append(userid)
+            if mobile is not None:
+                mobiles.append(mobile)
+        return users, mobiles
+
     def _wecom(self, message: Message, subject: str) -> dict[str, Any]:
         limit = _WECOM_LIMITS[self.msgtype]
+        users, mobiles = self._mentions(message)
         if self.msgtype == "text":
             head = f"{subject}\n" if subject else ""
             content = f"{head}{message.text}\n({_footer(message)})"
             text: dict[str, Any] = {"content": _fit(content, limit)}
-            if self.mention:
-                text["mentioned_list"] = list(self.mention)
+            if users:
+                text["mentioned_list"] = users
+            if mobiles:
+                text["mentioned_mobile_list"] = mobiles
             return {"msgtype": "text", "text": text}
         head = f"**{subject}**\n" if subject else ""
-        tags = "".join(f"<@{m}>" for m in self.mention if m != "@all")
+        tags = "".join(f"<@{m}>" for m in users if m != "@all")
         tail = f'\n<font color="comment">{_footer(message)}</font>'
         tail += f"\n{tags}" if tags else ""
         room = max(limit - len(tail.encode("utf-8")), limit // 2)
@@ -246,9 +290,13 @@ class WebhookChannel:
 
     def _dingtalk(self, message: Message, subject: str) -> dict[str, Any]:
         title = subject or (message.text.strip().splitlines() or [message.key])[0][:64]
-        users = [m for m in self.mention if m != "@all"]
-        at = {"atUserIds": users, "isAtAll": "@all" in self.mention}
-        tags = "".join(f" @{m}" for m in users)  # DingTalk shows a mention only in the text
+        named, mobiles = self._mentions(message)
+        users = [m for m in named if m != "@all"]
+        at: dict[str, Any] = {"atUserIds": users, "isAtAll": "@all" in named}
+        if mobiles:
+            at["atMobiles"] = mobiles
+        # DingTalk shows a mention only where the text names it.
+        tags = "".join(f" @{m}" for m in (*users, *mobiles))
         if self.msgtype == "text":
             head = f"{subject}\n" if subject else ""
             content = f"{head}{message.text}\n({_footer(message)}){tags}"
@@ -386,6 +434,37 @@ class WebhookChannel:
         return f"WebhookChannel({self._name!r}, preset={self.preset!r}, {self._where!r}{signed})"
 
 
+#: What a person's entry in ``people`` may give.
+_PERSON_KEYS: Final = frozenset({"userid", "mobile"})
+
+
+def _people(value: object) -> dict[str, dict[str, str]]:
+    """``people`` checked: person id -> ``{"userid": …, "mobile": …}`` (either or both)."""
+    if not isinstance(value, Mapping):
+        raise InvalidArgument("must be a table of person = {userid, mobile}", argument="people")
+    checked: dict[str, dict[str, str]] = {}
+    for person, how in value.items():
+        if not isinstance(person, str) or not person.strip():
+            raise InvalidArgument("a person's id must be a non-empty string", argument="people")
+        where = f"people.{person}"
+        if not isinstance(how, Mapping) or not how:
+            raise InvalidArgument("must be a table with userid, mobile or both", argument=where)
+        unknown = sorted(str(k) for k in set(how) - _PERSON_KEYS)
+        if unknown:
+            raise InvalidArgument("unknown key", argument=f"{where}.{unknown[0]}")
+        for key, text in how.items():
+            if not isinstance(text, str) or not text.strip() or not text.isprintable():
+                raise InvalidArgument("must be a non-empty string", argument=f"{where}.{key}")
+        mobile = how.get("mobile")
+        if mobile is not None and not _MOBILE.fullmatch(mobile):
+            raise InvalidArgument(
+                "must be a phone number (digits, an optional leading +)",
+                argument=f"{where}.mobile",
+            )
+        checked[person] = {k: how[k] for k in sorted(how)}
+    return checked
+
+
 def _fail(kind: type[ChannelError], text: str) -> NoReturn:
     raise kind(text)
 
@@ -396,7 +475,7 @@ def _retry_after(value: str | None, now: datetime) -> timedelta | None:
         return None
     value = value.strip()
     wait: timedelta
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit takes it, int() does not
         wait = timedelta(seconds=int(value[:9]))
     else:
         try:

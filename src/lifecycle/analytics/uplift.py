@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle._display import html_table, one_line, pandas
+from lifecycle.errors import DataError, InvalidArgument
 from lifecycle.reasons import Reason, Skipped
 
 __all__ = ["Uplift", "UpliftMetric", "fisher_exact", "student_t_sf", "uplift"]
@@ -306,9 +307,12 @@ class Uplift:
 
 
 def _floats(values: Sequence[float] | npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
-    out = np.asarray(values, dtype=np.float64).ravel()
+    try:
+        out = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise DataError("must be numbers, one per customer", column=name) from None
     if not np.all(np.isfinite(out)) or np.any(out < 0):
-        raise ValueError(f"{name} must be finite and >= 0")
+        raise DataError("must be finite and >= 0", column=name)
     return out
 
 
@@ -332,16 +336,17 @@ def uplift(
     so its interval is trustworthy only with groups of some hundreds (see docs/experiments.md).
 
     Raises:
-        ValueError: an empty group, negative or non-finite values, or ``alpha`` outside (0, 1).
+        DataError: an empty group, or values that are not finite numbers >= 0.
+        InvalidArgument: ``alpha`` outside (0, 1).
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise InvalidArgument(f"must be in (0, 1), got {alpha!r}", argument="alpha")
     to, tr = _floats(treated_orders, "treated_orders"), _floats(treated_revenue, "treated_revenue")
     co, cr = _floats(control_orders, "control_orders"), _floats(control_revenue, "control_revenue")
     if to.size != tr.size or co.size != cr.size:
-        raise ValueError("orders and revenue must give one value per customer")
+        raise DataError("orders and revenue must give one value per customer")
     if to.size == 0 or co.size == 0:
-        raise ValueError("each group needs at least one customer")
+        raise DataError("each group needs at least one customer")
     n1, n2 = int(to.size), int(co.size)
     x1, x2 = int((to > 0).sum()), int((co > 0).sum())
     metrics = (
