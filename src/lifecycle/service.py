@@ -27,6 +27,8 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters._urls import is_server_url
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
+from lifecycle.analytics.batch import BatchAssessment
+from lifecycle.analytics.batch import assess_all as batch_assess_all
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
 from lifecycle.cadence.planner import Plan, plan_records
 from lifecycle.clock import Clock, SystemClock
@@ -526,6 +528,44 @@ class Lifecycle:
             self.store.put_snapshots(refreshed)
         out.sort()
         return out
+
+    def assess_all(self, at: datetime | None = None) -> BatchAssessment:
+        """Every stored customer's stage and status at ``at`` (default: the clock's now), as
+        arrays in customer-id order.
+
+        Equal, customer by customer, to :meth:`assess`, and stores nothing. A customer whose
+        stored snapshot holds at ``at`` is answered by it (the snapshot is the assessment kept
+        when their events were recorded); the others are decided together by the batch path
+        (:func:`lifecycle.analytics.assess_all`) on their histories and those of the customers
+        they referred, or, with a fitted value model, one by one as :meth:`assess` decides.
+        Customers whose history cannot be read are left out and listed in ``skipped``.
+        """
+        now = self._now(at)
+        ids = sorted(self.store.customer_ids())
+        decided: list[tuple[str, Stage, Status | None]] = [
+            (s.customer_id, s.stage, s.status) for s in self.store.snapshots(holding_at=now)
+        ]
+        held = {cid for cid, _, _ in decided}
+        skipped: list[Skipped] = []
+        for chunk in _chunked([c for c in ids if c not in held], 20_000):
+            decided += self._assessed_apart(chunk, now, skipped)
+        return BatchAssessment.of_parts(decided, now, skipped)
+
+    def _assessed_apart(
+        self, customer_ids: Sequence[str], now: datetime, skipped: list[Skipped]
+    ) -> list[tuple[str, Stage, Status | None]]:
+        """(customer id, stage, status) of customers no snapshot answers for at ``now``."""
+        if self.model is not None:  # the status reads the model: one customer at a time
+            records = read_records(
+                self.store, customer_ids, self.policy, now, model=self.model, skipped=skipped
+            )
+            return [(cid, *stage_and_status_of(r)[:2]) for cid, r in records.items()]
+        histories = read_histories(self.store, customer_ids, skipped)
+        referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
+        others = self.store.histories(referred - histories.keys())
+        events = [e for h in (*histories.values(), *others.values()) for e in h]
+        batch = batch_assess_all(events, self.policy, now)
+        return [(cid, *batch.of(cid)) for cid in histories]
 
     # -- follow-ups ---------------------------------------------------------------------------
 
