@@ -380,8 +380,11 @@ class Lifecycle:
         Referrers join ``versions`` so that a concurrent change to them is caught too.
         """
         now = to_utc(self.clock.now())
+        # The referrals of every customer in one read of those they referred.
+        converted = self._conversions(histories, now, histories)
         out = [
-            self._snapshot(cid, hist, now, histories, len(hist)) for cid, hist in histories.items()
+            self._snapshot(cid, hist, now, histories, len(hist), converted.get(cid, {}))
+            for cid, hist in histories.items()
         ]
         referrers = {
             ref
@@ -389,9 +392,11 @@ class Lifecycle:
             for ref in refs
             if ref not in histories and ref not in versions
         }
-        for ref, hist in sorted(self.store.histories(referrers).items()):
+        others = dict(sorted(self.store.histories(referrers).items()))
+        converted = self._conversions(others, now, histories)
+        for ref, hist in others.items():
             versions[ref] = len(hist)
-            out.append(self._snapshot(ref, hist, now, histories, len(hist)))
+            out.append(self._snapshot(ref, hist, now, histories, len(hist), converted.get(ref, {})))
         return out
 
     def _snapshot(
@@ -401,10 +406,13 @@ class Lifecycle:
         now: datetime,
         pending: dict[str, tuple[Event, ...]] | None,
         version: int,
+        referrals: Mapping[str, datetime] | None = None,
     ) -> Snapshot:
         """The customer's stage and status as stored (without reasons, tier or points), and
-        the fold of their history when it holds no event after ``now`` (its state)."""
-        referrals = self._referrals(history, now, pending)
+        the fold of their history when it holds no event after ``now`` (its state).
+        ``referrals``: the conversions of the customers they referred, when already read."""
+        if referrals is None:
+            referrals = self._referrals(history, now, pending)
         record = CustomerRecord(
             customer_id, history, self.policy, now, referrals=referrals, model=self.model
         )
