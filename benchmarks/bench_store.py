@@ -99,7 +99,13 @@ def opened(backend: str, folder: Path, name: str, **kw: Any) -> Iterator[lc.Life
 
 
 def measure(
-    backend: str, folder: Path, customers: int, runs: int, probes: int, ticks: int
+    backend: str,
+    folder: Path,
+    customers: int,
+    runs: int,
+    probes: int,
+    ticks: int,
+    dispatching: bool = True,
 ) -> tuple[int, list[float], float, float, float, float, int]:
     """Record the shop into ``runs`` fresh stores (the seconds of each); on the last, the median
     ``assess`` over ``probes`` customers, the first dispatch (plans everyone, sends what is
@@ -133,6 +139,8 @@ def measure(
             everyone = shop.assess_all()
             assess_all = time.perf_counter() - start
             assert len(everyone) == customers
+            if not dispatching:
+                return len(data.events), times, statistics.median(costs), assess_all, 0, 0, 0
             start = time.perf_counter()
             first = shop.dispatch()
             first_tick = time.perf_counter() - start
@@ -162,6 +170,9 @@ def main() -> int:
     )
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--ticks", type=int, default=5)
+    parser.add_argument(
+        "--no-dispatch", action="store_true", help="time ingest and assessment only"
+    )
     parser.add_argument("--file", type=Path, help="a SQLite file to build once and keep")
     parser.add_argument("--customers", type=int, default=1_000_000)
     args = parser.parse_args()
@@ -175,7 +186,13 @@ def main() -> int:
         for size in (int(s) for s in args.sizes.split(",")):
             for backend in args.backends.split(","):
                 n, times, assess, assess_all, first, tick, sent = measure(
-                    backend, folder, size, args.runs if size <= 5000 else 1, args.probes, args.ticks
+                    backend,
+                    folder,
+                    size,
+                    args.runs if size <= 5000 else 1,
+                    args.probes,
+                    args.ticks,
+                    not args.no_dispatch,
                 )
                 median, best = statistics.median(times), min(times)
                 print(
