@@ -68,6 +68,7 @@ from lifecycle.errors import (
     DataError,
     ErasureIncomplete,
     ImportFailed,
+    InDoubtChannelError,
     InsufficientPoints,
     InvalidArgument,
     InvalidEvent,
@@ -75,6 +76,7 @@ from lifecycle.errors import (
     MissingExtra,
     ModelError,
     NotFound,
+    OwnerRuleBroken,
     PermanentChannelError,
     PolicyError,
     StoreError,
@@ -103,6 +105,7 @@ from lifecycle.events import (
     OrderRefunded,
     OrderShipped,
     OwnerAssigned,
+    OwnerProtected,
     PartnershipEnded,
     PartnershipSigned,
     PointsRedeemed,
@@ -114,6 +117,7 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
+from lifecycle.experiments import Enrolment
 from lifecycle.loyalty import (
     DowngradeWarning,
     ExpiringPoints,
@@ -162,7 +166,7 @@ from lifecycle.policy import (
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
-from lifecycle.report import ShopReport, shop_report
+from lifecycle.report import OwnerReport, OwnerResult, ShopReport, owner_report, shop_report
 from lifecycle.serde import (
     SCHEMA_VERSION,
     event_body,
@@ -183,6 +187,7 @@ from lifecycle.stages import (
 )
 from lifecycle.status import AliveModel, StatusAssessment, assess_status
 from lifecycle.vocabulary import CONTACT_CHANNELS, Job, Purpose, Stage, Status, TierMove
+from lifecycle.whatif import PolicyComparison, PolicyDifference, RuleMessages, compare_policies
 
 __all__ = [
     "CONTACT_CHANNELS",
@@ -226,6 +231,7 @@ __all__ = [
     "DowngradeStep",
     "DowngradeWarning",
     "Engaged",
+    "Enrolment",
     "ErasureIncomplete",
     "Event",
     "EventTrigger",
@@ -238,6 +244,7 @@ __all__ = [
     "Held",
     "Hold",
     "ImportFailed",
+    "InDoubtChannelError",
     "InsufficientPoints",
     "InvalidArgument",
     "InvalidEvent",
@@ -268,6 +275,10 @@ __all__ = [
     "OwnerChanges",
     "OwnerDecision",
     "OwnerPolicy",
+    "OwnerProtected",
+    "OwnerReport",
+    "OwnerResult",
+    "OwnerRuleBroken",
     "Ownership",
     "PartnershipEnded",
     "PartnershipSigned",
@@ -284,6 +295,8 @@ __all__ = [
     "PointsRedeemed",
     "PointsStatement",
     "Policy",
+    "PolicyComparison",
+    "PolicyDifference",
     "PolicyError",
     "PoolSweep",
     "PoolWarning",
@@ -300,6 +313,7 @@ __all__ = [
     "ReturnedToPool",
     "ReviewPosted",
     "Rule",
+    "RuleMessages",
     "SendResult",
     "SequenceStart",
     "SequenceStep",
@@ -343,6 +357,7 @@ __all__ = [
     "assess_status",
     "assess_tier",
     "check_loyalty",
+    "compare_policies",
     "event_body",
     "event_from_body",
     "event_from_dict",
@@ -352,6 +367,7 @@ __all__ = [
     "first_valid_order_at",
     "in_doubt",
     "owner_book",
+    "owner_report",
     "ownership",
     "plan_customer",
     "plan_customers",
