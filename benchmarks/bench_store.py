@@ -2,13 +2,18 @@
 
 Run: .venv/bin/python benchmarks/bench_store.py [--sizes 5000,100000]
          [--backends sqlite,postgresql,mariadb] [--runs 3] [--probes 200] [--ticks 5]
+         [--file /tmp/shop1m.db --customers 1000000]
 
 Prints the machine and how fast it runs at the moment (a reference loop: about 0.37 s when the
 host is quiet, up to 0.6 s when it is busy), then for each size and store: events recorded per
 second into a fresh store (one batch, one transaction, snapshots included; the median and the
 best of ``--runs`` runs up to 5,000 customers, one run above), the median cost of one
-``assess``, the first dispatch (it plans every customer into the outbox and sends what is due)
-and the median dispatch tick a minute apart with nothing new. The servers are those of the
+``assess``, ``assess_all`` (every customer's stage and status at once), the first dispatch (it
+plans every customer into the outbox and sends what is due) and the median dispatch tick a
+minute apart with nothing new. With ``--file``, the SQLite file of the synthetic shop of
+``--customers`` customers (seed 1) is built there once, batch by batch, and kept for later runs;
+the run then times ``assess_all`` on it, at the shop's end (the snapshots hold) and a day later
+(those of customers whose status or stage time alone changes do not). The servers are those of the
 tests (LIFECYCLE_TEST_POSTGRES, LIFECYCLE_TEST_MARIADB), with their default settings; the
 SQLite file is synchronous=FULL, the default.
 """
@@ -16,6 +21,7 @@ SQLite file is synchronous=FULL, the default.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -93,8 +99,14 @@ def opened(backend: str, folder: Path, name: str, **kw: Any) -> Iterator[lc.Life
 
 
 def measure(
-    backend: str, folder: Path, customers: int, runs: int, probes: int, ticks: int
-) -> tuple[int, list[float], float, float, float, int]:
+    backend: str,
+    folder: Path,
+    customers: int,
+    runs: int,
+    probes: int,
+    ticks: int,
+    dispatching: bool = True,
+) -> tuple[int, list[float], float, float, float, float, int]:
     """Record the shop into ``runs`` fresh stores (the seconds of each); on the last, the median
     ``assess`` over ``probes`` customers, the first dispatch (plans everyone, sends what is
     due) and the median dispatch tick a minute apart with nothing new."""
@@ -124,6 +136,12 @@ def measure(
                 shop.assess(cid)
                 costs.append(time.perf_counter() - start)
             start = time.perf_counter()
+            everyone = shop.assess_all()
+            assess_all = time.perf_counter() - start
+            assert len(everyone) == customers
+            if not dispatching:
+                return len(data.events), times, statistics.median(costs), assess_all, 0, 0, 0
+            start = time.perf_counter()
             first = shop.dispatch()
             first_tick = time.perf_counter() - start
             shop.dispatch(data.as_of + timedelta(minutes=1))  # re-plans those just contacted
@@ -136,6 +154,7 @@ def measure(
         len(data.events),
         times,
         statistics.median(costs),
+        assess_all,
         first_tick,
         statistics.median(tick_times),
         len(first.sent),
@@ -151,26 +170,82 @@ def main() -> int:
     )
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--ticks", type=int, default=5)
+    parser.add_argument(
+        "--no-dispatch", action="store_true", help="time ingest and assessment only"
+    )
+    parser.add_argument("--file", type=Path, help="a SQLite file to build once and keep")
+    parser.add_argument("--customers", type=int, default=1_000_000)
     args = parser.parse_args()
     print(f"machine: {machine()}; reference loop {reference_loop():.2f} s", flush=True)
+    if args.file is not None:
+        assess_all_of(args.file, args.customers)
+        print(f"reference loop {reference_loop():.2f} s")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for size in (int(s) for s in args.sizes.split(",")):
             for backend in args.backends.split(","):
-                n, times, assess, first, tick, sent = measure(
-                    backend, folder, size, args.runs if size <= 5000 else 1, args.probes, args.ticks
+                n, times, assess, assess_all, first, tick, sent = measure(
+                    backend,
+                    folder,
+                    size,
+                    args.runs if size <= 5000 else 1,
+                    args.probes,
+                    args.ticks,
+                    not args.no_dispatch,
                 )
                 median, best = statistics.median(times), min(times)
                 print(
                     f"{backend:<10} {size:>7,} customers {n:>9,} events  "
                     f"ingest {n / median:>7,.0f} events/s (median of {len(times)}, best "
-                    f"{n / best:,.0f})  assess {assess * 1e3:5.2f} ms  first dispatch "
+                    f"{n / best:,.0f})  assess {assess * 1e3:5.2f} ms  "
+                    f"assess_all {assess_all:6.2f} s  first dispatch "
                     f"{first:6.2f} s ({sent:,} sent)  idle tick {tick * 1e3:7.1f} ms",
                     flush=True,
                 )
     print(f"reference loop {reference_loop():.2f} s")
     drop_schemas(args.backends.split(","))
     return 0
+
+
+def build_once(path: Path, customers: int) -> None:
+    """The synthetic shop of ``customers`` customers in a SQLite file at ``path``, recorded
+    100,000 customers a batch (kept: later runs reuse it)."""
+    if path.exists():
+        return
+    started = time.perf_counter()
+    gc.disable()  # millions of events: a full collection would walk them again and again
+    data = synthetic_shop(customers, seed=1)
+    by_customer: dict[str, list[lc.Event]] = {}
+    for e in data.events:
+        by_customer.setdefault(e.customer_id, []).append(e)
+    gc.enable()
+    ids = list(data.customer_ids)
+    part = path.with_suffix(".part")
+    part.unlink(missing_ok=True)
+    policy = lc.Policy(timezone=data.timezone)
+    with lc.Lifecycle.open(part, clock=lc.FixedClock(data.as_of), policy=policy) as shop:
+        for i in range(0, len(ids), 100_000):
+            shop.record([e for c in ids[i : i + 100_000] for e in by_customer[c]])
+    part.rename(path)
+    print(f"built {path} ({len(data.events):,} events) in {time.perf_counter() - started:.0f} s")
+
+
+def assess_all_of(path: Path, customers: int) -> None:
+    """Time ``assess_all`` on the shop's file: at its end, and a day later."""
+    build_once(path, customers)
+    one = synthetic_shop(1, seed=1)  # every synthetic shop ends at the same instant
+    end, policy = one.as_of, lc.Policy(timezone=one.timezone)
+    with lc.Lifecycle.open(path, clock=lc.FixedClock(end), policy=policy) as shop:
+        for at in (end, end + timedelta(days=1)):
+            start = time.perf_counter()
+            batch = shop.assess_all(at)
+            took = time.perf_counter() - start
+            print(
+                f"sqlite assess_all {len(batch):>9,} customers at {at:%Y-%m-%d %H:%M}  "
+                f"{took:6.2f} s = {len(batch) / took:>9,.0f} customers/s",
+                flush=True,
+            )
 
 
 def drop_schemas(backends: list[str]) -> None:

@@ -378,3 +378,67 @@ def test_a_version_2_outbox_moves_its_texts_and_attempt_notes_into_typed_fields(
     assert (gone.text_en, dict(gone.payload)) == ("", {})
     assert list(store.planning_due(datetime(2026, 5, 1, tzinfo=UTC))) == ["c1"]
     store.close()
+
+
+def _indexes(path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+        return sorted((name, " ".join(sql.split())) for name, sql in rows)
+    finally:
+        db.close()
+
+
+def test_a_bulk_batch_builds_the_customer_indexes_again_and_reads_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch as large as the table goes in without the customer indexes, which are built
+    once afterwards: the file then has the indexes a new file has, and reads the same."""
+    import lifecycle.adapters.sqlite as sqlite_store
+
+    SQLiteStore(tmp_path / "fresh.db").close()
+    expected = _indexes(tmp_path / "fresh.db")
+    monkeypatch.setattr(sqlite_store, "_BULK_EVENTS", 10)
+    events = [_paid(f"c{i % 7}", i) for i in range(60)]
+    with lc.Lifecycle.open(tmp_path / "bulk.db", clock=lc.FixedClock(T0)) as shop:
+        assert shop.record(events[:40]).recorded == 40  # into an empty table: bulk
+        assert shop.record(events[40:]).recorded == 20  # smaller than the table: row by row
+        histories = {cid: shop.history(cid) for cid in shop.store.customer_ids()}
+    assert _indexes(tmp_path / "bulk.db") == expected
+    with lc.Lifecycle.open(tmp_path / "rows.db", clock=lc.FixedClock(T0)) as other:
+        monkeypatch.setattr(sqlite_store, "_BULK_EVENTS", 10**9)
+        other.record(events)
+        assert {cid: other.history(cid) for cid in other.store.customer_ids()} == histories
+
+
+def test_a_bulk_batch_with_a_taken_id_is_refused_and_keeps_the_indexes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lifecycle.adapters.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_BULK_EVENTS", 5)
+    path = tmp_path / "shop.db"
+    store = SQLiteStore(path)
+    try:
+        first = [_paid("c1", i) for i in range(3)]
+        assert store.append(first) == 3
+        clash = lc.OrderPaid(
+            customer_id="c2",  # another customer's event under a taken id
+            at=T0,
+            order_id="x",
+            amount=Decimal("1.00"),
+            currency="CNY",
+            event_id=first[0].event_id,
+        )
+        with pytest.raises(lc.ConflictingEvent):
+            store.append([clash, *(_paid("c2", i) for i in range(10))])
+        assert store.histories(["c1", "c2"]) == {"c1": tuple(first)}
+        again = [*(_paid("c3", i) for i in range(10)), first[1]]  # a repeat: skipped
+        assert store.append(again) == 10
+    finally:
+        store.close()
+    fresh = tmp_path / "fresh.db"
+    SQLiteStore(fresh).close()
+    assert _indexes(path) == _indexes(fresh)

@@ -201,7 +201,17 @@ class Ledger:
         self.event_ids.add(event.event_id)
         if self.first_seen is None:
             self.first_seen = event
-        match event:
+        match event:  # the commonest kinds first: each case is a type test
+            case OrderPlaced() | OrderPaid():
+                self._apply_order(event)
+            case OrderShipped(order_id=oid):
+                state = self._order(oid)
+                state.shipped = state.shipped or event
+            case OrderDelivered(order_id=oid):
+                state = self._order(oid)
+                state.delivered = state.delivered or event
+            case OrderCancelled() | OrderRefunded():
+                self._apply_order(event)
             case CustomerRegistered(profile=p) | ProfileUpdated(profile=p):
                 self.profile = self.profile.merge(p)
                 if isinstance(event, CustomerRegistered):
@@ -217,14 +227,6 @@ class Ledger:
                 self.engagements.append(event)
                 if kind in self.policy.stage.prospect_engagements:
                     self.engagement = event
-            case OrderPlaced() | OrderPaid() | OrderCancelled() | OrderRefunded():
-                self._apply_order(event)
-            case OrderShipped(order_id=oid):
-                state = self._order(oid)
-                state.shipped = state.shipped or event
-            case OrderDelivered(order_id=oid):
-                state = self._order(oid)
-                state.delivered = state.delivered or event
             case FeedbackGiven(kind="nps"):
                 self.latest_nps = event
             case ReviewPosted(rating=rating):

@@ -28,6 +28,8 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters._urls import is_server_url
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
+from lifecycle.analytics.batch import BatchAssessment
+from lifecycle.analytics.batch import assess_all as batch_assess_all
 from lifecycle.analytics.uplift import Uplift
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
 from lifecycle.cadence.planner import Plan, plan_records
@@ -453,8 +455,11 @@ class Lifecycle:
         Referrers join ``versions`` so that a concurrent change to them is caught too.
         """
         now = to_utc(self.clock.now())
+        # The referrals of every customer in one read of those they referred.
+        converted = self._conversions(histories, now, histories)
         out = [
-            self._snapshot(cid, hist, now, histories, len(hist)) for cid, hist in histories.items()
+            self._snapshot(cid, hist, now, histories, len(hist), converted.get(cid, {}))
+            for cid, hist in histories.items()
         ]
         referrers = {
             ref
@@ -462,9 +467,11 @@ class Lifecycle:
             for ref in refs
             if ref not in histories and ref not in versions
         }
-        for ref, hist in sorted(self.store.histories(referrers).items()):
+        others = dict(sorted(self.store.histories(referrers).items()))
+        converted = self._conversions(others, now, histories)
+        for ref, hist in others.items():
             versions[ref] = len(hist)
-            out.append(self._snapshot(ref, hist, now, histories, len(hist)))
+            out.append(self._snapshot(ref, hist, now, histories, len(hist), converted.get(ref, {})))
         return out
 
     def _snapshot(
@@ -474,10 +481,13 @@ class Lifecycle:
         now: datetime,
         pending: dict[str, tuple[Event, ...]] | None,
         version: int,
+        referrals: Mapping[str, datetime] | None = None,
     ) -> Snapshot:
         """The customer's stage and status as stored (without reasons, tier or points), and
-        the fold of their history when it holds no event after ``now`` (its state)."""
-        referrals = self._referrals(history, now, pending)
+        the fold of their history when it holds no event after ``now`` (its state).
+        ``referrals``: the conversions of the customers they referred, when already read."""
+        if referrals is None:
+            referrals = self._referrals(history, now, pending)
         record = CustomerRecord(
             customer_id, history, self.policy, now, referrals=referrals, model=self.model
         )
@@ -542,10 +552,14 @@ class Lifecycle:
             NotFound: the customer has no events.
         """
         now = self._now(at)
-        record = read_records(self.store, [customer_id], self.policy, now, model=self.model)
-        if customer_id not in record:
-            raise NotFound(customer_id)
-        return assess_record(record[customer_id])
+        # The fold and the loyalty replays of a long history make many objects that all stay
+        # alive until the end: a full collection in between would walk them (and every event
+        # held) for nothing, and the cost of one assessment would grow faster than its history.
+        with collector_paused():
+            record = read_records(self.store, [customer_id], self.policy, now, model=self.model)
+            if customer_id not in record:
+                raise NotFound(customer_id)
+            return assess_record(record[customer_id])
 
     def history(self, customer_id: str) -> tuple[Event, ...]:
         """The customer's events in replay order (time, then kind, then id)."""
@@ -601,6 +615,45 @@ class Lifecycle:
             self.store.put_snapshots(refreshed)
         out.sort()
         return out
+
+    def assess_all(self, at: datetime | None = None) -> BatchAssessment:
+        """Every stored customer's stage and status at ``at`` (default: the clock's now), as
+        arrays in customer-id order.
+
+        Equal, customer by customer, to :meth:`assess`, and stores nothing. A customer whose
+        stored snapshot holds at ``at`` is answered by it (the snapshot is the assessment kept
+        when their events were recorded); the others are decided together by the batch path
+        (:func:`lifecycle.analytics.assess_all`) on their histories and those of the customers
+        they referred, or, with a fitted value model, one by one as :meth:`assess` decides.
+        Customers whose history cannot be read are left out and listed in ``skipped``.
+        """
+        now = self._now(at)
+        with collector_paused():  # a row per customer, all alive to the end: nothing to collect
+            ids = sorted(self.store.customer_ids())
+            decided: list[tuple[str, Stage, Status | None]] = [
+                (s.customer_id, s.stage, s.status) for s in self.store.snapshots(holding_at=now)
+            ]
+            held = {cid for cid, _, _ in decided}
+            skipped: list[Skipped] = []
+            for chunk in _chunked([c for c in ids if c not in held], 20_000):
+                decided += self._assessed_apart(chunk, now, skipped)
+            return BatchAssessment.of_parts(decided, now, skipped)
+
+    def _assessed_apart(
+        self, customer_ids: Sequence[str], now: datetime, skipped: list[Skipped]
+    ) -> list[tuple[str, Stage, Status | None]]:
+        """(customer id, stage, status) of customers no snapshot answers for at ``now``."""
+        if self.model is not None:  # the status reads the model: one customer at a time
+            records = read_records(
+                self.store, customer_ids, self.policy, now, model=self.model, skipped=skipped
+            )
+            return [(cid, *stage_and_status_of(r)[:2]) for cid, r in records.items()]
+        histories = read_histories(self.store, customer_ids, skipped)
+        referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
+        others = self.store.histories(referred - histories.keys())
+        events = [e for h in (*histories.values(), *others.values()) for e in h]
+        batch = batch_assess_all(events, self.policy, now)
+        return [(cid, *batch.of(cid)) for cid in histories]
 
     # -- follow-ups ---------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from lifecycle.events import (
 )
 from lifecycle.loyalty import assess_tier
 from lifecycle.policy import Policy, StagePolicy
+from lifecycle.reasons import Skipped
 from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
 from lifecycle.vocabulary import Stage, Status
 
@@ -69,6 +70,8 @@ class BatchAssessment:
         status: indices into :data:`STATUS_CODES` (0 = no status yet).
         as_of: the instant assessed.
         tier: loyalty tier keys, when asked for.
+        skipped: customers left out because their history could not be read (a store's
+            batch assessment; see ``Lifecycle.assess_all``).
     """
 
     customer_id: npt.NDArray[Any]
@@ -77,6 +80,26 @@ class BatchAssessment:
     as_of: datetime
     tier: npt.NDArray[Any] | None = None
     """Each customer's loyalty tier key (``None`` when not asked for)."""
+    skipped: tuple[Skipped, ...] = ()
+
+    @classmethod
+    def of_parts(
+        cls,
+        decided: Iterable[tuple[str, Stage, Status | None]],
+        as_of: datetime,
+        skipped: Iterable[Skipped] = (),
+    ) -> BatchAssessment:
+        """The batch of customers decided apart, each as (customer id, stage, status): put in
+        customer-id order, in the codes of :data:`STATUS_CODES`."""
+        rows = sorted(decided, key=lambda r: r[0])
+        code = {s: i for i, s in enumerate(STATUS_CODES)}
+        return cls(
+            customer_id=np.array([r[0] for r in rows], dtype=object),
+            stage=np.array([int(r[1]) for r in rows], dtype=np.int8),
+            status=np.array([code[r[2]] for r in rows], dtype=np.int8),
+            as_of=as_of,
+            skipped=tuple(sorted(skipped, key=lambda k: k.customer_id)),
+        )
 
     def __len__(self) -> int:
         return len(self.customer_id)
