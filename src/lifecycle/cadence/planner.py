@@ -8,15 +8,16 @@ sent, so planning twice (or after sending) never duplicates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 import attrs
 
 from lifecycle._display import field_table, html_table, one_line, pandas
-from lifecycle._time import require_aware, to_utc
+from lifecycle._ledger import customer_zone
+from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.assessment import referral_conversions
-from lifecycle.cadence.contact import next_allowed
+from lifecycle.cadence.contact import first_instant_at, next_allowed
 from lifecycle.cadence.gate import (
     Hold,
     Outcome,
@@ -26,6 +27,7 @@ from lifecycle.cadence.gate import (
     hold_reason,
     stamp,
 )
+from lifecycle.cadence.reach import reach
 from lifecycle.cadence.rules import CadenceRule, Occurrence
 from lifecycle.errors import UsageError
 from lifecycle.events import Event
@@ -40,10 +42,12 @@ __all__ = [
     "Held",
     "Plan",
     "follow_up_key",
+    "plan_bulk",
     "plan_customer",
     "plan_customers",
     "plan_facts",
     "plan_records",
+    "replan_at",
 ]
 
 
@@ -230,6 +234,12 @@ class Plan:
 def stopped_reason(stopped: Reason) -> Reason:
     """A rule's stop condition as the reason a follow-up is held: ``cadence.stopped.<what>``."""
     return attrs.evolve(stopped, code="cadence.stopped." + stopped.code.rsplit(".", 1)[-1])
+
+
+def replan_at(end: datetime, tz: tzinfo) -> datetime:
+    """The customer's midnight after ``end`` (in zone ``tz``): the latest instant a plan made
+    up to ``end`` is good for, since days passing move stages, status, tiers and dates."""
+    return first_instant_at(local_date(end, tz) + timedelta(days=1), time(0), tz)
 
 
 def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
@@ -499,7 +509,7 @@ def plan_facts(
     window shows past the horizon go into :attr:`Plan.next_due`."""
     planner = _Planner(facts, facts.policy, horizon)
     planner.run(facts.policy.cadence.rules if rules is None else rules)
-    planner.coming(facts.day_end(facts.day(planner.end)))
+    planner.coming(replan_at(planner.end, facts.tz))
     assert planner.upcoming is not None  # the midnight after the horizon is always later
     return Plan(
         due=tuple(planner.due),
@@ -530,9 +540,26 @@ def plan_customers(
     now = to_utc(require_aware(now, "now"))
     if referrals is None:
         referrals = referral_conversions(histories, policy, now)
+    return _plan_some(
+        histories, sorted(histories), policy, now, horizon, model, referrals, lookahead
+    )
+
+
+def _plan_some(
+    histories: Mapping[str, Sequence[Event]],
+    ids: Iterable[str],
+    policy: Policy,
+    now: datetime,
+    horizon: timedelta,
+    model: AliveModel | None,
+    referrals: Mapping[str, Mapping[str, datetime]],
+    lookahead: timedelta,
+) -> Plan:
+    """The reference planner for the customers of ``ids``: a record each, then
+    :func:`plan_records`."""
     records: list[CustomerRecord] = []
     skipped: list[Skipped] = []
-    for cid in sorted(histories):
+    for cid in ids:
         try:
             records.append(
                 CustomerRecord(
@@ -589,3 +616,58 @@ def plan_records(
     return Plan(
         due=tuple(due), held=tuple(held), as_of=at, next_due=upcoming, skipped=tuple(skipped)
     )
+
+
+def plan_bulk(
+    histories: Mapping[str, Sequence[Event]],
+    policy: Policy,
+    now: datetime,
+    *,
+    horizon: timedelta = timedelta(0),
+    model: AliveModel | None = None,
+    referrals: Mapping[str, Mapping[str, datetime]] | None = None,
+    lookahead: timedelta = timedelta(0),
+) -> Plan:
+    """:func:`plan_customers` for a large shop: the same plan, in a fraction of the time.
+
+    Bounds worked out for the whole shop at once with array arithmetic
+    (:mod:`lifecycle.cadence.reach`) pick the customers some rule may give a follow-up due by
+    the horizon (or held back within the lookback); those are planned by
+    :func:`plan_customers`' own code. Every other customer has nothing due and nothing held,
+    and :attr:`Plan.next_due` gives them their midnight after the horizon, as the
+    reference planner does. Unlike :func:`plan_customers`, a customer no rule reaches is not
+    folded, so a history that cannot be folded is reported in :attr:`Plan.skipped` only for
+    a customer some rule reaches.
+    """
+    now = to_utc(require_aware(now, "now"))
+    if referrals is None:
+        referrals = referral_conversions(histories, policy, now)
+    ids = sorted(histories)
+    end = now + horizon + lookahead
+    hit, zones = reach(
+        histories,
+        policy,
+        now,
+        ids=ids,
+        rules=policy.cadence.rules,
+        referrals=referrals,
+        end=end,
+        model=model,
+    )
+    reached = [cid for cid, h in zip(ids, hit.tolist(), strict=True) if h]
+    plan = _plan_some(histories, reached, policy, now, horizon, model, referrals, lookahead)
+    # The reference planner's next instant for a customer with nothing in the window.
+    plan_end = now + horizon
+    midnight: dict[tzinfo, datetime] = {}
+    shop = customer_zone((), policy)
+    upcoming: dict[str, datetime] = {}
+    for i, (cid, h) in enumerate(zip(ids, hit.tolist(), strict=True)):
+        if h:
+            continue
+        tz = zones.get(i, shop)
+        at = midnight.get(tz)
+        if at is None:
+            at = midnight[tz] = replan_at(plan_end, tz)
+        upcoming[cid] = at
+    upcoming.update(plan.next_due)
+    return attrs.evolve(plan, next_due=upcoming)
