@@ -185,6 +185,6 @@ def test_a_rule_as_code_reaches_everyone() -> None:
     policy = attrs.evolve(base, cadence=attrs.evolve(base.cadence, rules=(_HostRule(),)))
     bulk = plan_bulk(shop, policy, data.as_of)
     _same(plan_customers(shop, policy, data.as_of), bulk)
-    assert {f.customer_id for f in bulk.due} | {
-        h.follow_up.customer_id for h in bulk.held
-    } == set(shop)
+    assert {f.customer_id for f in bulk.due} | {h.follow_up.customer_id for h in bulk.held} == set(
+        shop
+    )

@@ -54,6 +54,7 @@ from lifecycle.cadence.planner import (
     FollowUp,
     Held,
     Plan,
+    plan_bulk,
     plan_customer,
     plan_customers,
 )
@@ -353,6 +354,7 @@ __all__ = [
     "in_doubt",
     "owner_book",
     "ownership",
+    "plan_bulk",
     "plan_customer",
     "plan_customers",
     "points_ledger",
