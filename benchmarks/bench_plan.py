@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     ids = sorted(histories)
-    hit, _ = reach(
+    hits, _ = reach(
         histories,
         policy,
         now,
@@ -73,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         end=now + day,
     )
     bounds = time.perf_counter() - started
+    hit = hits.any(axis=0)
     print(
         f"  of which bounds {bounds:.1f} s; reference planner for {hit.sum():,} customers "
-        f"({hit.mean():.1%})"
+        f"({hit.mean():.1%}), {hits.sum():,} (customer, rule) pairs"
     )
 
     if args.reference:

@@ -7,11 +7,12 @@ sent, so planning twice (or after sending) never duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 import attrs
+import numpy as np
 
 from lifecycle._display import field_table, html_table, one_line, pandas
 from lifecycle._ledger import customer_zone
@@ -554,9 +555,10 @@ def _plan_some(
     model: AliveModel | None,
     referrals: Mapping[str, Mapping[str, datetime]],
     lookahead: timedelta,
+    rules_of: Callable[[str], Sequence[CadenceRule] | None] = lambda _: None,
 ) -> Plan:
-    """The reference planner for the customers of ``ids``: a record each, then
-    :func:`plan_records`."""
+    """The reference planner for the customers of ``ids``: a record each, each planned with
+    the rules ``rules_of`` gives them (default: the policy's)."""
     records: list[CustomerRecord] = []
     skipped: list[Skipped] = []
     for cid in ids:
@@ -575,7 +577,7 @@ def _plan_some(
             )
         except Exception as e:  # reported in Plan.skipped, never swallowed
             skipped.append(Skipped.of(cid, e))
-    plan = plan_records(records, horizon=horizon, now=now)
+    plan = _plan_each(records, horizon, rules_of, now)
     if skipped:
         everyone = sorted([*skipped, *plan.skipped], key=lambda x: (x.customer_id, x.rule or ""))
         plan = attrs.evolve(plan, skipped=tuple(everyone))
@@ -593,6 +595,16 @@ def plan_records(
     by due time, then customer. ``now`` is the plan's instant when there is no record. A
     customer who cannot be planned is listed in :attr:`Plan.skipped` with the error, and
     everyone else is planned."""
+    return _plan_each(records, horizon, lambda _: rules, now)
+
+
+def _plan_each(
+    records: Iterable[CustomerRecord],
+    horizon: timedelta,
+    rules_of: Callable[[str], Sequence[CadenceRule] | None],
+    now: datetime | None,
+) -> Plan:
+    """:func:`plan_records`, planning each customer with the rules ``rules_of`` gives them."""
     due: list[FollowUp] = []
     held: list[Held] = []
     skipped: list[Skipped] = []
@@ -601,7 +613,7 @@ def plan_records(
     for record in sorted(records, key=lambda r: r.customer_id):
         at = record.now
         try:
-            p = plan_facts(record, horizon=horizon, rules=rules)
+            p = plan_facts(record, horizon=horizon, rules=rules_of(record.customer_id))
         except Exception as e:  # reported in Plan.skipped, never swallowed
             skipped.append(Skipped.of(record.customer_id, e))
             continue
@@ -635,16 +647,18 @@ def plan_bulk(
     the horizon (or held back within the lookback); those are planned by
     :func:`plan_customers`' own code. Every other customer has nothing due and nothing held,
     and :attr:`Plan.next_due` gives them their midnight after the horizon, as the
-    reference planner does. Unlike :func:`plan_customers`, a customer no rule reaches is not
-    folded, so a history that cannot be folded is reported in :attr:`Plan.skipped` only for
-    a customer some rule reaches.
+    reference planner does. Each customer reached is planned with the rules that may reach
+    them. Unlike :func:`plan_customers`, a customer no rule reaches is not folded, and a rule
+    is not run for a customer it cannot reach: a history that cannot be folded, or a rule
+    that fails whatever the window, is reported in :attr:`Plan.skipped` only for customers
+    (and rules) the bounds reach.
     """
     now = to_utc(require_aware(now, "now"))
     if referrals is None:
         referrals = referral_conversions(histories, policy, now)
     ids = sorted(histories)
     end = now + horizon + lookahead
-    hit, zones = reach(
+    hits, zones = reach(
         histories,
         policy,
         now,
@@ -654,8 +668,22 @@ def plan_bulk(
         end=end,
         model=model,
     )
-    reached = [cid for cid, h in zip(ids, hit.tolist(), strict=True) if h]
-    plan = _plan_some(histories, reached, policy, now, horizon, model, referrals, lookahead)
+    # Each customer reached is planned with the rules that reach them: a rule left out gives
+    # them nothing in the window (nor, with a lookahead, past it).
+    hit = hits.any(axis=0)
+    rules = policy.cadence.rules
+    subsets: dict[bytes, tuple[CadenceRule, ...]] = {}
+    rules_of: dict[str, tuple[CadenceRule, ...]] = {}
+    for i in np.flatnonzero(hit).tolist():
+        column = hits[:, i]
+        key = column.tobytes()
+        mine = subsets.get(key)
+        if mine is None:
+            mine = subsets[key] = tuple(r for r, h in zip(rules, column.tolist(), strict=True) if h)
+        rules_of[ids[i]] = mine
+    plan = _plan_some(
+        histories, list(rules_of), policy, now, horizon, model, referrals, lookahead, rules_of.get
+    )
     # The reference planner's next instant for a customer with nothing in the window.
     plan_end = now + horizon
     midnight: dict[tzinfo, datetime] = {}

@@ -582,23 +582,20 @@ def reach(
     end: datetime,
     model: AliveModel | None = None,
 ) -> tuple[npt.NDArray[np.bool_], dict[int, tzinfo]]:
-    """Whether some rule of ``rules`` may give each customer of ``ids`` (positions in the
-    array) an occurrence due by ``end`` and still valid after ``now`` less the lookback; and
-    the zones of the customers whose profiles name one."""
+    """Whether each rule of ``rules`` (rows) may give each customer of ``ids`` (columns) an
+    occurrence due by ``end`` and still valid after ``now`` less the lookback; and the zones
+    of the customers (by position) whose profiles name one."""
     now = to_utc(require_aware(now, "now"))
     cols = _Columns(ids, histories, referrals, now, policy)
     r = Reach(cols, policy, now, now - timedelta(days=policy.cadence.lookback_days), end)
-    hit = np.zeros(cols.n, dtype=bool)
-    for rule in rules:
-        if hit.all():
-            break
-        r.hit = np.zeros(cols.n, dtype=bool)
+    hits = np.zeros((len(rules), cols.n), dtype=bool)
+    for j, rule in enumerate(rules):
+        r.hit = hits[j]
         _rule_reach(r, rule, policy, model)
         stages = _stages_of(rule)
         if stages is not None:
             r.hit &= r.in_stages(stages)
-        hit |= r.hit
-    return hit, cols.zones
+    return hits, cols.zones
 
 
 def _stages_of(rule: CadenceRule) -> frozenset[Stage] | None:
