@@ -675,11 +675,11 @@ def plan_bulk(
     subsets: dict[bytes, tuple[CadenceRule, ...]] = {}
     rules_of: dict[str, tuple[CadenceRule, ...]] = {}
     for i in np.flatnonzero(hit).tolist():
-        column = hits[:, i]
-        key = column.tobytes()
+        column: list[bool] = hits[:, i].tolist()
+        key = bytes(column)
         mine = subsets.get(key)
         if mine is None:
-            mine = subsets[key] = tuple(r for r, h in zip(rules, column.tolist(), strict=True) if h)
+            mine = subsets[key] = tuple(r for r, h in zip(rules, column, strict=True) if h)
         rules_of[ids[i]] = mine
     plan = _plan_some(
         histories, list(rules_of), policy, now, horizon, model, referrals, lookahead, rules_of.get

@@ -51,6 +51,7 @@ from lifecycle.calendar import festivals
 from lifecycle.events import (
     ComplaintOpened,
     ComplaintResolved,
+    ConsentChanged,
     Contacted,
     CustomerRegistered,
     Engaged,
@@ -62,9 +63,14 @@ from lifecycle.events import (
     OrderPlaced,
     OrderRefunded,
     OrderShipped,
+    OwnerAssigned,
     PartnershipSigned,
+    PointsRedeemed,
     ProfileUpdated,
+    Replied,
+    ReturnedToPool,
     TierGranted,
+    TierRevoked,
     sort_key,
 )
 from lifecycle.policy import Policy, TierReview
@@ -95,9 +101,30 @@ _KINDS: Final[tuple[type[Event], ...]] = (
     OrderCancelled,
     OrderRefunded,
     PartnershipSigned,
+    ConsentChanged,
+    Replied,
+    OwnerAssigned,
+    ReturnedToPool,
+    TierRevoked,
+    PointsRedeemed,
 )
 _CODE: Final = {k: i for i, k in enumerate(_KINDS)}
 _OTHER: Final = len(_KINDS)
+
+#: Events that change none of the facts the stage table reads (:class:`StageFacts`): at their
+#: instants the stage cannot change, unless one is the customer's first event.
+_NO_STAGE_FACT: Final = (
+    OrderShipped,
+    OrderDelivered,
+    Contacted,
+    Replied,
+    ConsentChanged,
+    OwnerAssigned,
+    ReturnedToPool,
+    TierGranted,
+    TierRevoked,
+    PointsRedeemed,
+)
 
 _ORDER_TRIGGERS: Final = {
     EventTrigger.ORDER_PLACED: OrderPlaced,
@@ -335,10 +362,19 @@ class Reach:
     # -- anchors ----------------------------------------------------------------------------
 
     def stage_moves(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Every instant at which a customer's stage may have changed: their events, the
-        conversions of those they referred, and the time boundaries after them."""
+        """Every instant at which a customer's stage may have changed: their first event, the
+        events that change a fact the stage table reads, and the conversions of those they
+        referred (the stage history is judged at those instants and at the time boundaries
+        after them, which :meth:`stage_changes` adds)."""
         c = self.cols
-        return np.concatenate([c.cust, c.conv_cust]), np.concatenate([c.when, c.conv_when])
+        moves = ~np.isin(c.kind, [_CODE[k] for k in _NO_STAGE_FACT])
+        first = np.full(c.n, np.inf)
+        np.minimum.at(first, c.cust, c.when)
+        seen = np.isfinite(first)
+        return (
+            np.concatenate([c.cust[moves], c.conv_cust, np.flatnonzero(seen)]),
+            np.concatenate([c.when[moves], c.conv_when, first[seen]]),
+        )
 
     def stage_changes(self, policy: Policy, offset: float, valid: float) -> None:
         """Occurrences due ``offset`` seconds after a stage change, valid ``valid`` seconds."""
