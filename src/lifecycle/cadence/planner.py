@@ -670,7 +670,8 @@ def plan_bulk(
     )
     # Each customer reached is planned with the rules that reach them: a rule left out gives
     # them nothing in the window (nor, with a lookahead, past it).
-    hit = hits.any(axis=0)
+    hit = np.any(hits, axis=0)
+    reached: list[bool] = hit.tolist()
     rules = policy.cadence.rules
     subsets: dict[bytes, tuple[CadenceRule, ...]] = {}
     rules_of: dict[str, tuple[CadenceRule, ...]] = {}
@@ -689,7 +690,7 @@ def plan_bulk(
     midnight: dict[tzinfo, datetime] = {}
     shop = customer_zone((), policy)
     upcoming: dict[str, datetime] = {}
-    for i, (cid, h) in enumerate(zip(ids, hit.tolist(), strict=True)):
+    for i, (cid, h) in enumerate(zip(ids, reached, strict=True)):
         if h:
             continue
         tz = zones.get(i, shop)
