@@ -189,3 +189,26 @@ def test_a_rule_as_code_reaches_everyone() -> None:
     assert {f.customer_id for f in bulk.due} | {h.follow_up.customer_id for h in bulk.held} == set(
         shop
     )
+
+
+class _Fading:
+    """A value model whose P(alive) falls with the days since the last purchase."""
+
+    def p_alive(self, frequency: float, recency: float, T: float) -> float:
+        return 1.0 / (1.0 + max(T - recency, 0.0) / (30.0 * (frequency + 1)))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), days_before=st.integers(0, 500))
+def test_bulk_plan_with_a_value_model(seed: int, days_before: int) -> None:
+    data = synthetic_shop(40, seed=seed)
+    shop: dict[str, list[lc.Event]] = defaultdict(list)
+    for e in data.events:
+        shop[e.customer_id].append(e)
+    now = data.as_of - timedelta(days=days_before)
+    policy = lc.Policy(timezone=data.timezone)
+    model = _Fading()
+    _same(
+        plan_customers(shop, policy, now, model=model),
+        plan_bulk(shop, policy, now, model=model),
+    )
