@@ -53,6 +53,7 @@ from lifecycle.events import (
     ComplaintResolved,
     ConsentChanged,
     Contacted,
+    CustomerErased,
     CustomerRegistered,
     Engaged,
     Event,
@@ -101,6 +102,7 @@ _KINDS: Final[tuple[type[Event], ...]] = (
     OrderCancelled,
     OrderRefunded,
     PartnershipSigned,
+    CustomerErased,
     ConsentChanged,
     Replied,
     OwnerAssigned,
@@ -222,6 +224,7 @@ class Reach:
         self.now = now
         self._stages: dict[Stage, npt.NDArray[np.bool_]] | None = None
         self._at_risk: npt.NDArray[np.float64] | None = None
+        self._rise: tuple[npt.NDArray[np.bool_] | None] | None = None
         self.floor = _seconds(floor)
         self.end = _seconds(end)
         self.floor_day = floor.astimezone(UTC).date()
@@ -283,49 +286,91 @@ class Reach:
     def in_stages(self, stages: Iterable[Stage]) -> npt.NDArray[np.bool_]:
         """The customers who may be in one of ``stages`` now.
 
-        The stage table's own criteria (:data:`lifecycle.stages.STAGE_RULES`) are read on
-        facts that can only be more favourable than the customer's: every payment counted as
-        a valid order on a day of its own, the span between them widened by a day, no idle
-        days, no complaint, the best NPS answer and reviews. A stage whose criterion fails
-        on those fails on the customer's own facts too (each test is monotone).
+        The stage table's own criteria (:data:`lifecycle.stages.STAGE_RULES`) are read twice.
+        On facts that can only be more favourable than the customer's (every payment a valid
+        order on a day of its own, the span widened by a day, no idle days, no complaint, the
+        best NPS answer and reviews), a stage whose criterion fails fails on the customer's
+        own facts too (each test is monotone). On facts that can only be less favourable (for
+        a customer with no order cancelled or refunded: their payments as valid orders, on as
+        many days as lie more than two days apart, the span narrowed and the idle days widened
+        by a day or two; nothing else), a stage whose criterion holds holds on their own facts
+        too, so the customer is in that stage or a higher one, never a lower one.
         """
         if self._stages is None:
-            c = self.cols
-            now = _seconds(self.now)
-            paid = (c.kind == _CODE[OrderPaid]) & (c.when <= now)
-            n = c.n
-            orders = np.bincount(c.cust[paid], minlength=n).astype(np.int64)
-            first = np.full(n, np.inf)
-            last = np.full(n, -np.inf)
-            np.minimum.at(first, c.cust[paid], c.when[paid])
-            np.maximum.at(last, c.cust[paid], c.when[paid])
-            span = np.where(orders > 0, np.floor((last - first) / _DAY) + 2, 0).astype(np.int64)
-            signed = (c.kind == _CODE[PartnershipSigned]) & (c.when <= now)
-            partner = np.zeros(n, dtype=bool)
-            partner[c.cust[signed]] = True
-            converted = np.bincount(c.conv_cust, minlength=n).astype(np.int64)
-            best = StageFacts(
-                partner=partner,
-                converted=converted,
-                orders=orders,
-                days=orders,
-                span=span,
-                idle=np.zeros(n, dtype=np.int64),
-                nps=np.full(n, 10, dtype=np.int64),
-                reviews=np.full(n, 1 << 30, dtype=np.int64),
-                review_average=np.full(n, 5.0),
-                open_complaints=np.zeros(n, dtype=np.int64),
-                complaint_age=np.full(n, NO_COMPLAINT, dtype=np.int64),
-                engaged=np.ones(n, dtype=bool),
-            )
-            p = self.policy.stage
-            self._stages = {
-                rule.stage: np.broadcast_to(np.asarray(rule.holds(best, p)), (n,))
-                for rule in STAGE_RULES
-            }
+            self._stages = self._possible_stages()
         out = np.zeros(self.cols.n, dtype=bool)
         for stage in stages:
             out |= self._stages[stage]
+        return out
+
+    def _possible_stages(self) -> dict[Stage, npt.NDArray[np.bool_]]:
+        c = self.cols
+        n = c.n
+        now = _seconds(self.now)
+        paid = (c.kind == _CODE[OrderPaid]) & (c.when <= now)
+        pc, pt = c.cust[paid], c.when[paid]
+        orders = np.bincount(pc, minlength=n).astype(np.int64)
+        first = np.full(n, np.inf)
+        last = np.full(n, -np.inf)
+        np.minimum.at(first, pc, pt)
+        np.maximum.at(last, pc, pt)
+        bought = orders > 0
+        elapsed = np.where(bought, last - first, 0.0) / _DAY
+        signed = (c.kind == _CODE[PartnershipSigned]) & (c.when <= now)
+        partner = np.zeros(n, dtype=bool)
+        partner[c.cust[signed]] = True
+        converted = np.bincount(c.conv_cust, minlength=n).astype(np.int64)
+        zeros = np.zeros(n, dtype=np.int64)
+        best = StageFacts(
+            partner=partner,
+            converted=converted,
+            orders=orders,
+            days=orders,
+            span=np.where(bought, np.floor(elapsed) + 2, 0).astype(np.int64),
+            idle=zeros,
+            nps=np.full(n, 10, dtype=np.int64),
+            reviews=np.full(n, 1 << 30, dtype=np.int64),
+            review_average=np.full(n, 5.0),
+            open_complaints=zeros,
+            complaint_age=np.full(n, NO_COMPLAINT, dtype=np.int64),
+            engaged=np.ones(n, dtype=bool),
+        )
+        # The less favourable facts, for customers whose payments are all valid orders.
+        clean = bought.copy()
+        clean[c.of(OrderCancelled, OrderRefunded, CustomerErased)[0]] = False
+        order = np.lexsort((pt, pc))
+        sc, st = pc[order], pt[order]
+        apart = (sc[1:] == sc[:-1]) & (st[1:] - st[:-1] > 2 * _DAY)
+        days = np.where(bought, 1 + np.bincount(sc[1:][apart], minlength=n), 0)
+        once: dict[int, set[str]] = {}
+        for i, t, e in c.paid:
+            if t <= now and clean[i]:
+                ids = once.setdefault(i, set())
+                if e.order_id in ids:
+                    clean[i] = False  # paid twice: the ledger keeps one payment
+                ids.add(e.order_id)
+        never = np.zeros(n, dtype=bool)
+        worst = StageFacts(
+            partner=never,
+            converted=zeros,
+            orders=np.where(clean, orders, 0),
+            days=np.where(clean, days, 0),
+            span=np.where(clean, np.maximum(np.floor(elapsed) - 1, 0), 0).astype(np.int64),
+            idle=np.where(clean, np.floor((now - last) / _DAY) + 2, NO_COMPLAINT).astype(np.int64),
+            nps=np.full(n, -1, dtype=np.int64),
+            reviews=zeros,
+            review_average=np.zeros(n),
+            open_complaints=np.full(n, 1 << 30, dtype=np.int64),
+            complaint_age=zeros,
+            engaged=never,
+        )
+        p = self.policy.stage
+        out: dict[Stage, npt.NDArray[np.bool_]] = {}
+        higher = np.zeros(n, dtype=bool)  # certainly in a stage above the one looked at
+        for rule in STAGE_RULES:
+            may = np.broadcast_to(np.asarray(rule.holds(best, p)), (n,))
+            out[rule.stage] = may & ~higher
+            higher = higher | np.broadcast_to(np.asarray(rule.holds(worst, p)), (n,))
         return out
 
     def at_risk(self) -> npt.NDArray[np.float64]:
@@ -358,6 +403,29 @@ class Reach:
                 out[i] = datetime(turned.year, turned.month, turned.day, tzinfo=UTC).timestamp()
         self._at_risk = out
         return out
+
+    def may_rise(self) -> npt.NDArray[np.bool_] | None:
+        """The customers who may ever have reached a tier above the base, when the tiers ask
+        for spend alone: those who paid, in the loyalty currency, at least the least spend a
+        tier asks (refunds only lower the spend that counts); ``None`` when tiers ask more."""
+        if self._rise is not None:
+            return self._rise[0]
+        tp = self.policy.loyalty.tiers
+        spends = [t.min_spend for t in tp.levels[1:]]
+        able: npt.NDArray[np.bool_] | None = None
+        if spends and all(
+            t.min_orders is None and t.min_points is None and t.min_spend is not None
+            for t in tp.levels[1:]
+        ):
+            least = float(min(x for x in spends if x is not None))
+            currency = self.policy.loyalty.currency
+            total = np.zeros(self.cols.n)
+            for i, _, e in self.cols.paid:
+                if e.currency == currency:
+                    total[i] += float(e.amount)
+            able = total >= least * (1 - 1e-9)
+        self._rise = (able,)
+        return able
 
     # -- anchors ----------------------------------------------------------------------------
 
@@ -509,7 +577,11 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
     elif kind is TierUpgrade:
         assert isinstance(rule, TierUpgrade)
         posting = upgrade_posting(policy) * _DAY
-        r.anchored(*c.of(OrderPaid), 0.0, posting, rule.valid_hours * hours)
+        cust, when = c.of(OrderPaid)
+        able = r.may_rise()
+        if able is not None:
+            cust, when = cust[able[cust]], when[able[cust]]
+        r.anchored(cust, when, 0.0, posting, rule.valid_hours * hours)
     elif kind is TierDowngradeWarning:
         assert isinstance(rule, TierDowngradeWarning)
         _tier_warnings(r, rule, policy)
@@ -548,26 +620,8 @@ def _tier_warnings(r: Reach, rule: TierDowngradeWarning, policy: Policy) -> None
         for k in range(policy.loyalty.points.return_window_days + 1):
             bases_c.append(dc)
             bases_t.append(dw + k * _DAY)
-    # Above the base tier only with the spend one of its tiers asks, when spend is all they
-    # ask: at most what the customer ever paid in the loyalty currency.
-    spends = [t.min_spend for t in tp.levels[1:]]
-    if (
-        all(
-            t.min_orders is None and t.min_points is None and t.min_spend is not None
-            for t in tp.levels[1:]
-        )
-        and spends
-    ):
-        least = float(min(x for x in spends if x is not None))
-        currency = policy.loyalty.currency
-        total = np.zeros(c.n)
-        for i, _, e in c.paid:
-            if e.currency == currency:
-                total[i] += float(e.amount)
-        able = total >= least * (1 - 1e-9)
-        keep = able[np.concatenate(bases_c)]
-    else:
-        keep = None
+    able = r.may_rise()
+    keep = None if able is None else able[np.concatenate(bases_c)]
     base_c = np.concatenate(bases_c)
     base_t = np.concatenate(bases_t)
     if keep is not None:
