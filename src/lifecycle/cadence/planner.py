@@ -7,13 +7,14 @@ sent, so planning twice (or after sending) never duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 import attrs
 import numpy as np
 
+from lifecycle._bulk import collector_paused
 from lifecycle._display import field_table, html_table, one_line, pandas
 from lifecycle._ledger import customer_zone
 from lifecycle._time import local_date, require_aware, to_utc
@@ -557,14 +558,15 @@ def _plan_some(
     lookahead: timedelta,
     rules_of: Callable[[str], Sequence[CadenceRule] | None] = lambda _: None,
 ) -> Plan:
-    """The reference planner for the customers of ``ids``: a record each, each planned with
+    """The reference planner for the customers of ``ids`` (in order): a record each, planned with
     the rules ``rules_of`` gives them (default: the policy's)."""
-    records: list[CustomerRecord] = []
     skipped: list[Skipped] = []
-    for cid in ids:
-        try:
-            records.append(
-                CustomerRecord(
+
+    def records() -> Iterator[CustomerRecord]:
+        # One record at a time, in the order of ``ids``: a record is dropped once planned.
+        for cid in ids:
+            try:
+                record = CustomerRecord(
                     cid,
                     histories[cid],
                     policy,
@@ -574,10 +576,12 @@ def _plan_some(
                     horizon=horizon + lookahead,
                     model=model,
                 )
-            )
-        except Exception as e:  # reported in Plan.skipped, never swallowed
-            skipped.append(Skipped.of(cid, e))
-    plan = _plan_each(records, horizon, rules_of, now)
+            except Exception as e:  # reported in Plan.skipped, never swallowed
+                skipped.append(Skipped.of(cid, e))
+                continue
+            yield record
+
+    plan = _plan_each(records(), horizon, rules_of, now, ordered=True)
     if skipped:
         everyone = sorted([*skipped, *plan.skipped], key=lambda x: (x.customer_id, x.rule or ""))
         plan = attrs.evolve(plan, skipped=tuple(everyone))
@@ -603,14 +607,17 @@ def _plan_each(
     horizon: timedelta,
     rules_of: Callable[[str], Sequence[CadenceRule] | None],
     now: datetime | None,
+    *,
+    ordered: bool = False,
 ) -> Plan:
-    """:func:`plan_records`, planning each customer with the rules ``rules_of`` gives them."""
+    """:func:`plan_records`, planning each customer with the rules ``rules_of`` gives them
+    (``ordered``: the records come by customer id already)."""
     due: list[FollowUp] = []
     held: list[Held] = []
     skipped: list[Skipped] = []
     upcoming: dict[str, datetime] = {}
     at = now
-    for record in sorted(records, key=lambda r: r.customer_id):
+    for record in records if ordered else sorted(records, key=lambda r: r.customer_id):
         at = record.now
         try:
             p = plan_facts(record, horizon=horizon, rules=rules_of(record.customer_id))
@@ -653,6 +660,21 @@ def plan_bulk(
     that fails whatever the window, is reported in :attr:`Plan.skipped` only for customers
     (and rules) the bounds reach.
     """
+    # A large shop's planning allocates many objects that stay alive while it runs: full
+    # collections would walk them all and find nothing.
+    with collector_paused(len(histories) >= 1000):
+        return _plan_bulk(histories, policy, now, horizon, model, referrals, lookahead)
+
+
+def _plan_bulk(
+    histories: Mapping[str, Sequence[Event]],
+    policy: Policy,
+    now: datetime,
+    horizon: timedelta,
+    model: AliveModel | None,
+    referrals: Mapping[str, Mapping[str, datetime]] | None,
+    lookahead: timedelta,
+) -> Plan:
     now = to_utc(require_aware(now, "now"))
     if referrals is None:
         referrals = referral_conversions(histories, policy, now)
