@@ -98,6 +98,7 @@ _KINDS: Final[tuple[type[Event], ...]] = (
     Engaged,
     LeadCaptured,
     CustomerRegistered,
+    ProfileUpdated,
     TierGranted,
     OrderCancelled,
     OrderRefunded,
@@ -154,40 +155,41 @@ class _Columns:
         policy: Policy,
     ):
         code = _CODE
-        cust: list[int] = []
-        when: list[float] = []
-        kind: list[int] = []
+        flat = [e for cid in ids for e in histories[cid]]
+        sizes = np.fromiter((len(histories[cid]) for cid in ids), np.int64, len(ids))
+        self.cust = np.repeat(np.arange(len(ids), dtype=np.int64), sizes)
+        self.when = np.fromiter((e.at.timestamp() for e in flat), np.float64, len(flat))
+        self.kind = np.fromiter((code.get(type(e), _OTHER) for e in flat), np.int16, len(flat))
+        cust = self.cust.tolist()
+        when = self.when.tolist()
         self.paid: list[tuple[int, float, OrderPaid]] = []
+        for j in np.flatnonzero(self.kind == code[OrderPaid]).tolist():
+            e = flat[j]
+            assert isinstance(e, OrderPaid)
+            self.paid.append((cust[j], when[j], e))
         self.expected: list[tuple[int, float]] = []
+        for j in np.flatnonzero(self.kind == code[OrderShipped]).tolist():
+            e = flat[j]
+            assert isinstance(e, OrderShipped)
+            if e.expected_delivery is not None:
+                self.expected.append((cust[j], _seconds(e.expected_delivery)))
         self.birthdays: list[tuple[int, int, int]] = []
         zones: dict[int, list[tuple[tuple[datetime, int, str], Event]]] = {}
         lunar: list[int] = []
-        for i, cid in enumerate(ids):
-            for e in histories[cid]:
-                k = code.get(type(e), _OTHER)
-                cust.append(i)
-                when.append(_seconds(e.at))
-                kind.append(k)
-                if k == 1:
-                    assert isinstance(e, OrderPaid)
-                    self.paid.append((i, when[-1], e))
-                elif k == 2:
-                    assert isinstance(e, OrderShipped)
-                    if e.expected_delivery is not None:
-                        self.expected.append((i, _seconds(e.expected_delivery)))
-                elif isinstance(e, CustomerRegistered | ProfileUpdated):
-                    b = e.profile.birthday
-                    if b is not None:
-                        self.birthdays.append((i, b.month, b.day))
-                    if e.profile.lunar_birthday:
-                        lunar.append(i)
-                    if e.profile.timezone:
-                        zones.setdefault(i, []).append((sort_key(e), e))
+        profiled = np.isin(self.kind, [code[CustomerRegistered], code[ProfileUpdated]])
+        for j in np.flatnonzero(profiled).tolist():
+            e = flat[j]
+            assert isinstance(e, CustomerRegistered | ProfileUpdated)
+            i = cust[j]
+            b = e.profile.birthday
+            if b is not None:
+                self.birthdays.append((i, b.month, b.day))
+            if e.profile.lunar_birthday:
+                lunar.append(i)
+            if e.profile.timezone:
+                zones.setdefault(i, []).append((sort_key(e), e))
         self.n = len(ids)
         self.lunar = lunar
-        self.cust = np.asarray(cust, dtype=np.int64)
-        self.when = np.asarray(when, dtype=np.float64)
-        self.kind = np.asarray(kind, dtype=np.int16)
         # The customers' zones, as the ledger decides them (the latest profile naming one at
         # or before now), for the customers whose profiles name one.
         self.zones: dict[int, tzinfo] = {}
@@ -484,10 +486,8 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
             month = np.asarray([m for _, m, _ in c.birthdays], dtype=np.int64)
             day = np.asarray([d for _, _, d in c.birthdays], dtype=np.int64)
         else:  # the first valid order is one of the payments
-            cust = np.asarray([i for i, _, _ in c.paid], dtype=np.int64)
-            paid = [datetime.fromtimestamp(t, UTC).date() for _, t, _ in c.paid]
-            month = np.asarray([d.month for d in paid], dtype=np.int64)
-            day = np.asarray([d.day for d in paid], dtype=np.int64)
+            cust, when = c.of(OrderPaid)
+            month, day = _month_day(when, 0)
         r.yearly(cust, month, day, rule.lead_days)
     elif kind is Festival:
         assert isinstance(rule, Festival)
@@ -628,14 +628,8 @@ def _tier_warnings(r: Reach, rule: TierDowngradeWarning, policy: Policy) -> None
         base_c, base_t = base_c[keep], base_t[keep]
     above = len(tp.levels) - 1
     for m in range(1, above + 1):
-        ends = [_instant(t).date() + timedelta(days=m * tp.grace_days) for t in base_t.tolist()]
-        r.yearly(
-            base_c,
-            np.asarray([d.month for d in ends], dtype=np.int64),
-            np.asarray([d.day for d in ends], dtype=np.int64),
-            rule.days_before,
-            slack=int(_SLACK) + above,
-        )
+        month, day = _month_day(base_t, m * tp.grace_days)
+        r.yearly(base_c, month, day, rule.days_before, slack=int(_SLACK) + above)
 
 
 _BOUNDED: Final = frozenset(
@@ -655,6 +649,17 @@ _BOUNDED: Final = frozenset(
         PointsExpiry,
     }
 )
+
+
+def _month_day(
+    when: npt.NDArray[np.float64], later: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The month and day (UTC) ``later`` days after each instant (UTC seconds)."""
+    days = (np.floor(when / _DAY).astype(np.int64) + later).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    month = months.astype(np.int64) % 12 + 1
+    day = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+    return month, day
 
 
 def _instant(seconds: float) -> datetime:
