@@ -49,6 +49,7 @@ MINIMAL: dict[type[lc.Event], dict[str, Any]] = {
     lc.PartnershipEnded: {"kind": "agent"},
     lc.ConsentChanged: {"channel": "sms", "purpose": "marketing", "granted": True},
     lc.OwnerAssigned: {"owner_id": "u1"},
+    lc.OwnerProtected: {"owner_id": "u1"},
     lc.ReturnedToPool: {"owner_id": "u1"},
     CustomerErased: {},
 }
@@ -230,6 +231,7 @@ ID_FIELDS = [
     (lc.ComplaintResolved, "complaint_id"),
     (lc.Referred, "referred_id"),
     (lc.OwnerAssigned, "owner_id"),
+    (lc.OwnerProtected, "owner_id"),
     (lc.ReturnedToPool, "owner_id"),
     (lc.LeadCaptured, "source"),
     (lc.Engaged, "kind"),

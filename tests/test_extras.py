@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,32 @@ def test_holidays(monkeypatch: pytest.MonkeyPatch) -> None:
             cal.public_holidays("FR", 2026)
     finally:
         cal.public_holidays.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("module", "extra", "call"),
+    [
+        ("pyarrow", "arrow", lambda s: s.to_arrow()),
+        ("polars", "polars", lambda s: s.to_polars()),
+        ("pyarrow", "arrow", lambda s: Transactions.from_arrow(None)),
+        ("pyarrow", "arrow", lambda s: Transactions.from_polars(s.to_polars())),
+    ],
+)
+def test_arrow_and_polars(
+    monkeypatch: pytest.MonkeyPatch, module: str, extra: str, call: Any
+) -> None:
+    table = Transactions.from_arrays(["a"], [datetime(2026, 1, 1, tzinfo=UTC)], [1.0])
+    summary = rfm_summary(table)
+    block(monkeypatch, module)
+    with pytest.raises(lc.MissingExtra, match=rf"lifecycle\[{extra}\]"):
+        call(summary)
+
+
+def test_dask_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "lifecycle.dask", raising=False)
+    block(monkeypatch, "dask")
+    with pytest.raises(lc.MissingExtra, match=r"lifecycle\[dask\]"):
+        import lifecycle.dask  # noqa: F401
 
 
 WITHOUT_SCIPY = """

@@ -97,6 +97,10 @@ OPTIONAL = (
     "holidays",
     "openpyxl",
     "charset_normalizer",
+    "pyarrow",
+    "polars",
+    "dask",
+    "distributed",
     "lifecycle.clv",
     "lifecycle.adapters.sql",
 )

@@ -76,6 +76,7 @@ def results() -> dict[type, Any]:
         comparison,
         clv.ParetoNBD().fit(summary.frequency, summary.recency, summary.T),
         model.intervals(summary.frequency[:20], summary.recency[:20], summary.T[:20]),
+        clv.predict_customers(model, summary),
         report,
         *report.sections().values(),
         rp.Missing(reason=lc.Reason(code="x", en="why <b>", zh="为什么")),
@@ -93,6 +94,9 @@ def results() -> dict[type, Any]:
         ownership(cid, history, policy.owners, data.as_of),
         assign(histories, ["ann", "bob"], policy.owners, data.as_of),
         sweep(histories, policy.owners, data.as_of + timedelta(days=400)),
+        la.uplift([1, 0, 2, 0], [90, 0, 150, 0], [0, 1, 0], [0, 60, 0], rule="promo"),
+        shop.compare(policy, policy, since=data.as_of - timedelta(days=2)),
+        shop.owner_report(data.as_of - timedelta(days=365)),
     ]
     return {type(r): r for r in found if r is not None}
 
@@ -126,7 +130,8 @@ NOT_RESULTS = {
     "PointsLot", "PointsEntry", "ExpiringPoints", "PendingPoints", "OwnerDecision",
     "PoolWarning", "Dispatched", "Occurrence", "SequenceStep", "BetaGeo", "ModifiedBetaGeo",
     "GammaGamma", "ParetoNBD", "Candidate", "SpendCheck", "FrequencyBucket", "TrackingCurve",
-    "Interval", "Skipped", "OtherCurrency",
+    "Interval", "Skipped", "OtherCurrency", "UpliftMetric", "PolicyDifference", "RuleMessages",
+    "Enrolment", "OwnerResult",
 }  # fmt: skip
 
 

@@ -69,6 +69,7 @@ from lifecycle.errors import (
     DataError,
     ErasureIncomplete,
     ImportFailed,
+    InDoubtChannelError,
     InsufficientPoints,
     InvalidArgument,
     InvalidEvent,
@@ -76,6 +77,7 @@ from lifecycle.errors import (
     MissingExtra,
     ModelError,
     NotFound,
+    OwnerRuleBroken,
     PermanentChannelError,
     PolicyError,
     StoreError,
@@ -104,6 +106,7 @@ from lifecycle.events import (
     OrderRefunded,
     OrderShipped,
     OwnerAssigned,
+    OwnerProtected,
     PartnershipEnded,
     PartnershipSigned,
     PointsRedeemed,
@@ -115,6 +118,7 @@ from lifecycle.events import (
     TierGranted,
     TierRevoked,
 )
+from lifecycle.experiments import Enrolment
 from lifecycle.loyalty import (
     DowngradeWarning,
     ExpiringPoints,
@@ -163,7 +167,7 @@ from lifecycle.policy import (
 from lifecycle.ports import Channel, Message, OutboxEntry, OutboxState, SendResult, Snapshot, Store
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
-from lifecycle.report import ShopReport, shop_report
+from lifecycle.report import OwnerReport, OwnerResult, ShopReport, owner_report, shop_report
 from lifecycle.serde import (
     SCHEMA_VERSION,
     event_body,
@@ -184,6 +188,7 @@ from lifecycle.stages import (
 )
 from lifecycle.status import AliveModel, StatusAssessment, assess_status
 from lifecycle.vocabulary import CONTACT_CHANNELS, Job, Purpose, Stage, Status, TierMove
+from lifecycle.whatif import PolicyComparison, PolicyDifference, RuleMessages, compare_policies
 
 __all__ = [
     "CONTACT_CHANNELS",
@@ -227,6 +232,7 @@ __all__ = [
     "DowngradeStep",
     "DowngradeWarning",
     "Engaged",
+    "Enrolment",
     "ErasureIncomplete",
     "Event",
     "EventTrigger",
@@ -239,6 +245,7 @@ __all__ = [
     "Held",
     "Hold",
     "ImportFailed",
+    "InDoubtChannelError",
     "InsufficientPoints",
     "InvalidArgument",
     "InvalidEvent",
@@ -269,6 +276,10 @@ __all__ = [
     "OwnerChanges",
     "OwnerDecision",
     "OwnerPolicy",
+    "OwnerProtected",
+    "OwnerReport",
+    "OwnerResult",
+    "OwnerRuleBroken",
     "Ownership",
     "PartnershipEnded",
     "PartnershipSigned",
@@ -285,6 +296,8 @@ __all__ = [
     "PointsRedeemed",
     "PointsStatement",
     "Policy",
+    "PolicyComparison",
+    "PolicyDifference",
     "PolicyError",
     "PoolSweep",
     "PoolWarning",
@@ -301,6 +314,7 @@ __all__ = [
     "ReturnedToPool",
     "ReviewPosted",
     "Rule",
+    "RuleMessages",
     "SendResult",
     "SequenceStart",
     "SequenceStep",
@@ -344,6 +358,7 @@ __all__ = [
     "assess_status",
     "assess_tier",
     "check_loyalty",
+    "compare_policies",
     "event_body",
     "event_from_body",
     "event_from_dict",
@@ -353,6 +368,7 @@ __all__ = [
     "first_valid_order_at",
     "in_doubt",
     "owner_book",
+    "owner_report",
     "ownership",
     "plan_bulk",
     "plan_customer",

@@ -12,6 +12,8 @@ from lifecycle.errors import MissingExtra
 
 __all__ = [
     "REPR_WIDTH",
+    "arrow",
+    "arrow_table",
     "field_table",
     "frame",
     "html_table",
@@ -20,6 +22,8 @@ __all__ = [
     "money",
     "one_line",
     "pandas",
+    "polars",
+    "polars_frame",
 ]
 
 #: The widest a result's ``repr`` gets: one line of a terminal.
@@ -128,3 +132,45 @@ def pandas() -> Any:
 def frame(columns: Mapping[str, Any]) -> Any:
     """A DataFrame of ``columns``."""
     return pandas().DataFrame(dict(columns))
+
+
+def arrow() -> Any:
+    """The pyarrow module, or :class:`~lifecycle.errors.MissingExtra` naming the extra."""
+    try:
+        import pyarrow as pa
+    except ImportError as e:
+        raise MissingExtra(package="pyarrow", extra="arrow", feature="Arrow in and out") from e
+    return pa
+
+
+def polars() -> Any:
+    """The polars module, or :class:`~lifecycle.errors.MissingExtra` naming the extra."""
+    try:
+        import polars as pl
+    except ImportError as e:
+        raise MissingExtra(package="polars", extra="polars", feature="polars in and out") from e
+    return pl
+
+
+def arrow_table(columns: Mapping[str, Any]) -> Any:
+    """An Arrow table of numpy ``columns``: numbers and instants without a copy."""
+    pa = arrow()
+    arrays = []
+    for values in columns.values():
+        if getattr(values, "dtype", None) is not None and values.dtype.kind == "M":
+            arrays.append(pa.array(values, type=pa.timestamp("us", tz="UTC")))
+        else:
+            arrays.append(pa.array(values))
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def polars_frame(columns: Mapping[str, Any]) -> Any:
+    """A polars DataFrame of numpy ``columns`` (numbers without a copy; instants in UTC)."""
+    pl = polars()
+    series = []
+    for name, values in columns.items():
+        s = pl.Series(name, values)
+        if getattr(values, "dtype", None) is not None and values.dtype.kind == "M":
+            s = s.dt.replace_time_zone("UTC")
+        series.append(s)
+    return pl.DataFrame(series)

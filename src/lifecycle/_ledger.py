@@ -37,6 +37,7 @@ from lifecycle.events import (
     OrderRefunded,
     OrderShipped,
     OwnerAssigned,
+    OwnerProtected,
     PartnershipEnded,
     PartnershipSigned,
     PointsRedeemed,
@@ -50,7 +51,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy
-from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, Purpose
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, FOLLOW_UP_CHANNELS, Purpose
 
 
 @attrs.define
@@ -157,6 +158,8 @@ class Ledger:
         self.resolved: dict[str, ComplaintResolved] = {}
         self.contacts: list[Contacted] = []
         self.replies: list[Replied] = []
+        self.escalations: list[Contacted] = []
+        """Escalations sent to owners' leads (no contact with the customer)."""
         self.consent: dict[tuple[str, Purpose], bool] = {}
         """Consent by (channel, purpose): from the profile's contact points, then changes."""
         self.withdrawn: set[tuple[str, Purpose]] = set()
@@ -168,6 +171,11 @@ class Ledger:
         self.owner_releases: list[tuple[str, ReturnedToPool]] = []
         """(owner, return) for every return to the pool, oldest first."""
         self.last_assigned: OwnerAssigned | None = None
+        self.owner_takes: list[OwnerAssigned] = []
+        """Every assignment that took the customer out of the pool, oldest first (the latest
+        starts the deal clock; the daily claim quota counts them)."""
+        self.owner_protected: OwnerProtected | None = None
+        """The current owner's latest protection from reclaim; cleared on a change of owner."""
         self.owner_clock: Event | None = None
         """What (re)started the reclaim clock: leaving the pool, or the owner's last follow-up
         (a contact a person logged or made through an owner channel, or a paid order when the
@@ -237,6 +245,8 @@ class Ledger:
                     self.withdrawn.discard((ch, q))
                 else:
                     self.withdrawn.add((ch, q))
+            case Contacted(template=template) if template == ESCALATION_TEMPLATE:
+                self.escalations.append(event)  # reached the owner's lead, not the customer
             case Contacted(rule=rule, channel=channel):
                 self.contacts.append(event)
                 if rule is None or channel in FOLLOW_UP_CHANNELS:
@@ -248,12 +258,18 @@ class Ledger:
             case OwnerAssigned():
                 if self.owner is None:  # out of the pool: the reclaim clock starts
                     self.owner_clock = event
+                    self.owner_takes.append(event)
+                if self.owner is None or self.owner.owner_id != event.owner_id:
+                    self.owner_protected = None
                 self.owner = self.last_assigned = event
+            case OwnerProtected(owner_id=oid):
+                if self.owner is not None and self.owner.owner_id == oid:
+                    self.owner_protected = event
             case ReturnedToPool():
                 if self.owner is not None:
                     self.owner_returns.append(event)
                     self.owner_releases.append((self.owner.owner_id, event))
-                self.owner = self.owner_clock = None
+                self.owner = self.owner_clock = self.owner_protected = None
             case TierGranted() | TierRevoked():
                 self.tier_moves.append(event)
             case PointsRedeemed(redemption_id=rid):

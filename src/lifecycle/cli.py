@@ -20,17 +20,19 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 from zoneinfo import ZoneInfo
 
 from lifecycle._time import require_aware, zone
 from lifecycle._version import __version__
+from lifecycle.adapters.channel_config import load_channels
 from lifecycle.adapters.channels import ConsoleChannel, JsonLinesChannel
 from lifecycle.clock import FixedClock
 from lifecycle.config import load_policy, policy_to_toml
-from lifecycle.datasets import synthetic_shop
+from lifecycle.datasets import experiment_shop, synthetic_shop
 from lifecycle.errors import ConflictingEvent, InvalidEvent, LifecycleError, NotFound, UsageError
 from lifecycle.io import (
     PRESETS,
@@ -48,6 +50,7 @@ from lifecycle.report import (
     KpiSection,
     LoyaltySection,
     Missing,
+    OwnerReport,
     ParetoSection,
     SegmentSection,
     ShopReport,
@@ -58,8 +61,10 @@ from lifecycle.service import Lifecycle
 from lifecycle.vocabulary import Job, Stage, Status
 
 if TYPE_CHECKING:
+    from lifecycle.analytics.uplift import Uplift
     from lifecycle.cadence.planner import Plan
     from lifecycle.dispatch import DispatchReport
+    from lifecycle.events import Event
     from lifecycle.ports import Channel
 
 __all__ = ["main"]
@@ -235,6 +240,20 @@ def _parser() -> argparse.ArgumentParser:
         help="count money in this currency (default: the policy's); others are listed apart",
     )
     report.add_argument("--strict", action="store_true", help=_STRICT)
+    report.add_argument(
+        "--by",
+        choices=("shop", "owner"),
+        default="shop",
+        help="the whole shop (default), or each owner's results over a window",
+    )
+    report.add_argument(
+        "--since",
+        type=_instant,
+        help="with --by owner: where the window starts (default: --days before now)",
+    )
+    report.add_argument(
+        "--days", type=_positive, default=30, help="with --by owner: the window, default 30"
+    )
     history = shop_command(
         "history", "a customer's stage history: each stage, since when, and why", _history, True
     )
@@ -244,11 +263,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--dry-run", action="store_true", help="show what would go out; send nothing")
     send.add_argument("--to", type=Path, help="a JSON-lines file to send to (default: the console)")
+    send.add_argument(
+        "--channels",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file routing channels elsewhere (a webhook, SMTP): [channels.task] ...",
+    )
     send.add_argument("--format", choices=("table", "json"), default="table")
     send.add_argument("--strict", action="store_true", help=_STRICT)
     plan = shop_command("plan", "the follow-ups due now, and those held back with why", _plan)
     plan.add_argument("--format", choices=("table", "json", "csv"), default="table")
     plan.add_argument("--strict", action="store_true", help=_STRICT)
+    exp = shop_command(
+        "experiment",
+        "what a rule's follow-ups changed: its treated customers against its held-out control "
+        "group (conversion, orders, revenue per customer, with intervals and p-values)",
+        _experiment,
+    )
+    exp.add_argument("rule", help="the rule's id (it needs a holdout in the policy)")
+    _window_arguments(exp)
+    exp.add_argument(
+        "--alpha", type=float, default=0.05, help="one minus the intervals' level (default 0.05)"
+    )
+    exp.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    exp.add_argument("--strict", action="store_true", help=_STRICT)
+    whatif = shop_command(
+        "whatif",
+        "replay the stored history under a new policy and show what would have differed",
+        _whatif,
+    )
+    whatif.add_argument(
+        "--base", type=Path, help="the policy to compare against (default: the shop's)"
+    )
+    _window_arguments(whatif)
+    whatif.add_argument("--format", choices=("table", "json"), default="table")
+    whatif.add_argument("--strict", action="store_true", help=_STRICT)
     shop_command("export", "everything held about a customer, as JSON", _export, True)
     erase = shop_command("erase", "erase a customer's personal data (needs --yes)", _erase, True)
     erase.add_argument("--yes", action="store_true", help="confirm the erasure")
@@ -381,6 +430,8 @@ def _history(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
+    if args.by == "owner":
+        return _report_by_owner(args, out)
     with _open_shop(args) as shop:
         report = shop.report(currency=args.currency)
     if args.format == "json":
@@ -398,6 +449,63 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         _shop_report(out, args.lang, report)
     return _skipped(args, report.skipped)
+
+
+def _report_by_owner(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop:
+        now = shop.clock.now()
+        since = args.since if args.since is not None else now - timedelta(days=args.days)
+        report = shop.owner_report(since, now, currency=args.currency)
+    if args.format == "json":
+        out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "csv":
+        write_csv(
+            out,
+            list(report.rows()[0]) if report.owners else ["owner_id"],
+            [list(r.values()) for r in report.rows()],
+        )
+    else:
+        _owner_table(out, args.lang, report)
+    return _skipped(args, report.skipped)
+
+
+def _owner_table(out: TextIO, lang: str, report: OwnerReport) -> None:
+    """Each owner's results as a text table, titled with the window."""
+    _say(
+        out,
+        lang,
+        f"Owners' results from {report.since:%Y-%m-%d} to {report.until:%Y-%m-%d} (UTC), "
+        f"revenue in {report.currency}:",
+        f"负责人业绩（{report.since:%Y-%m-%d} 至 {report.until:%Y-%m-%d}，UTC），"
+        f"销售额币种 {report.currency}：",
+    )
+    if not report.owners:
+        _say(out, lang, "  no owner held a customer in the window", "  该时段内无负责人持有客户")
+        return
+    rows = [
+        [
+            str(r["owner_id"]),
+            *(f"{r[k]:,}" for k in _OWNER_COUNTS),
+            f"{Decimal(r['revenue']):,.2f}",
+            f"{r['returned']:,}",
+        ]
+        for r in report.rows()
+    ]
+    head = report.headers(lang)
+    _table(out, head, rows, right=range(1, len(head)))
+
+
+#: The count columns of the owners' table between the owner and the revenue.
+_OWNER_COUNTS = (
+    "held",
+    "taken",
+    "tasks_due",
+    "done_on_time",
+    "overdue",
+    "escalated",
+    "first_purchases",
+    "repeat_purchases",
+)
 
 
 def _flat(value: object, path: str = "") -> Iterator[tuple[str, object]]:
@@ -429,6 +537,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                 _plan_report(out, args.lang, plan, shop.policy.timezone)
             return _skipped(args, plan.skipped)
         channels = _file_channels(args.to) if args.to is not None else _console_channels(out)
+        if args.channels is not None:
+            channels.update(load_channels(args.channels))
         shop.channels.update(channels)
         report = shop.dispatch()
     if args.format == "json":
@@ -461,6 +571,138 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
     else:
         _plan_report(out, args.lang, plan, shop.policy.timezone)
     return _skipped(args, plan.skipped)
+
+
+def _window_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--since",
+        type=_instant,
+        help="the window's start, ISO 8601 with offset (default: 30 days before --until)",
+    )
+    cmd.add_argument(
+        "--until",
+        type=_instant,
+        help="the window's end, ISO 8601 with offset (default: --at, else now)",
+    )
+    cmd.add_argument(
+        "--step-days", type=_positive, default=1, help="replay every this many days (default 1)"
+    )
+
+
+def _experiment(args: argparse.Namespace, out: TextIO) -> int:
+    with _open_shop(args) as shop:
+        result = shop.experiment(
+            args.rule,
+            args.since,
+            args.until,
+            step=timedelta(days=args.step_days),
+            alpha=args.alpha,
+        )
+    if args.format == "json":
+        out.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "csv":
+        rows = result.rows()
+        write_csv(out, list(rows[0]), [list(r.values()) for r in rows])
+    else:
+        _uplift_report(out, args.lang, result, shop.policy.timezone)
+    return _skipped(args, result.skipped)
+
+
+def _uplift_report(out: TextIO, lang: str, result: Uplift, timezone: str) -> None:
+    """An experiment's result: the groups, each metric's difference, interval and p-value."""
+    level = f"{1 - result.alpha:.0%}"
+    since, until = (
+        f"{datetime.fromisoformat(t).astimezone(zone(timezone)):%Y-%m-%d %H:%M}"
+        for t in (result.since, result.until)
+    )
+    _say(
+        out,
+        lang,
+        f"Experiment on {result.rule}, {since} to {until} {timezone}: "
+        f"{result.treated:,} treated, {result.control:,} held out as control",
+        f"规则 {result.rule} 的实验（{since} 至 {until} {timezone}）："
+        f"处理组 {result.treated:,} 人，对照组 {result.control:,} 人",
+    )
+    names = {
+        "conversion": ("conversion", "转化率"),
+        "orders": ("orders per customer", "人均订单"),
+        "revenue": (f"revenue per customer ({result.currency})", f"人均收入（{result.currency}）"),
+    }
+    rows = []
+    for m in result.metrics:
+        label = names[m.name][1 if lang == "zh" else 0]
+        if m.name == "conversion":
+            cells = [f"{m.treated:.2%}", f"{m.control:.2%}", f"{m.difference:+.2%}"]
+            ci = f"[{m.low:+.2%}, {m.high:+.2%}]"
+        else:
+            cells = [f"{m.treated:,.3f}", f"{m.control:,.3f}", f"{m.difference:+,.3f}"]
+            ci = f"[{m.low:+,.3f}, {m.high:+,.3f}]"
+        rows.append([label, *cells, ci, f"{m.p_value:.3g}", m.test])
+    head = (
+        ["指标", "处理组", "对照组", "差异", f"{level} 区间", "p 值", "检验"]
+        if lang == "zh"
+        else ["metric", "treated", "control", "difference", f"{level} interval", "p", "test"]
+    )
+    _table(out, head, rows, right=(1, 2, 3, 5))
+    _say(
+        out,
+        lang,
+        f"  the groups detect a conversion difference of {result.detectable:.1%} with 80% power",
+        f"  以 80% 的检验功效，可检测到的最小转化率差异为 {result.detectable:.1%}",
+    )
+    for w in result.warnings:
+        out.write(f"  ! {w.text('zh' if lang == 'zh' else 'en')}\n")
+
+
+def _whatif(args: argparse.Namespace, out: TextIO) -> int:
+    if args.policy is None:
+        raise UsageError("give --policy FILE: the policy to replay the history under")
+    new = load_policy(args.policy)
+    base = argparse.Namespace(**{**vars(args), "policy": args.base})
+    with _open_shop(base) as shop:
+        args.lang = base.lang
+        result = shop.compare(
+            None, new, since=args.since, until=args.until, step=timedelta(days=args.step_days)
+        )
+    lang: Literal["en", "zh"] = "zh" if args.lang == "zh" else "en"
+    tz = shop.policy.timezone
+    since, until = result.since.astimezone(zone(tz)), result.until.astimezone(zone(tz))
+    if args.format == "json":
+        out.write(json.dumps(result.to_dict(lang), ensure_ascii=False, indent=2) + "\n")
+        return _skipped(args, result.skipped)
+    _say(
+        out,
+        lang,
+        f"{result.customers:,} customers replayed from {since:%Y-%m-%d %H:%M} to "
+        f"{until:%Y-%m-%d %H:%M} {tz}: the shop's policy (A) against {args.policy} (B)",
+        f"重放 {result.customers:,} 位客户（{since:%Y-%m-%d %H:%M} 至 {until:%Y-%m-%d %H:%M} {tz}）："
+        f"店铺现行策略（A）对比 {args.policy}（B）",
+    )
+    if result.same:
+        _say(out, lang, "  the two policies decide alike", "  两种策略的决定完全相同")
+        return _skipped(args, result.skipped)
+    rows = [
+        [r["what"], str(r["value"]), f"{r['a']:,}", f"{r['b']:,}", f"{r['b'] - r['a']:+,}"]
+        for r in result.rows()
+        if r["a"] != r["b"]
+    ]
+    head = (
+        ["项目", "取值", "A", "B", "变化"]
+        if lang == "zh"
+        else ["what", "value", "A", "B", "change"]
+    )
+    _table(out, head, rows, right=(2, 3, 4))
+    if result.differences:
+        _say(
+            out,
+            lang,
+            f"  {len(result.differences):,} judged differently, for example:",
+            f"  {len(result.differences):,} 处判断不同，例如：",
+        )
+        for d in result.differences[:10]:
+            why = d.reasons[0].text(lang) if d.reasons else ""
+            out.write(f"  - {d.customer_id} {d.what}: {d.before} -> {d.after}  {why}\n")
+    return _skipped(args, result.skipped)
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
@@ -627,7 +869,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     data = synthetic_shop(args.customers, seed=args.seed)
     generated = time.perf_counter() - started
     clock = FixedClock(data.as_of)
-    policy = load_policy(args.policy) if args.policy is not None else Policy(timezone=data.timezone)
+    policy = load_policy(args.policy) if args.policy is not None else _demo_policy(data.timezone)
     _say(
         out,
         lang,
@@ -680,6 +922,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         _shop_report(out, lang, report, fitted_in=fitted if shop.model is not None else None)
         out.write("\n")
+        team_since = _demo_team(out, lang, shop, data.events, data.as_of)
+        out.write("\n")
         started = time.perf_counter()
         plan = shop.plan()
         _plan_report(out, lang, plan, data.timezone, time.perf_counter() - started)
@@ -688,6 +932,9 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         shop.channels.update(_file_channels(outbox))
         dispatched = shop.dispatch()
         _dispatch_report(out, lang, dispatched, outbox)
+        out.write("\n")
+        _demo_experiment(out, lang, args.seed)
+        _owner_table(out, lang, shop.owner_report(team_since, data.as_of + _INCLUSIVE))
         out.write("\n")
         examples = _examples(stages)
         started = time.perf_counter()
@@ -711,6 +958,68 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             f"店铺报告：{reported:.1f} 秒；单个客户带原因的评估：{per:.2f} 毫秒",
         )
     return EXIT_OK
+
+
+def _demo_experiment(out: TextIO, lang: str, seed: int) -> None:
+    """One experiment's result, on a shop simulated with a known effect: the demo shop's story
+    sends no follow-ups, so it has none to measure."""
+    started = time.perf_counter()
+    data = experiment_shop(2000, seed=seed)
+    with Lifecycle.in_memory(policy=data.policy, clock=FixedClock(data.until)) as shop:
+        shop.record(data.events)
+        result = shop.experiment(data.rule, data.since, step=data.until - data.since)
+    took = time.perf_counter() - started
+    _say(
+        out,
+        lang,
+        f"One experiment (a second, simulated shop of 2,000 past buyers: a campaign holds out "
+        f"20% as control; the true lift is {data.conversion_lift * 100:+.1f} points of "
+        f"conversion, "
+        f"{data.revenue_lift:+.0f} in revenue per customer; simulated and measured in "
+        f"{took:.1f} s):",
+        f"一个实验（另一家模拟店铺，2,000 位老客户：活动留出 20% 作为对照组；真实提升为转化率 "
+        f"{data.conversion_lift:+.1%}、人均收入 {data.revenue_lift:+.0f}；模拟与测量用时 {took:.1f} 秒）：",
+    )
+    _uplift_report(out, lang, result, data.policy.timezone)
+
+
+def _demo_policy(timezone: str) -> Policy:
+    """The defaults in the demo shop's zone, with a lead over the demo team for escalations."""
+    return Policy.from_dict(
+        {"timezone": timezone, "owners": {"leads": dict.fromkeys(_DEMO_OWNERS, "lee")}}
+    )
+
+
+#: The demo's sales team, and how long before the demo's end it took its customers.
+_DEMO_OWNERS = ("ann", "bo", "chen")
+_DEMO_OWNED_DAYS = 90
+
+
+#: The owners' report in the demo runs to its instant, inclusive.
+_INCLUSIVE = timedelta(microseconds=1)
+
+
+def _demo_team(
+    out: TextIO, lang: str, shop: Lifecycle, events: Sequence[Event], as_of: datetime
+) -> datetime:
+    """Give the demo team customers who were known 90 days ago and let the pool reclaim
+    those nobody followed up; returns when the team started (the owners' report's window)."""
+    start = as_of - timedelta(days=_DEMO_OWNED_DAYS)
+    known = sorted({e.customer_id for e in events if e.at < start})
+    capacity = shop.policy.owners.capacity
+    wanted = known[: capacity * len(_DEMO_OWNERS) * 3 // 4]
+    assigned = shop.assign_owners(_DEMO_OWNERS, start, customer_ids=wanted)
+    reclaimed = shop.sweep_pool(start + timedelta(days=_DEMO_OWNED_DAYS // 2))
+    _say(
+        out,
+        lang,
+        f"Sales team {', '.join(_DEMO_OWNERS)}: {len(assigned.events):,} customers assigned "
+        f"{_DEMO_OWNED_DAYS} days ago; {len(reclaimed.events):,} returned to the shared pool "
+        "for want of a follow-up or a deal",
+        f"销售团队 {'、'.join(_DEMO_OWNERS)}：{_DEMO_OWNED_DAYS} 天前分配 "
+        f"{len(assigned.events):,} 位客户；{len(reclaimed.events):,} 位因未跟进或未成交退回公海",
+    )
+    return start
 
 
 # -- the shop report ----------------------------------------------------------------------------

@@ -29,14 +29,16 @@ from lifecycle._state import Resumed, policy_fingerprint, resume
 from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import conversions_among
 from lifecycle.cadence.contact import next_allowed
-from lifecycle.cadence.gate import Outcome, contact_gate, stamp
-from lifecycle.cadence.planner import FollowUp, follow_up_key, stopped_reason
+from lifecycle.cadence.gate import Outcome, contact_gate, control_hold, stamp
+from lifecycle.cadence.planner import FollowUp, follow_up_key, occurrences_of, stopped_reason
 from lifecycle.clock import Clock
 from lifecycle.errors import (
     ChannelError,
+    InDoubtChannelError,
     LifecycleError,
     PermanentChannelError,
     StoreError,
+    TransientChannelError,
 )
 from lifecycle.events import Contacted, Event, Referred
 from lifecycle.policy import DispatchPolicy, Policy
@@ -116,6 +118,11 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
     "unknown_error": (
         "The channel failed in an unexpected way ({error}); the outcome is unknown.",
         "渠道出现意外错误（{error}），发送结果不明。",
+    ),
+    "unanswered": (
+        "Sent, but no answer came ({error}); it may have arrived, and {channel} cannot drop "
+        "a repeat, so it is not resent.",
+        "已发出但未收到答复（{error}），可能已送达；{channel} 无法去重，因此不再重发。",
     ),
     "already_sent": (
         "Already sent under this key on {sent}.",
@@ -535,7 +542,7 @@ def read_facts(
 def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Decision | None:
     """Why the entry's rule no longer wants it sent now (stopped, gone, later), or ``None``."""
     tz = facts.tz
-    sent = next((c for c in facts.contacts if c.key == entry.key), None)
+    sent = next((c for c in (*facts.contacts, *facts.escalations) if c.key == entry.key), None)
     if sent is not None:
         return Decision(
             outcome=DispatchOutcome.SUPPRESSED,
@@ -551,7 +558,7 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
     occ = next(
         (
             o
-            for o in rule.occurrences(facts)
+            for o in occurrences_of(rule, facts)
             if follow_up_key(entry.customer_id, rule.id, o.occurrence) == entry.key
         ),
         None,
@@ -562,6 +569,9 @@ def _still_due(entry: OutboxEntry, facts: CustomerRecord, now: datetime) -> Deci
         )
     if occ.stopped is not None:
         return Decision(outcome=DispatchOutcome.SUPPRESSED, reason=stopped_reason(occ.stopped))
+    control = control_hold(rule, rule.id, entry.customer_id)
+    if control is not None:  # the rule's holdout grew since the plan: the planner's decision
+        return Decision(outcome=DispatchOutcome.SUPPRESSED, reason=control)
     if occ.due_at > now:
         later = next_allowed(occ.due_at, tz, facts.policy.cadence.contact.quiet)
         return Decision(
@@ -669,9 +679,13 @@ def _after_send(
     assert go.message is not None
     assert go.contacted is not None
     doubt, failures = go.doubt, go.failures
-    unknown = False
+    unknown = unanswered = False
+    wait: timedelta | None = None
     try:
         result = channel.send(go.message, idempotency_key=entry.key)
+    except InDoubtChannelError as e:  # sent, unanswered: it may have arrived
+        error = str(e)
+        unknown = unanswered = True
     except PermanentChannelError as e:
         error = str(e)
         if doubt:
@@ -684,6 +698,7 @@ def _after_send(
         )
     except ChannelError as e:  # transient, or a host's own kind: worth another try
         error = str(e)
+        wait = e.retry_after if isinstance(e, TransientChannelError) else None
     except Exception as e:  # a host channel's bug: it may or may not have sent
         error = f"{type(e).__name__}: {e}"
         unknown = True
@@ -699,7 +714,11 @@ def _after_send(
     if unknown and not channel.deduplicates and not policy.resend_in_doubt:
         return Decision(
             outcome=DispatchOutcome.IN_DOUBT,
-            reason=_reason("unknown_error", error=error),
+            reason=(
+                _reason("unanswered", error=error, channel=entry.channel)
+                if unanswered
+                else _reason("unknown_error", error=error)
+            ),
             failures=failures,
             doubt=True,
             error=error,
@@ -708,7 +727,7 @@ def _after_send(
     if failures >= policy.max_attempts and doubt:
         return _failed_in_doubt(failures, error)
     return _fail_or_retry(
-        entry, policy, now, failures, doubt, error, gave_up="gave_up", retry="retry"
+        entry, policy, now, failures, doubt, error, gave_up="gave_up", retry="retry", wait=wait
     )
 
 
@@ -740,9 +759,11 @@ def _fail_or_retry(
     *,
     gave_up: str,
     retry: str,
+    wait: timedelta | None = None,
 ) -> Decision:
     """After ``failures`` failed tries: give up once ``max_attempts`` is reached, else try
-    again after the policy's backoff (reasons ``gave_up`` and ``retry``)."""
+    again after the policy's backoff, or after ``wait`` when the channel asked for longer
+    (reasons ``gave_up`` and ``retry``)."""
     if failures >= policy.max_attempts:
         return Decision(
             outcome=DispatchOutcome.FAILED,
@@ -751,7 +772,7 @@ def _fail_or_retry(
             doubt=doubt,
             error=error,
         )
-    later = now + policy.backoff(entry.key, failures)
+    later = now + max(policy.backoff(entry.key, failures), wait or timedelta(0))
     return Decision(
         outcome=DispatchOutcome.RETRY,
         reason=_reason(retry, error=error, next=later.isoformat()),

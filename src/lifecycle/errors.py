@@ -5,7 +5,8 @@
     LifecycleError
     ├── InvalidEvent (ValueError)          an event, or a batch of them, that cannot be recorded
     │   ├── ConflictingEvent               an event id already used by a different event
-    │   └── InsufficientPoints             a redemption larger than the balance
+    │   ├── InsufficientPoints             a redemption larger than the balance
+    │   └── OwnerRuleBroken                an owner change the pool rules refuse
     ├── PolicyError (ValueError)           a policy value that makes no sense
     ├── DataError (ValueError)             input data (columns, arrays, tables) that cannot be
     │                                      analysed or fitted
@@ -18,7 +19,8 @@
     ├── ErasureIncomplete                  the erasure committed, but old copies may remain
     ├── ChannelError                       a message could not be sent
     │   ├── TransientChannelError          try again later
-    │   └── PermanentChannelError          do not try again
+    │   ├── PermanentChannelError          do not try again
+    │   └── InDoubtChannelError            sent, but no answer came: it may have arrived
     ├── NotFound (LookupError)             no such customer
     ├── MissingExtra (ImportError)         an optional dependency is not installed
     └── UsageError                         a mistake on the command line
@@ -29,6 +31,7 @@ Messages name the field, the event id or the customer id, never personal data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ __all__ = [
     "DataError",
     "ErasureIncomplete",
     "ImportFailed",
+    "InDoubtChannelError",
     "InsufficientPoints",
     "InvalidArgument",
     "InvalidEvent",
@@ -49,6 +53,7 @@ __all__ = [
     "MissingExtra",
     "ModelError",
     "NotFound",
+    "OwnerRuleBroken",
     "PermanentChannelError",
     "PolicyError",
     "StoreError",
@@ -124,6 +129,44 @@ class InsufficientPoints(InvalidEvent):
 
 def _rebuild_insufficient(event_id: str, balance: int, requested: int) -> InsufficientPoints:
     return InsufficientPoints(event_id=event_id, balance=balance, requested=requested)
+
+
+class OwnerRuleBroken(InvalidEvent):
+    """An owner event (an assignment, a protection) that the pool rules refuse: the owner is
+    full, cooling down for the customer, past the day's claim quota, or out of protections;
+    nothing of its batch was recorded.
+
+    Attributes:
+        rule: the policy key of the rule refused (``"owners.capacity"``, ...).
+        customer_id: the customer the event is about.
+        owner_id: the owner the event names.
+        detail: the rule's words (English).
+    """
+
+    def __init__(
+        self, *, rule: str, customer_id: str, owner_id: str, event_id: str | None, detail: str
+    ):
+        self.rule = rule
+        self.customer_id = customer_id
+        self.owner_id = owner_id
+        self.detail = detail
+        super().__init__(
+            f"{rule}: {detail} (customer {customer_id!r})", field="owner_id", event_id=event_id
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_owner,
+            (self.rule, self.customer_id, self.owner_id, self.event_id, self.detail),
+        )
+
+
+def _rebuild_owner(
+    rule: str, customer_id: str, owner_id: str, event_id: str | None, detail: str
+) -> OwnerRuleBroken:
+    return OwnerRuleBroken(
+        rule=rule, customer_id=customer_id, owner_id=owner_id, event_id=event_id, detail=detail
+    )
 
 
 class PolicyError(LifecycleError, ValueError):
@@ -254,11 +297,34 @@ class ChannelError(LifecycleError):
 
 
 class TransientChannelError(ChannelError):
-    """A failure that may pass: retry with backoff."""
+    """A failure that may pass: retry with backoff.
+
+    Attributes:
+        retry_after: how long the provider asked to wait (an HTTP ``Retry-After``), when it
+            said; the dispatcher waits at least that long before the next try.
+    """
+
+    def __init__(self, message: str, *, retry_after: timedelta | None = None):
+        self.retry_after = retry_after
+        self.detail = message
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.detail,), {"retry_after": self.retry_after}))
 
 
 class PermanentChannelError(ChannelError):
     """A failure that will not pass: stop and report it."""
+
+
+class InDoubtChannelError(ChannelError):
+    """The message went out but no answer came back (a timeout or a dropped connection after
+    the request was sent): the provider may have accepted it.
+
+    The dispatcher treats it as an attempt of unknown outcome: a channel that deduplicates
+    gets the message again under the same key; any other only when
+    ``DispatchPolicy.resend_in_doubt`` says so, else the entry is reported ``in_doubt``.
+    """
 
 
 class NotFound(LifecycleError, LookupError):

@@ -42,6 +42,7 @@ __all__ = [
     "OrderRefunded",
     "OrderShipped",
     "OwnerAssigned",
+    "OwnerProtected",
     "PartnershipEnded",
     "PartnershipSigned",
     "PointsRedeemed",
@@ -607,6 +608,23 @@ class ReturnedToPool(Event):
 
 
 @attrs.frozen(kw_only=True)
+class OwnerProtected(Event):
+    """The owner protected the customer from reclaim for a while (``owners.protection_days``):
+    neither the follow-up nor the deal rule returns them to the pool until it runs out.
+
+    The pool rules admit it only from the customer's current owner, and only while the owner
+    holds fewer protections than ``owners.max_protected``.
+    """
+
+    event_type: ClassVar[str] = "owner_protected"
+    rank: ClassVar[int] = 49
+    owner_id: str = _id_field()
+
+    def natural_key(self) -> str:
+        return f"owner_protected:{self.customer_id}:{self.owner_id}:{_stamp(self.at)}"
+
+
+@attrs.frozen(kw_only=True)
 class CustomerErased(Event):
     """The customer's personal data was erased on request; the shop never contacts them again."""
 
@@ -643,6 +661,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         ConsentChanged,
         OwnerAssigned,
         ReturnedToPool,
+        OwnerProtected,
         CustomerErased,
     )
 }

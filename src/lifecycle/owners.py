@@ -24,11 +24,14 @@ import attrs
 
 from lifecycle._display import field_table, html_table, one_line
 from lifecycle._ledger import Ledger, fold
-from lifecycle._time import require_aware, to_utc, zone
+from lifecycle._time import local_date, require_aware, to_utc, zone
+from lifecycle.errors import OwnerRuleBroken
 from lifecycle.events import (
     Event,
     OwnerAssigned,
+    OwnerProtected,
     ReturnedToPool,
+    sort_key,
 )
 from lifecycle.policy import Assignment, OwnerPolicy, Policy
 from lifecycle.reasons import Reason
@@ -40,10 +43,12 @@ __all__ = [
     "Ownership",
     "PoolSweep",
     "PoolWarning",
+    "admit",
     "assign",
     "owner_book",
     "ownership",
     "ownership_of",
+    "protect",
     "sweep",
     "transfer",
     "workdays_after",
@@ -81,6 +86,41 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
         "Follow up by {deadline}, or the customer returns to the shared pool.",
         "请在 {deadline} 前跟进，否则客户将退回公海。",
     ),
+    "quota": (
+        "{owner} already took {taken} customers from the pool on {day}, the most allowed "
+        "({quota}).",
+        "{owner} 于 {day} 已从公海领取 {taken} 位客户，达到每日上限（{quota}）。",
+    ),
+    "no_deal": (
+        "No valid order for {days} days (since {since}) while owned by {owner}; back to the "
+        "shared pool.",
+        "{owner} 名下 {days} 天无有效订单（自 {since} 起），客户退回公海。",
+    ),
+    "deal_warning": (
+        "Close a valid order by {deadline}, or the customer returns to the shared pool.",
+        "请在 {deadline} 前促成有效订单，否则客户将退回公海。",
+    ),
+    "protected": (
+        "Protected from reclaim by {owner} until {until}.",
+        "{owner} 已保护该客户，{until} 前不会被收回公海。",
+    ),
+    "protections": (
+        "{owner} already protects {count} customers, the most allowed ({cap}).",
+        "{owner} 已保护 {count} 位客户，达到上限（{cap}）。",
+    ),
+    "not_owner": (
+        "Only the customer's owner can protect them; {owner} does not own them.",
+        "只有负责人可以保护客户；{owner} 不是该客户的负责人。",
+    ),
+}
+
+#: The policy key that sets each rule an owner change can break (errors name it).
+_RULES: Final[dict[str, str]] = {
+    "owners.full": "owners.capacity",
+    "owners.cooldown": "owners.cooldown_days",
+    "owners.quota": "owners.daily_claim_quota",
+    "owners.protections": "owners.max_protected",
+    "owners.not_owner": "owners.owner_only",
 }
 
 
@@ -110,6 +150,9 @@ class Ownership:
         releases: (owner, when) for every return to the pool, oldest first.
         net_spend: paid minus refunded amounts, for the high-value rule.
         last_assigned_at: the latest assignment to anyone (round robin turns on it).
+        takes: (owner, when) for every time the customer left the pool, oldest first.
+        last_order_at: when the latest order still valid was paid (the deal clock).
+        protected_at: when the current owner last protected the customer from reclaim.
     """
 
     customer_id: str
@@ -120,6 +163,31 @@ class Ownership:
     releases: tuple[tuple[str, datetime], ...] = ()
     net_spend: Decimal = Decimal(0)
     last_assigned_at: datetime | None = None
+    takes: tuple[tuple[str, datetime], ...] = ()
+    last_order_at: datetime | None = None
+    protected_at: datetime | None = None
+
+    @property
+    def taken_at(self) -> datetime | None:
+        """When the customer last left the pool, while owned (the deal clock starts there)."""
+        return self.takes[-1][1] if self.owner_id is not None and self.takes else None
+
+    def protected_until(self, policy: OwnerPolicy) -> datetime | None:
+        """Until when the owner's protection holds off reclaim; ``None`` without one."""
+        if self.owner_id is None or self.protected_at is None:
+            return None
+        return self.protected_at + timedelta(days=policy.protection_days)
+
+    def deal_deadline(self, policy: OwnerPolicy) -> datetime | None:
+        """When the customer returns to the pool without a valid order (``owners.deal_days``,
+        from leaving the pool or the latest valid order since); ``None`` without the rule."""
+        taken = self.taken_at
+        if policy.deal_days is None or taken is None:
+            return None
+        start = taken
+        if self.last_order_at is not None and self.last_order_at > taken:
+            start = self.last_order_at
+        return workdays_after(start, policy.deal_days, policy)
 
     def __repr__(self) -> str:
         if self.owner_id is None or self.since is None:
@@ -199,6 +267,8 @@ def ownership(
 def ownership_of(customer_id: str, ledger: Ledger) -> Ownership:
     """The customer's ownership from their history already folded (see :class:`Ledger`)."""
     owner, clock, last = ledger.owner, ledger.owner_clock, ledger.last_assigned
+    paid = [o.paid.at for o in ledger.valid_orders() if o.paid is not None]
+    protected = ledger.owner_protected
     return Ownership(
         customer_id=customer_id,
         owner_id=None if owner is None else owner.owner_id,
@@ -208,6 +278,9 @@ def ownership_of(customer_id: str, ledger: Ledger) -> Ownership:
         releases=tuple((o, to_utc(e.at)) for o, e in ledger.owner_releases),
         net_spend=ledger.net_spend,
         last_assigned_at=None if last is None else to_utc(last.at),
+        takes=tuple((e.owner_id, to_utc(e.at)) for e in ledger.owner_takes),
+        last_order_at=to_utc(max(paid)) if paid else None,
+        protected_at=None if protected is None else to_utc(protected.at),
     )
 
 
@@ -263,28 +336,51 @@ def _decisions_html(decisions: Sequence[OwnerDecision], caption: str) -> str:
 
 
 class _Desk:
-    """The owners' loads while one call hands customers out."""
+    """The owners' loads, takes per working day and protections while one call changes owners.
+
+    Every change of owner goes through :meth:`blocked` and :meth:`give` (and every protection
+    through :meth:`refused_protection` and :meth:`protect`): the one place the pool rules are
+    decided, for the API, for imports and for events recorded directly (:func:`admit`).
+    """
 
     def __init__(self, book: Mapping[str, Ownership], policy: OwnerPolicy, now: datetime):
         self.book = book
         self.policy = policy
-        self.now = now
+        self.now = to_utc(now)
+        self.zone = zone(policy.workday_zone)
         self.load = Counter(o.owner_id for o in book.values() if o.owner_id is not None)
+        self.taken = Counter(
+            (owner, local_date(at, self.zone)) for o in book.values() for owner, at in o.takes
+        )
+        self.protecting = Counter(
+            o.owner_id
+            for o in book.values()
+            if o.owner_id is not None and _protected(o, policy, self.now)
+        )
         self.events: list[Event] = []
         self.decisions: list[OwnerDecision] = []
 
     def blocked(self, own: Ownership, owner: str) -> Reason | None:
+        """Why ``owner`` may not take the customer now (cooldown, capacity, daily quota)."""
         until = own.cooling(owner, self.now, self.policy)
         if until is not None:
             released = [at for o, at in own.releases if o == owner][-1]
             return _reason("cooldown", owner=owner, since=_day(released), until=_day(until))
         if self.load[owner] >= self.policy.capacity:
             return _reason("full", owner=owner, load=self.load[owner], cap=self.policy.capacity)
+        quota = self.policy.daily_claim_quota
+        today = (owner, local_date(self.now, self.zone))
+        if own.owner_id is None and quota is not None and self.taken[today] >= quota:
+            return _reason("quota", owner=owner, taken=self.taken[today], day=today[1], quota=quota)
         return None
 
     def give(self, own: Ownership, owner: str, reason: Reason) -> None:
         if own.owner_id is not None:
             self.load[own.owner_id] -= 1
+            if _protected(own, self.policy, self.now):
+                self.protecting[own.owner_id] -= 1
+        else:
+            self.taken[(owner, local_date(self.now, self.zone))] += 1
         self.load[owner] += 1
         self.events.append(OwnerAssigned(customer_id=own.customer_id, at=self.now, owner_id=owner))
         self.decisions.append(
@@ -294,6 +390,39 @@ class _Desk:
                 previous=own.owner_id,
                 changed=True,
                 reason=reason,
+            )
+        )
+
+    def release(self, own: Ownership) -> None:
+        """The customer went back to the pool (an event recorded directly)."""
+        if own.owner_id is not None:
+            self.load[own.owner_id] -= 1
+            if _protected(own, self.policy, self.now):
+                self.protecting[own.owner_id] -= 1
+
+    def refused_protection(self, own: Ownership, owner: str) -> Reason | None:
+        """Why ``owner`` may not protect the customer now (not theirs, too many protected)."""
+        if own.owner_id != owner:
+            return _reason("not_owner", owner=owner)
+        if _protected(own, self.policy, self.now):
+            return None  # protecting again renews; the count does not grow
+        cap = self.policy.max_protected
+        if self.protecting[owner] >= cap:
+            return _reason("protections", owner=owner, count=self.protecting[owner], cap=cap)
+        return None
+
+    def protect(self, own: Ownership, owner: str) -> None:
+        if not _protected(own, self.policy, self.now):
+            self.protecting[owner] += 1
+        until = self.now + timedelta(days=self.policy.protection_days)
+        self.events.append(OwnerProtected(customer_id=own.customer_id, at=self.now, owner_id=owner))
+        self.decisions.append(
+            OwnerDecision(
+                customer_id=own.customer_id,
+                owner_id=owner,
+                previous=owner,
+                changed=True,
+                reason=_reason("protected", owner=owner, until=_day(until)),
             )
         )
 
@@ -310,6 +439,11 @@ class _Desk:
 
     def changes(self) -> OwnerChanges:
         return OwnerChanges(events=tuple(self.events), decisions=tuple(self.decisions))
+
+
+def _protected(own: Ownership, policy: OwnerPolicy, now: datetime) -> bool:
+    until = own.protected_until(policy)
+    return until is not None and now < until
 
 
 def assign(
@@ -379,9 +513,10 @@ def transfer(
 ) -> OwnerChanges:
     """Move customers to owner ``to``: one, a bulk list, a claim from the pool, or an import.
 
-    The same rules hold for every kind: ``to`` stays within capacity and cannot take back a
-    customer they lost within the cooldown; the reclaim clock is not restarted (a customer
-    taken from the pool starts it, as any assignment does).
+    The same rules hold for every kind: ``to`` stays within capacity and the daily claim
+    quota and cannot take back a customer they lost within the cooldown; the reclaim clock is
+    not restarted (a customer taken from the pool starts it, as any assignment does). A claim
+    takes only customers in the pool.
     """
     now = require_aware(now, "now")
     book = owner_book(histories, policy, now)
@@ -390,6 +525,9 @@ def transfer(
         own = book.get(cid) or Ownership(customer_id=cid)
         if own.owner_id == to:
             desk.keep(own, _reason("already", owner=to))
+            continue
+        if kind == "claim" and own.owner_id is not None:
+            desk.keep(own, _reason("owned", own.clock_event, owner=own.owner_id))
             continue
         blocked = desk.blocked(own, to)
         if blocked is not None:
@@ -409,6 +547,86 @@ def transfer(
             )
         desk.give(own, to, reason)
     return desk.changes()
+
+
+def protect(
+    histories: Mapping[str, Sequence[Event]],
+    customer_ids: Iterable[str],
+    owner: str,
+    policy: OwnerPolicy,
+    now: datetime,
+) -> OwnerChanges:
+    """Protect ``owner``'s customers from reclaim for ``policy.protection_days``.
+
+    Only the customer's owner protects them, and an owner protects at most
+    ``policy.max_protected`` customers at a time (protecting one again renews it). A refused
+    customer gets a decision with the reason and no event.
+    """
+    now = require_aware(now, "now")
+    book = owner_book(histories, policy, now)
+    desk = _Desk(book, policy, now)
+    for cid in customer_ids:
+        own = book.get(cid) or Ownership(customer_id=cid)
+        refused = desk.refused_protection(own, owner)
+        if refused is not None:
+            desk.keep(own, refused)
+            continue
+        desk.protect(own, owner)
+    return desk.changes()
+
+
+_OWNER_EVENTS: Final = (OwnerAssigned, OwnerProtected, ReturnedToPool)
+
+
+def admit(
+    histories: Mapping[str, Sequence[Event]],
+    events: Iterable[Event],
+    policy: OwnerPolicy,
+    now: datetime,
+) -> None:
+    """Check owner events recorded directly (``OwnerAssigned``, ``OwnerProtected``,
+    ``ReturnedToPool``) against the same rules as :func:`assign` and :func:`transfer`.
+
+    Each event is judged at its own instant, in replay order, on ``histories`` (every
+    customer's stored history: loads count everyone) and the events before it; a return to
+    the pool is always allowed.
+
+    Raises:
+        OwnerRuleBroken: the first event a rule refuses, naming the rule's policy key.
+    """
+    mine = sorted((e for e in events if isinstance(e, _OWNER_EVENTS)), key=sort_key)
+    if not mine:
+        return
+    now = to_utc(require_aware(now, "now"))
+    latest = max(now, max(to_utc(e.at) for e in mine))
+    desk = _Desk(owner_book(histories, policy, latest), policy, latest)
+    pending: dict[str, list[Event]] = {}
+    for e in mine:
+        cid = e.customer_id
+        before = pending.setdefault(cid, [])
+        own = ownership(cid, [*histories.get(cid, ()), *before], policy, e.at)
+        desk.now = to_utc(e.at)
+        refused: Reason | None = None
+        if isinstance(e, OwnerAssigned):
+            if own.owner_id != e.owner_id:
+                refused = desk.blocked(own, e.owner_id)
+                if refused is None:
+                    desk.give(own, e.owner_id, _reason("assigned", owner=e.owner_id, how="event"))
+        elif isinstance(e, OwnerProtected):
+            refused = desk.refused_protection(own, e.owner_id)
+            if refused is None:
+                desk.protect(own, e.owner_id)
+        else:
+            desk.release(own)
+        if refused is not None:
+            raise OwnerRuleBroken(
+                rule=_RULES.get(refused.code, refused.code),
+                customer_id=cid,
+                owner_id=e.owner_id,
+                event_id=e.event_id,
+                detail=refused.en,
+            )
+        before.append(e)
 
 
 @attrs.frozen(kw_only=True)
@@ -458,14 +676,18 @@ def sweep(
     *,
     stages: Mapping[str, Stage] | None = None,
 ) -> PoolSweep:
-    """Return customers whose owner did not follow up in time; warn owners whose time runs out.
+    """Return customers whose owner did not follow up, or close a deal, in time; warn owners
+    whose time runs out.
 
     Args:
         stages: customers' current stages, for the high-value rule (longer limit).
 
-    Returns ``ReturnedToPool`` events dated ``now`` (sweeping again at the same ``now`` gives
-    the same events), with a decision and reason each, and a warning for every customer
-    within ``warning_days`` of their deadline.
+    Two rules reclaim: no follow-up within ``follow_up_days`` (``high_value_days``), and, with
+    ``deal_days``, no valid order within that many days. A protection the owner put on the
+    customer (``OwnerProtected``) holds both off until it runs out. Returns
+    ``ReturnedToPool`` events dated ``now`` (sweeping again at the same ``now`` gives the same
+    events), with a decision and reason each, and a warning for every rule whose deadline is
+    within ``warning_days``.
     """
     now = to_utc(require_aware(now, "now"))
     events: list[ReturnedToPool] = []
@@ -473,18 +695,46 @@ def sweep(
     warnings: list[PoolWarning] = []
     for cid in sorted(histories):
         own = ownership(cid, histories[cid], policy, now)
-        deadline = own.deadline(policy, (stages or {}).get(cid))
-        if own.owner_id is None or deadline is None or own.clock_from is None:
+        if own.owner_id is None or own.clock_from is None:
             continue
-        if deadline <= now:
-            days = (deadline - own.clock_from).days
-            reason = _reason(
-                "returned",
-                own.clock_event,
-                owner=own.owner_id,
-                days=days,
-                since=_day(own.clock_from),
+        shield = own.protected_until(policy)
+        due: list[tuple[datetime, Reason, str]] = []
+        follow = own.deadline(policy, (stages or {}).get(cid))
+        if follow is not None:
+            due.append(
+                (
+                    follow,
+                    _reason(
+                        "returned",
+                        own.clock_event,
+                        owner=own.owner_id,
+                        days=(follow - own.clock_from).days,
+                        since=_day(own.clock_from),
+                    ),
+                    "warning",
+                )
             )
+        deal = own.deal_deadline(policy)
+        taken = own.taken_at
+        if deal is not None and taken is not None:
+            start = max(taken, own.last_order_at or taken)
+            due.append(
+                (
+                    deal,
+                    _reason(
+                        "no_deal",
+                        owner=own.owner_id,
+                        days=(deal - start).days,
+                        since=_day(start),
+                    ),
+                    "deal_warning",
+                )
+            )
+        if shield is not None:
+            due = [(max(at, shield), gone, warn) for at, gone, warn in due]
+        gone = [(at, reason) for at, reason, _ in due if at <= now]
+        if gone:
+            reason = min(gone, key=lambda g: g[0])[1]
             events.append(
                 ReturnedToPool(customer_id=cid, at=now, owner_id=own.owner_id, reason=reason.en)
             )
@@ -497,13 +747,11 @@ def sweep(
                     reason=reason,
                 )
             )
-        elif workdays_after(deadline, -policy.warning_days, policy) <= now:
-            warnings.append(
-                PoolWarning(
-                    customer_id=cid,
-                    owner_id=own.owner_id,
-                    deadline=deadline,
-                    reason=_reason("warning", own.clock_event, deadline=_day(deadline)),
+            continue
+        for at, why, warn in due:
+            if workdays_after(at, -policy.warning_days, policy) <= now:
+                reason = _reason(warn, *why.evidence, deadline=_day(at))
+                warnings.append(
+                    PoolWarning(customer_id=cid, owner_id=own.owner_id, deadline=at, reason=reason)
                 )
-            )
     return PoolSweep(events=tuple(events), decisions=tuple(decisions), warnings=tuple(warnings))

@@ -707,6 +707,19 @@ def _workdays(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
         raise PolicyError(str(e), key="owners.workdays") from None
 
 
+def _optional_days(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _days(inst, attr, value)
+
+
+def _leads(value: object) -> Mapping[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise PolicyError("must be a table of owner = lead (non-empty texts)", key="owners.leads")
+    return dict(sorted(value.items()))
+
+
 def _owner_zone(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not valid_zone_name(value):
         raise PolicyError(f"unknown time zone {value!r}", key="owners.workday_zone")
@@ -731,6 +744,18 @@ class OwnerPolicy:
             official holidays are skipped, make-up workdays (调休) count. ``None``: every
             calendar day counts. Needs the ``calendar`` extra.
         workday_zone: the zone whose calendar days are the owners' working days.
+        daily_claim_quota: the most customers one owner takes out of the pool on one working
+            day (a claim, an assignment, an import; a transfer between owners is not a take),
+            the day counted in ``workday_zone``. ``None``: no quota.
+        deal_days: days after leaving the pool, or after the last valid order, without a
+            valid (paid, not refunded) order, after which a customer returns to the pool.
+            ``None``: only the follow-up rule reclaims.
+        max_protected: the most customers one owner protects from reclaim at a time.
+        protection_days: how long a protection (``OwnerProtected``) lasts, in calendar days.
+        escalate_after_days: an owner task still not done this many days after it was first
+            due is escalated to the owner's lead (a task for the lead, with the reason);
+            ``None``: never escalated (the task is still carried over).
+        leads: each owner's lead, ``{owner: lead}``, for escalations.
     """
 
     assignment: Assignment = attrs.field(default=Assignment.ROUND_ROBIN, converter=_assignment)
@@ -744,6 +769,13 @@ class OwnerPolicy:
     orders_restart_clock: bool = True
     workdays: str | None = attrs.field(default=None, validator=_workdays)
     workday_zone: str = attrs.field(default="UTC", validator=_owner_zone)
+    daily_claim_quota: int | None = attrs.field(default=None, validator=_optional_days)
+    deal_days: int | None = attrs.field(default=None, validator=_optional_days)
+    max_protected: int = attrs.field(default=5, validator=_days)
+    protection_days: int = attrs.field(default=7, validator=_days)
+    escalate_after_days: int | None = attrs.field(default=3, validator=_optional_days)
+    # A table is not hashable: equal policies still hash alike on the other fields.
+    leads: Mapping[str, str] = attrs.field(factory=dict, converter=_leads, hash=False)
 
     def calendar(self) -> WorkCalendar | None:
         """The owners' :class:`~lifecycle.calendar.WorkCalendar`; ``None`` counts every day."""
@@ -756,6 +788,8 @@ class OwnerPolicy:
             raise PolicyError("must be at least follow_up_days", key="owners.high_value_days")
         if self.warning_days >= self.follow_up_days:
             raise PolicyError("must be less than follow_up_days", key="owners.warning_days")
+        if self.deal_days is not None and self.warning_days >= self.deal_days:
+            raise PolicyError("must be more than warning_days", key="owners.deal_days")
 
 
 @attrs.frozen(kw_only=True)

@@ -482,8 +482,10 @@ class Channel(Protocol):
     - ``send`` returns (a :class:`SendResult` or ``None``) only when the message was accepted.
     - It raises ``TransientChannelError`` when the message was not accepted and may be on a
       later try (a timeout, a 4xx reply, a dropped connection), ``PermanentChannelError`` when
-      no retry can help (a bad address, a 5xx reply, a refused login). Any other exception
-      leaves the outcome unknown.
+      no retry can help (a bad address, a 5xx reply, a refused login). A transient error may
+      carry ``retry_after``, the wait the provider asked for. ``InDoubtChannelError`` says the
+      request went out and no answer came (a timeout after sending): the outcome is unknown,
+      as it is for any other exception.
     - ``idempotency_key`` is the same for every try of one message. A channel whose
       ``deduplicates`` is true delivers a key at most once however often it is given; the
       dispatcher then resends a message whose outcome is unknown. Other channels get such a

@@ -72,7 +72,8 @@ class CustomerRecord:
         registered, erased: the registration and the erasure, if any.
         owner: the current owner's assignment (``None`` while in the shared pool);
             ``ownership``: the owner and the reclaim clock, as the pool rules read them.
-        sent_keys: the follow-up keys already sent.
+        escalations: the escalations of owner tasks sent to owners' leads.
+        sent_keys: the follow-up keys already sent (escalations included).
         floor, end: the window a plan looks at: occurrences still valid after ``floor`` and
             due by ``end``; rules may skip the others early.
         model: the fitted value model, if any: the status then reads P(alive), as
@@ -199,7 +200,10 @@ class CustomerRecord:
         self.registered: CustomerRegistered | None = ledger.registered
         self.erased: CustomerErased | None = ledger.erased
         self.owner: OwnerAssigned | None = ledger.owner
-        self.sent_keys = frozenset(c.key for c in self.contacts if c.key is not None)
+        self.escalations: Sequence[Contacted] = tuple(ledger.escalations)
+        self.sent_keys = frozenset(
+            c.key for c in (*self.contacts, *self.escalations) if c.key is not None
+        )
 
     @cached_property
     def history(self) -> Sequence[Event]:

@@ -10,15 +10,17 @@ shop's histories and calls it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum, IntEnum
 from typing import Any
 
 import attrs
 import numpy as np
 
-from lifecycle._display import html_table, one_line
+from lifecycle._display import frame, html_table, money, one_line
+from lifecycle._ledger import fold
 from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.analytics import (
     ABCClass,
@@ -38,13 +40,15 @@ from lifecycle.analytics import (
     rfm_summary,
 )
 from lifecycle.assessment import referral_conversions
-from lifecycle.errors import DataError, InvalidArgument, ModelError
-from lifecycle.events import Event, OrderPaid, sort_key
+from lifecycle.errors import DataError, InvalidArgument, LifecycleError, ModelError
+from lifecycle.events import Contacted, Event, OrderPaid, OwnerAssigned, ReturnedToPool, sort_key
 from lifecycle.loyalty import points_ledger
+from lifecycle.owners import ownership
 from lifecycle.policy import Policy
+from lifecycle.ports import OutboxEntry
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.status import AliveModel, assess_status
-from lifecycle.vocabulary import Status
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, OWNER_CHANNELS, Status
 
 __all__ = [
     "ClusterSection",
@@ -55,6 +59,8 @@ __all__ = [
     "LoyaltySection",
     "Missing",
     "OtherCurrency",
+    "OwnerReport",
+    "OwnerResult",
     "ParetoSection",
     "SegmentSection",
     "ShopReport",
@@ -63,6 +69,7 @@ __all__ = [
     "ValueCluster",
     "ValueSection",
     "Window",
+    "owner_report",
     "shop_report",
 ]
 
@@ -811,3 +818,233 @@ def _kpis(
     except DataError as e:
         return _missing("no_kpis", f"No KPIs: {e}", f"无法计算关键指标：{e}")
     return KpiSection(periods=periods)
+
+
+# -- per owner ----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class OwnerResult:
+    """One owner's results over a window.
+
+    Attributes:
+        owner_id: the owner.
+        held: customers the owner holds at the end of the window.
+        taken: customers given to the owner in the window (from the pool or from another owner).
+        tasks_due: owner tasks (owner channels) due in the window for customers the owner held
+            when they fell due; escalations to leads are counted apart.
+        done_on_time: of those, tasks done (sent to the owner, ``Contacted`` under the task's
+            key) before they expired.
+        overdue: of those, tasks not done and expired by the end of the window.
+        escalated: tasks of the owner's customers escalated to the owner's lead in the window.
+        first_purchases: customers whose first valid order was paid in the window while the
+            owner held them.
+        repeat_purchases: customers whose second valid order was paid in the window while the
+            owner held them (they became repeat buyers).
+        revenue: what valid orders paid in the window, while the owner held the customer,
+            brought net of refunds, in the report's currency.
+        returned: customers the owner lost to the pool in the window (reclaimed or given back).
+    """
+
+    owner_id: str
+    held: int = 0
+    taken: int = 0
+    tasks_due: int = 0
+    done_on_time: int = 0
+    overdue: int = 0
+    escalated: int = 0
+    first_purchases: int = 0
+    repeat_purchases: int = 0
+    revenue: Decimal = Decimal(0)
+    returned: int = 0
+
+
+_OWNER_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("owner_id", "owner", "负责人"),
+    ("held", "held", "持有客户"),
+    ("taken", "taken", "新增"),
+    ("tasks_due", "tasks due", "应跟进"),
+    ("done_on_time", "on time", "按时完成"),
+    ("overdue", "overdue", "逾期"),
+    ("escalated", "escalated", "已升级"),
+    ("first_purchases", "first buys", "首购"),
+    ("repeat_purchases", "repeat buys", "复购"),
+    ("revenue", "revenue", "销售额"),
+    ("returned", "to pool", "退回公海"),
+)
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class OwnerReport:
+    """Each owner's results over ``[since, until)``: customers held and taken, follow-up
+    tasks due, done on time and overdue, conversions to first and repeat purchase, revenue and
+    customers returned to the pool. ``skipped`` lists customers whose history could not be
+    read."""
+
+    since: datetime
+    until: datetime
+    currency: str
+    owners: tuple[OwnerResult, ...]
+    skipped: tuple[Skipped, ...] = ()
+
+    def __repr__(self) -> str:
+        return one_line(
+            "OwnerReport",
+            f"{len(self.owners):,} owners",
+            f"{self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}",
+            f"{sum(o.held for o in self.owners):,} customers held",
+            f"revenue {money(sum((o.revenue for o in self.owners), Decimal(0)), self.currency)}",
+        )
+
+    def rows(self, lang: str = "en") -> list[dict[str, Any]]:
+        """One row per owner, as plain values (JSON-ready; revenue as a decimal string)."""
+        del lang  # the figures read the same in every language; headers() names them
+        return [
+            {k: str(v) if isinstance(v, Decimal) else v for k, v in attrs.asdict(o).items()}
+            for o in self.owners
+        ]
+
+    def headers(self, lang: str = "en") -> list[str]:
+        """The column headings in ``lang`` (``"en"`` or ``"zh"``), in the order of :meth:`rows`."""
+        return [zh if lang == "zh" else en for _, en, zh in _OWNER_COLUMNS]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "currency": self.currency,
+            "owners": self.rows(),
+            "skipped": [_plain(s) for s in self.skipped],
+        }
+
+    def to_pandas(self) -> Any:
+        """The rows as a DataFrame (needs pandas), one row per owner."""
+        return frame(
+            {
+                key: [
+                    float(v) if isinstance(v := getattr(o, key), Decimal) else v
+                    for o in self.owners
+                ]
+                for key, _, _ in _OWNER_COLUMNS
+            }
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            [
+                money(v, self.currency) if isinstance(v := getattr(o, key), Decimal) else v
+                for key, _, _ in _OWNER_COLUMNS
+            ]
+            for o in self.owners
+        ]
+        caption = f"Owners from {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}"
+        return html_table(self.headers(), rows, caption=caption)
+
+
+def owner_report(
+    histories: Mapping[str, Sequence[Event]],
+    tasks: Iterable[OutboxEntry],
+    policy: Policy,
+    since: datetime,
+    until: datetime,
+    *,
+    currency: str | None = None,
+) -> OwnerReport:
+    """Each owner's results over ``[since, until)``.
+
+    Args:
+        histories: every customer's events (those at or after ``until`` are ignored).
+        tasks: the planned messages (outbox entries); those on owner channels are the tasks.
+        currency: the currency revenue is counted in (default: the policy's); orders in
+            others are left out.
+
+    Who held a customer at an instant is the pool rules' answer
+    (:func:`lifecycle.owners.ownership` at that instant); a valid order is the ledger's.
+    """
+    since = to_utc(require_aware(since, "since"))
+    until = to_utc(require_aware(until, "until"))
+    if until <= since:
+        raise InvalidArgument("must be after since", argument="until")
+    money_ = _report_currency(policy.currency if currency is None else currency)
+    end = until - timedelta(microseconds=1)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def row(owner: str) -> dict[str, Any]:
+        return rows.setdefault(owner, {"owner_id": owner, "revenue": Decimal(0)})
+
+    def bump(owner: str, key: str, by: int = 1) -> None:
+        r = row(owner)
+        r[key] = r.get(key, 0) + by
+
+    def owner_at(cid: str, at: datetime) -> str | None:
+        return ownership(cid, histories[cid], policy.owners, at).owner_id
+
+    skipped: list[Skipped] = []
+    owned = {
+        cid
+        for cid, h in histories.items()
+        if any(isinstance(e, OwnerAssigned) and to_utc(e.at) < until for e in h)
+    }
+    done: dict[str, datetime] = {}
+    for cid in sorted(owned):
+        history = histories[cid]
+        try:
+            ledger = fold(list(history), policy, end)
+        except LifecycleError as error:
+            skipped.append(Skipped.of(cid, error))
+            continue
+        now_owner = ledger.owner.owner_id if ledger.owner is not None else None
+        if now_owner is not None:
+            bump(now_owner, "held")
+        for e in history:
+            at = to_utc(e.at)
+            if isinstance(e, OwnerAssigned) and at < until:
+                row(e.owner_id)  # every owner so far has a row, busy in the window or not
+            if not since <= at < until:
+                continue
+            if isinstance(e, OwnerAssigned):
+                bump(e.owner_id, "taken")
+            elif isinstance(e, ReturnedToPool):
+                previous = owner_at(cid, at - timedelta(microseconds=1))
+                if previous is not None:
+                    bump(previous, "returned")
+            elif isinstance(e, Contacted) and e.key is not None:
+                done.setdefault(e.key, at)
+        for n, order in enumerate(ledger.valid_orders()):
+            paid = order.paid
+            assert paid is not None  # valid orders are paid
+            at = to_utc(paid.at)
+            if not since <= at < until:
+                continue
+            holder = owner_at(cid, at)
+            if holder is None:
+                continue
+            if n == 0:
+                bump(holder, "first_purchases")
+            elif n == 1:
+                bump(holder, "repeat_purchases")
+            if paid.currency == money_:
+                row(holder)["revenue"] += order.net_amount
+    for task in tasks:
+        due = to_utc(task.due_at)
+        if task.channel not in OWNER_CHANNELS or not since <= due < until:
+            continue
+        if task.customer_id not in owned:
+            continue
+        holder = owner_at(task.customer_id, due)
+        if holder is None:
+            continue
+        if task.template == ESCALATION_TEMPLATE:
+            bump(holder, "escalated")
+            continue
+        bump(holder, "tasks_due")
+        limit = to_utc(task.valid_until) if task.valid_until is not None else due
+        sent = done.get(task.key)
+        if sent is not None and sent <= limit:
+            bump(holder, "done_on_time")
+        elif limit < until and (sent is None or sent > limit):
+            bump(holder, "overdue")
+    owners = tuple(OwnerResult(**rows[o]) for o in sorted(rows))
+    return OwnerReport(
+        since=since, until=until, currency=money_, owners=owners, skipped=tuple(skipped)
+    )

@@ -7,6 +7,7 @@ import hmac
 import json
 import random
 import secrets
+import threading
 import time as _time_module
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -27,6 +28,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters._urls import is_server_url
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
+from lifecycle.analytics.uplift import Uplift
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
 from lifecycle.cadence.planner import Plan, plan_records
 from lifecycle.clock import Clock, SystemClock
@@ -52,13 +54,17 @@ from lifecycle.events import (
     CustomerErased,
     CustomerRegistered,
     Event,
+    OwnerAssigned,
+    OwnerProtected,
     PointsRedeemed,
     ProfileUpdated,
     Referred,
+    ReturnedToPool,
     ReviewPosted,
     TierGranted,
     TierRevoked,
 )
+from lifecycle.experiments import measure
 from lifecycle.io import (
     PRESET_DEFAULTS,
     ColumnMapping,
@@ -72,7 +78,7 @@ from lifecycle.io import (
     read_orders,
 )
 from lifecycle.loyalty import check_loyalty
-from lifecycle.owners import OwnerChanges, PoolSweep, assign, sweep, transfer
+from lifecycle.owners import OwnerChanges, PoolSweep, admit, assign, protect, sweep, transfer
 from lifecycle.policy import Policy
 from lifecycle.ports import (
     Channel,
@@ -85,11 +91,12 @@ from lifecycle.ports import (
 )
 from lifecycle.reasons import Skipped
 from lifecycle.record import CustomerRecord
-from lifecycle.report import ShopReport, shop_report
+from lifecycle.report import OwnerReport, ShopReport, owner_report, shop_report
 from lifecycle.serde import encode_value, event_to_dict
 from lifecycle.stages import StageChange, referral_periods, stage_history, stage_timeline
 from lifecycle.status import AliveModel
-from lifecycle.vocabulary import Stage, Status
+from lifecycle.vocabulary import OWNER_CHANNELS, Stage, Status
+from lifecycle.whatif import PolicyComparison, compare_policies
 
 __all__ = ["Lifecycle", "RecordResult"]
 
@@ -171,6 +178,29 @@ def _chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 _RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
 
+#: Events the pool rules judge on the whole book (a return to the pool is always allowed).
+_OWNER_CHANGES: Final = (OwnerAssigned, OwnerProtected)
+
+
+@attrs.frozen
+class _PoolView:
+    """What the pool rules read of the shop: every customer's owner events (whole histories
+    for some) and every customer's version when read."""
+
+    histories: dict[str, tuple[Event, ...]]
+    versions: dict[str, int]
+
+
+def _owner_events(history: Sequence[Event]) -> tuple[Event, ...]:
+    """The events of ``history`` that decide ownership, returns to the pool without their
+    reason text."""
+    return tuple(
+        attrs.evolve(e, reason=None) if isinstance(e, ReturnedToPool) else e
+        for e in history
+        if isinstance(e, OwnerAssigned | OwnerProtected | ReturnedToPool)
+    )
+
+
 #: How far past now dispatch planning looks for follow-ups coming, to know when to plan a
 #: customer again: more than the longest day (25 hours when DST ends) to the next midnight.
 _LOOKAHEAD: Final = timedelta(days=2)
@@ -222,6 +252,9 @@ class Lifecycle:
         # collided do not collide again in step (not derived from the data on purpose).
         self._jitter = random.Random()  # not for secrets
         self._fingerprinted: tuple[Policy, AliveModel | None, str] | None = None
+        # Each customer's owner events under the version they were read at (see _pool_view).
+        self._pool_cache: dict[str, tuple[int, tuple[Event, ...]]] = {}
+        self._pool_lock = threading.Lock()  # threads sharing this object share the cache
 
     @classmethod
     def in_memory(
@@ -314,11 +347,29 @@ class Lifecycle:
                     raise
                 _time_module.sleep(wait)
 
-    def _record_once(self, batch: list[Event]) -> RecordResult:
+    def _record_once(
+        self,
+        batch: list[Event],
+        pool: _PoolView | None = None,
+        *,
+        checked: bool = False,
+    ) -> RecordResult:
+        """Record ``batch`` once (the caller retries on a conflict).
+
+        A batch holding owner events is judged by the pool rules (:func:`lifecycle.owners.admit`)
+        on every customer's owner events (``pool``, read here when not given; ``checked``: the
+        events came from the rules on that very view), and written only if no customer's
+        history changed since it was read: owners' loads, quotas and protections count
+        everyone, so a concurrent change of any customer makes the write try again.
+        """
         touched = {e.customer_id for e in batch}
+        if pool is None and any(isinstance(e, _OWNER_CHANGES) for e in batch):
+            pool = self._pool_view()
         old = self.store.histories(touched)
         for cid in touched:
             old.setdefault(cid, ())
+            if pool is not None and checked and len(old[cid]) != pool.versions.get(cid, 0):
+                raise ConcurrencyError(cid)  # changed since the rules read it
         # Erasures and loyalty moves are rare: find them in one pass.
         rare = [e for e in batch if isinstance(e, _RARE)]
         # An erased customer's personal data is dropped on the way in, too.
@@ -338,6 +389,9 @@ class Lifecycle:
             new = [e for e in batch if e.event_id not in stored]
         if not new:
             return RecordResult(recorded=0, duplicates=len(batch), customers=())
+        if pool is not None and not checked:
+            view = {**pool.histories, **old}
+            admit(view, new, self.policy.owners, to_utc(self.clock.now()))
         by_customer: dict[str, list[Event]] = {}
         for e in new:
             by_customer.setdefault(e.customer_id, []).append(e)
@@ -363,6 +417,12 @@ class Lifecycle:
             versions[cid] = len(old[cid])
             histories[cid] = old[cid] + tuple(added)
         snapshots = self._snapshots_after(histories, versions)
+        if pool is not None:
+            for cid, version in pool.versions.items():
+                if cid in touched:
+                    continue  # judged on the history read above, and expected at its version
+                if versions.setdefault(cid, version) != version:
+                    raise ConcurrencyError(cid)  # a referrer changed since the view was read
         added_count = self.store.append(new, snapshots, expected_versions=versions)
         return RecordResult(
             recorded=added_count,
@@ -683,6 +743,61 @@ class Lifecycle:
             histories.update(self.store.histories(chunk))
         return histories
 
+    def _pool_view(self, full: Iterable[str] = ()) -> _PoolView:
+        """Every customer's owner events and version, and the whole histories of ``full``:
+        what the pool rules read (loads, takes, protections, cooldowns count everyone).
+
+        Owner events are kept between calls under the version they were read at: a customer
+        whose version is unchanged is not read again. Returns to the pool keep no reason
+        text, so nothing personal is kept."""
+        with self._pool_lock:
+            return self._pool_view_locked(set(full))
+
+    def _pool_view_locked(self, wanted: set[str]) -> _PoolView:
+        ids = list(self.store.customer_ids())  # read out before asking each one's version
+        versions = {cid: self.store.version(cid) for cid in ids}
+        cache = self._pool_cache
+        stale = [c for c, v in versions.items() if c in wanted or cache.get(c, (-1, ()))[0] != v]
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(stale, 5000):
+            for cid, history in self.store.histories(chunk).items():
+                versions[cid] = len(history)
+                cache[cid] = (len(history), _owner_events(history))
+                if cid in wanted:
+                    histories[cid] = history
+        for cid in versions:
+            if cid not in histories:
+                histories[cid] = cache[cid][1] if cid in cache else ()
+        for cid in set(cache) - set(versions):
+            del cache[cid]  # no longer in the store
+        return _PoolView(histories=histories, versions=versions)
+
+    def _owner_write(
+        self,
+        decide: Callable[[dict[str, tuple[Event, ...]], datetime], _T],
+        now: datetime | None,
+        full: Iterable[str] = (),
+    ) -> _T:
+        """Read every customer's owner events (and the whole histories of ``full``, whose
+        reasons cite their follow-ups), ``decide`` the owner changes on them, and record their
+        events only if no customer changed meanwhile; otherwise read and decide again (the
+        retry budget of :class:`~lifecycle.policy.WritePolicy`). So capacity, the daily quota
+        and protections hold when several processes change owners at once.
+
+        Without ``now``, the clock is read after the view: every event another writer stored
+        before the read is then in the past, and counts."""
+        wanted = list(full)
+
+        def once() -> _T:
+            pool = self._pool_view(wanted)
+            result = decide(pool.histories, self._now(now))
+            events = list(getattr(result, "events", ()))
+            if events:
+                self._record_once(events, pool, checked=True)
+            return result
+
+        return self._retrying(once)
+
     def assign_owners(
         self,
         owners: Sequence[str],
@@ -691,15 +806,14 @@ class Lifecycle:
         customer_ids: Iterable[str] | None = None,
     ) -> OwnerChanges:
         """Give customers in the shared pool (new prospects, returned ones) to ``owners`` by
-        the policy (round robin or least loaded, within capacity, respecting cooldowns), and
-        record the ``OwnerAssigned`` events."""
-        at = self._now(now)
-        changes = assign(
-            self._all_histories(), owners, self.policy.owners, at, customer_ids=customer_ids
+        the policy (round robin or least loaded, within capacity and the daily claim quota,
+        respecting cooldowns), and record the ``OwnerAssigned`` events."""
+        wanted = None if customer_ids is None else list(customer_ids)
+        return self._owner_write(
+            lambda book, at: assign(book, owners, self.policy.owners, at, customer_ids=wanted),
+            now,
+            wanted or (),
         )
-        if changes.events:
-            self.record(changes.events)
-        return changes
 
     def transfer_owner(
         self,
@@ -711,17 +825,32 @@ class Lifecycle:
     ) -> OwnerChanges:
         """Move customers to owner ``to`` under the same rules as any assignment; the reclaim
         clock runs on."""
-        at = self._now(now)
-        changes = transfer(
-            self._all_histories(), customer_ids, to, self.policy.owners, at, kind=kind
+        wanted = list(customer_ids)
+        return self._owner_write(
+            lambda book, at: transfer(book, wanted, to, self.policy.owners, at, kind=kind),
+            now,
+            wanted,
         )
-        if changes.events:
-            self.record(changes.events)
-        return changes
+
+    def protect_customers(
+        self, customer_ids: Iterable[str], owner: str, now: datetime | None = None
+    ) -> OwnerChanges:
+        """Let ``owner`` protect their customers from reclaim for ``owners.protection_days``
+        (at most ``owners.max_protected`` at a time), recording ``OwnerProtected`` events;
+        refused customers get a decision with the reason."""
+        wanted = list(customer_ids)
+        return self._owner_write(
+            lambda book, at: protect(book, wanted, owner, self.policy.owners, at),
+            now,
+        )
 
     def sweep_pool(self, now: datetime | None = None) -> PoolSweep:
-        """Return to the shared pool the customers whose owner did not follow up in time
-        (``ReturnedToPool`` events saying why), and list the warnings for those close to it."""
+        """Return to the shared pool the customers whose owner did not follow up, or close a
+        valid order, in time (``ReturnedToPool`` events saying why), and list the warnings for
+        those close to it.
+
+        A return to the pool breaks no rule, so the sweep is written like any event (a
+        customer changed meanwhile makes it try again), not against the whole book."""
         at = self._now(now)
         histories = self._all_histories()
         # The stage at ``at`` decides the high-value limit: worked out now, not read from
@@ -786,6 +915,102 @@ class Lifecycle:
         )
         if skipped:
             report = attrs.evolve(report, skipped=_sorted_skips(skipped))
+        return report
+
+    # -- experiments and what-if ---------------------------------------------------------------
+
+    def _replay_histories(self, skipped: list[Skipped]) -> dict[str, tuple[Event, ...]]:
+        """Every customer's history, read a chunk at a time; unreadable ones in ``skipped``."""
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(list(self.store.customer_ids()), 5000):
+            histories.update(read_histories(self.store, chunk, skipped))
+        return histories
+
+    def _window(
+        self, since: datetime | None, until: datetime | None, days: int
+    ) -> tuple[datetime, datetime]:
+        end = self._now(until)
+        start = end - timedelta(days=days) if since is None else require_aware(since, "since")
+        return to_utc(start), end
+
+    def experiment(
+        self,
+        rule: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        step: timedelta = timedelta(days=1),
+        alpha: float = 0.05,
+    ) -> Uplift:
+        """What ``rule``'s follow-ups changed: the customers it reached in ``[since, until)``
+        (default: the 30 days before the clock's now), treated against those its ``holdout``
+        held out, by conversion, orders and revenue per customer until ``until``, each
+        difference with its interval and p-value (see :mod:`lifecycle.experiments`).
+
+        The groups are derived from the policy's holdout, not stored: measure with the policy
+        that was in force (see docs/experiments.md for a share changed mid-window). Customers
+        whose history cannot be read or replayed are left out and listed in ``skipped``.
+
+        Raises:
+            UsageError: an unknown rule, a rule without a holdout, a bad window, or an empty
+                group.
+        """
+        start, end = self._window(since, until, 30)
+        skipped: list[Skipped] = []
+        histories = self._replay_histories(skipped)
+        result = measure(
+            histories, self.policy, rule, start, end, step=step, alpha=alpha, skipped=skipped
+        )
+        if skipped:
+            result = attrs.evolve(result, skipped=_sorted_skips(skipped))
+        return result
+
+    def compare(
+        self,
+        policy_a: Policy | None,
+        policy_b: Policy,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        step: timedelta = timedelta(days=1),
+    ) -> PolicyComparison:
+        """Replay the stored history under ``policy_a`` (``None``: the shop's) and ``policy_b``
+        over ``[since, until)`` (default: the 30 days before the clock's now) and show what
+        would have differed: stage, status and tier counts, who moves and why, the follow-ups
+        each rule would have sent or held, owners' loads. Nothing is written (see
+        :func:`lifecycle.whatif.compare_policies`)."""
+        start, end = self._window(since, until, 30)
+        skipped: list[Skipped] = []
+        histories = self._replay_histories(skipped)
+        result = compare_policies(
+            histories, policy_a or self.policy, policy_b, start, end, step=step
+        )
+        if skipped:
+            result = attrs.evolve(result, skipped=_sorted_skips([*skipped, *result.skipped]))
+        return result
+
+    def owner_report(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        currency: str | None = None,
+    ) -> OwnerReport:
+        """Each owner's results over ``[since, until)`` (default until: the clock's now):
+        customers held and taken, follow-up tasks due, done on time and overdue, escalations,
+        conversions to first and repeat purchase, revenue and customers returned to the pool
+        (see :func:`lifecycle.owner_report`). Customers whose history cannot be read are left
+        out and listed in ``skipped``."""
+        end = self._now(until)
+        start = to_utc(require_aware(since, "since"))
+        skipped: list[Skipped] = []
+        histories: dict[str, tuple[Event, ...]] = {}
+        for chunk in _chunked(list(self.store.customer_ids()), 5000):
+            histories.update(read_histories(self.store, chunk, skipped))
+        tasks = [e for e in self.store.outbox_entries() if e.channel in OWNER_CHANNELS]
+        report = owner_report(histories, tasks, self.policy, start, end, currency=currency)
+        if skipped:
+            report = attrs.evolve(report, skipped=_sorted_skips((*report.skipped, *skipped)))
         return report
 
     # -- privacy ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Final
 
 __all__ = [
     "CONTACT_CHANNELS",
+    "ESCALATION_TEMPLATE",
     "FOLLOW_UP_CHANNELS",
     "OWNER_CHANNELS",
     "PERSONAL_CHANNELS",
@@ -174,6 +175,11 @@ PERSONAL_CHANNELS: Final[frozenset[str]] = frozenset({"phone"})
 #: Channels on which the owner reaches the customer in person: a logged contact on one of them
 #: is the owner's own follow-up, and a follow-up planned on one becomes a task for the owner.
 FOLLOW_UP_CHANNELS: Final[frozenset[str]] = OWNER_CHANNELS | PERSONAL_CHANNELS
+
+#: The template of an escalation: an owner task not done for ``owners.escalate_after_days``,
+#: given to the owner's lead. Sending one reaches the lead, not the customer: it is no contact
+#: with the customer and no follow-up.
+ESCALATION_TEMPLATE: Final = "owner_escalation"
 
 #: Channels a rule may name: the contact channels, ``"task"`` (a job for the customer's owner)
 #: and ``"visit"``. Phone calls and visits become tasks.

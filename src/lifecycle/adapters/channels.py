@@ -23,7 +23,7 @@ try:  # POSIX: whole lines and cross-process deduplication under an advisory loc
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ConsoleChannel", "JsonLinesChannel", "MemoryChannel"]
+__all__ = ["ConsoleChannel", "JsonLinesChannel", "MemoryChannel", "message_record"]
 
 
 class MemoryChannel:
@@ -121,7 +121,9 @@ class ConsoleChannel:
         return f"ConsoleChannel({self._name!r})"
 
 
-def _record(message: Message, key: str) -> dict[str, Any]:
+def message_record(message: Message, key: str) -> dict[str, Any]:
+    """``message`` under ``key`` as one JSON-ready object: the line a
+    :class:`JsonLinesChannel` writes and the body a generic webhook posts."""
     return {
         "key": key,
         "customer_id": message.customer_id,
@@ -192,7 +194,8 @@ class JsonLinesChannel:
 
     def send(self, message: Message, *, idempotency_key: str) -> SendResult:
         line = (
-            json.dumps(_record(message, idempotency_key), ensure_ascii=False, sort_keys=True) + "\n"
+            json.dumps(message_record(message, idempotency_key), ensure_ascii=False, sort_keys=True)
+            + "\n"
         ).encode("utf-8")
         with self._lock:
             if self._closed:

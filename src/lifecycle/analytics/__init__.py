@@ -39,6 +39,7 @@ from lifecycle.analytics.segments import (
 )
 from lifecycle.analytics.summary import CustomerSummary, SummaryPartial, merge, rfm_summary
 from lifecycle.analytics.table import Transactions
+from lifecycle.analytics.uplift import Uplift, UpliftMetric, uplift
 
 __all__ = [
     "FEATURES",
@@ -60,6 +61,8 @@ __all__ = [
     "Segment",
     "SummaryPartial",
     "Transactions",
+    "Uplift",
+    "UpliftMetric",
     "ValueGroup",
     "abc_classes",
     "assess_all",
@@ -74,4 +77,5 @@ __all__ = [
     "rfm_summary",
     "segment_table",
     "stage_funnel",
+    "uplift",
 ]

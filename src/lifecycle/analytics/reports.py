@@ -32,10 +32,15 @@ __all__ = [
     "Cohorts",
     "Funnel",
     "FunnelStep",
+    "KpiCounts",
     "Kpis",
+    "cohort_counts",
     "cohort_retention",
+    "cohorts_from_counts",
     "funnel_steps",
+    "kpi_counts",
     "kpis",
+    "kpis_from_counts",
     "stage_funnel",
 ]
 
@@ -87,6 +92,13 @@ class Cohorts:
 
 def cohort_retention(table: Transactions) -> Cohorts:
     """Monthly cohort retention from the valid orders in ``table`` (months in its zone)."""
+    return cohorts_from_counts([cohort_counts(table)])
+
+
+def cohort_counts(table: Transactions) -> tuple[int, int, npt.NDArray[np.int64]]:
+    """The first cohort month, the last month (both as months since 1970) and the customers
+    counted per (cohort, months since): what :func:`cohorts_from_counts` adds up over tables of
+    disjoint sets of customers."""
     if len(table) == 0:
         raise DataError("no transactions to build cohorts from")
     month = table.day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
@@ -103,6 +115,21 @@ def cohort_retention(table: Transactions) -> Cohorts:
     p_cohort = first[p_code] - lo
     counts = np.zeros((n_cohorts, n_offsets), dtype=np.int64)
     np.add.at(counts, (p_cohort, p_off), 1)
+    return lo, hi, counts
+
+
+def cohorts_from_counts(parts: Sequence[tuple[int, int, npt.NDArray[np.int64]]]) -> Cohorts:
+    """The cohorts of customers counted by :func:`cohort_counts` in one or more parts (each
+    customer in one part only)."""
+    if not parts:
+        raise DataError("no transactions to build cohorts from")
+    lo = min(p[0] for p in parts)
+    hi = max(p[1] for p in parts)
+    n_cohorts, n_offsets = hi - lo + 1, hi - lo + 1
+    counts = np.zeros((n_cohorts, n_offsets), dtype=np.int64)
+    for p_lo, _, p_counts in parts:
+        rows, cols = p_counts.shape
+        counts[p_lo - lo : p_lo - lo + rows, :cols] += p_counts
     sizes = counts[:, 0].copy()
     observable = np.arange(n_offsets)[None, :] <= (hi - lo - np.arange(n_cohorts))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -340,6 +367,47 @@ def kpis(
     currency: str | None = None,
 ) -> Kpis:
     """The KPIs of ``events`` over ``[start, end)`` (orders valid as of ``end``)."""
+    counts = kpi_counts(events, policy, start=start, end=end, currency=currency)
+    return kpis_from_counts([counts], converted=len(counts.referred & counts.buyer_ids))
+
+
+@attrs.frozen(eq=False)
+class KpiCounts:
+    """What :func:`kpis` counts, for some customers: counts over disjoint sets of customers
+    add up (:func:`kpis_from_counts`). ``buyer_ids`` are every customer with a valid order by
+    ``end``; ``referred`` the customers referred in the period."""
+
+    start: datetime
+    end: datetime
+    buyers: int
+    orders: int
+    revenue: float
+    items: int
+    repeaters: int
+    earlier: int
+    retained: int
+    returning_revenue: float
+    discounted: int
+    complaints: int
+    promoters: int
+    detractors: int
+    nps_answers: int
+    csat_good: int
+    csat_answers: int
+    referred: frozenset[str]
+    buyer_ids: frozenset[str]
+
+
+def kpi_counts(
+    events: Sequence[Event],
+    policy: Policy,
+    *,
+    start: datetime,
+    end: datetime,
+    currency: str | None = None,
+) -> KpiCounts:
+    """The counts behind :func:`kpis` over ``[start, end)``, for the customers of ``events``
+    (every event of each of them)."""
     events = list(events)  # read twice: the orders, then the rest
     start = to_utc(require_aware(start, "start"))
     end = to_utc(require_aware(end, "end"))
@@ -363,8 +431,6 @@ def kpis(
     first_us = np.full(int(codes.max()) + 1 if len(codes) else 0, np.iinfo(np.int64).max)
     np.minimum.at(first_us, codes, table.at_us)
     returning = first_us[codes[inside]] < s_us
-    orders = int(inside.sum())
-    revenue = float(net.sum())
 
     complaints = 0
     nps_latest: dict[str, tuple[tuple[datetime, int, str], int]] = {}
@@ -385,30 +451,60 @@ def kpis(
                 csat.append(score)
             case Referred(referred_id=rid):
                 referred.add(rid)
-    all_buyers = set(table.customer_id.tolist())
     scores = [score for _, score in nps_latest.values()]
-    nps = (
-        100 * (sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)) / len(scores)
-        if scores
-        else None
-    )
-    retention = _share(retained, len(earlier))
-    return Kpis(
+    return KpiCounts(
         start=start,
         end=end,
         buyers=len(buyers),
+        orders=int(inside.sum()),
+        revenue=float(net.sum()),
+        items=int(per_buyer.sum()),
+        repeaters=repeaters,
+        earlier=len(earlier),
+        retained=retained,
+        returning_revenue=float(net[returning].sum()),
+        discounted=int((table.discount[inside] > 0).sum()),
+        complaints=complaints,
+        promoters=sum(s >= 9 for s in scores),
+        detractors=sum(s <= 6 for s in scores),
+        nps_answers=len(scores),
+        csat_good=sum(s >= 4 for s in csat),
+        csat_answers=len(csat),
+        referred=frozenset(referred),
+        buyer_ids=frozenset(str(c) for c in table.customer_id.tolist()),
+    )
+
+
+def kpis_from_counts(parts: Sequence[KpiCounts], *, converted: int) -> Kpis:
+    """The KPIs of the customers counted in ``parts`` (disjoint sets of customers, one
+    period); ``converted`` is how many of the referred customers have a valid order by the
+    end, wherever they were counted."""
+    if not parts:
+        raise DataError("no counts to report")
+
+    def total(name: str) -> Any:
+        return sum(getattr(p, name) for p in parts)
+
+    buyers, orders, revenue = total("buyers"), total("orders"), float(total("revenue"))
+    nps_answers = total("nps_answers")
+    nps = 100 * (total("promoters") - total("detractors")) / nps_answers if nps_answers else None
+    retention = _share(total("retained"), total("earlier"))
+    return Kpis(
+        start=parts[0].start,
+        end=parts[0].end,
+        buyers=buyers,
         orders=orders,
         revenue=revenue,
         average_order_value=_share(revenue, orders),
-        orders_per_customer=_share(float(per_buyer.sum()), len(buyers)),
-        repurchase_rate=_share(repeaters, len(buyers)),
+        orders_per_customer=_share(float(total("items")), buyers),
+        repurchase_rate=_share(total("repeaters"), buyers),
         retention_rate=retention,
         churn_rate=None if retention is None else 1 - retention,
-        returning_revenue_share=_share(float(net[returning].sum()), revenue),
-        discount_share=_share(int((table.discount[inside] > 0).sum()), orders),
-        complaint_rate=_share(complaints, orders),
+        returning_revenue_share=_share(float(total("returning_revenue")), revenue),
+        discount_share=_share(total("discounted"), orders),
+        complaint_rate=_share(total("complaints"), orders),
         nps=nps,
-        csat=_share(sum(s >= 4 for s in csat), len(csat)),
-        referrals=len(referred),
-        referrals_converted=len(referred & {str(c) for c in all_buyers}),
+        csat=_share(total("csat_good"), total("csat_answers")),
+        referrals=len(frozenset().union(*(p.referred for p in parts))),
+        referrals_converted=converted,
     )

@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._display import field_table, html_table, one_line, pandas
+from lifecycle._display import arrow_table, field_table, html_table, one_line, pandas, polars_frame
 from lifecycle.errors import DataError, PolicyError
 
 __all__ = [
@@ -239,7 +239,19 @@ class RFMScores:
 
     def to_pandas(self) -> Any:
         """A ``pandas.DataFrame`` with columns r, f, m, score (needs pandas)."""
-        return pandas().DataFrame({"r": self.r, "f": self.f, "m": self.m, "score": self.score})
+        return pandas().DataFrame(self.columns())
+
+    def columns(self) -> dict[str, Score]:
+        """The per-customer columns by name: r, f, m, score."""
+        return {"r": self.r, "f": self.f, "m": self.m, "score": self.score}
+
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table`` with columns r, f, m, score (needs pyarrow)."""
+        return arrow_table(self.columns())
+
+    def to_polars(self) -> Any:
+        """A polars DataFrame with columns r, f, m, score (needs polars)."""
+        return polars_frame(self.columns())
 
 
 def rfm_scores(

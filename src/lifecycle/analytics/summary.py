@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._display import field_table, frame, html_table, one_line
+from lifecycle._display import arrow_table, field_table, frame, html_table, one_line, polars_frame
 from lifecycle._time import require_aware, zone
 from lifecycle.analytics._days import datetime_to_us, local_days
 from lifecycle.analytics.table import Transactions
@@ -198,6 +198,11 @@ class SummaryPartial:
             table.timezone,
         )
 
+    def take(self, rows: npt.NDArray[Any]) -> SummaryPartial:
+        """The partial of some of its rows (a boolean mask or positions in order), for example
+        the customers of one partition of a distributed run."""
+        return _take(self, rows)
+
     def merge(self, *others: SummaryPartial) -> SummaryPartial:
         """This partial and ``others`` as one."""
         return merge(self, *others)
@@ -374,6 +379,14 @@ class CustomerSummary:
     def to_pandas(self) -> Any:
         """The summary as a pandas DataFrame indexed by customer (pandas must be installed)."""
         return frame(self.columns()).set_index("customer_id")
+
+    def to_arrow(self) -> Any:
+        """The summary as a ``pyarrow.Table``, one row per customer (numbers are not copied)."""
+        return arrow_table(self.columns())
+
+    def to_polars(self) -> Any:
+        """The summary as a polars DataFrame, one row per customer (numbers are not copied)."""
+        return polars_frame(self.columns())
 
     def __repr__(self) -> str:
         return one_line(

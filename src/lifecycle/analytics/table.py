@@ -1,7 +1,7 @@
 """The columnar transaction table: one row per valid order, as numpy arrays.
 
 Build it from events (the same valid orders the per-customer rules count), from numpy arrays,
-or from a pandas DataFrame. Instants are UTC microseconds; calendar days are taken in the
+or from a pandas DataFrame, an Arrow table or a polars DataFrame. Instants are UTC microseconds; calendar days are taken in the
 table's time zone (the shop's), so "a day" means the same thing here as in the rules.
 """
 
@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._display import field_table
+from lifecycle._display import arrow, field_table
 from lifecycle._ledger import fold
 from lifecycle._time import require_aware, to_utc, valid_zone_name, zone
 from lifecycle.analytics._days import datetime_to_us, local_days
@@ -263,8 +263,10 @@ class Transactions:
         """A table from a pandas DataFrame's columns (named by the keyword arguments).
 
         A time-zone-aware ``at`` column is converted to UTC; a naive one is refused, since it
-        does not say which instants it means.
+        does not say which instants it means. A polars frame or an Arrow table is refused with
+        the constructor that reads it (:meth:`from_polars`, :meth:`from_arrow`).
         """
+        _require_frame_of("pandas", frame, "from_pandas")
         names = {
             "customer_id": customer_id,
             "at": at,
@@ -298,3 +300,128 @@ class Transactions:
             category=get(category),
             timezone=timezone,
         )
+
+    @classmethod
+    def from_arrow(
+        cls,
+        table: Any,
+        *,
+        customer_id: str = "customer_id",
+        at: str = "at",
+        amount: str = "amount",
+        refund: str | None = None,
+        discount: str | None = None,
+        order_id: str | None = None,
+        category: str | None = None,
+        timezone: str = "UTC",
+    ) -> Transactions:
+        """A table from a ``pyarrow.Table`` or ``RecordBatch`` (needs the ``arrow`` extra).
+
+        ``at`` must be an Arrow timestamp with a time zone (naive timestamps are refused, as in
+        :meth:`from_pandas`). Numeric columns of one chunk without nulls are read without a
+        copy before the table takes its own; a null anywhere is an error naming the column.
+        """
+        pa = arrow()
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        if not isinstance(table, pa.Table):
+            _require_frame_of("pyarrow", table, "from_arrow")
+            raise DataError(f"expected a pyarrow.Table, got {_type_name(table)}", column="table")
+        names = {
+            "customer_id": customer_id,
+            "at": at,
+            "amount": amount,
+            "refund": refund,
+            "discount": discount,
+            "order_id": order_id,
+            "category": category,
+        }
+        for role, name in names.items():
+            if name is not None and name not in table.column_names:
+                raise DataError(f"no such column in the table (as {role})", column=name)
+        stamps = table.column(at)
+        if not pa.types.is_timestamp(stamps.type):
+            raise DataError(
+                f"expected timestamps with a time zone, got Arrow type {stamps.type}", column=at
+            )
+        if stamps.type.tz is None:
+            raise DataError(
+                "naive timestamps; give them a time zone (e.g. cast to timestamp[us, UTC])",
+                column=at,
+            )
+
+        def get(name: str | None) -> Any:
+            if name is None:
+                return None
+            column = table.column(name)
+            if column.null_count:
+                raise DataError(f"{column.null_count} missing values (nulls)", column=name)
+            return column.to_numpy()
+
+        instants = stamps.cast(pa.timestamp("us", tz="UTC"))
+        if instants.null_count:
+            raise DataError(f"{instants.null_count} missing instants (nulls)", column=at)
+        return cls.from_arrays(
+            get(customer_id),
+            instants.to_numpy().astype("datetime64[us]", copy=False),
+            get(amount),
+            refund=get(refund),
+            discount=get(discount),
+            order_id=get(order_id),
+            category=get(category),
+            timezone=timezone,
+        )
+
+    @classmethod
+    def from_polars(
+        cls,
+        frame: Any,
+        *,
+        customer_id: str = "customer_id",
+        at: str = "at",
+        amount: str = "amount",
+        refund: str | None = None,
+        discount: str | None = None,
+        order_id: str | None = None,
+        category: str | None = None,
+        timezone: str = "UTC",
+    ) -> Transactions:
+        """A table from a polars DataFrame (needs the ``polars`` and ``arrow`` extras).
+
+        ``at`` must be a ``Datetime`` with a time zone; the frame is read through Arrow, which
+        shares polars' memory for numeric columns. Arguments as in :meth:`from_arrow`.
+        """
+        _require_frame_of("polars", frame, "from_polars")
+        arrow()  # polars hands its columns over through pyarrow: a MissingExtra without it
+        return cls.from_arrow(
+            frame.to_arrow(),
+            customer_id=customer_id,
+            at=at,
+            amount=amount,
+            refund=refund,
+            discount=discount,
+            order_id=order_id,
+            category=category,
+            timezone=timezone,
+        )
+
+
+_READERS = {"pandas": "from_pandas", "polars": "from_polars", "pyarrow": "from_arrow"}
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
+
+
+def _require_frame_of(library: str, frame: object, method: str) -> None:
+    """A clear error when ``frame`` comes from another library than ``method`` reads."""
+    origin = type(frame).__module__.split(".")[0]
+    if origin == library:
+        return
+    other = _READERS.get(origin)
+    hint = f"; use Transactions.{other}" if other else ""
+    raise DataError(
+        f"Transactions.{method} reads a {library} frame, got {_type_name(frame)}{hint}",
+        column="frame",
+    )

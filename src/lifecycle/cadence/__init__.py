@@ -17,7 +17,14 @@ from lifecycle.cadence.contact import (
     first_instant_at,
     next_allowed,
 )
-from lifecycle.cadence.gate import Hold, Outcome, Verdict, contact_gate
+from lifecycle.cadence.gate import (
+    Hold,
+    Outcome,
+    Verdict,
+    contact_gate,
+    control_hold,
+    holdout_draw,
+)
 from lifecycle.cadence.policy import CadencePolicy
 from lifecycle.cadence.rules import (
     AfterEvent,
@@ -85,9 +92,11 @@ __all__ = [
     "Verdict",
     "WinBack",
     "contact_gate",
+    "control_hold",
     "default_rules",
     "default_templates",
     "first_instant_at",
+    "holdout_draw",
     "next_allowed",
     "render",
     "rule_from_dict",

@@ -1,14 +1,17 @@
 """The contact gate: whether one message may reach a customer now, and if not, why.
 
-One function, :func:`gate`, decides for a channel, a purpose and an instant: erasure, consent
+One function, :func:`contact_gate`, decides for a channel, a purpose and an instant: erasure, consent
 and do-not-contact, the message's validity, quiet hours in the customer's zone, and the caps
 and minimum gaps that count the messages already sent, the contacts people logged, and the
 messages the same plan lets out first. The planner asks it when planning; the dispatcher asks
-it again, through the planner, at the moment of sending and at every retry.
+it again, through the planner, at the moment of sending and at every retry. One more function,
+:func:`control_hold`, decides who a rule holds out as its control group; the planner and the
+dispatcher both ask it, and experiment reports derive the groups from it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, time, tzinfo
 from enum import StrEnum
@@ -31,9 +34,13 @@ __all__ = [
     "caps_for",
     "consent_hold",
     "contact_gate",
+    "control_hold",
     "counted",
     "day_off_until",
     "hold_reason",
+    "holdout_draw",
+    "holdout_share",
+    "in_control",
     "stamp",
 ]
 
@@ -60,6 +67,8 @@ class Hold(StrEnum):
     EXPIRED = "expired"
     STOPPED = "stopped"
     DUPLICATE = "duplicate"
+    CONTROL = "control"
+    """Held out as the rule's control group (``holdout``): never sent, measured instead."""
 
 
 _HOLD_WORDS: Final = {
@@ -103,6 +112,10 @@ _HOLD_WORDS: Final = {
         "Stopped: {why}.",
         "已停止：{why_zh}。",
     ),
+    Hold.CONTROL: (
+        "In the control group of {rule} ({share} of its customers are held out to measure it).",
+        "属于{rule}的对照组（按{share}的比例留出客户以衡量其效果），不发送。",
+    ),
 }
 
 _PURPOSE_ZH: Final = {
@@ -137,6 +150,8 @@ def hold_reason(
         "why_zh": "",
         "other": "",
         "sent": "",
+        "rule": "",
+        "share": "",
         **words,
     }
     return Reason(code=f"cadence.{hold.value}", en=en.format(**fields), zh=zh.format(**fields))
@@ -164,6 +179,57 @@ class Verdict:
         if self.hold is None:
             return None
         return Outcome.DEFERRED if self.until is not None else Outcome.SUPPRESSED
+
+
+def holdout_draw(rule_id: str, customer_id: str, seed: str = "") -> float:
+    """The customer's draw for a rule's holdout: a number in [0, 1) from a keyed hash
+    (BLAKE2b) of the seed, the rule and the customer, the same in every run and process.
+
+    The customer is in the control group while the draw is below the rule's share, so raising
+    the share keeps everyone already held out and adds more, and lowering it releases some.
+    """
+    digest = hashlib.blake2b(
+        f"{rule_id}\x1f{customer_id}".encode(),
+        digest_size=8,
+        key=seed.encode()[:64],
+        person=b"lc-holdout",
+    ).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def holdout_share(rule: object) -> tuple[float, str]:
+    """A rule's holdout share and seed: ``(0.0, "")`` for a rule that has none (a host's rule
+    may carry ``holdout`` and ``holdout_seed`` attributes of its own)."""
+    share = getattr(rule, "holdout", 0.0)
+    seed = getattr(rule, "holdout_seed", "")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+        share = 0.0
+    return float(share), seed if isinstance(seed, str) else ""
+
+
+def in_control(rule: object, rule_id: str, customer_id: str) -> bool:
+    """Whether the rule holds the customer out as control (see :func:`holdout_draw`)."""
+    share, seed = holdout_share(rule)
+    return share > 0 and holdout_draw(rule_id, customer_id, seed) < share
+
+
+def control_hold(rule: object, rule_id: str, customer_id: str) -> Reason | None:
+    """Why the rule's follow-up is not sent to the customer: they are in its control group;
+    ``None`` when they are treated (or the rule holds nobody out).
+
+    The planner asks it for each occurrence, the dispatcher again before sending, and the
+    experiment report derives the groups from it: one decision in one place.
+    """
+    if not in_control(rule, rule_id, customer_id):
+        return None
+    share, _ = holdout_share(rule)
+    en, zh = _HOLD_WORDS[Hold.CONTROL]
+    pct = f"{share:.0%}" if share * 100 == round(share * 100) else f"{share:.1%}"
+    return Reason(
+        code=f"cadence.{Hold.CONTROL.value}",
+        en=en.format(rule=rule_id, share=pct),
+        zh=zh.format(rule=rule_id, share=pct),
+    )
 
 
 def consent_hold(

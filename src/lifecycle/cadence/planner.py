@@ -17,7 +17,7 @@ import numpy as np
 from lifecycle._bulk import collector_paused
 from lifecycle._display import field_table, html_table, one_line, pandas
 from lifecycle._ledger import customer_zone
-from lifecycle._time import local_date, require_aware, to_utc
+from lifecycle._time import local_date, require_aware, to_utc, zone
 from lifecycle.assessment import referral_conversions
 from lifecycle.cadence.contact import first_instant_at, next_allowed
 from lifecycle.cadence.gate import (
@@ -26,6 +26,7 @@ from lifecycle.cadence.gate import (
     Verdict,
     consent_hold,
     contact_gate,
+    control_hold,
     hold_reason,
     stamp,
 )
@@ -37,13 +38,19 @@ from lifecycle.policy import Policy
 from lifecycle.reasons import Reason, Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.status import AliveModel
-from lifecycle.vocabulary import FOLLOW_UP_CHANNELS, OWNER_CHANNELS, Purpose
+from lifecycle.vocabulary import (
+    ESCALATION_TEMPLATE,
+    FOLLOW_UP_CHANNELS,
+    OWNER_CHANNELS,
+    Purpose,
+)
 
 __all__ = [
     "FollowUp",
     "Held",
     "Plan",
     "follow_up_key",
+    "occurrences_of",
     "plan_bulk",
     "plan_customer",
     "plan_customers",
@@ -249,6 +256,83 @@ def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
     return f"{customer_id}:{rule_id}:{occurrence}"
 
 
+def occurrences_of(rule: CadenceRule, facts: CustomerRecord) -> Iterator[Occurrence]:
+    """``rule``'s occurrences for the customer, with owner tasks carried over.
+
+    The one place planning and dispatch read a rule through. A task (a rule whose channels
+    are all owner channels) not done (no ``Contacted`` under its key or a carried key) while
+    the customer has an owner is not dropped: once expired it is planned again for the
+    owners' working day of ``facts.now`` (occurrence ``<id>:carry:<day>``), and once it is
+    ``owners.escalate_after_days`` late for its owner (counted from when it fell due, or when
+    the owner took the customer, whichever is later), an escalation to the owner's lead
+    (``owners.leads``) is planned beside it (occurrence ``<id>:escalate``) with the reason.
+    """
+    occurrences = rule.occurrences(facts)
+    assigned = facts.owner  # the ledger's current assignment, as the pool rules read it
+    if assigned is None or not rule.channels or not set(rule.channels) <= OWNER_CHANNELS:
+        yield from occurrences
+        return
+    owners = facts.policy.owners
+    owner, since = assigned.owner_id, to_utc(assigned.at)
+    done = [c.key for c in facts.contacts if c.key is not None]
+    now = facts.now
+    for occ in occurrences:
+        base = follow_up_key(facts.customer_id, rule.id, occ.occurrence)
+        if (
+            occ.stopped is not None
+            or to_utc(occ.due_at) > now
+            or any(k == base or k.startswith(base + ":carry:") for k in done)
+        ):
+            yield occ
+            continue
+        # Late for this owner: from when it fell due, or when they took the customer.
+        owed = max(to_utc(occ.due_at), since)
+        first = facts.day(owed)
+        if occ.valid_until > now:
+            yield occ
+        else:
+            tz = zone(owners.workday_zone)
+            day = now.astimezone(tz).date()
+            late = (now - owed).days
+            yield attrs.evolve(
+                occ,
+                occurrence=f"{occ.occurrence}:carry:{day.isoformat()}",
+                due_at=now,
+                valid_until=to_utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)),
+                reason=Reason(
+                    code="cadence.carried_over",
+                    en=f"Not done since it was due on {first}; carried over ({late} days late).",
+                    zh=f"自{first}起未完成，顺延至今日（已逾期{late}天）。",
+                    evidence=occ.reason.evidence,
+                ),
+            )
+        after = owners.escalate_after_days
+        lead = owners.leads.get(owner)
+        if after is None or lead is None:
+            continue
+        escalate_at = owed + timedelta(days=after)
+        if escalate_at > now:
+            continue
+        values = {"owner": owner, "lead": lead, "days": str(after)}
+        yield attrs.evolve(
+            occ,
+            occurrence=f"{occ.occurrence}:escalate",
+            due_at=escalate_at,
+            # Valid while the task stays undone: each plan finds it still wanted.
+            valid_until=max(escalate_at, now) + timedelta(days=max(after, 1)),
+            template=ESCALATION_TEMPLATE,
+            values_en={**occ.values_en, **values},
+            values_zh={**occ.values_zh, **values},
+            reason=Reason(
+                code="cadence.escalated",
+                en=f"{owner} has not done this task for {after} days (due {first}); "
+                f"escalated to {lead}.",
+                zh=f"{owner} 已 {after} 天未完成该任务（应于{first}完成），已上报给 {lead}。",
+                evidence=occ.reason.evidence,
+            ),
+        )
+
+
 class _Planner:
     """Plans one customer: candidates, checks in a fixed order, then caps by priority."""
 
@@ -260,7 +344,9 @@ class _Planner:
         self.due: list[FollowUp] = []
         self.held: list[Held] = []
         self.upcoming: datetime | None = None
-        self.sent_at = {c.key: c for c in facts.contacts if c.key is not None}
+        self.sent_at = {
+            c.key: c for c in (*facts.contacts, *facts.escalations) if c.key is not None
+        }
         self.skipped: list[Skipped] = []
 
     def coming(self, at: datetime | None) -> None:
@@ -380,7 +466,7 @@ class _Planner:
         tz = facts.tz
         quiet = self.cadence.contact.quiet
         purpose = Purpose(rule.purpose)
-        for occ in rule.occurrences(facts):
+        for occ in occurrences_of(rule, facts):
             if occ.valid_until <= floor:
                 continue
             if occ.due_at > self.end:
@@ -408,6 +494,10 @@ class _Planner:
             seen.add(f.key)
             if occ.stopped is not None:
                 self.hold(f, Hold.STOPPED, stopped_reason(occ.stopped))
+                continue
+            control = control_hold(rule, rule.id, facts.customer_id)
+            if control is not None:  # before consent: the groups are drawn from all eligible
+                self.hold(f, Hold.CONTROL, control)
                 continue
             if isinstance(picked, Verdict):
                 self.held_by(f, picked)

@@ -77,7 +77,7 @@ from lifecycle.events import (
 from lifecycle.policy import Policy, TierReview
 from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
 from lifecycle.status import AliveModel, at_risk_day
-from lifecycle.vocabulary import Stage
+from lifecycle.vocabulary import OWNER_CHANNELS, Stage
 
 __all__ = ["Reach", "reach"]
 
@@ -684,9 +684,15 @@ def reach(
     cols = _Columns(ids, histories, referrals, now, policy)
     r = Reach(cols, policy, now, now - timedelta(days=policy.cadence.lookback_days), end)
     hits = np.zeros((len(rules), cols.n), dtype=bool)
+    owned = np.zeros(cols.n, dtype=bool)
+    owned[cols.of(OwnerAssigned)[0]] = True
     for j, rule in enumerate(rules):
         r.hit = hits[j]
         _rule_reach(r, rule, policy, model)
+        if rule.channels and set(rule.channels) <= OWNER_CHANNELS:
+            # An owner's task not done is carried over, and escalated, whenever it was due
+            # (lifecycle.cadence.planner.occurrences_of): every customer with an owner.
+            r.hit |= owned
         stages = _stages_of(rule)
         if stages is not None:
             r.hit &= r.in_stages(stages)

@@ -259,6 +259,16 @@ def _priority(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
         )
 
 
+def _share(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise PolicyError(f"must be a share in [0, 1), got {value!r}", key=_key(inst, attr.name))
+
+
+def _seed(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or len(value.encode()) > 64:
+        raise PolicyError("must be a string of at most 64 bytes", key=_key(inst, attr.name))
+
+
 def _wall(value: object) -> time:
     if isinstance(value, time) and value.tzinfo is None:
         return value
@@ -298,6 +308,11 @@ class Rule:
         stages, statuses, tiers: whom it applies to (empty: everyone).
         stop: stop conditions after the trigger.
         valid_hours: how long after it is due the message still makes sense.
+        holdout: the share of the customers it fires for that it holds out as a control group
+            (never sent, measured by :meth:`lifecycle.Lifecycle.experiment`); 0 holds out
+            nobody. Who is held out is a keyed hash of ``holdout_seed``, the rule and the
+            customer (:func:`lifecycle.cadence.gate.holdout_draw`): stable across runs.
+        holdout_seed: change it to draw new groups for a new experiment on the same rule.
     """
 
     id: str = attrs.field(validator=_rule_id)
@@ -310,6 +325,8 @@ class Rule:
     tiers: frozenset[str] = attrs.field(default=frozenset(), converter=_to_strs)
     stop: frozenset[Stop] = attrs.field(default=frozenset(), converter=_to_stops)
     valid_hours: float = attrs.field(default=72.0, validator=_positive)
+    holdout: float = attrs.field(default=0.0, validator=_share)
+    holdout_seed: str = attrs.field(default="", validator=_seed)
     kind: str = attrs.field(
         default=attrs.Factory(lambda self: type(self).KIND, takes_self=True), validator=_kind
     )

@@ -34,6 +34,9 @@ TEMPLATE_FIELDS: Final = {
     "item": "the product or category to replenish",
     "stage": "the relationship stage",
     "campaign": "the campaign's name",
+    "owner": "the customer's owner (an owner task or an escalation)",
+    "lead": "the owner's lead, who gets an escalation",
+    "days": "a number of days (how late an escalated task is)",
 }
 
 #: Phrases that tell a customer how to opt out; a marketing template carries one in each language.
@@ -268,6 +271,11 @@ _DEFAULTS: Final[dict[str, tuple[Purpose, str, str]]] = {
         "Follow up with {customer_name} ({stage}).",
         "跟进客户{customer_name}（{stage}）。",
     ),
+    "owner_escalation": (
+        Purpose.SERVICE,
+        "{lead}: {owner} has not followed up with {customer_name} for {days} days.",
+        "{lead}：{owner} 已 {days} 天未跟进客户{customer_name}。",
+    ),
     "replenish": (
         Purpose.MARKETING,
         "{customer_name}, your {item} may be running low. Reorder in one tap at {shop_name}."
@@ -322,6 +330,7 @@ _SUBJECTS: Final[dict[str, tuple[str, str]]] = {
         "{points}积分将于{expiry_date}过期",
     ),
     "owner_follow_up": ("Follow up with {customer_name}", "跟进客户{customer_name}"),
+    "owner_escalation": ("Escalated: {customer_name}", "升级提醒：{customer_name}"),
     "replenish": ("Time to restock {item}?", "{item}该补货了吗？"),
 }
 

@@ -20,8 +20,10 @@ from lifecycle.clv.model import (
     ValueModel,
     boundary_reason,
     fit_candidate,
+    fit_spend_model,
 )
 from lifecycle.clv.pareto import ParetoNBD, ParetoNBDModel
+from lifecycle.clv.predictions import CustomerPredictions, predict_customers
 from lifecycle.clv.simulate import SimulatedCustomers, simulate_customers
 from lifecycle.clv.validation import (
     CalibrationHoldout,
@@ -42,6 +44,7 @@ __all__ = [
     "Candidate",
     "Convergence",
     "CustomerIntervals",
+    "CustomerPredictions",
     "FrequencyBucket",
     "GammaGamma",
     "GammaGammaModel",
@@ -61,6 +64,8 @@ __all__ = [
     "calibration_holdout",
     "customer_lifetime_value",
     "fit_candidate",
+    "fit_spend_model",
+    "predict_customers",
     "simulate_customers",
     "value_intervals",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import expit, logit, ndtri
 
-from lifecycle._display import html_table, one_line
+from lifecycle._display import arrow_table, html_table, one_line, polars_frame
 from lifecycle.clv._data import Floats, check_rfm
 from lifecycle.clv.gammagamma import GammaGammaModel
 from lifecycle.clv.value import PurchaseModel, customer_lifetime_value
@@ -98,6 +98,14 @@ class CustomerIntervals:
         import pandas as pd  # the ``pandas`` extra
 
         return pd.DataFrame(self.columns())
+
+    def to_arrow(self) -> Any:
+        """The columns as a ``pyarrow.Table`` (needs pyarrow; numbers are not copied)."""
+        return arrow_table(self.columns())
+
+    def to_polars(self) -> Any:
+        """The columns as a polars DataFrame (needs polars; numbers are not copied)."""
+        return polars_frame(self.columns())
 
     def _repr_html_(self) -> str:
         cols = self.columns()

@@ -43,6 +43,7 @@ __all__ = [
     "ValueModel",
     "boundary_reason",
     "fit_candidate",
+    "fit_spend_model",
 ]
 
 #: The weight of the weak priors a boundary fit falls back to: normal priors with sd
@@ -186,7 +187,7 @@ class ValueModel:
         if not models or any(m not in VARIANTS for m in models):
             raise DataError(f"must be some of {', '.join(VARIANTS)}", column="models")
         purchases, candidates = _best_purchase_model(summary, penalty, tuple(models))
-        spend, check = _fit_spend(summary, penalty)
+        spend, check = fit_spend_model(summary.frequency, summary.monetary_value, penalty)
         return cls(
             purchases=purchases,
             spend=spend,
@@ -591,13 +592,14 @@ def _best_purchase_model(
     return model, candidates
 
 
-def _fit_spend(
-    summary: CustomerSummary, penalty: float | None
+def fit_spend_model(
+    frequency: npt.ArrayLike, monetary_value: npt.ArrayLike, penalty: float | None = None
 ) -> tuple[GammaGammaModel | None, SpendCheck]:
-    """The Gamma-Gamma model on the repeat buyers whose repeat purchases have a value, and
-    the check of its independence assumption."""
-    x = np.asarray(summary.frequency, dtype=np.float64)
-    m = np.asarray(summary.monetary_value, dtype=np.float64)
+    """The Gamma-Gamma model as :meth:`ValueModel.fit` fits it (on the repeat buyers whose
+    repeat purchases have a value; ``penalty`` as there), and the check of its independence
+    assumption; ``None`` for the model when it cannot be fitted."""
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
     repeat = x > 0
     worthless = repeat & (m <= 0)
     usable = repeat & ~worthless

@@ -11,12 +11,15 @@ from lifecycle.datasets.cdnow import (
     load_cdnow_summary,
     load_cdnow_transactions,
 )
+from lifecycle.datasets.experiment import ExperimentShop, experiment_shop
 from lifecycle.datasets.synthetic import SyntheticShop, synthetic_shop
 
 __all__ = [
     "CdnowSummary",
     "CdnowTransactions",
+    "ExperimentShop",
     "SyntheticShop",
+    "experiment_shop",
     "load_cdnow_summary",
     "load_cdnow_transactions",
     "synthetic_shop",
