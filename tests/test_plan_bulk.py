@@ -73,6 +73,13 @@ def _more_rules() -> tuple[lc.cadence.CadenceRule, ...]:
 
 POLICIES = (
     lc.Policy(timezone="Asia/Shanghai"),
+    attrs.evolve(  # control groups: held out by the planner's own code on both paths
+        lc.Policy(timezone="Asia/Shanghai"),
+        cadence=attrs.evolve(
+            lc.Policy().cadence,
+            rules=tuple(attrs.evolve(r, holdout=0.5) for r in default_rules()),
+        ),
+    ),
     attrs.evolve(
         lc.Policy(timezone="Europe/Berlin"),
         cadence=attrs.evolve(lc.Policy().cadence, rules=_more_rules(), lookback_days=20),
