@@ -54,6 +54,7 @@ from lifecycle.cadence.planner import (
     FollowUp,
     Held,
     Plan,
+    plan_bulk,
     plan_customer,
     plan_customers,
 )
@@ -369,6 +370,7 @@ __all__ = [
     "owner_book",
     "owner_report",
     "ownership",
+    "plan_bulk",
     "plan_customer",
     "plan_customers",
     "points_ledger",

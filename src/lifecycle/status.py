@@ -151,8 +151,14 @@ def at_risk_since(ledger: Ledger, now: datetime, *, model: AliveModel | None = N
     """The first day, since the last valid order, on which the customer counted as at risk
     (or lapsed), by the same rule :func:`status_from_ledger` applies at ``now`` (the rhythm,
     or the model's P(alive), which only falls as idle days pass); ``None`` while active."""
-    p = ledger.policy.status
-    days = sorted(ledger.valid_days)
+    return at_risk_day(sorted(ledger.valid_days), ledger.day(now), ledger.policy.status, model)
+
+
+def at_risk_day(
+    days: Sequence[date], today: date, p: StatusPolicy, model: AliveModel | None = None
+) -> date | None:
+    """:func:`at_risk_since` from the customer's days with a valid order (sorted) and their
+    ``today``: what the planner's bounds read for many customers without a ledger each."""
     if not days:
         return None
     rhythm = _Rhythm(p)
@@ -164,7 +170,7 @@ def at_risk_since(ledger: Ledger, now: datetime, *, model: AliveModel | None = N
         status = _classify((day - days[-1]).days, threshold, p, alive)
         return status in (Status.AT_RISK, Status.LAPSED)
 
-    lo, hi = days[-1], ledger.day(now)
+    lo, hi = days[-1], today
     if hi <= lo or not slipping(hi):
         return None
     while (hi - lo).days > 1:  # slipping(hi) holds and slipping(lo) does not

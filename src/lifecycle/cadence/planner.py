@@ -7,16 +7,19 @@ sent, so planning twice (or after sending) never duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, time, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 import attrs
+import numpy as np
 
+from lifecycle._bulk import collector_paused
 from lifecycle._display import field_table, html_table, one_line, pandas
-from lifecycle._time import require_aware, to_utc, zone
+from lifecycle._ledger import customer_zone
+from lifecycle._time import local_date, require_aware, to_utc, zone
 from lifecycle.assessment import referral_conversions
-from lifecycle.cadence.contact import next_allowed
+from lifecycle.cadence.contact import first_instant_at, next_allowed
 from lifecycle.cadence.gate import (
     Hold,
     Outcome,
@@ -27,6 +30,7 @@ from lifecycle.cadence.gate import (
     hold_reason,
     stamp,
 )
+from lifecycle.cadence.reach import reach
 from lifecycle.cadence.rules import CadenceRule, Occurrence
 from lifecycle.errors import UsageError
 from lifecycle.events import Event
@@ -47,10 +51,12 @@ __all__ = [
     "Plan",
     "follow_up_key",
     "occurrences_of",
+    "plan_bulk",
     "plan_customer",
     "plan_customers",
     "plan_facts",
     "plan_records",
+    "replan_at",
 ]
 
 
@@ -237,6 +243,12 @@ class Plan:
 def stopped_reason(stopped: Reason) -> Reason:
     """A rule's stop condition as the reason a follow-up is held: ``cadence.stopped.<what>``."""
     return attrs.evolve(stopped, code="cadence.stopped." + stopped.code.rsplit(".", 1)[-1])
+
+
+def replan_at(end: datetime, tz: tzinfo) -> datetime:
+    """The customer's midnight after ``end`` (in zone ``tz``): the latest instant a plan made
+    up to ``end`` is good for, since days passing move stages, status, tiers and dates."""
+    return first_instant_at(local_date(end, tz) + timedelta(days=1), time(0), tz)
 
 
 def follow_up_key(customer_id: str, rule_id: str, occurrence: str) -> str:
@@ -589,7 +601,7 @@ def plan_facts(
     window shows past the horizon go into :attr:`Plan.next_due`."""
     planner = _Planner(facts, facts.policy, horizon)
     planner.run(facts.policy.cadence.rules if rules is None else rules)
-    planner.coming(facts.day_end(facts.day(planner.end)))
+    planner.coming(replan_at(planner.end, facts.tz))
     assert planner.upcoming is not None  # the midnight after the horizon is always later
     return Plan(
         due=tuple(planner.due),
@@ -620,12 +632,31 @@ def plan_customers(
     now = to_utc(require_aware(now, "now"))
     if referrals is None:
         referrals = referral_conversions(histories, policy, now)
-    records: list[CustomerRecord] = []
+    return _plan_some(
+        histories, sorted(histories), policy, now, horizon, model, referrals, lookahead
+    )
+
+
+def _plan_some(
+    histories: Mapping[str, Sequence[Event]],
+    ids: Iterable[str],
+    policy: Policy,
+    now: datetime,
+    horizon: timedelta,
+    model: AliveModel | None,
+    referrals: Mapping[str, Mapping[str, datetime]],
+    lookahead: timedelta,
+    rules_of: Callable[[str], Sequence[CadenceRule] | None] = lambda _: None,
+) -> Plan:
+    """The reference planner for the customers of ``ids`` (in order): a record each, planned with
+    the rules ``rules_of`` gives them (default: the policy's)."""
     skipped: list[Skipped] = []
-    for cid in sorted(histories):
-        try:
-            records.append(
-                CustomerRecord(
+
+    def records() -> Iterator[CustomerRecord]:
+        # One record at a time, in the order of ``ids``: a record is dropped once planned.
+        for cid in ids:
+            try:
+                record = CustomerRecord(
                     cid,
                     histories[cid],
                     policy,
@@ -635,10 +666,12 @@ def plan_customers(
                     horizon=horizon + lookahead,
                     model=model,
                 )
-            )
-        except Exception as e:  # reported in Plan.skipped, never swallowed
-            skipped.append(Skipped.of(cid, e))
-    plan = plan_records(records, horizon=horizon, now=now)
+            except Exception as e:  # reported in Plan.skipped, never swallowed
+                skipped.append(Skipped.of(cid, e))
+                continue
+            yield record
+
+    plan = _plan_each(records(), horizon, rules_of, now, ordered=True)
     if skipped:
         everyone = sorted([*skipped, *plan.skipped], key=lambda x: (x.customer_id, x.rule or ""))
         plan = attrs.evolve(plan, skipped=tuple(everyone))
@@ -656,15 +689,28 @@ def plan_records(
     by due time, then customer. ``now`` is the plan's instant when there is no record. A
     customer who cannot be planned is listed in :attr:`Plan.skipped` with the error, and
     everyone else is planned."""
+    return _plan_each(records, horizon, lambda _: rules, now)
+
+
+def _plan_each(
+    records: Iterable[CustomerRecord],
+    horizon: timedelta,
+    rules_of: Callable[[str], Sequence[CadenceRule] | None],
+    now: datetime | None,
+    *,
+    ordered: bool = False,
+) -> Plan:
+    """:func:`plan_records`, planning each customer with the rules ``rules_of`` gives them
+    (``ordered``: the records come by customer id already)."""
     due: list[FollowUp] = []
     held: list[Held] = []
     skipped: list[Skipped] = []
     upcoming: dict[str, datetime] = {}
     at = now
-    for record in sorted(records, key=lambda r: r.customer_id):
+    for record in records if ordered else sorted(records, key=lambda r: r.customer_id):
         at = record.now
         try:
-            p = plan_facts(record, horizon=horizon, rules=rules)
+            p = plan_facts(record, horizon=horizon, rules=rules_of(record.customer_id))
         except Exception as e:  # reported in Plan.skipped, never swallowed
             skipped.append(Skipped.of(record.customer_id, e))
             continue
@@ -679,3 +725,90 @@ def plan_records(
     return Plan(
         due=tuple(due), held=tuple(held), as_of=at, next_due=upcoming, skipped=tuple(skipped)
     )
+
+
+def plan_bulk(
+    histories: Mapping[str, Sequence[Event]],
+    policy: Policy,
+    now: datetime,
+    *,
+    horizon: timedelta = timedelta(0),
+    model: AliveModel | None = None,
+    referrals: Mapping[str, Mapping[str, datetime]] | None = None,
+    lookahead: timedelta = timedelta(0),
+) -> Plan:
+    """:func:`plan_customers` for a large shop: the same plan, in a fraction of the time.
+
+    Bounds worked out for the whole shop at once with array arithmetic
+    (:mod:`lifecycle.cadence.reach`) pick the customers some rule may give a follow-up due by
+    the horizon (or held back within the lookback); those are planned by
+    :func:`plan_customers`' own code. Every other customer has nothing due and nothing held,
+    and :attr:`Plan.next_due` gives them their midnight after the horizon, as the
+    reference planner does. Each customer reached is planned with the rules that may reach
+    them. Unlike :func:`plan_customers`, a customer no rule reaches is not folded, and a rule
+    is not run for a customer it cannot reach: a history that cannot be folded, or a rule
+    that fails whatever the window, is reported in :attr:`Plan.skipped` only for customers
+    (and rules) the bounds reach.
+    """
+    # A large shop's planning allocates many objects that stay alive while it runs: full
+    # collections would walk them all and find nothing.
+    with collector_paused(len(histories) >= 1000):
+        return _plan_bulk(histories, policy, now, horizon, model, referrals, lookahead)
+
+
+def _plan_bulk(
+    histories: Mapping[str, Sequence[Event]],
+    policy: Policy,
+    now: datetime,
+    horizon: timedelta,
+    model: AliveModel | None,
+    referrals: Mapping[str, Mapping[str, datetime]] | None,
+    lookahead: timedelta,
+) -> Plan:
+    now = to_utc(require_aware(now, "now"))
+    if referrals is None:
+        referrals = referral_conversions(histories, policy, now)
+    ids = sorted(histories)
+    end = now + horizon + lookahead
+    hits, zones = reach(
+        histories,
+        policy,
+        now,
+        ids=ids,
+        rules=policy.cadence.rules,
+        referrals=referrals,
+        end=end,
+        model=model,
+    )
+    # Each customer reached is planned with the rules that reach them: a rule left out gives
+    # them nothing in the window (nor, with a lookahead, past it).
+    hit = np.any(hits, axis=0)
+    reached: list[bool] = hit.tolist()
+    rules = policy.cadence.rules
+    subsets: dict[bytes, tuple[CadenceRule, ...]] = {}
+    rules_of: dict[str, tuple[CadenceRule, ...]] = {}
+    for i in np.flatnonzero(hit).tolist():
+        column: list[bool] = hits[:, i].tolist()
+        key = bytes(column)
+        mine = subsets.get(key)
+        if mine is None:
+            mine = subsets[key] = tuple(r for r, h in zip(rules, column, strict=True) if h)
+        rules_of[ids[i]] = mine
+    plan = _plan_some(
+        histories, list(rules_of), policy, now, horizon, model, referrals, lookahead, rules_of.get
+    )
+    # The reference planner's next instant for a customer with nothing in the window.
+    plan_end = now + horizon
+    midnight: dict[tzinfo, datetime] = {}
+    shop = customer_zone((), policy)
+    upcoming: dict[str, datetime] = {}
+    for i, (cid, h) in enumerate(zip(ids, reached, strict=True)):
+        if h:
+            continue
+        tz = zones.get(i, shop)
+        at = midnight.get(tz)
+        if at is None:
+            at = midnight[tz] = replan_at(plan_end, tz)
+        upcoming[cid] = at
+    upcoming.update(plan.next_due)
+    return attrs.evolve(plan, next_due=upcoming)

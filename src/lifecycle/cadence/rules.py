@@ -28,6 +28,7 @@ from lifecycle.reasons import Reason
 from lifecycle.vocabulary import RULE_CHANNELS, Purpose, Stage, Status, TierMove
 
 if TYPE_CHECKING:
+    from lifecycle.policy import Policy
     from lifecycle.record import CustomerRecord
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "WinBack",
     "default_rules",
     "rule_from_dict",
+    "upgrade_posting",
 ]
 
 
@@ -798,6 +800,12 @@ class StageEntry(Rule):
             )
 
 
+def upgrade_posting(policy: Policy) -> int:
+    """The most days after a payment at which it can still raise the tier (its points post
+    after the return window): what :class:`TierUpgrade` and the planning bounds read."""
+    return policy.loyalty.points.return_window_days + 1
+
+
 @attrs.frozen(kw_only=True)
 class TierUpgrade(Rule):
     """A congratulation when the customer moves up a loyalty tier."""
@@ -811,7 +819,7 @@ class TierUpgrade(Rule):
             return
         # Tiers rise when orders are paid or their points post: skip customers with no order
         # recent enough for an upgrade still in the window.
-        posting = facts.policy.loyalty.points.return_window_days + 1
+        posting = upgrade_posting(facts.policy)
         since = facts.floor - _hours_delta(self.valid_hours) - timedelta(days=posting)
         if not any(
             o.paid is not None and to_utc(o.paid.at) >= since for o in facts.orders.values()
