@@ -13,7 +13,7 @@ from builders import address_for, marketing_consent
 from lifecycle.adapters.channels import MemoryChannel
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.cadence import contact_gate
-from lifecycle.cadence.planner import follow_up_key, plan_customer
+from lifecycle.cadence.planner import follow_up_key, occurrences_of, plan_customer
 from lifecycle.dispatch import DispatchOutcome, dispatch, to_outbox
 from lifecycle.events import sort_key
 from lifecycle.record import CustomerRecord
@@ -122,7 +122,9 @@ def test_dispatch_sends_only_what_the_gate_lets_out_at_that_instant(
                 assert sum(now - t < timedelta(days=days) for t in before) < count, key
         rule = POLICY.cadence.rule(entry.rule or "")
         (occ,) = [
-            o for o in rule.occurrences(facts) if follow_up_key("c1", rule.id, o.occurrence) == key
+            o
+            for o in occurrences_of(rule, facts)
+            if follow_up_key("c1", rule.id, o.occurrence) == key
         ]
         assert occ.stopped is None, key
         assert occ.due_at <= now
