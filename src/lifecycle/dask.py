@@ -1,13 +1,16 @@
 """The analytics and the value models on a Dask cluster, with the answers of one machine.
 
 Order lines stay where they are read (Parquet, CSV, any Dask DataFrame): each partition is
-reduced to a :class:`~lifecycle.analytics.SummaryPartial` (one row per customer and day), split
-by a hash of the customer into buckets, and each bucket's pieces are tree-reduced with
-:func:`~lifecycle.analytics.merge`. A bucket then holds every row of its customers, so
+read into a :class:`~lifecycle.analytics.Transactions` table (checked there) and its rows are
+split by a hash of the customer into buckets, as numpy columns; each bucket's pieces from every
+partition are reduced at once to a :class:`~lifecycle.analytics.SummaryPartial` (one row per
+customer and day, equal to merging the partitions' partials with
+:func:`~lifecycle.analytics.merge`, which the partials of order lines barely shrink: a
+customer seldom orders twice a day). A bucket then holds every row of its customers, so
 :meth:`~lifecycle.analytics.SummaryPartial.finish`, the RFM scores with learned cut points, the
 predictions and the stage/status batch run on it as they run on one machine. What crosses the
-network is partials (at most one row per customer and day of a partition), distinct model rows,
-and the small results, never the order lines.
+network is each partition's rows split by bucket (four numeric columns, 32 bytes a row, once),
+distinct model rows, and the small results; the summaries stay on the workers.
 
 Needs the ``dask`` extra (``dask[dataframe]`` and ``distributed``); the fits need ``clv``.
 """
@@ -43,7 +46,7 @@ from lifecycle.analytics.segments import (
     pareto,
     rfm_scores,
 )
-from lifecycle.analytics.summary import CustomerSummary, SummaryPartial, Unit, merge
+from lifecycle.analytics.summary import CustomerSummary, SummaryPartial, Unit
 from lifecycle.analytics.table import Transactions
 from lifecycle.errors import DataError, MissingExtra
 from lifecycle.events import Event, Referred
@@ -80,10 +83,6 @@ __all__ = [
     "rfm",
 ]
 
-#: Partials merged at once at each level of the tree.
-FAN_IN = 8
-
-
 # -- buckets of customers -----------------------------------------------------------------------
 
 
@@ -95,30 +94,55 @@ def bucket_of(customer_id: npt.NDArray[Any], buckets: int) -> npt.NDArray[np.int
     return (hashed % np.uint64(buckets)).astype(np.int64)
 
 
-def _split(partial: SummaryPartial, buckets: int) -> list[SummaryPartial]:
-    """``partial`` as one partial per bucket, each still sorted by customer and day."""
-    which = bucket_of(partial.customer_id, buckets)
-    order = np.argsort(which, kind="stable")
-    bounds = np.searchsorted(which[order], np.arange(buckets + 1))
-    return [partial.take(order[bounds[k] : bounds[k + 1]]) for k in range(buckets)]
+def _bucket_order(customer_id: npt.NDArray[Any], buckets: int) -> tuple[Any, Any]:
+    """Rows in bucket order (stable), and where each bucket begins and ends in that order."""
+    which = bucket_of(customer_id, buckets)
+    # small integers sort by radix (linear), where int64 would take a comparison sort
+    small = which.astype(
+        np.uint8 if buckets <= 256 else np.uint16 if buckets <= 65536 else np.int64
+    )
+    order = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(small[order], np.arange(buckets + 1))
+    return order, bounds
 
 
-def _merged(*partials: SummaryPartial) -> SummaryPartial:
-    """:func:`merge`, leaving out empty partials (whose id column may be of another type)."""
-    full = [p for p in partials if len(p)]
-    if not full:
-        return partials[0]
-    return full[0] if len(full) == 1 else merge(*full)
+#: The columns of a table a bucket's partial is reduced from (the rest are zeros or unused).
+_ROW_COLUMNS = ("customer_id", "at_us", "day", "amount", "refund", "discount")
 
 
-def _tree(parts: list[Any], fan_in: int = FAN_IN) -> Any:
-    """``parts`` merged in a tree of ``fan_in`` at a time."""
-    while len(parts) > 1:
-        parts = [
-            delayed(_merged, pure=True)(*parts[i : i + fan_in])
-            for i in range(0, len(parts), fan_in)
-        ]
-    return parts[0]
+def _split_rows(table: Transactions, buckets: int) -> tuple[Any, ...]:
+    """A table's rows as one piece per bucket: a dict of numpy columns (refund and discount
+    only when some row has one), so only arrays cross the network, never Python objects."""
+    order, bounds = _bucket_order(table.customer_id, buckets)
+    names = [n for n in _ROW_COLUMNS if n not in ("refund", "discount") or getattr(table, n).any()]
+    cols = {n: getattr(table, n)[order] for n in names}
+    return tuple({n: v[bounds[k] : bounds[k + 1]] for n, v in cols.items()} for k in range(buckets))
+
+
+def _bucket_partial(timezone: str, *pieces: dict[str, npt.NDArray[Any]]) -> SummaryPartial:
+    """The partial of one bucket's rows from every partition, reduced at once by
+    :meth:`SummaryPartial.of` (equal, exactly, to merging the partitions' partials)."""
+    full = [p for p in pieces if len(p["day"])] or list(pieces[:1])
+
+    def cat(name: str) -> npt.NDArray[Any]:
+        if not any(name in p for p in full):
+            return np.zeros(sum(len(p["day"]) for p in full), dtype=np.float64)
+        return np.concatenate(
+            [p[name] if name in p else np.zeros(len(p["day"]), dtype=np.float64) for p in full]
+        )
+
+    table = Transactions(
+        customer_id=cat("customer_id"),
+        at_us=cat("at_us"),
+        amount=cat("amount"),
+        refund=cat("refund"),
+        discount=cat("discount"),
+        order_id=None,
+        category=None,
+        day=cat("day"),
+        timezone=timezone,
+    )
+    return SummaryPartial.of(table)
 
 
 @attrs.frozen
@@ -147,10 +171,10 @@ class _Columns:
 
 
 def _partition_pieces(part: Any, columns: _Columns, buckets: int) -> tuple[Any, ...]:
-    """One partition of order lines as its partial per bucket, and its last day (or None)."""
-    partial = SummaryPartial.of(columns.table(part))
-    last = int(partial.day.max()) if len(partial) else None
-    return (*_split(partial, buckets), last)
+    """One partition of order lines as its rows per bucket, and its last day (or None)."""
+    table = columns.table(part)
+    last = int(table.day.max()) if len(table) else None
+    return (*_split_rows(table, buckets), last)
 
 
 def _last_day(*days: int | None) -> int:
@@ -250,7 +274,7 @@ def customer_summary(
     :meth:`~lifecycle.analytics.Transactions.from_pandas`; ``at`` time-zone aware).
 
     Each partition becomes a partial per bucket of customers; each bucket's partials are
-    merged in a tree and finished. ``end`` defaults to the data's last day. ``buckets``
+    reduced at once and finished. ``end`` defaults to the data's last day. ``buckets``
     (default: as many as partitions, at most 64) sets how many summaries the customers are
     spread over. With ``persist`` the summaries stay on the workers for what follows.
 
@@ -273,7 +297,9 @@ def customer_summary(
         delayed(_partition_pieces, nout=k + 1, pure=True)(part, columns, k)
         for part in lines.to_delayed()
     ]
-    merged = [_tree([p[b] for p in pieces]) for b in range(k)]
+    merged = [
+        delayed(_bucket_partial, pure=True)(timezone, *[p[b] for p in pieces]) for b in range(k)
+    ]
     stop: Any = end if end is not None else delayed(_last_day, pure=True)(*[p[k] for p in pieces])
     parts = [delayed(_finish, pure=True)(m, stop, unit) for m in merged]
     if persist:
@@ -395,7 +421,12 @@ def cohorts(
         delayed(_partition_pieces, nout=k + 1, pure=True)(part, columns, k)
         for part in lines.to_delayed()
     ]
-    counts = dask.compute(*[delayed(_cohort_part)(_tree([p[b] for p in pieces])) for b in range(k)])
+    counts = dask.compute(
+        *[
+            delayed(_cohort_part)(delayed(_bucket_partial)(timezone, *[p[b] for p in pieces]))
+            for b in range(k)
+        ]
+    )
     return cohorts_from_counts([c for c in counts if c is not None])
 
 
