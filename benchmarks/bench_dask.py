@@ -4,6 +4,7 @@ written back as Parquet.
 
 Run: .venv/bin/python benchmarks/bench_dask.py [--lines 100000000] [--customers 10000000]
          [--single-lines 10000000] [--data /tmp/lifecycle-bench-dask] [--workers 2]
+         [--cluster-lines 10000000]  (the cluster on the first files only, for quick runs)
 
 The order lines are generated once (seeded, one Parquet file per million lines, numpy and
 pyarrow in chunks, never Python objects per line) under ``--data``, which is outside the
@@ -112,6 +113,7 @@ def on_cluster(
     workers: int,
     memory_limit: str,
     buckets: int,
+    cluster_lines: int,
     keep_malloc_default: bool = False,
 ) -> dict[str, float]:
     import dask
@@ -140,7 +142,10 @@ def on_cluster(
     ):
         print(f"dashboard: {client.dashboard_link}")
         start = time.perf_counter()
-        lines = dd.read_parquet(str(path), columns=["customer_id", "at", "amount"])
+        files = sorted(str(f) for f in path.glob("part-*.parquet"))[
+            : max(1, cluster_lines // CHUNK)
+        ]
+        lines = dd.read_parquet(files, columns=["customer_id", "at", "amount"])
         summary = ldask.customer_summary(lines, buckets=buckets)
         wait(futures_of(list(summary.parts)))  # persisted: computing on the workers until here
         times["summary"] = time.perf_counter() - start
@@ -151,7 +156,7 @@ def on_cluster(
         t = time.perf_counter()
         model = ValueModel(purchases=bg, spend=gg, horizon_days=365.0, clv_horizon_days=365.0)
         shutil.rmtree(out, ignore_errors=True)
-        ldask.predict(summary, model, persist=False).to_parquet(str(out))
+        ldask.predict(summary, model).to_parquet(str(out))
         times["predict+write"] = time.perf_counter() - t
         times["total"] = time.perf_counter() - start
         print(f"  {bg!r}\n  {gg!r}")
@@ -195,6 +200,12 @@ def main() -> None:
     parser.add_argument("--single-lines", type=int, default=10_000_000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/lifecycle-bench-dask"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--cluster-lines",
+        type=int,
+        default=None,
+        help="run the cluster on the first lines only (whole files; default: all --lines)",
+    )
     parser.add_argument("--memory-limit", default="8GiB")
     parser.add_argument("--buckets", type=int, default=32)
     parser.add_argument(
@@ -208,16 +219,20 @@ def main() -> None:
     data = args.data / "lines"
     generate(data, args.lines, args.customers)
     fmt = "  ".join
+    cluster_lines = (
+        args.lines if args.cluster_lines is None else min(args.cluster_lines, args.lines)
+    )
     cluster = on_cluster(
         data,
         args.data / "predictions",
         args.workers,
         args.memory_limit,
         args.buckets,
+        cluster_lines,
         args.dask_malloc_default,
     )
     print(
-        f"cluster, {args.lines:,} lines, {args.workers} workers: "
+        f"cluster, {cluster_lines:,} lines, {args.workers} workers: "
         + fmt(f"{k} {v:.1f}" + ("" if k == "peak_gib" else " s") for k, v in cluster.items())
     )
     if args.single_lines:

@@ -185,13 +185,21 @@ def test_fits_and_predictions_match(client: Client, fitter: BetaGeo) -> None:
     for name, value in gg_ref.params.items():
         assert gg.params[name] == pytest.approx(value, rel=1e-10), name
     model = ValueModel(purchases=bg, spend=gg, horizon_days=90.0, clv_horizon_days=365.0)
-    got = ldask.predict(summary, model).compute()
     expected = predict_customers(model, want)
-    np.testing.assert_array_equal(got.customer_id, expected.customer_id)
-    for name in ("p_alive", "expected_purchases", "clv"):
-        np.testing.assert_allclose(
-            getattr(got, name), getattr(expected, name), rtol=1e-12, atol=0, err_msg=name
-        )
+    for per_task in (1, 3, 8):  # buckets predicted alone, in uneven groups, all together
+        got = ldask.predict(summary, model, buckets_per_task=per_task).compute()
+        np.testing.assert_array_equal(got.customer_id, expected.customer_id)
+        for name in ("p_alive", "expected_purchases", "clv"):
+            np.testing.assert_allclose(
+                getattr(got, name), getattr(expected, name), rtol=1e-12, atol=0, err_msg=name
+            )
+
+
+def test_predict_refuses_an_empty_group(client: Client) -> None:
+    summary = ldask.customer_summary(partitioned(LINES, [2000]), buckets=2)
+    model = ValueModel(purchases=ldask.fit_purchases(summary))
+    with pytest.raises(DataError, match="buckets_per_task"):
+        ldask.predict(summary, model, buckets_per_task=0)
 
 
 def test_predictions_as_parquet(client: Client, tmp_path: object) -> None:

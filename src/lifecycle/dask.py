@@ -273,8 +273,8 @@ def customer_summary(
     """The per-customer summary of a Dask DataFrame of order lines (columns named as in
     :meth:`~lifecycle.analytics.Transactions.from_pandas`; ``at`` time-zone aware).
 
-    Each partition becomes a partial per bucket of customers; each bucket's partials are
-    reduced at once and finished. ``end`` defaults to the data's last day. ``buckets``
+    Each partition's rows are split by buckets of customers; each bucket's rows from every
+    partition are reduced at once and finished. ``end`` defaults to the data's last day. ``buckets``
     (default: as many as partitions, at most 64) sets how many summaries the customers are
     spread over. With ``persist`` the summaries stay on the workers for what follows.
 
@@ -506,16 +506,16 @@ def _fit_spend_rows(penalty: float | None, *parts: _Rows) -> GammaGammaModel | N
 
 @attrs.frozen(eq=False)
 class DaskPredictions:
-    """Every customer's predictions, one :class:`~lifecycle.clv.CustomerPredictions` per bucket,
-    held on the cluster."""
+    """Every customer's predictions, one :class:`~lifecycle.clv.CustomerPredictions` per task
+    (a few buckets of customers), held on the cluster."""
 
     parts: tuple[Delayed, ...]
 
     def __repr__(self) -> str:
-        return one_line("DaskPredictions", f"{len(self.parts)} buckets")
+        return one_line("DaskPredictions", f"{len(self.parts)} parts")
 
     def _repr_html_(self) -> str:
-        return html_table(("", ""), [("buckets", len(self.parts))], caption="Predictions on Dask")
+        return html_table(("", ""), [("parts", len(self.parts))], caption="Predictions on Dask")
 
     def compute(self) -> CustomerPredictions:
         """All predictions on this machine, in customer order."""
@@ -534,24 +534,51 @@ class DaskPredictions:
         )
 
     def to_dask(self) -> Any:
-        """The predictions as a Dask DataFrame, one partition per bucket."""
+        """The predictions as a Dask DataFrame, one partition per part."""
         frames = [delayed(lambda p: frame(p.columns()), pure=True)(p) for p in self.parts]
         meta = dask.compute(frames[0])[0].iloc[:0]
         return dd.from_delayed(frames, meta=meta, verify_meta=False)
 
     def to_parquet(self, path: str, **options: Any) -> None:
-        """Write the predictions as Parquet, one file per bucket (``options`` go to Dask)."""
+        """Write the predictions as Parquet, one file per part (``options`` go to Dask)."""
         self.to_dask().to_parquet(path, write_index=False, **options)
 
 
-def predict(summary: DaskSummary, model: ValueModel, *, persist: bool = True) -> DaskPredictions:
-    """P(alive), expected purchases and CLV of every customer, bucket by bucket, by
-    :func:`~lifecycle.clv.predict_customers` (a summary in days)."""
+#: Buckets predicted together: each call of the value model prices the distinct (frequency,
+#: T) rows of its customers over the CLV steps, a cost that hardly grows with the customers
+#: (nearly every bucket has nearly every such row), so a few larger calls do it a few times.
+PREDICT_BUCKETS = 8
+
+
+def _predict_group(model: ValueModel, *parts: CustomerSummary) -> CustomerPredictions:
     from lifecycle.clv.predictions import predict_customers
 
+    if len(parts) == 1:
+        return predict_customers(model, parts[0])
+    names = [f.name for f in attrs.fields(CustomerSummary) if f.name not in ("end", "unit")]
+    whole = CustomerSummary(**_concat(parts, names), end=parts[0].end, unit=parts[0].unit)
+    return predict_customers(model, whole)
+
+
+def predict(
+    summary: DaskSummary,
+    model: ValueModel,
+    *,
+    persist: bool = True,
+    buckets_per_task: int = PREDICT_BUCKETS,
+) -> DaskPredictions:
+    """P(alive), expected purchases and CLV of every customer by
+    :func:`~lifecycle.clv.predict_customers` (a summary in days), ``buckets_per_task``
+    buckets at a time (one partition of predictions each, in customer order)."""
     if summary.unit != "days":
         raise DataError("predict on a summary in days (unit='days')", column="unit")
-    parts = [delayed(predict_customers, pure=True)(model, p) for p in summary.parts]
+    if buckets_per_task < 1:
+        raise DataError("must be >= 1", column="buckets_per_task")
+    step = int(buckets_per_task)
+    parts = [
+        delayed(_predict_group, pure=True)(model, *summary.parts[i : i + step])
+        for i in range(0, len(summary.parts), step)
+    ]
     if persist:
         parts = list(dask.persist(*parts))
     return DaskPredictions(parts=tuple(parts))
