@@ -197,7 +197,7 @@ def test_fits_and_predictions_match(client: Client, fitter: BetaGeo) -> None:
 
 def test_predict_refuses_an_empty_group(client: Client) -> None:
     summary = ldask.customer_summary(partitioned(LINES, [2000]), buckets=2)
-    model = ValueModel(purchases=ldask.fit_purchases(summary))
+    model = ValueModel(purchases=ldask.fit_purchases(summary), spend=ldask.fit_spend(summary))
     with pytest.raises(DataError, match="buckets_per_task"):
         ldask.predict(summary, model, buckets_per_task=0)
 
