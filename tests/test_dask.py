@@ -106,10 +106,15 @@ def in_memory(frame: pd.DataFrame, **options: object) -> Transactions:
     return Transactions.from_pandas(frame, refund="refund", discount="discount", **options)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("combine", [False, True], ids=["rows", "partials"])
 @pytest.mark.parametrize("split", sorted(SPLITS))
-def test_the_summary_is_that_of_one_machine_bit_for_bit(client: Client, split: str) -> None:
+def test_the_summary_is_that_of_one_machine_bit_for_bit(
+    client: Client, split: str, combine: bool
+) -> None:
     lines = partitioned(LINES, SPLITS[split])
-    got = ldask.customer_summary(lines, refund="refund", discount="discount", buckets=3).compute()
+    got = ldask.customer_summary(
+        lines, refund="refund", discount="discount", buckets=3, combine=combine
+    ).compute()
     want = rfm_summary(in_memory(LINES))
     assert got.end == want.end
     for name, column in want.columns().items():
