@@ -12,7 +12,8 @@ repository: customers with gamma-distributed purchase rates, each buying between
 and a drop-out day over three years, instants in UTC, amounts in cents. Every file holds lines
 of nearly every customer, so each bucket of customers collects pieces from every file.
 
-The pipeline runs on a ``distributed.LocalCluster`` of ``--workers`` processes of one thread;
+The pipeline runs on a ``distributed.LocalCluster`` of ``--workers`` processes of ``--threads``
+threads (one by default);
 the memory of each worker process is sampled every half second (peak RSS). Then the same
 pipeline runs in this one process on the first ``--single-lines`` lines, for comparison.
 """
@@ -111,6 +112,7 @@ def on_cluster(
     path: Path,
     out: Path,
     workers: int,
+    threads: int,
     memory_limit: str,
     buckets: int,
     cluster_lines: int,
@@ -133,7 +135,7 @@ def on_cluster(
         LocalCluster(
             n_workers=workers,
             processes=True,
-            threads_per_worker=1,
+            threads_per_worker=threads,
             memory_limit=memory_limit,
             dashboard_address=":0",
         ) as cluster,
@@ -200,6 +202,7 @@ def main() -> None:
     parser.add_argument("--single-lines", type=int, default=10_000_000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/lifecycle-bench-dask"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker")
     parser.add_argument(
         "--cluster-lines",
         type=int,
@@ -226,13 +229,14 @@ def main() -> None:
         data,
         args.data / "predictions",
         args.workers,
+        args.threads,
         args.memory_limit,
         args.buckets,
         cluster_lines,
         args.dask_malloc_default,
     )
     print(
-        f"cluster, {cluster_lines:,} lines, {args.workers} workers: "
+        f"cluster, {cluster_lines:,} lines, {args.workers} workers x {args.threads} threads: "
         + fmt(f"{k} {v:.1f}" + ("" if k == "peak_gib" else " s") for k, v in cluster.items())
     )
     if args.single_lines:
