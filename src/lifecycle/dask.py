@@ -1,16 +1,18 @@
 """The analytics and the value models on a Dask cluster, with the answers of one machine.
 
-Order lines stay where they are read (Parquet, CSV, any Dask DataFrame): each partition is
-read into a :class:`~lifecycle.analytics.Transactions` table (checked there) and its rows are
-split by a hash of the customer into buckets, as numpy columns; each bucket's pieces from every
-partition are reduced at once to a :class:`~lifecycle.analytics.SummaryPartial` (one row per
-customer and day, equal to merging the partitions' partials with
-:func:`~lifecycle.analytics.merge`, which the partials of order lines barely shrink: a
-customer seldom orders twice a day). A bucket then holds every row of its customers, so
+Each worker reads its own partitions of order lines (Parquet, CSV, any Dask DataFrame) into a
+:class:`~lifecycle.analytics.Transactions` table (checked there) and splits its rows by a hash
+of the customer into buckets, as numpy columns; each bucket's pieces from every partition are
+reduced at once to a :class:`~lifecycle.analytics.SummaryPartial` (one row per customer and
+day: exactly what merging the partitions' partials with :func:`~lifecycle.analytics.merge`
+gives). With ``combine=True`` each partition is reduced to its partial before the split, and
+each bucket's partials are merged at once: fewer rows travel when customers buy many lines a
+day. A bucket then holds every row of its customers, so
 :meth:`~lifecycle.analytics.SummaryPartial.finish`, the RFM scores with learned cut points, the
 predictions and the stage/status batch run on it as they run on one machine. What crosses the
-network is each partition's rows split by bucket (four numeric columns, 32 bytes a row, once),
-distinct model rows, and the small results; the summaries stay on the workers.
+network is each line once, to its bucket's worker, as four numbers (32 bytes; or the partials,
+with ``combine``), distinct model rows and the small results; the summaries stay on the
+workers.
 
 Needs the ``dask`` extra (``dask[dataframe]`` and ``distributed``); the fits need ``clv``.
 """
