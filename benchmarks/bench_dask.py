@@ -4,6 +4,7 @@ written back as Parquet.
 
 Run: .venv/bin/python benchmarks/bench_dask.py [--lines 100000000] [--customers 10000000]
          [--single-lines 10000000] [--data /tmp/lifecycle-bench-dask] [--workers 2]
+         [--cluster-lines 10000000]  (the cluster on the first files only, for quick runs)
 
 The order lines are generated once (seeded, one Parquet file per million lines, numpy and
 pyarrow in chunks, never Python objects per line) under ``--data``, which is outside the
@@ -11,7 +12,8 @@ repository: customers with gamma-distributed purchase rates, each buying between
 and a drop-out day over three years, instants in UTC, amounts in cents. Every file holds lines
 of nearly every customer, so each bucket of customers collects pieces from every file.
 
-The pipeline runs on a ``distributed.LocalCluster`` of ``--workers`` processes of one thread;
+The pipeline runs on a ``distributed.LocalCluster`` of ``--workers`` processes of ``--threads``
+threads (one by default);
 the memory of each worker process is sampled every half second (peak RSS). Then the same
 pipeline runs in this one process on the first ``--single-lines`` lines, for comparison.
 """
@@ -110,8 +112,10 @@ def on_cluster(
     path: Path,
     out: Path,
     workers: int,
+    threads: int,
     memory_limit: str,
     buckets: int,
+    cluster_lines: int,
     keep_malloc_default: bool = False,
 ) -> dict[str, float]:
     import dask
@@ -131,7 +135,7 @@ def on_cluster(
         LocalCluster(
             n_workers=workers,
             processes=True,
-            threads_per_worker=1,
+            threads_per_worker=threads,
             memory_limit=memory_limit,
             dashboard_address=":0",
         ) as cluster,
@@ -140,7 +144,10 @@ def on_cluster(
     ):
         print(f"dashboard: {client.dashboard_link}")
         start = time.perf_counter()
-        lines = dd.read_parquet(str(path), columns=["customer_id", "at", "amount"])
+        files = sorted(str(f) for f in path.glob("part-*.parquet"))[
+            : max(1, cluster_lines // CHUNK)
+        ]
+        lines = dd.read_parquet(files, columns=["customer_id", "at", "amount"])
         summary = ldask.customer_summary(lines, buckets=buckets)
         wait(futures_of(list(summary.parts)))  # persisted: computing on the workers until here
         times["summary"] = time.perf_counter() - start
@@ -151,7 +158,7 @@ def on_cluster(
         t = time.perf_counter()
         model = ValueModel(purchases=bg, spend=gg, horizon_days=365.0, clv_horizon_days=365.0)
         shutil.rmtree(out, ignore_errors=True)
-        ldask.predict(summary, model, persist=False).to_parquet(str(out))
+        ldask.predict(summary, model).to_parquet(str(out))
         times["predict+write"] = time.perf_counter() - t
         times["total"] = time.perf_counter() - start
         print(f"  {bg!r}\n  {gg!r}")
@@ -195,6 +202,13 @@ def main() -> None:
     parser.add_argument("--single-lines", type=int, default=10_000_000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/lifecycle-bench-dask"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker")
+    parser.add_argument(
+        "--cluster-lines",
+        type=int,
+        default=None,
+        help="run the cluster on the first lines only (whole files; default: all --lines)",
+    )
     parser.add_argument("--memory-limit", default="8GiB")
     parser.add_argument("--buckets", type=int, default=32)
     parser.add_argument(
@@ -208,16 +222,21 @@ def main() -> None:
     data = args.data / "lines"
     generate(data, args.lines, args.customers)
     fmt = "  ".join
+    cluster_lines = (
+        args.lines if args.cluster_lines is None else min(args.cluster_lines, args.lines)
+    )
     cluster = on_cluster(
         data,
         args.data / "predictions",
         args.workers,
+        args.threads,
         args.memory_limit,
         args.buckets,
+        cluster_lines,
         args.dask_malloc_default,
     )
     print(
-        f"cluster, {args.lines:,} lines, {args.workers} workers: "
+        f"cluster, {cluster_lines:,} lines, {args.workers} workers x {args.threads} threads: "
         + fmt(f"{k} {v:.1f}" + ("" if k == "peak_gib" else " s") for k, v in cluster.items())
     )
     if args.single_lines:

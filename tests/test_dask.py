@@ -106,10 +106,15 @@ def in_memory(frame: pd.DataFrame, **options: object) -> Transactions:
     return Transactions.from_pandas(frame, refund="refund", discount="discount", **options)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("combine", [False, True], ids=["rows", "partials"])
 @pytest.mark.parametrize("split", sorted(SPLITS))
-def test_the_summary_is_that_of_one_machine_bit_for_bit(client: Client, split: str) -> None:
+def test_the_summary_is_that_of_one_machine_bit_for_bit(
+    client: Client, split: str, combine: bool
+) -> None:
     lines = partitioned(LINES, SPLITS[split])
-    got = ldask.customer_summary(lines, refund="refund", discount="discount", buckets=3).compute()
+    got = ldask.customer_summary(
+        lines, refund="refund", discount="discount", buckets=3, combine=combine
+    ).compute()
     want = rfm_summary(in_memory(LINES))
     assert got.end == want.end
     for name, column in want.columns().items():
@@ -185,13 +190,21 @@ def test_fits_and_predictions_match(client: Client, fitter: BetaGeo) -> None:
     for name, value in gg_ref.params.items():
         assert gg.params[name] == pytest.approx(value, rel=1e-10), name
     model = ValueModel(purchases=bg, spend=gg, horizon_days=90.0, clv_horizon_days=365.0)
-    got = ldask.predict(summary, model).compute()
     expected = predict_customers(model, want)
-    np.testing.assert_array_equal(got.customer_id, expected.customer_id)
-    for name in ("p_alive", "expected_purchases", "clv"):
-        np.testing.assert_allclose(
-            getattr(got, name), getattr(expected, name), rtol=1e-12, atol=0, err_msg=name
-        )
+    for per_task in (1, 3, 8):  # buckets predicted alone, in uneven groups, all together
+        got = ldask.predict(summary, model, buckets_per_task=per_task).compute()
+        np.testing.assert_array_equal(got.customer_id, expected.customer_id)
+        for name in ("p_alive", "expected_purchases", "clv"):
+            np.testing.assert_allclose(
+                getattr(got, name), getattr(expected, name), rtol=1e-12, atol=0, err_msg=name
+            )
+
+
+def test_predict_refuses_an_empty_group(client: Client) -> None:
+    summary = ldask.customer_summary(partitioned(LINES, [2000]), buckets=2)
+    model = ValueModel(purchases=ldask.fit_purchases(summary), spend=ldask.fit_spend(summary))
+    with pytest.raises(DataError, match="buckets_per_task"):
+        ldask.predict(summary, model, buckets_per_task=0)
 
 
 def test_predictions_as_parquet(client: Client, tmp_path: object) -> None:

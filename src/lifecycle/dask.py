@@ -1,13 +1,18 @@
 """The analytics and the value models on a Dask cluster, with the answers of one machine.
 
-Order lines stay where they are read (Parquet, CSV, any Dask DataFrame): each partition is
-reduced to a :class:`~lifecycle.analytics.SummaryPartial` (one row per customer and day), split
-by a hash of the customer into buckets, and each bucket's pieces are tree-reduced with
-:func:`~lifecycle.analytics.merge`. A bucket then holds every row of its customers, so
+Each worker reads its own partitions of order lines (Parquet, CSV, any Dask DataFrame) into a
+:class:`~lifecycle.analytics.Transactions` table (checked there) and splits its rows by a hash
+of the customer into buckets, as numpy columns; each bucket's pieces from every partition are
+reduced at once to a :class:`~lifecycle.analytics.SummaryPartial` (one row per customer and
+day: exactly what merging the partitions' partials with :func:`~lifecycle.analytics.merge`
+gives). With ``combine=True`` each partition is reduced to its partial before the split, and
+each bucket's partials are merged at once: fewer rows travel when customers buy many lines a
+day. A bucket then holds every row of its customers, so
 :meth:`~lifecycle.analytics.SummaryPartial.finish`, the RFM scores with learned cut points, the
 predictions and the stage/status batch run on it as they run on one machine. What crosses the
-network is partials (at most one row per customer and day of a partition), distinct model rows,
-and the small results, never the order lines.
+network is each line once, to its bucket's worker, as four numbers (32 bytes; or the partials,
+with ``combine``), distinct model rows and the small results; the summaries stay on the
+workers.
 
 Needs the ``dask`` extra (``dask[dataframe]`` and ``distributed``); the fits need ``clv``.
 """
@@ -80,10 +85,6 @@ __all__ = [
     "rfm",
 ]
 
-#: Partials merged at once at each level of the tree.
-FAN_IN = 8
-
-
 # -- buckets of customers -----------------------------------------------------------------------
 
 
@@ -95,30 +96,55 @@ def bucket_of(customer_id: npt.NDArray[Any], buckets: int) -> npt.NDArray[np.int
     return (hashed % np.uint64(buckets)).astype(np.int64)
 
 
-def _split(partial: SummaryPartial, buckets: int) -> list[SummaryPartial]:
-    """``partial`` as one partial per bucket, each still sorted by customer and day."""
-    which = bucket_of(partial.customer_id, buckets)
-    order = np.argsort(which, kind="stable")
-    bounds = np.searchsorted(which[order], np.arange(buckets + 1))
-    return [partial.take(order[bounds[k] : bounds[k + 1]]) for k in range(buckets)]
+def _bucket_order(customer_id: npt.NDArray[Any], buckets: int) -> tuple[Any, Any]:
+    """Rows in bucket order (stable), and where each bucket begins and ends in that order."""
+    which = bucket_of(customer_id, buckets)
+    # small integers sort by radix (linear), where int64 would take a comparison sort
+    small = which.astype(
+        np.uint8 if buckets <= 256 else np.uint16 if buckets <= 65536 else np.int64
+    )
+    order = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(small[order], np.arange(buckets + 1))
+    return order, bounds
 
 
-def _merged(*partials: SummaryPartial) -> SummaryPartial:
-    """:func:`merge`, leaving out empty partials (whose id column may be of another type)."""
-    full = [p for p in partials if len(p)]
-    if not full:
-        return partials[0]
-    return full[0] if len(full) == 1 else merge(*full)
+#: The columns of a table a bucket's partial is reduced from (the rest are zeros or unused).
+_ROW_COLUMNS = ("customer_id", "at_us", "day", "amount", "refund", "discount")
 
 
-def _tree(parts: list[Any], fan_in: int = FAN_IN) -> Any:
-    """``parts`` merged in a tree of ``fan_in`` at a time."""
-    while len(parts) > 1:
-        parts = [
-            delayed(_merged, pure=True)(*parts[i : i + fan_in])
-            for i in range(0, len(parts), fan_in)
-        ]
-    return parts[0]
+def _split_rows(table: Transactions, buckets: int) -> tuple[Any, ...]:
+    """A table's rows as one piece per bucket: a dict of numpy columns (refund and discount
+    only when some row has one), so only arrays cross the network, never Python objects."""
+    order, bounds = _bucket_order(table.customer_id, buckets)
+    names = [n for n in _ROW_COLUMNS if n not in ("refund", "discount") or getattr(table, n).any()]
+    cols = {n: getattr(table, n)[order] for n in names}
+    return tuple({n: v[bounds[k] : bounds[k + 1]] for n, v in cols.items()} for k in range(buckets))
+
+
+def _bucket_partial(timezone: str, *pieces: dict[str, npt.NDArray[Any]]) -> SummaryPartial:
+    """The partial of one bucket's rows from every partition, reduced at once by
+    :meth:`SummaryPartial.of` (equal, exactly, to merging the partitions' partials)."""
+    full = [p for p in pieces if len(p["day"])] or list(pieces[:1])
+
+    def cat(name: str) -> npt.NDArray[Any]:
+        if not any(name in p for p in full):
+            return np.zeros(sum(len(p["day"]) for p in full), dtype=np.float64)
+        return np.concatenate(
+            [p[name] if name in p else np.zeros(len(p["day"]), dtype=np.float64) for p in full]
+        )
+
+    table = Transactions(
+        customer_id=cat("customer_id"),
+        at_us=cat("at_us"),
+        amount=cat("amount"),
+        refund=cat("refund"),
+        discount=cat("discount"),
+        order_id=None,
+        category=None,
+        day=cat("day"),
+        timezone=timezone,
+    )
+    return SummaryPartial.of(table)
 
 
 @attrs.frozen
@@ -146,11 +172,25 @@ class _Columns:
         )
 
 
-def _partition_pieces(part: Any, columns: _Columns, buckets: int) -> tuple[Any, ...]:
-    """One partition of order lines as its partial per bucket, and its last day (or None)."""
-    partial = SummaryPartial.of(columns.table(part))
-    last = int(partial.day.max()) if len(partial) else None
-    return (*_split(partial, buckets), last)
+def _partition_pieces(part: Any, columns: _Columns, buckets: int, combine: bool) -> tuple[Any, ...]:
+    """One partition of order lines as its rows per bucket (or, with ``combine``, its partial
+    per bucket), and its last day (or None)."""
+    table = columns.table(part)
+    last = int(table.day.max()) if len(table) else None
+    if combine:
+        partial = SummaryPartial.of(table)
+        order, bounds = _bucket_order(partial.customer_id, buckets)
+        pieces = [partial.take(order[bounds[k] : bounds[k + 1]]) for k in range(buckets)]
+        return (*pieces, last)
+    return (*_split_rows(table, buckets), last)
+
+
+def _bucket(timezone: str, *pieces: Any) -> SummaryPartial:
+    """One bucket's partial from its pieces of every partition: rows or partials."""
+    if isinstance(pieces[0], SummaryPartial):
+        full = [p for p in pieces if len(p)]  # an empty one's id column may be of another type
+        return pieces[0] if not full else full[0] if len(full) == 1 else merge(*full)
+    return _bucket_partial(timezone, *pieces)
 
 
 def _last_day(*days: int | None) -> int:
@@ -243,16 +283,20 @@ def customer_summary(
     end: datetime | date | None = None,
     unit: Unit = "days",
     buckets: int | None = None,
+    combine: bool = False,
     persist: bool = True,
     show_progress: bool = False,
 ) -> DaskSummary:
     """The per-customer summary of a Dask DataFrame of order lines (columns named as in
     :meth:`~lifecycle.analytics.Transactions.from_pandas`; ``at`` time-zone aware).
 
-    Each partition becomes a partial per bucket of customers; each bucket's partials are
-    merged in a tree and finished. ``end`` defaults to the data's last day. ``buckets``
+    Each partition's rows are split by buckets of customers; each bucket's rows from every
+    partition are reduced at once and finished. ``end`` defaults to the data's last day. ``buckets``
     (default: as many as partitions, at most 64) sets how many summaries the customers are
-    spread over. With ``persist`` the summaries stay on the workers for what follows.
+    spread over. ``combine`` reduces each partition to its partial (one row per customer and
+    day) before the split: worth it when customers have many lines a day (several items of
+    an order), since less crosses the network; otherwise it only adds a sort per partition.
+    With ``persist`` the summaries stay on the workers for what follows.
 
     Raises:
         DataError: a column that cannot be read (raised when the partition is computed), no
@@ -270,10 +314,10 @@ def customer_summary(
         raise DataError("must be >= 1", column="buckets")
     columns = _Columns(customer_id, at, amount, refund, discount, order_id, timezone)
     pieces = [
-        delayed(_partition_pieces, nout=k + 1, pure=True)(part, columns, k)
+        delayed(_partition_pieces, nout=k + 1, pure=True)(part, columns, k, combine)
         for part in lines.to_delayed()
     ]
-    merged = [_tree([p[b] for p in pieces]) for b in range(k)]
+    merged = [delayed(_bucket, pure=True)(timezone, *[p[b] for p in pieces]) for b in range(k)]
     stop: Any = end if end is not None else delayed(_last_day, pure=True)(*[p[k] for p in pieces])
     parts = [delayed(_finish, pure=True)(m, stop, unit) for m in merged]
     if persist:
@@ -392,10 +436,15 @@ def cohorts(
     k = min(max(lines.npartitions, 1), 64) if buckets is None else int(buckets)
     columns = _Columns(customer_id, at, amount, timezone=timezone)
     pieces = [
-        delayed(_partition_pieces, nout=k + 1, pure=True)(part, columns, k)
+        delayed(_partition_pieces, nout=k + 1, pure=True)(part, columns, k, False)
         for part in lines.to_delayed()
     ]
-    counts = dask.compute(*[delayed(_cohort_part)(_tree([p[b] for p in pieces])) for b in range(k)])
+    counts = dask.compute(
+        *[
+            delayed(_cohort_part)(delayed(_bucket_partial)(timezone, *[p[b] for p in pieces]))
+            for b in range(k)
+        ]
+    )
     return cohorts_from_counts([c for c in counts if c is not None])
 
 
@@ -475,16 +524,16 @@ def _fit_spend_rows(penalty: float | None, *parts: _Rows) -> GammaGammaModel | N
 
 @attrs.frozen(eq=False)
 class DaskPredictions:
-    """Every customer's predictions, one :class:`~lifecycle.clv.CustomerPredictions` per bucket,
-    held on the cluster."""
+    """Every customer's predictions, one :class:`~lifecycle.clv.CustomerPredictions` per task
+    (a few buckets of customers), held on the cluster."""
 
     parts: tuple[Delayed, ...]
 
     def __repr__(self) -> str:
-        return one_line("DaskPredictions", f"{len(self.parts)} buckets")
+        return one_line("DaskPredictions", f"{len(self.parts)} parts")
 
     def _repr_html_(self) -> str:
-        return html_table(("", ""), [("buckets", len(self.parts))], caption="Predictions on Dask")
+        return html_table(("", ""), [("parts", len(self.parts))], caption="Predictions on Dask")
 
     def compute(self) -> CustomerPredictions:
         """All predictions on this machine, in customer order."""
@@ -503,24 +552,51 @@ class DaskPredictions:
         )
 
     def to_dask(self) -> Any:
-        """The predictions as a Dask DataFrame, one partition per bucket."""
+        """The predictions as a Dask DataFrame, one partition per part."""
         frames = [delayed(lambda p: frame(p.columns()), pure=True)(p) for p in self.parts]
         meta = dask.compute(frames[0])[0].iloc[:0]
         return dd.from_delayed(frames, meta=meta, verify_meta=False)
 
     def to_parquet(self, path: str, **options: Any) -> None:
-        """Write the predictions as Parquet, one file per bucket (``options`` go to Dask)."""
+        """Write the predictions as Parquet, one file per part (``options`` go to Dask)."""
         self.to_dask().to_parquet(path, write_index=False, **options)
 
 
-def predict(summary: DaskSummary, model: ValueModel, *, persist: bool = True) -> DaskPredictions:
-    """P(alive), expected purchases and CLV of every customer, bucket by bucket, by
-    :func:`~lifecycle.clv.predict_customers` (a summary in days)."""
+#: Buckets predicted together: each call of the value model prices the distinct (frequency,
+#: T) rows of its customers over the CLV steps, a cost that hardly grows with the customers
+#: (nearly every bucket has nearly every such row), so a few larger calls do it a few times.
+PREDICT_BUCKETS = 8
+
+
+def _predict_group(model: ValueModel, *parts: CustomerSummary) -> CustomerPredictions:
     from lifecycle.clv.predictions import predict_customers
 
+    if len(parts) == 1:
+        return predict_customers(model, parts[0])
+    names = [f.name for f in attrs.fields(CustomerSummary) if f.name not in ("end", "unit")]
+    whole = CustomerSummary(**_concat(parts, names), end=parts[0].end, unit=parts[0].unit)
+    return predict_customers(model, whole)
+
+
+def predict(
+    summary: DaskSummary,
+    model: ValueModel,
+    *,
+    persist: bool = True,
+    buckets_per_task: int = PREDICT_BUCKETS,
+) -> DaskPredictions:
+    """P(alive), expected purchases and CLV of every customer by
+    :func:`~lifecycle.clv.predict_customers` (a summary in days), ``buckets_per_task``
+    buckets at a time (one partition of predictions each, in customer order)."""
     if summary.unit != "days":
         raise DataError("predict on a summary in days (unit='days')", column="unit")
-    parts = [delayed(predict_customers, pure=True)(model, p) for p in summary.parts]
+    if buckets_per_task < 1:
+        raise DataError("must be >= 1", column="buckets_per_task")
+    step = int(buckets_per_task)
+    parts = [
+        delayed(_predict_group, pure=True)(model, *summary.parts[i : i + step])
+        for i in range(0, len(summary.parts), step)
+    ]
     if persist:
         parts = list(dask.persist(*parts))
     return DaskPredictions(parts=tuple(parts))
