@@ -117,6 +117,7 @@ def on_cluster(
     buckets: int,
     cluster_lines: int,
     keep_malloc_default: bool = False,
+    combine: bool = True,
 ) -> dict[str, float]:
     import dask
     import dask.dataframe as dd
@@ -148,7 +149,7 @@ def on_cluster(
             : max(1, cluster_lines // CHUNK)
         ]
         lines = dd.read_parquet(files, columns=["customer_id", "at", "amount"])
-        summary = ldask.customer_summary(lines, buckets=buckets)
+        summary = ldask.customer_summary(lines, buckets=buckets, combine=combine)
         wait(futures_of(list(summary.parts)))  # persisted: computing on the workers until here
         times["summary"] = time.perf_counter() - start
         t = time.perf_counter()
@@ -210,6 +211,11 @@ def main() -> None:
         help="run the cluster on the first lines only (whole files; default: all --lines)",
     )
     parser.add_argument("--memory-limit", default="8GiB")
+    parser.add_argument(
+        "--rows",
+        action="store_true",
+        help="split order lines unreduced (customer_summary(combine=False)) instead of partials",
+    )
     parser.add_argument("--buckets", type=int, default=32)
     parser.add_argument(
         "--dask-malloc-default",
@@ -234,6 +240,7 @@ def main() -> None:
         args.buckets,
         cluster_lines,
         args.dask_malloc_default,
+        not args.rows,
     )
     print(
         f"cluster, {cluster_lines:,} lines, {args.workers} workers x {args.threads} threads: "

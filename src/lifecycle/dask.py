@@ -1,18 +1,18 @@
 """The analytics and the value models on a Dask cluster, with the answers of one machine.
 
 Each worker reads its own partitions of order lines (Parquet, CSV, any Dask DataFrame) into a
-:class:`~lifecycle.analytics.Transactions` table (checked there) and splits its rows by a hash
-of the customer into buckets, as numpy columns; each bucket's pieces from every partition are
-reduced at once to a :class:`~lifecycle.analytics.SummaryPartial` (one row per customer and
-day: exactly what merging the partitions' partials with :func:`~lifecycle.analytics.merge`
-gives). With ``combine=True`` each partition is reduced to its partial before the split, and
-each bucket's partials are merged at once: fewer rows travel when customers buy many lines a
-day. A bucket then holds every row of its customers, so
+:class:`~lifecycle.analytics.Transactions` table (checked there), reduces it to its
+:class:`~lifecycle.analytics.SummaryPartial` (one row per customer and day) and splits the
+partial by a hash of the customer into buckets; each bucket's partials from every partition are
+merged at once with the exact :func:`~lifecycle.analytics.merge` (a one-level tree: a bucket
+holds every row of its customers, so no further level is needed). With ``combine=False`` the
+partition's rows are split instead, unreduced, and each bucket's rows are reduced at once to
+the same partial: it saves a sort per partition when customers seldom buy twice a day.
 :meth:`~lifecycle.analytics.SummaryPartial.finish`, the RFM scores with learned cut points, the
-predictions and the stage/status batch run on it as they run on one machine. What crosses the
-network is each line once, to its bucket's worker, as four numbers (32 bytes; or the partials,
-with ``combine``), distinct model rows and the small results; the summaries stay on the
-workers.
+predictions and the stage/status batch then run on each bucket as they run on one machine.
+What crosses the network is each partition's partial once, to its buckets' workers (or each
+line as four numbers, with ``combine=False``), distinct model rows and the small results; the
+summaries stay on the workers.
 
 Needs the ``dask`` extra (``dask[dataframe]`` and ``distributed``); the fits need ``clv``.
 """
@@ -283,19 +283,20 @@ def customer_summary(
     end: datetime | date | None = None,
     unit: Unit = "days",
     buckets: int | None = None,
-    combine: bool = False,
+    combine: bool = True,
     persist: bool = True,
     show_progress: bool = False,
 ) -> DaskSummary:
     """The per-customer summary of a Dask DataFrame of order lines (columns named as in
     :meth:`~lifecycle.analytics.Transactions.from_pandas`; ``at`` time-zone aware).
 
-    Each partition's rows are split by buckets of customers; each bucket's rows from every
-    partition are reduced at once and finished. ``end`` defaults to the data's last day. ``buckets``
-    (default: as many as partitions, at most 64) sets how many summaries the customers are
-    spread over. ``combine`` reduces each partition to its partial (one row per customer and
-    day) before the split: worth it when customers have many lines a day (several items of
-    an order), since less crosses the network; otherwise it only adds a sort per partition.
+    Each partition is reduced to its partial (one row per customer and day), split by buckets
+    of customers, and each bucket's partials from every partition are merged at once and
+    finished. ``end`` defaults to the data's last day. ``buckets`` (default: as many as
+    partitions, at most 64) sets how many summaries the customers are spread over.
+    ``combine=False`` splits the partition's rows unreduced instead (the same summary; a sort
+    per partition less, worth it when customers seldom buy twice a day, more rows on the wire
+    when they buy several lines a day).
     With ``persist`` the summaries stay on the workers for what follows.
 
     Raises:
