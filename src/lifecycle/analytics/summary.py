@@ -108,8 +108,10 @@ def _segment_extremes(ufunc: np.ufunc, values: IntArray, starts: IntArray) -> In
         bounds = np.empty(2 * len(longer), dtype=np.int64)
         bounds[0::2] = starts[longer]
         bounds[1::2] = starts[longer] + sizes[longer]
-        padded = np.append(values, values[-1])  # a run may end at the last row
-        out[longer] = ufunc.reduceat(padded, bounds)[0::2]
+        # a run that ends at the last row: its end is left out, reduceat runs to the end (no
+        # padded copy of the values)
+        cut = bounds[:-1] if bounds[-1] == n else bounds
+        out[longer] = ufunc.reduceat(values, cut)[0::2]
     return out
 
 
