@@ -208,6 +208,18 @@ def test_the_summary_matches_the_plain_definition(
                 assert mine == pytest.approx(value, abs=1e-9), name
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=6), min_size=1))
+def test_segment_extremes_match_min_and_max_of_each_run(runs: list[list[int]]) -> None:
+    # runs of one row and longer ones, the last run ending at the last row
+    from lifecycle.analytics.summary import _segment_extremes
+
+    values = np.array([v for run in runs for v in run], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum([len(run) for run in runs])[:-1]]).astype(np.int64)
+    assert _segment_extremes(np.minimum, values, starts).tolist() == [min(r) for r in runs]
+    assert _segment_extremes(np.maximum, values, starts).tolist() == [max(r) for r in runs]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(

@@ -205,3 +205,23 @@ def test_fits_hold_blas_to_one_thread_and_put_the_count_back() -> None:
     with _blas.one_thread():
         assert all(get() == 1 for get, _ in libs)
     assert [get() for get, _ in libs] == before
+
+
+def test_the_gamma_gamma_hessian_is_exact_and_the_fit_reaches_the_maximum() -> None:
+    from lifecycle.clv._optimize import _hessian
+    from lifecycle.clv.gammagamma import _Likelihood
+
+    rng = np.random.default_rng(5)
+    truth = BetaGeo.from_params(r=0.243, alpha=30.9, a=0.793, b=2.426)
+    spend = GammaGamma.from_params(p=6.25, q=3.74, gamma=15.44)
+    sim = simulate_customers(truth, rng.integers(273, 357, 200_000).astype(float), rng, spend=spend)
+    keep = sim.frequency > 0
+    x, m = sim.frequency[keep], sim.monetary_value[keep]
+    lik = _Likelihood(x, m, rng.integers(1, 4, x.size).astype(float))
+    for theta in (np.log([6.0, 3.7, 15.0]), np.log([1.0, 3.0, 60.0])):
+        f, g, h = lik.with_hessian(theta)
+        assert (f, *g) == pytest.approx((*[lik(theta)[0]], *lik(theta)[1]), rel=1e-14)
+        np.testing.assert_allclose(h, _hessian(lik, theta), rtol=1e-6, atol=1e-9)
+    fitted = GammaGamma().fit(x, m)
+    assert fitted.convergence is not None
+    assert fitted.convergence.gradient_norm < 1e-10

@@ -108,8 +108,10 @@ def _segment_extremes(ufunc: np.ufunc, values: IntArray, starts: IntArray) -> In
         bounds = np.empty(2 * len(longer), dtype=np.int64)
         bounds[0::2] = starts[longer]
         bounds[1::2] = starts[longer] + sizes[longer]
-        padded = np.append(values, values[-1])  # a run may end at the last row
-        out[longer] = ufunc.reduceat(padded, bounds)[0::2]
+        # a run that ends at the last row: its end is left out, reduceat runs to the end (no
+        # padded copy of the values)
+        cut = bounds[:-1] if bounds[-1] == n else bounds
+        out[longer] = ufunc.reduceat(values, cut)[0::2]
     return out
 
 
@@ -499,19 +501,26 @@ def _median_gaps(day: IntArray, starts: IntArray, days: IntArray) -> FloatArray:
     # Padded at the end, so a row that starts near the end reads sentinels past it.
     gaps = np.full(len(gaps64) + widest, sentinel, dtype=dtype)
     gaps[: len(gaps64)] = gaps64
-    lower, width = 0, 2
-    while lower < widest:
-        who = np.flatnonzero((m > lower) & (m <= width))
-        if len(who):
-            count = m[who]
-            column = np.arange(width)
-            rows = gaps[starts[who][:, None] + column]
-            rows[column >= count[:, None]] = sentinel  # another customer's gaps: pad
-            rows.sort(axis=1)
-            lo = np.take_along_axis(rows, ((count - 1) // 2)[:, None], axis=1)[:, 0]
-            hi = np.take_along_axis(rows, (count // 2)[:, None], axis=1)[:, 0]
-            out[who] = (lo.astype(np.float64) + hi) / 2
-        lower, width = width, width * 2
+    # One or two gaps (most customers with a repeat day) need no sort: (g + g) / 2 = g and
+    # (g0 + g1) / 2 are exact in floats whatever the order, as the bucket's sorted pair gives.
+    few = np.flatnonzero((m == 1) | (m == 2))
+    first = gaps[starts[few]].astype(np.float64)
+    second = np.where(m[few] == 2, gaps[starts[few] + 1], first)
+    out[few] = (first + second) / 2
+    # the rest by bucket: 2^(e-1) < m <= 2^e with e the bit length of m - 1, found once
+    many = np.flatnonzero(m > 2)
+    level = np.frexp((m[many] - 1).astype(np.float64))[1].astype(np.int8)
+    for e in np.unique(level).tolist():
+        width = 2**e
+        who = many[level == e]
+        count = m[who]
+        column = np.arange(width)
+        rows = gaps[starts[who][:, None] + column]
+        rows[column >= count[:, None]] = sentinel  # another customer's gaps: pad
+        rows.sort(axis=1)
+        lo = np.take_along_axis(rows, ((count - 1) // 2)[:, None], axis=1)[:, 0]
+        hi = np.take_along_axis(rows, (count // 2)[:, None], axis=1)[:, 0]
+        out[who] = (lo.astype(np.float64) + hi) / 2
     return out
 
 

@@ -373,3 +373,28 @@ def spend_sums(xm: Floats, w: Floats | None, wx: Floats, g: float) -> Floats:
         sums[1] += np.multiply(wxb, lb, out=pb).sum()
         sums[3] += np.multiply(wxb, sb, out=pb).sum()
     return sums
+
+
+def spend_sums_curved(xm: Floats, w: Floats | None, wx: Floats, g: float) -> Floats:
+    """:func:`spend_sums` and the Hessian's [sum w / s^2, sum wx / s^2] in the same pass."""
+    n = xm.size
+    sums = np.zeros(6)
+    size = min(n, CHUNK)
+    s, log_s, prod = np.empty(size), np.empty(size), np.empty(size)
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        m = stop - start
+        sb, lb, pb = s[:m], log_s[:m], prod[:m]
+        wxb = wx[start:stop]
+        np.add(xm[start:stop], g, out=sb)
+        np.log(sb, out=lb)
+        np.divide(1.0, sb, out=sb)
+        wb = None if w is None else w[start:stop]
+        sums[0] += lb.sum() if wb is None else np.multiply(wb, lb, out=pb).sum()
+        sums[1] += np.multiply(wxb, lb, out=pb).sum()
+        sums[2] += sb.sum() if wb is None else np.multiply(wb, sb, out=pb).sum()
+        sums[3] += np.multiply(wxb, sb, out=pb).sum()
+        np.multiply(sb, sb, out=sb)
+        sums[4] += sb.sum() if wb is None else np.multiply(wb, sb, out=pb).sum()
+        sums[5] += np.multiply(wxb, sb, out=pb).sum()
+    return sums

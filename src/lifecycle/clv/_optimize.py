@@ -34,6 +34,8 @@ _M = TypeVar("_M")
 
 #: the objective: mean negative log-likelihood and its gradient, both in log-parameters
 Objective = Callable[[Floats], tuple[float, Floats]]
+"""The mean negative log-likelihood and its gradient; an objective with a ``hessian(theta)``
+method gives its exact Hessian, used instead of differences of the gradient."""
 
 _BOUND = 30.0  # log-parameters beyond +-30 mean the data drive a parameter to 0 or infinity
 _GTOL = 1e-6  # gradient of the mean log-likelihood accepted as a maximum
@@ -163,8 +165,121 @@ def _maximise(
     leash: float | None,
 ) -> MLEResult:
     likelihood = objective
+    exact: Callable[[Floats], Floats] | None = getattr(objective, "hessian", None)
     if prior is not None and prior.penalty > 0:
         objective = prior.wrap(objective, total_weight)
+        if exact is not None:
+            of_likelihood, scale = exact, prior.penalty / total_weight
+
+            def exact_penalised(theta: Floats) -> Floats:
+                return of_likelihood(theta) + scale * np.eye(theta.size)
+
+            exact = exact_penalised
+
+    def hessian_at(theta: Floats) -> Floats:
+        """The objective's own exact Hessian when it has one, else central differences."""
+        return _hessian(objective, theta) if exact is None else exact(theta)
+
+    newton = None
+    joint = getattr(likelihood, "with_hessian", None)
+    if joint is not None and (prior is None or prior.penalty <= 0):
+        newton = _newton(joint, start, leash)
+    if newton is not None:
+        theta, f, g, hess, iterations = newton
+        message = "Newton's method with the exact Hessian"
+    else:
+        theta, f, g, hess, iterations, message = _quasi_newton(
+            model, objective, start, names, leash, hessian_at
+        )
+    gnorm = float(np.abs(g).max()) if np.isfinite(g).all() else float("inf")
+    if not np.isfinite(f) or not np.isfinite(gnorm):
+        raise ConvergenceError(model, "the likelihood is not finite at the optimiser's stop")
+    at_bound = np.abs(theta) >= _BOUND - 1e-6
+    if at_bound.any():
+        bad = ", ".join(n for n, b in zip(names, at_bound, strict=True) if b)
+        raise DataError(
+            f"the data drive {bad} to 0 or infinity, so they cannot identify the {model} model"
+        )
+    if gnorm > _GTOL:
+        raise ConvergenceError(model, f"gradient {gnorm:.2g} after {iterations} iterations")
+    if not np.isfinite(hess).all():
+        hess = hessian_at(theta)
+    eig = np.linalg.eigvalsh(hess)
+    if not np.isfinite(eig).all() or eig.min() <= 1e-12 * max(1.0, float(eig.max())):
+        raise DataError(
+            f"the likelihood is flat at its maximum: the data cannot identify the {model} model"
+        )
+    params = np.exp(theta)
+    # in log-parameters at a maximum, H_theta = D H_param D with D = diag(params)
+    cov_theta = np.linalg.inv(hess * total_weight)
+    se = params * np.sqrt(np.clip(np.diag(cov_theta), 0.0, None))
+    return MLEResult(
+        params=params,
+        standard_errors=se,
+        log_covariance=(cov_theta + cov_theta.T) / 2,
+        log_likelihood=float(-likelihood(theta)[0] * total_weight),
+        convergence=Convergence(
+            converged=True,
+            iterations=iterations,
+            gradient_norm=gnorm,
+            message=message,
+        ),
+    )
+
+
+def _newton(
+    joint: Callable[[Floats], tuple[float, Floats, Floats]], start: Floats, leash: float | None
+) -> tuple[Floats, float, Floats, Floats, int] | None:
+    """Newton's method from ``start`` with the exact Hessian (``joint`` gives value, gradient
+    and Hessian in one pass over the data) and step halving; None when it meets a Hessian that
+    is not positive definite, strays past ``leash`` or the bounds, or stalls: then the
+    quasi-Newton search runs instead."""
+    with np.errstate(all="ignore"):
+        theta = np.array(start, dtype=np.float64)
+        f, g, hess = joint(theta)
+        for iteration in range(1, 60):
+            if not (np.isfinite(f) and np.isfinite(g).all() and np.isfinite(hess).all()):
+                return None
+            if np.abs(g).max() < 1e-10:
+                return theta, f, g, hess, iteration - 1
+            try:
+                np.linalg.cholesky(hess)
+                step = np.linalg.solve(hess, g)
+            except np.linalg.LinAlgError:
+                return None
+            size = 1.0
+            while size > 1e-6:
+                cand = theta - size * step
+                if np.abs(cand).max() >= _BOUND or (
+                    leash is not None and np.abs(cand - start).max() > leash
+                ):
+                    return None
+                fc, gc, hc = joint(cand)
+                if np.isfinite(fc) and (
+                    fc <= f + 1e-15 * abs(f)
+                    or (
+                        fc <= f + 1e-13 * abs(f)
+                        and np.isfinite(gc).all()
+                        and np.abs(gc).max() < 0.5 * np.abs(g).max()
+                    )
+                ):
+                    break
+                size /= 2
+            else:
+                return None
+            theta, f, g, hess = cand, fc, gc, hc
+    return None
+
+
+def _quasi_newton(
+    model: str,
+    objective: Objective,
+    start: Floats,
+    names: tuple[str, ...],
+    leash: float | None,
+    hessian_at: Callable[[Floats], Floats],
+) -> tuple[Floats, float, Floats, Floats, int, str]:
+    """L-BFGS-B from ``start``, then Newton steps to polish."""
     strayed: list[Floats] = []
 
     def watch(xk: Floats) -> None:
@@ -195,7 +310,7 @@ def _maximise(
     for _ in range(8):  # Newton polish: L-BFGS-B stops short of the maximum by ~1e-7
         if not (np.isfinite(f) and np.isfinite(g).all()):
             break
-        hess = _hessian(objective, theta)
+        hess = hessian_at(theta)
         if not np.isfinite(hess).all():
             break
         if np.abs(g).max() < 1e-12:
@@ -212,6 +327,15 @@ def _maximise(
             fc, gc = objective(cand)
             if np.isfinite(fc) and fc <= f + 1e-15 * abs(f):
                 break
+            # next to the maximum f moves by g^2/h, below its rounding: a step that halves
+            # the gradient without raising f past rounding is the better point
+            if (
+                np.isfinite(fc)
+                and fc <= f + 1e-13 * abs(f)
+                and np.isfinite(gc).all()
+                and np.abs(gc).max() < 0.5 * np.abs(g).max()
+            ):
+                break
             size /= 2
         else:
             break
@@ -219,40 +343,7 @@ def _maximise(
         iterations += 1
         if np.abs(g).max() < 1e-10:
             break  # the Hessian from one step back, 1e-7 away, serves the standard errors
-    gnorm = float(np.abs(g).max()) if np.isfinite(g).all() else float("inf")
-    if not np.isfinite(f) or not np.isfinite(gnorm):
-        raise ConvergenceError(model, "the likelihood is not finite at the optimiser's stop")
-    at_bound = np.abs(theta) >= _BOUND - 1e-6
-    if at_bound.any():
-        bad = ", ".join(n for n, b in zip(names, at_bound, strict=True) if b)
-        raise DataError(
-            f"the data drive {bad} to 0 or infinity, so they cannot identify the {model} model"
-        )
-    if gnorm > _GTOL:
-        raise ConvergenceError(model, f"gradient {gnorm:.2g} after {iterations} iterations")
-    if not np.isfinite(hess).all():
-        hess = _hessian(objective, theta)
-    eig = np.linalg.eigvalsh(hess)
-    if not np.isfinite(eig).all() or eig.min() <= 1e-12 * max(1.0, float(eig.max())):
-        raise DataError(
-            f"the likelihood is flat at its maximum: the data cannot identify the {model} model"
-        )
-    params = np.exp(theta)
-    # in log-parameters at a maximum, H_theta = D H_param D with D = diag(params)
-    cov_theta = np.linalg.inv(hess * total_weight)
-    se = params * np.sqrt(np.clip(np.diag(cov_theta), 0.0, None))
-    return MLEResult(
-        params=params,
-        standard_errors=se,
-        log_covariance=(cov_theta + cov_theta.T) / 2,
-        log_likelihood=float(-likelihood(theta)[0] * total_weight),
-        convergence=Convergence(
-            converged=True,
-            iterations=iterations,
-            gradient_norm=gnorm,
-            message=str(res.message),
-        ),
-    )
+    return theta, f, g, hess, iterations, str(res.message)
 
 
 def fit_to_json(model: str, fitted: Any, **extra: Any) -> str:

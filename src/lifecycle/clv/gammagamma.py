@@ -14,11 +14,11 @@ from types import MappingProxyType
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 
 from lifecycle._display import model_html, model_repr
 from lifecycle.clv._data import Floats, as_column, check_weights, unique_rows
-from lifecycle.clv._kernels import spend_sums
+from lifecycle.clv._kernels import spend_sums, spend_sums_curved
 from lifecycle.clv._optimize import (
     Convergence,
     Matrix,
@@ -76,13 +76,28 @@ class _Likelihood:
         self.sum_w_logm = float((w * np.log(m)).sum())
 
     def __call__(self, theta: Floats) -> tuple[float, Floats]:
+        f, g, _ = self._evaluate(theta, curved=False)
+        return f, g
+
+    def hessian(self, theta: Floats) -> Floats:
+        """The exact Hessian of the mean negative log-likelihood in log-parameters."""
+        return self._evaluate(theta, curved=True)[2]
+
+    def with_hessian(self, theta: Floats) -> tuple[float, Floats, Floats]:
+        """Value, gradient and exact Hessian from one pass over the customers."""
+        return self._evaluate(theta, curved=True)
+
+    def _evaluate(self, theta: Floats, *, curved: bool) -> tuple[float, Floats, Floats]:
+        """With P = (p, q, gamma), d2/dtheta_i dtheta_j = P_i P_j d2/dP_i dP_j + [i = j] P_i d/dP_i."""
         with np.errstate(all="ignore"):
             p, q, g = np.exp(theta)
             px = p * self.xu
             ll = float(self.xw @ (gammaln(px + q) - gammaln(px)))
             ll += self.total * (q * math.log(g) - gammaln(q))
             ll += p * self.sum_wx_log - self.sum_w_logm
-            w_log, wx_log, w_inv, wx_inv = spend_sums(self.xm, self.unit, self.wx, float(g))
+            kernel = spend_sums_curved if curved else spend_sums
+            sums = kernel(self.xm, self.unit, self.wx, float(g))
+            w_log, wx_log, w_inv, wx_inv = sums[:4]
             ll -= p * wx_log + q * w_log
             dq = digamma(px + q)
             grad = np.array(
@@ -92,7 +107,23 @@ class _Likelihood:
                     self.total * q / g - p * wx_inv - q * w_inv,
                 ]
             )
-            return -ll / self.total, -grad * np.array([p, q, g]) / self.total
+            scale = np.array([p, q, g])
+            hess = np.full((3, 3), np.nan)
+            if curved:
+                w_inv2, wx_inv2 = sums[4:]
+                t1q, t1p = polygamma(1, px + q), polygamma(1, px)
+                pq = float(self.xw @ (self.xu * t1q))
+                qq = float(self.xw @ t1q) - self.total * float(polygamma(1, q))
+                gg = -self.total * q / g**2 + p * wx_inv2 + q * w_inv2
+                h = np.array(
+                    [
+                        [float(self.xw @ (self.xu**2 * (t1q - t1p))), pq, -wx_inv],
+                        [pq, qq, self.total / g - w_inv],
+                        [-wx_inv, self.total / g - w_inv, gg],
+                    ]
+                )
+                hess = -(h * np.outer(scale, scale) + np.diag(grad * scale)) / self.total
+            return -ll / self.total, -grad * scale / self.total, np.asarray(hess, np.float64)
 
 
 @attrs.frozen(kw_only=True)
