@@ -507,8 +507,9 @@ class SQLiteStore:
         rows.sort()
         bulk = len(rows) >= _BULK_EVENTS and len(rows) >= _stored_rows(db)
         if bulk:
-            # Temporary data in memory while the batch goes in: each insert's statement
-            # journal and the sorts that build the indexes again (about 60 bytes an event)
+            # Temporary data in memory while the batch goes in: the statement journals (old
+            # images of pages the file held, no more than the file, which is no larger than
+            # the batch) and the sorts that build the indexes again (about 60 bytes an event)
             # skip a temporary file. The database file's own journal and durability are
             # those of every transaction.
             db.execute("PRAGMA temp_store = MEMORY")
