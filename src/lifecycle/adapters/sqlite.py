@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from os import PathLike
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -121,6 +122,7 @@ _CUSTOMER_INDEXES: Final = (
     ("events_by_customer_seq", "events (customer_id, seq)"),
 )
 _BULK_EVENTS: Final = 50_000
+_BY_CUSTOMER: Final = itemgetter(0)
 
 #: Text older releases kept in an outbox entry's payload that now has a column of its own.
 _MOVED_TEXTS: Final = (
@@ -502,9 +504,11 @@ class SQLiteStore:
     def _insert_events(self, db: sqlite3.Connection, events: Sequence[Event]) -> int:
         """Insert the events not stored yet; raise ConflictingEvent on a clash."""
         rows = event_rows(events)
-        # In the order of the customer index: its inserts then append instead of landing
-        # anywhere, and each customer's rows sit together in the file.
-        rows.sort()
+        # By customer, as the customer index: its inserts then append instead of landing
+        # anywhere, and each customer's rows sit together in the file. A stable sort on the id
+        # alone keeps each customer's events in the order given (time order, usually) and
+        # compares strings instead of tuples.
+        rows.sort(key=_BY_CUSTOMER)
         bulk = len(rows) >= _BULK_EVENTS and len(rows) >= _stored_rows(db)
         if bulk:
             # Temporary data in memory while the batch goes in: the statement journals (old
