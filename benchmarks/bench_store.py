@@ -5,9 +5,11 @@ Run: .venv/bin/python benchmarks/bench_store.py [--sizes 5000,100000]
          [--file /tmp/shop1m.db --customers 1000000]
 
 Prints the machine and how fast it runs at the moment (a reference loop: about 0.37 s when the
-host is quiet, up to 0.6 s when it is busy), then for each size and store: events recorded per
-second into a fresh store (one batch, one transaction, snapshots included; the median and the
-best of ``--runs`` runs up to 5,000 customers, one run above), the median cost of one
+host is quiet, up to 0.6 s when it is busy) and the host's load averages, then for each size
+and store: events recorded per second into a fresh store (one batch, one transaction, snapshots
+included; the median and the best of ``--runs`` runs up to 5,000 customers, one run above, and
+per CPU-second of this process, which other work on a shared host changes less than the wall
+clock), the median cost of one
 ``assess``, ``assess_all`` (every customer's stage and status at once), the first dispatch (it
 plans every customer into the outbox and sends what is due) and the median dispatch tick a
 minute apart with nothing new. With ``--file``, the SQLite file of the synthetic shop of
@@ -71,6 +73,15 @@ def reference_loop() -> float:
     return best
 
 
+def load() -> str:
+    """The host's load averages (1, 5, 15 minutes): other work sharing the cores."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load unknown"
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 SERVERS = {
     "postgresql": os.environ.get(
         "LIFECYCLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -106,14 +117,15 @@ def measure(
     probes: int,
     ticks: int,
     dispatching: bool = True,
-) -> tuple[int, list[float], float, float, float, float, int]:
+) -> tuple[int, list[float], list[float], float, float, float, float, int]:
     """Record the shop into ``runs`` fresh stores (the seconds of each); on the last, the median
     ``assess`` over ``probes`` customers, the first dispatch (plans everyone, sends what is
     due) and the median dispatch tick a minute apart with nothing new."""
     data = synthetic_shop(customers, seed=1)
     policy = lc.Policy(timezone=data.timezone)
     channels = {name: MemoryChannel(name) for name in RULE_CHANNELS}
-    times = []
+    times: list[float] = []
+    cpus: list[float] = []  # this process's CPU seconds: what the other work on the host leaves
     for run in range(runs):
         with opened(
             backend,
@@ -123,9 +135,10 @@ def measure(
             policy=policy,
             channels=channels,
         ) as shop:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             shop.record(data.events)
             times.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
             if run < runs - 1:
                 continue
             ids = list(data.customer_ids)
@@ -140,7 +153,7 @@ def measure(
             assess_all = time.perf_counter() - start
             assert len(everyone) == customers
             if not dispatching:
-                return len(data.events), times, statistics.median(costs), assess_all, 0, 0, 0
+                return len(data.events), times, cpus, statistics.median(costs), assess_all, 0, 0, 0
             start = time.perf_counter()
             first = shop.dispatch()
             first_tick = time.perf_counter() - start
@@ -153,6 +166,7 @@ def measure(
     return (
         len(data.events),
         times,
+        cpus,
         statistics.median(costs),
         assess_all,
         first_tick,
@@ -176,16 +190,16 @@ def main() -> int:
     parser.add_argument("--file", type=Path, help="a SQLite file to build once and keep")
     parser.add_argument("--customers", type=int, default=1_000_000)
     args = parser.parse_args()
-    print(f"machine: {machine()}; reference loop {reference_loop():.2f} s", flush=True)
+    print(f"machine: {machine()}; reference loop {reference_loop():.2f} s; {load()}", flush=True)
     if args.file is not None:
         assess_all_of(args.file, args.customers)
-        print(f"reference loop {reference_loop():.2f} s")
+        print(f"reference loop {reference_loop():.2f} s; {load()}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for size in (int(s) for s in args.sizes.split(",")):
             for backend in args.backends.split(","):
-                n, times, assess, assess_all, first, tick, sent = measure(
+                n, times, cpus, assess, assess_all, first, tick, sent = measure(
                     backend,
                     folder,
                     size,
@@ -198,12 +212,13 @@ def main() -> int:
                 print(
                     f"{backend:<10} {size:>7,} customers {n:>9,} events  "
                     f"ingest {n / median:>7,.0f} events/s (median of {len(times)}, best "
-                    f"{n / best:,.0f})  assess {assess * 1e3:5.2f} ms  "
+                    f"{n / best:,.0f}; {n / statistics.median(cpus):,.0f} per CPU-second)  "
+                    f"assess {assess * 1e3:5.2f} ms  "
                     f"assess_all {assess_all:6.2f} s  first dispatch "
                     f"{first:6.2f} s ({sent:,} sent)  idle tick {tick * 1e3:7.1f} ms",
                     flush=True,
                 )
-    print(f"reference loop {reference_loop():.2f} s")
+    print(f"reference loop {reference_loop():.2f} s; {load()}")
     drop_schemas(args.backends.split(","))
     return 0
 

@@ -353,3 +353,24 @@ def test_a_body_without_ids_round_trips_with_the_ids_given_back(event: lc.Event)
     # A full document reads the same way (bodies written before ids moved to columns).
     full = lc.event_to_json(event)
     assert event_from_body(full, customer_id=event.customer_id, event_id=event.event_id) == event
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(events(at=instants), max_size=5))
+def test_a_store_row_is_the_instant_rank_type_and_body_of_the_event(
+    batch: list[lc.Event],
+) -> None:
+    from lifecycle.serde import event_body, event_rows
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert event_rows(batch) == [
+        (
+            e.customer_id,
+            (e.at.astimezone(UTC) - epoch) // timedelta(microseconds=1),
+            e.rank,
+            e.event_id,
+            e.event_type,
+            event_body(e),
+        )
+        for e in batch
+    ]

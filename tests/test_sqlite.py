@@ -9,15 +9,19 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lifecycle as lc
 from lifecycle.adapters.sqlite import SCHEMA_VERSION, SQLiteStore
+from lifecycle.testing.strategies import events
 
 WORKER = Path(__file__).with_name("sqlite_worker.py")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -437,8 +441,36 @@ def test_a_bulk_batch_with_a_taken_id_is_refused_and_keeps_the_indexes(
         assert store.histories(["c1", "c2"]) == {"c1": tuple(first)}
         again = [*(_paid("c3", i) for i in range(10)), first[1]]  # a repeat: skipped
         assert store.append(again) == 10
+        # The bulk batch's temporary data went back to the file's default, refused or not.
+        assert store._db.execute("PRAGMA temp_store").fetchone()[0] == 0
     finally:
         store.close()
     fresh = tmp_path / "fresh.db"
     SQLiteStore(fresh).close()
     assert _indexes(path) == _indexes(fresh)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(events(customer_id=st.sampled_from(["c1", "c2", "c3"])), max_size=30))
+def test_any_events_read_back_the_same_through_the_bulk_path(batch: list[lc.Event]) -> None:
+    """The rows of a bulk batch (generated writers, indexes built afterwards, temporary data in
+    memory) read back as the events given, as row-by-row inserts do."""
+    import lifecycle.adapters.sqlite as sqlite_store
+
+    batch = list({e.event_id: e for e in batch}.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = {}
+        for name, threshold in (("bulk", 1), ("rows", 10**9)):
+            store = SQLiteStore(Path(tmp) / f"{name}.db")
+            original = sqlite_store._BULK_EVENTS
+            sqlite_store._BULK_EVENTS = threshold
+            try:
+                assert store.append(batch) == len(batch)
+                stored[name] = store.histories(["c1", "c2", "c3"])
+            finally:
+                sqlite_store._BULK_EVENTS = original
+                store.close()
+    assert stored["bulk"] == stored["rows"]
+    for cid, history in stored["bulk"].items():
+        given_ = sorted((e for e in batch if e.customer_id == cid), key=lambda e: e.event_id)
+        assert sorted(history, key=lambda e: e.event_id) == given_

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import cache
@@ -33,6 +33,7 @@ __all__ = [
     "event_from_body",
     "event_from_dict",
     "event_from_json",
+    "event_rows",
     "event_to_dict",
     "event_to_json",
 ]
@@ -224,6 +225,52 @@ def event_body(event: Event) -> str:
 #: :func:`event_body`'s writers by class, found with one lookup: bulk ingest writes many.
 _BODY_WRITERS: dict[type[Event], Callable[[Event], str]] = {}
 
+#: A stored event's row: customer id, instant (whole microseconds since 1970 UTC), rank,
+#: event id, type and :func:`event_body`.
+EventRow = tuple[str, int, int, str, str, str]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def event_rows(events: Iterable[Event]) -> list[EventRow]:
+    """Each event as the row a store keeps: ``(customer_id, at_us, rank, event_id, type,
+    body)``, ``at_us`` the instant of :func:`~lifecycle.events.sort_key` in whole
+    microseconds since 1970 UTC and ``body`` as :func:`event_body` writes it.
+
+    One generated function per class writes the whole row (the same field layout as
+    :func:`event_body`): bulk ingest writes every event, and a call per column would cost more
+    than the columns themselves.
+    """
+    writers = _ROW_WRITERS
+    out = []
+    for e in events:
+        write = writers.get(type(e))
+        if write is None:
+            write = _row_writer(type(e))
+        out.append(write(e))
+    return out
+
+
+_ROW_WRITERS: dict[type[Event], Callable[[Event], EventRow]] = {}
+
+
+def _row_writer(cls: type[Event]) -> Callable[[Event], EventRow]:
+    namespace = _writer_namespace()
+    namespace.update(epoch=_EPOCH, micro=_MICROSECOND)
+    head = {"type": cls.event_type, "v": SCHEMA_VERSION}
+    body = _json_expression(cls, head, _ID_FIELDS, namespace)
+    # The instant of ``sort_key``, already in UTC (kept by every event when made).
+    source = (
+        "def write(o):\n"
+        f"    return (o.customer_id, (o._sort_key[0] - epoch) // micro, {cls.rank!r}, o.event_id, "
+        f"{cls.event_type!r}, {body})\n"
+    )
+    exec(compile(source, f"<lifecycle row writer {cls.__name__}>", "exec"), namespace)
+    writer: Callable[[Event], EventRow] = namespace["write"]
+    _ROW_WRITERS[cls] = writer
+    return writer
+
 
 def event_from_body(body: str | bytes, *, customer_id: str, event_id: str) -> Event:
     """Rebuild an event from :func:`event_body` output (or full :func:`event_to_json`)."""
@@ -302,14 +349,25 @@ def _object_writer(cls: type) -> Callable[[Any], str]:
     return writer
 
 
+def _writer_namespace() -> dict[str, Any]:
+    return {"quote": encode_basestring, "quoted_datetime": _quoted_datetime, "dumps": _JSON.encode}
+
+
 def _generate_writer(cls: type, head: dict[str, Any], skip: frozenset[str]) -> Callable[[Any], str]:
     """Compile a function that writes a ``cls`` value as the JSON object ``head`` followed by
     the value's fields (those not in ``skip``), each written by :func:`_json_piece`."""
-    namespace: dict[str, Any] = {
-        "quote": encode_basestring,
-        "quoted_datetime": _quoted_datetime,
-        "dumps": _JSON.encode,
-    }
+    namespace = _writer_namespace()
+    source = f"def write(o):\n    return {_json_expression(cls, head, skip, namespace)}\n"
+    exec(compile(source, f"<lifecycle writer {cls.__name__}>", "exec"), namespace)
+    writer: Callable[[Any], str] = namespace["write"]
+    return writer
+
+
+def _json_expression(
+    cls: type, head: dict[str, Any], skip: frozenset[str], namespace: dict[str, Any]
+) -> str:
+    """A Python expression that writes the ``cls`` value ``o`` as :func:`_generate_writer`
+    says (the helpers it calls go into ``namespace``)."""
     hints = _field_types(cls)
     text = _JSON.encode(head)[:-1]  # "{...": the constant members, still open
     parts: list[str] = []
@@ -321,10 +379,7 @@ def _generate_writer(cls: type, head: dict[str, Any], skip: frozenset[str]) -> C
         parts += [_json_piece(hints[name], f"o.{name}", namespace, i)]
         text, comma = "", ","
     parts.append(repr(text + "}"))
-    source = "def write(o):\n    return ''.join((" + ", ".join(parts) + ",))\n"
-    exec(compile(source, f"<lifecycle writer {cls.__name__}>", "exec"), namespace)
-    writer: Callable[[Any], str] = namespace["write"]
-    return writer
+    return "''.join((" + ", ".join(parts) + ",))"
 
 
 def _json_writer(cls: type[Event], *, with_ids: bool = True) -> Callable[[Event], str]:

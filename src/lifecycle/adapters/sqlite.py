@@ -16,14 +16,15 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from os import PathLike
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from lifecycle.errors import ConcurrencyError, ConflictingEvent, ErasureIncomplete, StoreError
-from lifecycle.events import Event, Referred, sort_key
+from lifecycle.events import Event, Referred
 from lifecycle.ports import OutboxEntry, OutboxState, PlanMark, Snapshot
-from lifecycle.serde import event_body, event_from_body
+from lifecycle.serde import EventRow, event_body, event_from_body, event_rows
 from lifecycle.vocabulary import Stage, Status
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -121,6 +122,7 @@ _CUSTOMER_INDEXES: Final = (
     ("events_by_customer_seq", "events (customer_id, seq)"),
 )
 _BULK_EVENTS: Final = 50_000
+_BY_CUSTOMER: Final = itemgetter(0)
 
 #: Text older releases kept in an outbox entry's payload that now has a column of its own.
 _MOVED_TEXTS: Final = (
@@ -501,22 +503,39 @@ class SQLiteStore:
 
     def _insert_events(self, db: sqlite3.Connection, events: Sequence[Event]) -> int:
         """Insert the events not stored yet; raise ConflictingEvent on a clash."""
+        rows = event_rows(events)
+        # By customer, as the customer index: its inserts then append instead of landing
+        # anywhere, and each customer's rows sit together in the file. A stable sort on the id
+        # alone keeps each customer's events in the order given (time order, usually) and
+        # compares strings instead of tuples.
+        rows.sort(key=_BY_CUSTOMER)
+        bulk = len(rows) >= _BULK_EVENTS and len(rows) >= _stored_rows(db)
+        if bulk:
+            # Temporary data in memory while the batch goes in: the statement journals (old
+            # images of pages the file held, no more than the file, which is no larger than
+            # the batch) and the sorts that build the indexes again (about 60 bytes an event)
+            # skip a temporary file. The database file's own journal and durability are
+            # those of every transaction.
+            db.execute("PRAGMA temp_store = MEMORY")
+        try:
+            return self._insert_rows(db, events, rows, bulk)
+        finally:
+            if bulk:
+                db.execute("PRAGMA temp_store = DEFAULT")
+
+    def _insert_rows(
+        self, db: sqlite3.Connection, events: Sequence[Event], rows: list[EventRow], bulk: bool
+    ) -> int:
+        """:meth:`_insert_events` once the rows are written and sorted (``bulk``: without the
+        customer indexes, built again afterwards)."""
         insert = (
             "INSERT INTO events (customer_id, at_us, rank, event_id, type, body) "
             "VALUES (?, ?, ?, ?, ?, ?)"
         )
-        rows = [
-            (e.customer_id, _us(sort_key(e)[0]), e.rank, e.event_id, e.event_type, event_body(e))
-            for e in events
-        ]
-        # In the order of the customer index: its inserts then append instead of landing
-        # anywhere, and each customer's rows sit together in the file.
-        rows.sort()
         # Usually every event is new and given once (the facade has filtered repeats): insert
         # them all at once, and only when an id is taken, go back and sort repeats from
         # conflicts.
         db.execute("SAVEPOINT insert_events")
-        bulk = len(rows) >= _BULK_EVENTS and len(rows) >= _stored_rows(db)
         new: Sequence[Event]
         try:
             if bulk:
