@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
+from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.errors import OwnerRuleBroken, PolicyError
 from lifecycle.events import (
     Event,
@@ -391,3 +393,36 @@ def test_the_view_keeps_no_reason_text_of_a_return(tmp_path: Path) -> None:
     kept = [e for _, events in shop._pool_cache.values() for e in events]
     assert any(isinstance(e, ReturnedToPool) for e in kept)
     assert all(getattr(e, "reason", None) is None for e in kept)
+
+
+class _CountingStore(SQLiteStore):
+    """Counts the reads of versions: one per customer would be one round trip each on a server."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, synchronous="NORMAL")
+        self.one_by_one = 0
+        self.batches = 0
+
+    def version(self, customer_id: str) -> int:
+        self.one_by_one += 1
+        return super().version(customer_id)
+
+    def versions(self, customer_ids: Iterable[str] | None = None) -> dict[str, int]:
+        self.batches += 1
+        return super().versions(customer_ids)
+
+
+def test_an_owner_change_reads_every_version_in_one_call_not_one_per_customer(
+    tmp_path: Path,
+) -> None:
+    store = _CountingStore(tmp_path / "shop.db")
+    policy = lc.Policy.from_dict({"owners": {"capacity": 50}})
+    shop = lc.Lifecycle(store=store, policy=policy, clock=lc.FixedClock(T0))
+    shop.record(LeadCaptured(customer_id=f"p{i}", at=_day(-1), source="x") for i in range(40))
+    store.one_by_one = store.batches = 0
+    assert len(shop.transfer_owner(["p0"], "ann", kind="claim").events) == 1
+    shop.record(OwnerAssigned(customer_id="p1", at=T0, owner_id="ann"))
+    shop.sweep_pool()
+    assert store.one_by_one == 0
+    assert 1 <= store.batches <= 6  # a few per change, whatever the number of customers
+    store.close()

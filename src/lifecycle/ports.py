@@ -216,6 +216,17 @@ class EventLog(Protocol):
         """How many events the customer has; 0 for an unknown customer."""
         ...
 
+    def versions(self, customer_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Several customers' versions in one read: what :meth:`version` gives each.
+
+        ``None`` reads every customer with at least one event, in the order of
+        :meth:`customer_ids`; given ids, the stored ones among them (unknown customers are left
+        out). The pool rules read everyone's version on
+        each owner change through this, so a server store answers in a few queries, not one
+        per customer.
+        """
+        ...
+
     def customer_ids(self) -> Iterator[str]:
         """Every customer with at least one event, in sorted order."""
         ...

@@ -822,8 +822,7 @@ class Lifecycle:
             return self._pool_view_locked(set(full))
 
     def _pool_view_locked(self, wanted: set[str]) -> _PoolView:
-        ids = list(self.store.customer_ids())  # read out before asking each one's version
-        versions = {cid: self.store.version(cid) for cid in ids}
+        versions = self.store.versions()  # everyone's, in one read
         cache = self._pool_cache
         stale = [c for c, v in versions.items() if c in wanted or cache.get(c, (-1, ()))[0] != v]
         histories: dict[str, tuple[Event, ...]] = {}

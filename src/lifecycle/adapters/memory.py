@@ -129,6 +129,13 @@ class MemoryStore:
         with self._lock:
             return len(self._histories.get(customer_id, ()))
 
+    def versions(self, customer_ids: Iterable[str] | None = None) -> dict[str, int]:
+        with self._lock:
+            self._check_open()
+            if customer_ids is None:
+                return {c: len(h) for c, h in sorted(self._histories.items()) if h}
+            return {c: len(h) for c in customer_ids if (h := self._histories.get(c))}
+
     def customer_ids(self) -> Iterator[str]:
         with self._lock:
             self._check_open()

@@ -934,6 +934,19 @@ class SQLStore:
             ).scalar()
         return int(v or 0)
 
+    def versions(self, customer_ids: Iterable[str] | None = None) -> dict[str, int]:
+        t = self._t.customers
+        query = sa.select(t.c.customer_id, t.c.version).where(t.c.version > 0)
+        with self._reading() as conn:
+            if customer_ids is None:
+                everyone = query.order_by(t.c.customer_id)
+                return {_s(c): int(v) for c, v in conn.execute(everyone)}
+            out: dict[str, int] = {}
+            for chunk in _chunks(sorted(set(customer_ids))):
+                rows = conn.execute(query.where(t.c.customer_id.in_([_b(c) for c in chunk])))
+                out.update((_s(c), int(v)) for c, v in rows)
+            return out
+
     def customer_ids(self) -> Iterator[str]:
         t = self._t.customers
         with self._reading() as conn:

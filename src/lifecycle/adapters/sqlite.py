@@ -717,6 +717,14 @@ class SQLiteStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def versions(self, customer_ids: Iterable[str] | None = None) -> dict[str, int]:
+        with self._reading() as db:
+            if customer_ids is None:
+                return dict(
+                    db.execute("SELECT customer_id, version FROM customers ORDER BY customer_id")
+                )
+            return self._versions(db, sorted(set(customer_ids)))
+
     def customer_ids(self) -> Iterator[str]:
         with self._reading() as db:
             ids = [

@@ -181,6 +181,26 @@ class EventLogContract(_Kit):
         store.append([_paid(c, f"o-{c}", 0) for c in ("b", "c", "a")])
         assert list(store.customer_ids()) == ["a", "b", "c"]
 
+    def test_versions_reads_several_customers_at_once(self, store: Store) -> None:
+        assert store.versions() == {}
+        assert store.versions(["nobody"]) == {}
+        store.append([_paid("b", "o1", 0), _paid("a", "o2", 1), _paid("b", "o3", 2)])
+        assert store.versions() == {"a": 1, "b": 2}
+        assert list(store.versions()) == list(store.customer_ids())
+        store.append([_paid("a", "o4", 3), _paid("c", "o5", 0)])
+        everyone = store.versions()
+        assert everyone == {c: store.version(c) for c in store.customer_ids()}
+        assert everyone == {"a": 2, "b": 2, "c": 1}
+        assert store.versions(["c", "a", "nobody", "a"]) == {"a": 2, "c": 1}
+        assert store.versions([]) == {}
+        assert store.versions(iter(["b"])) == {"b": 2}
+
+    def test_versions_of_many_customers_are_read_in_chunks(self, store: Store) -> None:
+        ids = [f"c{i:04}" for i in range(1201)]
+        store.append([_paid(c, f"o-{c}", 0) for c in ids])
+        assert store.versions([*ids, "nobody"]) == dict.fromkeys(ids, 1)
+        assert store.versions() == dict.fromkeys(ids, 1)
+
     def test_histories_reads_several_customers_at_once(self, store: Store) -> None:
         store.append([_paid("c2", "o2", 1), _paid("c1", "o1", 2), _paid("c1", "o0", 0)])
         assert store.histories(["c1", "c2", "nobody", "c1"]) == {
@@ -875,6 +895,8 @@ class _StoreMachine(RuleBasedStateMachine):
         ids = ["c1", "c2", "c3", "nobody"]
         assert self.candidate.histories(ids) == self.reference.histories(ids)
         assert self.candidate.referrers(ids) == self.reference.referrers(ids)
+        assert self.candidate.versions(ids) == self.reference.versions(ids)
+        assert list(self.candidate.versions().items()) == list(self.reference.versions().items())
         assert list(self.candidate.customer_ids()) == list(self.reference.customer_ids())
         assert list(self.candidate.outbox_entries()) == list(self.reference.outbox_entries())
 
