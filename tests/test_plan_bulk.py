@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import attrs
 import numpy as np
@@ -15,6 +16,7 @@ import lifecycle as lc
 from lifecycle.cadence.planner import plan_bulk, plan_customers
 from lifecycle.cadence.reach import reach
 from lifecycle.cadence.rules import (
+    Anniversary,
     Campaign,
     Occurrence,
     Periodic,
@@ -219,3 +221,50 @@ def test_bulk_plan_with_a_value_model(seed: int, days_before: int) -> None:
         plan_customers(shop, policy, now, model=model),
         plan_bulk(shop, policy, now, model=model),
     )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    now=aware_datetimes(
+        min_value=START + timedelta(days=400), max_value=START + timedelta(days=800), zones=ZONES
+    ),
+    lead=st.sampled_from([0, 1, 3]),
+    horizon_hours=st.sampled_from([0, 24]),
+)
+def test_yearly_dates_at_the_edges_of_the_window(
+    now: datetime, lead: int, horizon_hours: int
+) -> None:
+    """Birthdays and first orders on every day around the window, in zones far from UTC
+    either way: the day margins of the yearly bounds take in every greeting."""
+    from decimal import Decimal
+
+    rules = tuple(
+        attrs.evolve(r, lead_days=lead) if isinstance(r, Anniversary) else r
+        for r in default_rules()
+    )
+    base = lc.Policy(timezone="Asia/Shanghai")
+    policy = attrs.evolve(base, cadence=attrs.evolve(base.cadence, rules=rules))
+    shop: dict[str, list[lc.Event]] = {}
+    for z, tz in enumerate(("Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Shanghai")):
+        for k in range(-14, 15):
+            d = (now + timedelta(days=k)).date()
+            cid = f"c{z}-{k + 14:02d}"
+            first = datetime.combine(d.replace(year=d.year - 1), datetime.min.time(), ZoneInfo(tz))
+            shop[cid] = [
+                lc.CustomerRegistered(
+                    customer_id=cid,
+                    at=START,
+                    profile=lc.Profile(
+                        timezone=tz, birthday=lc.Birthday(month=d.month, day=d.day, year=1990)
+                    ),
+                ),
+                lc.OrderPaid(
+                    customer_id=cid,
+                    at=first + timedelta(hours=(k * 7) % 24),
+                    order_id=f"{cid}-o",
+                    amount=Decimal("10.00"),
+                    currency="CNY",
+                ),
+            ]
+    kw = {"horizon": timedelta(hours=horizon_hours)}
+    _same(plan_customers(shop, policy, now, **kw), plan_bulk(shop, policy, now, **kw))

@@ -485,10 +485,15 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
             cust = np.asarray([i for i, _, _ in c.birthdays], dtype=np.int64)
             month = np.asarray([m for _, m, _ in c.birthdays], dtype=np.int64)
             day = np.asarray([d for _, _, d in c.birthdays], dtype=np.int64)
+            # The greeting is due on a local day (less the lead) by the window's end and valid
+            # to the end of the local day after its floor: a zone's local day is at most a day
+            # from the UTC day, so a day of margin each side is enough.
+            slack = 1
         else:  # the first valid order is one of the payments
             cust, when = c.of(OrderPaid)
             month, day = _month_day(when, 0)
-        r.yearly(cust, month, day, rule.lead_days)
+            slack = 2  # and the payment's local day is at most a day from its UTC day
+        r.yearly(cust, month, day, rule.lead_days, slack=slack)
     elif kind is Festival:
         assert isinstance(rule, Festival)
         years = range(r.floor_day.year - 1, r.end_day.year + 2)
