@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import pairwise
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._ledger import customer_zone
+from lifecycle._ledger import customer_zone, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.cadence.rules import (
     AfterEvent,
@@ -76,12 +77,23 @@ from lifecycle.events import (
 )
 from lifecycle.policy import Policy, TierReview
 from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
-from lifecycle.status import AliveModel, at_risk_day
-from lifecycle.vocabulary import OWNER_CHANNELS, Stage
+from lifecycle.status import (
+    AliveModel,
+    _classify,
+    _Rhythm,
+    at_risk_day,
+    at_risk_since,
+    status_from_ledger,
+)
+from lifecycle.vocabulary import OWNER_CHANNELS, Stage, Status
 
 __all__ = ["Reach", "reach"]
 
 _DAY: Final = 86400.0
+#: Codes of the statuses now, for :meth:`Reach.with_status` (active stands for won back too).
+_STATUS_CODE: Final = {Status.ACTIVE: 1, Status.WON_BACK: 1, Status.AT_RISK: 2, Status.LAPSED: 3}
+_NO_STATUS: Final = 0
+_UNSURE: Final = -1
 #: Margin, in days, around every bound that goes through a calendar day (a customer's zone is
 #: at most 14 hours from UTC, a wall time at most a day into it, 29 February moves a day).
 _SLACK: Final = 3.0
@@ -155,6 +167,8 @@ class _Columns:
         policy: Policy,
     ):
         code = _CODE
+        self.ids = ids
+        self.histories = histories
         flat = [e for cid in ids for e in histories[cid]]
         sizes = np.fromiter((len(histories[cid]) for cid in ids), np.int64, len(ids))
         self.cust = np.repeat(np.arange(len(ids), dtype=np.int64), sizes)
@@ -226,6 +240,7 @@ class Reach:
         self.now = now
         self._stages: dict[Stage, npt.NDArray[np.bool_]] | None = None
         self._at_risk: npt.NDArray[np.float64] | None = None
+        self._status: npt.NDArray[np.int8] | None = None
         self._rise: tuple[npt.NDArray[np.bool_] | None] | None = None
         self.floor = _seconds(floor)
         self.end = _seconds(end)
@@ -393,18 +408,61 @@ class Reach:
                 paid.setdefault(i, []).append(e)
         out = np.full(c.n, np.nan)
         out[unsure] = -np.inf
+        # The status now, as :func:`lifecycle.status.status_from_ledger` classifies it without
+        # a model: _NO_STATUS (no valid order), or a code of _STATUS_CODE; _UNSURE when it
+        # cannot be told without the customer's ledger.
+        now_status = np.full(c.n, _NO_STATUS, dtype=np.int8)
+        now_status[unsure] = _UNSURE
         status = self.policy.status
         for i, orders in paid.items():
             if len({o.order_id for o in orders}) < len(orders):
                 out[i] = -np.inf
+                now_status[i] = _UNSURE
                 continue
             tz = c.zones.get(i, shop)
             days = sorted({local_date(o.at, tz) for o in orders})
-            turned = at_risk_day(days, local_date(now, tz), status)
+            today = local_date(now, tz)
+            turned = at_risk_day(days, today, status)
             if turned is not None:
                 out[i] = datetime(turned.year, turned.month, turned.day, tzinfo=UTC).timestamp()
+            rhythm = _Rhythm(status)
+            rhythm.gaps = sorted((b - a).days for a, b in pairwise(days))
+            threshold, _ = rhythm.threshold()
+            # Active and won back are told apart by the last pause: both count as active here.
+            now_status[i] = _STATUS_CODE[
+                _classify((today - days[-1]).days, threshold, status, None)
+            ]
         self._at_risk = out
+        self._status = now_status
         return out
+
+    def settle(self, which: npt.NDArray[np.bool_]) -> None:
+        """Fold the ledgers of the customers of ``which`` whose turn at risk :meth:`at_risk`
+        could not tell (an order cancelled or refunded), and read their turn and status as
+        the record does (:func:`lifecycle.status.at_risk_since`, :func:`status_from_ledger`)."""
+        turned = self.at_risk()
+        assert self._status is not None
+        c = self.cols
+        for i in np.flatnonzero(which & (self._status == _UNSURE)).tolist():
+            ledger = fold(c.histories[c.ids[i]], self.policy, self.now)
+            day = at_risk_since(ledger, self.now)
+            turned[i] = (
+                np.nan
+                if day is None
+                else datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+            )
+            status = status_from_ledger(ledger, self.now, explain=False).status
+            self._status[i] = _NO_STATUS if status is None else _STATUS_CODE[status]
+
+    def with_status(self, statuses: frozenset[Status]) -> npt.NDArray[np.bool_]:
+        """The customers whose status now (without a value model) may be one of ``statuses``:
+        a rule's ``statuses`` filter, as :meth:`lifecycle.cadence.rules.Rule.applies` reads it."""
+        self.at_risk()
+        assert self._status is not None
+        codes = {_STATUS_CODE[s] for s in statuses if s is not Status.WON_BACK}
+        if Status.WON_BACK in statuses:
+            codes.add(_STATUS_CODE[Status.ACTIVE])
+        return np.isin(self._status, [_UNSURE, *codes])
 
     def may_rise(self) -> npt.NDArray[np.bool_] | None:
         """The customers who may ever have reached a tier above the base, when the tiers ask
@@ -556,8 +614,13 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
         after = rule.after_days * _DAY
         lapsed = (policy.status.lapsed_days + 2) * _DAY
         valid = rule.valid_hours * hours + _DAY
+        # The customers this wide bound reaches have their ledgers folded, for the turn and
+        # status the rule reads.
+        keep, r.hit = r.hit, np.zeros(c.n, dtype=bool)
         mine = unsure[cust]
         r.anchored(cust[mine], when[mine], after, after + lapsed, valid)
+        wide, r.hit = r.hit, keep
+        r.settle(wide)
         known = np.isfinite(turned)
         idx = np.flatnonzero(known)
         r.anchored(idx, turned[known], after, after + _DAY, valid)
@@ -701,7 +764,21 @@ def reach(
         stages = _stages_of(rule)
         if stages is not None:
             r.hit &= r.in_stages(stages)
+        if model is None and _filters_status(rule):
+            assert isinstance(rule, Rule)
+            r.hit &= r.with_status(rule.statuses)
     return hits, cols.zones
+
+
+def _filters_status(rule: CadenceRule) -> bool:
+    """Whether a built-in rule applies only to customers of its ``statuses`` (read as
+    :meth:`Rule.applies` reads them)."""
+    return (
+        isinstance(rule, Rule)
+        and type(rule) in _BOUNDED
+        and type(rule).applies is Rule.applies
+        and bool(rule.statuses)
+    )
 
 
 def _stages_of(rule: CadenceRule) -> frozenset[Stage] | None:
