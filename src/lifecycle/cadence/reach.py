@@ -85,7 +85,7 @@ from lifecycle.status import (
     at_risk_since,
     status_from_ledger,
 )
-from lifecycle.vocabulary import OWNER_CHANNELS, Stage, Status
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, OWNER_CHANNELS, Stage, Status
 
 __all__ = ["Reach", "reach"]
 
@@ -187,6 +187,17 @@ class _Columns:
             assert isinstance(e, OrderShipped)
             if e.expected_delivery is not None:
                 self.expected.append((cust[j], _seconds(e.expected_delivery)))
+        # Contacts as the ledger keeps them (an escalation reached the owner's lead, not the
+        # customer), at or before now.
+        contacted = np.flatnonzero(self.kind == code[Contacted])
+        kept = np.fromiter(
+            (getattr(flat[j], "template", None) != ESCALATION_TEMPLATE for j in contacted.tolist()),
+            bool,
+            len(contacted),
+        )
+        contacted = contacted[kept & (self.when[contacted] <= now.timestamp())]
+        self.contact_cust = self.cust[contacted]
+        self.contact_when = self.when[contacted]
         self.birthdays: list[tuple[int, int, int]] = []
         zones: dict[int, list[tuple[tuple[datetime, int, str], Event]]] = {}
         lunar: list[int] = []
@@ -640,8 +651,17 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
         else:
             assert rule.every_days is not None
             every = rule.every_days * _DAY
-            r.anchored(*c.of(Contacted), every, every, every)
+            # Due ``every_days`` after the last contact by now or, for a customer never
+            # contacted, after the entry into the stage.
+            last = np.full(c.n, -np.inf)
+            np.maximum.at(last, c.contact_cust, c.contact_when)
+            contacted = np.isfinite(last)
+            idx = np.flatnonzero(contacted)
+            r.anchored(idx, last[contacted], every, every, every)
+            keep, r.hit = r.hit, np.zeros(c.n, dtype=bool)
             r.stage_changes(policy, every, every)
+            staged, r.hit = r.hit, keep
+            r.hit |= staged & ~contacted
     elif kind is TierUpgrade:
         assert isinstance(rule, TierUpgrade)
         posting = upgrade_posting(policy) * _DAY
