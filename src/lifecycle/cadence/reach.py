@@ -653,11 +653,11 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
             every = rule.every_days * _DAY
             # Due ``every_days`` after the last contact by now or, for a customer never
             # contacted, after the entry into the stage.
-            last = np.full(c.n, -np.inf)
-            np.maximum.at(last, c.contact_cust, c.contact_when)
-            contacted = np.isfinite(last)
+            latest = np.full(c.n, -np.inf)
+            np.maximum.at(latest, c.contact_cust, c.contact_when)
+            contacted = np.isfinite(latest)
             idx = np.flatnonzero(contacted)
-            r.anchored(idx, last[contacted], every, every, every)
+            r.anchored(idx, latest[contacted], every, every, every)
             keep, r.hit = r.hit, np.zeros(c.n, dtype=bool)
             r.stage_changes(policy, every, every)
             staged, r.hit = r.hit, keep
