@@ -28,7 +28,7 @@ from lifecycle.cadence.rules import (
 from lifecycle.datasets import synthetic_shop
 from lifecycle.record import CustomerRecord
 from lifecycle.testing.strategies import aware_datetimes, histories
-from lifecycle.vocabulary import Purpose, Stage
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, Purpose, Stage
 
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "Pacific/Chatham")
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -268,3 +268,42 @@ def test_yearly_dates_at_the_edges_of_the_window(
             ]
     kw = {"horizon": timedelta(hours=horizon_hours)}
     _same(plan_customers(shop, policy, now, **kw), plan_bulk(shop, policy, now, **kw))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    ago=st.lists(st.integers(-3, 80), min_size=1, max_size=4),
+    escalated=st.booleans(),
+)
+def test_a_rhythm_anchors_on_the_last_contact(seed: int, ago: list[int], escalated: bool) -> None:
+    """Contacts days before the plan (and an escalation, which is not one): the rhythm of
+    every N days is due after the last contact, whatever came before."""
+    data = synthetic_shop(40, seed=seed)
+    shop: dict[str, list[lc.Event]] = defaultdict(list)
+    for e in data.events:
+        shop[e.customer_id].append(e)
+    now = data.as_of
+    for n, cid in enumerate(sorted(shop)):
+        for k, days in enumerate(ago):
+            shop[cid].append(
+                lc.Contacted(
+                    customer_id=cid,
+                    at=now - timedelta(days=days + n % 5, hours=n % 7),
+                    channel="sms",
+                    template="owner_follow_up" if not escalated or k else ESCALATION_TEMPLATE,
+                )
+            )
+    rhythm = Periodic(
+        id="rhythm_sms",
+        every_days=20,
+        purpose=Purpose.SERVICE,
+        channels=("sms",),
+        template="owner_follow_up",
+    )
+    base = lc.Policy(timezone=data.timezone)
+    policy = attrs.evolve(
+        base, cadence=attrs.evolve(base.cadence, rules=(*default_rules(), rhythm))
+    )
+    day = timedelta(days=1)
+    _same(plan_customers(shop, policy, now, horizon=day), plan_bulk(shop, policy, now, horizon=day))
