@@ -14,6 +14,7 @@ customers they send to the reference planner.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -29,6 +30,12 @@ from lifecycle.cadence.reach import reach
 from lifecycle.datasets import synthetic_shop
 
 
+def load() -> str:
+    """The machine's load averages: other work running beside the benchmark."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
@@ -37,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     print(machine())
-    print(f"reference loop {reference_loop():.3f} s")
+    print(f"reference loop {reference_loop():.3f} s  {load()}")
     started = time.perf_counter()
     data = synthetic_shop(args.customers, seed=1)
     histories: dict[str, list[lc.Event]] = defaultdict(list)
@@ -73,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             f"plan_customers {len(some):,} customers {took:.1f} s = "
             f"{len(some) / took:,.0f} customers/s  (same plan as plan_bulk: {same})"
         )
-    print(f"reference loop {reference_loop():.3f} s")
+    print(f"reference loop {reference_loop():.3f} s  {load()}")
     started = time.perf_counter()
     ids = sorted(histories)
     with collector_paused():
@@ -92,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         f"bounds alone {bounds:.1f} s; they send {hit.sum():,} customers "
         f"({hit.mean():.1%}), {hits.sum():,} (customer, rule) pairs, to the reference planner"
     )
+    print(load())
     return 0
 
 

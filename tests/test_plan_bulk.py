@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import attrs
 import numpy as np
@@ -15,6 +16,7 @@ import lifecycle as lc
 from lifecycle.cadence.planner import plan_bulk, plan_customers
 from lifecycle.cadence.reach import reach
 from lifecycle.cadence.rules import (
+    Anniversary,
     Campaign,
     Occurrence,
     Periodic,
@@ -26,7 +28,7 @@ from lifecycle.cadence.rules import (
 from lifecycle.datasets import synthetic_shop
 from lifecycle.record import CustomerRecord
 from lifecycle.testing.strategies import aware_datetimes, histories
-from lifecycle.vocabulary import Purpose, Stage
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, Purpose, Stage
 
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "Pacific/Chatham")
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -219,3 +221,89 @@ def test_bulk_plan_with_a_value_model(seed: int, days_before: int) -> None:
         plan_customers(shop, policy, now, model=model),
         plan_bulk(shop, policy, now, model=model),
     )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    now=aware_datetimes(
+        min_value=START + timedelta(days=400), max_value=START + timedelta(days=800), zones=ZONES
+    ),
+    lead=st.sampled_from([0, 1, 3]),
+    horizon_hours=st.sampled_from([0, 24]),
+)
+def test_yearly_dates_at_the_edges_of_the_window(
+    now: datetime, lead: int, horizon_hours: int
+) -> None:
+    """Birthdays and first orders on every day around the window, in zones far from UTC
+    either way: the day margins of the yearly bounds take in every greeting."""
+    from decimal import Decimal
+
+    rules = tuple(
+        attrs.evolve(r, lead_days=lead) if isinstance(r, Anniversary) else r
+        for r in default_rules()
+    )
+    base = lc.Policy(timezone="Asia/Shanghai")
+    policy = attrs.evolve(base, cadence=attrs.evolve(base.cadence, rules=rules))
+    shop: dict[str, list[lc.Event]] = {}
+    for z, tz in enumerate(("Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Shanghai")):
+        for k in range(-14, 15):
+            d = (now + timedelta(days=k)).date()
+            cid = f"c{z}-{k + 14:02d}"
+            first = datetime.combine(d.replace(year=d.year - 1), datetime.min.time(), ZoneInfo(tz))
+            shop[cid] = [
+                lc.CustomerRegistered(
+                    customer_id=cid,
+                    at=START,
+                    profile=lc.Profile(
+                        timezone=tz, birthday=lc.Birthday(month=d.month, day=d.day, year=1990)
+                    ),
+                ),
+                lc.OrderPaid(
+                    customer_id=cid,
+                    at=first + timedelta(hours=(k * 7) % 24),
+                    order_id=f"{cid}-o",
+                    amount=Decimal("10.00"),
+                    currency="CNY",
+                ),
+            ]
+    kw = {"horizon": timedelta(hours=horizon_hours)}
+    _same(plan_customers(shop, policy, now, **kw), plan_bulk(shop, policy, now, **kw))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    ago=st.lists(st.integers(-3, 80), min_size=1, max_size=4),
+    escalated=st.booleans(),
+)
+def test_a_rhythm_anchors_on_the_last_contact(seed: int, ago: list[int], escalated: bool) -> None:
+    """Contacts days before the plan (and an escalation, which is not one): the rhythm of
+    every N days is due after the last contact, whatever came before."""
+    data = synthetic_shop(40, seed=seed)
+    shop: dict[str, list[lc.Event]] = defaultdict(list)
+    for e in data.events:
+        shop[e.customer_id].append(e)
+    now = data.as_of
+    for n, cid in enumerate(sorted(shop)):
+        for k, days in enumerate(ago):
+            shop[cid].append(
+                lc.Contacted(
+                    customer_id=cid,
+                    at=now - timedelta(days=days + n % 5, hours=n % 7),
+                    channel="sms",
+                    template="owner_follow_up" if not escalated or k else ESCALATION_TEMPLATE,
+                )
+            )
+    rhythm = Periodic(
+        id="rhythm_sms",
+        every_days=20,
+        purpose=Purpose.SERVICE,
+        channels=("sms",),
+        template="owner_follow_up",
+    )
+    base = lc.Policy(timezone=data.timezone)
+    policy = attrs.evolve(
+        base, cadence=attrs.evolve(base.cadence, rules=(*default_rules(), rhythm))
+    )
+    day = timedelta(days=1)
+    _same(plan_customers(shop, policy, now, horizon=day), plan_bulk(shop, policy, now, horizon=day))

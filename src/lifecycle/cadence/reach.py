@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import pairwise
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._ledger import customer_zone
+from lifecycle._ledger import customer_zone, fold
 from lifecycle._time import local_date, require_aware, to_utc
 from lifecycle.cadence.rules import (
     AfterEvent,
@@ -76,12 +77,23 @@ from lifecycle.events import (
 )
 from lifecycle.policy import Policy, TierReview
 from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
-from lifecycle.status import AliveModel, at_risk_day
-from lifecycle.vocabulary import OWNER_CHANNELS, Stage
+from lifecycle.status import (
+    AliveModel,
+    _classify,
+    _Rhythm,
+    at_risk_day,
+    at_risk_since,
+    status_from_ledger,
+)
+from lifecycle.vocabulary import ESCALATION_TEMPLATE, OWNER_CHANNELS, Stage, Status
 
 __all__ = ["Reach", "reach"]
 
 _DAY: Final = 86400.0
+#: Codes of the statuses now, for :meth:`Reach.with_status` (active stands for won back too).
+_STATUS_CODE: Final = {Status.ACTIVE: 1, Status.WON_BACK: 1, Status.AT_RISK: 2, Status.LAPSED: 3}
+_NO_STATUS: Final = 0
+_UNSURE: Final = -1
 #: Margin, in days, around every bound that goes through a calendar day (a customer's zone is
 #: at most 14 hours from UTC, a wall time at most a day into it, 29 February moves a day).
 _SLACK: Final = 3.0
@@ -155,6 +167,8 @@ class _Columns:
         policy: Policy,
     ):
         code = _CODE
+        self.ids = ids
+        self.histories = histories
         flat = [e for cid in ids for e in histories[cid]]
         sizes = np.fromiter((len(histories[cid]) for cid in ids), np.int64, len(ids))
         self.cust = np.repeat(np.arange(len(ids), dtype=np.int64), sizes)
@@ -173,6 +187,17 @@ class _Columns:
             assert isinstance(e, OrderShipped)
             if e.expected_delivery is not None:
                 self.expected.append((cust[j], _seconds(e.expected_delivery)))
+        # Contacts as the ledger keeps them (an escalation reached the owner's lead, not the
+        # customer), at or before now.
+        contacted = np.flatnonzero(self.kind == code[Contacted])
+        kept = np.fromiter(
+            (getattr(flat[j], "template", None) != ESCALATION_TEMPLATE for j in contacted.tolist()),
+            bool,
+            len(contacted),
+        )
+        contacted = contacted[kept & (self.when[contacted] <= now.timestamp())]
+        self.contact_cust = self.cust[contacted]
+        self.contact_when = self.when[contacted]
         self.birthdays: list[tuple[int, int, int]] = []
         zones: dict[int, list[tuple[tuple[datetime, int, str], Event]]] = {}
         lunar: list[int] = []
@@ -226,6 +251,7 @@ class Reach:
         self.now = now
         self._stages: dict[Stage, npt.NDArray[np.bool_]] | None = None
         self._at_risk: npt.NDArray[np.float64] | None = None
+        self._status: npt.NDArray[np.int8] | None = None
         self._rise: tuple[npt.NDArray[np.bool_] | None] | None = None
         self.floor = _seconds(floor)
         self.end = _seconds(end)
@@ -393,18 +419,61 @@ class Reach:
                 paid.setdefault(i, []).append(e)
         out = np.full(c.n, np.nan)
         out[unsure] = -np.inf
+        # The status now, as :func:`lifecycle.status.status_from_ledger` classifies it without
+        # a model: _NO_STATUS (no valid order), or a code of _STATUS_CODE; _UNSURE when it
+        # cannot be told without the customer's ledger.
+        now_status = np.full(c.n, _NO_STATUS, dtype=np.int8)
+        now_status[unsure] = _UNSURE
         status = self.policy.status
         for i, orders in paid.items():
             if len({o.order_id for o in orders}) < len(orders):
                 out[i] = -np.inf
+                now_status[i] = _UNSURE
                 continue
             tz = c.zones.get(i, shop)
             days = sorted({local_date(o.at, tz) for o in orders})
-            turned = at_risk_day(days, local_date(now, tz), status)
+            today = local_date(now, tz)
+            turned = at_risk_day(days, today, status)
             if turned is not None:
                 out[i] = datetime(turned.year, turned.month, turned.day, tzinfo=UTC).timestamp()
+            rhythm = _Rhythm(status)
+            rhythm.gaps = sorted((b - a).days for a, b in pairwise(days))
+            threshold, _ = rhythm.threshold()
+            # Active and won back are told apart by the last pause: both count as active here.
+            now_status[i] = _STATUS_CODE[
+                _classify((today - days[-1]).days, threshold, status, None)
+            ]
         self._at_risk = out
+        self._status = now_status
         return out
+
+    def settle(self, which: npt.NDArray[np.bool_]) -> None:
+        """Fold the ledgers of the customers of ``which`` whose turn at risk :meth:`at_risk`
+        could not tell (an order cancelled or refunded), and read their turn and status as
+        the record does (:func:`lifecycle.status.at_risk_since`, :func:`status_from_ledger`)."""
+        turned = self.at_risk()
+        assert self._status is not None
+        c = self.cols
+        for i in np.flatnonzero(which & (self._status == _UNSURE)).tolist():
+            ledger = fold(c.histories[c.ids[i]], self.policy, self.now)
+            day = at_risk_since(ledger, self.now)
+            turned[i] = (
+                np.nan
+                if day is None
+                else datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+            )
+            status = status_from_ledger(ledger, self.now, explain=False).status
+            self._status[i] = _NO_STATUS if status is None else _STATUS_CODE[status]
+
+    def with_status(self, statuses: frozenset[Status]) -> npt.NDArray[np.bool_]:
+        """The customers whose status now (without a value model) may be one of ``statuses``:
+        a rule's ``statuses`` filter, as :meth:`lifecycle.cadence.rules.Rule.applies` reads it."""
+        self.at_risk()
+        assert self._status is not None
+        codes = {_STATUS_CODE[s] for s in statuses if s is not Status.WON_BACK}
+        if Status.WON_BACK in statuses:
+            codes.add(_STATUS_CODE[Status.ACTIVE])
+        return np.isin(self._status, [_UNSURE, *codes])
 
     def may_rise(self) -> npt.NDArray[np.bool_] | None:
         """The customers who may ever have reached a tier above the base, when the tiers ask
@@ -485,10 +554,15 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
             cust = np.asarray([i for i, _, _ in c.birthdays], dtype=np.int64)
             month = np.asarray([m for _, m, _ in c.birthdays], dtype=np.int64)
             day = np.asarray([d for _, _, d in c.birthdays], dtype=np.int64)
+            # The greeting is due on a local day (less the lead) by the window's end and valid
+            # to the end of the local day after its floor: a zone's local day is at most a day
+            # from the UTC day, so a day of margin each side is enough.
+            slack = 1
         else:  # the first valid order is one of the payments
             cust, when = c.of(OrderPaid)
             month, day = _month_day(when, 0)
-        r.yearly(cust, month, day, rule.lead_days)
+            slack = 2  # and the payment's local day is at most a day from its UTC day
+        r.yearly(cust, month, day, rule.lead_days, slack=slack)
     elif kind is Festival:
         assert isinstance(rule, Festival)
         years = range(r.floor_day.year - 1, r.end_day.year + 2)
@@ -551,8 +625,13 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
         after = rule.after_days * _DAY
         lapsed = (policy.status.lapsed_days + 2) * _DAY
         valid = rule.valid_hours * hours + _DAY
+        # The customers this wide bound reaches have their ledgers folded, for the turn and
+        # status the rule reads.
+        keep, r.hit = r.hit, np.zeros(c.n, dtype=bool)
         mine = unsure[cust]
         r.anchored(cust[mine], when[mine], after, after + lapsed, valid)
+        wide, r.hit = r.hit, keep
+        r.settle(wide)
         known = np.isfinite(turned)
         idx = np.flatnonzero(known)
         r.anchored(idx, turned[known], after, after + _DAY, valid)
@@ -572,8 +651,17 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
         else:
             assert rule.every_days is not None
             every = rule.every_days * _DAY
-            r.anchored(*c.of(Contacted), every, every, every)
+            # Due ``every_days`` after the last contact by now or, for a customer never
+            # contacted, after the entry into the stage.
+            latest = np.full(c.n, -np.inf)
+            np.maximum.at(latest, c.contact_cust, c.contact_when)
+            contacted = np.isfinite(latest)
+            idx = np.flatnonzero(contacted)
+            r.anchored(idx, latest[contacted], every, every, every)
+            keep, r.hit = r.hit, np.zeros(c.n, dtype=bool)
             r.stage_changes(policy, every, every)
+            staged, r.hit = r.hit, keep
+            r.hit |= staged & ~contacted
     elif kind is TierUpgrade:
         assert isinstance(rule, TierUpgrade)
         posting = upgrade_posting(policy) * _DAY
@@ -696,7 +784,21 @@ def reach(
         stages = _stages_of(rule)
         if stages is not None:
             r.hit &= r.in_stages(stages)
+        if model is None and _filters_status(rule):
+            assert isinstance(rule, Rule)
+            r.hit &= r.with_status(rule.statuses)
     return hits, cols.zones
+
+
+def _filters_status(rule: CadenceRule) -> bool:
+    """Whether a built-in rule applies only to customers of its ``statuses`` (read as
+    :meth:`Rule.applies` reads them)."""
+    return (
+        isinstance(rule, Rule)
+        and type(rule) in _BOUNDED
+        and type(rule).applies is Rule.applies
+        and bool(rule.statuses)
+    )
 
 
 def _stages_of(rule: CadenceRule) -> frozenset[Stage] | None:
