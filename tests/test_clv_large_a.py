@@ -8,7 +8,7 @@ import math
 
 import mpmath as mp
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lifecycle.clv import BetaGeo, GammaGamma, customer_lifetime_value
@@ -55,6 +55,8 @@ def test_the_reported_shop_has_finite_expected_purchases_and_value() -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@example(r=1.0, alpha=1.0, a=2.0, b=168.0, x=3, T=0.5, t=46.0)  # scipy's 2F1 gave NaN there
+@example(r=1.0, alpha=1.0, a=2.0, b=13246.0, x=30, T=49.0, t=13245.0)  # the series stopped short
 @given(
     r=st.floats(0.01, 50.0),
     alpha=st.floats(0.01, 1000.0),

@@ -62,6 +62,12 @@ def alive_expected_purchases(
     far = ~series & (t > 0) & ~steep
     if far.any():
         out[far] = _hyp2f1_form(t[far], x[far], T[far], r, alpha, a, b, shift)
+    # scipy's 2F1 gives up (inf or NaN) for some large parameters near z = 1 (a = 2, b = 168,
+    # x = 3, t/(alpha+T) = 31 is one), and the series may not converge within its limit
+    # (a = 2, b = 13246, x = 30, t/(alpha+T) = 265): the quadrature holds everywhere
+    lost = ~np.isfinite(out)
+    if lost.any():
+        out[lost] = _quadrature(t[lost], x[lost], T[lost], r, alpha, a, b, shift)
     return out
 
 
@@ -130,7 +136,9 @@ def _series(
         if n % 8 == 0:
             keep = np.abs(ua) > 1e-17 * np.abs(total[active])
             active = active[keep]
-    return head - np.exp(-(a - 1.0) * log1p_c) * total
+    out = head - np.exp(-(a - 1.0) * log1p_c) * total
+    out[active] = np.nan  # not converged within the limit: the caller takes another way
+    return np.asarray(out, dtype=np.float64)
 
 
 def _hyp2f1_form(
