@@ -422,3 +422,23 @@ def test_the_demo_takes_a_policy(tmp_path: Path) -> None:
         "demo", "--customers", "80", "--db", str(tmp_path / "d.db"), "--policy", str(policy)
     )
     assert code == 0, text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["assess", "c00001", "--db", "{db}", "--policy", "/nonexistent/policy.toml"],
+        ["plan", "--db", "{db}", "--policy", "/nonexistent/policy.toml"],
+        ["whatif", "--db", "{db}", "--policy", "/nonexistent/policy.toml"],
+        ["policy", "--check", "/nonexistent/policy.toml"],
+    ],
+)
+def test_a_policy_file_that_is_not_there_is_a_usage_mistake(
+    demo_db: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run(*(a.replace("{db}", demo_db) for a in argv))
+    assert code == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "lifecycle: error: no such file: /nonexistent/policy.toml"
+    )

@@ -334,12 +334,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load_policy(path: str | Path) -> Policy:
+    """The policy file named on the command line; a file that is not there is a usage mistake
+    (exit 2), a file that does not hold a valid policy is refused (exit 1)."""
+    if not Path(path).is_file():
+        raise UsageError(f"no such file: {path}")
+    return load_policy(path)
+
+
 def _policy(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.defaults:
         out.write(policy_to_toml())
         return EXIT_OK
-    load_policy(args.check)
+    _load_policy(args.check)
     out.write(f"{args.check}: the policy loads\n")
     return EXIT_OK
 
@@ -387,7 +395,7 @@ def _open_shop(args: argparse.Namespace, *, must_exist: bool = True) -> Lifecycl
     db: Path = args.db
     if must_exist and not db.is_file():
         raise UsageError(f"no shop file {db}; give --db or import orders first")
-    policy = load_policy(args.policy) if args.policy is not None else None
+    policy = _load_policy(args.policy) if args.policy is not None else None
     clock = FixedClock(args.at) if args.at is not None else None
     shop = Lifecycle.open(db, policy=policy, clock=clock)
     if getattr(args, "lang", None) is None:
@@ -673,7 +681,7 @@ def _uplift_report(out: TextIO, lang: str, result: Uplift, timezone: str) -> Non
 def _whatif(args: argparse.Namespace, out: TextIO) -> int:
     if args.policy is None:
         raise UsageError("give --policy FILE: the policy to replay the history under")
-    new = load_policy(args.policy)
+    new = _load_policy(args.policy)
     base = argparse.Namespace(**{**vars(args), "policy": args.base})
     with _open_shop(base) as shop:
         args.lang = base.lang
@@ -757,7 +765,7 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
         "customer_key": args.customer_key,
         "hash_customer_key": True if args.hash_customer_key else None,
     }
-    policy = load_policy(args.policy) if args.policy is not None else None
+    policy = _load_policy(args.policy) if args.policy is not None else None
     tz = args.tz or (policy.timezone if policy is not None else None)
     if options["currency"] is None:  # the shop's: the policy's, else the import's default
         if policy is not None:
@@ -885,7 +893,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     data = synthetic_shop(args.customers, seed=args.seed)
     generated = time.perf_counter() - started
     clock = FixedClock(data.as_of)
-    policy = load_policy(args.policy) if args.policy is not None else _demo_policy(data.timezone)
+    policy = _load_policy(args.policy) if args.policy is not None else _demo_policy(data.timezone)
     _say(
         out,
         lang,
