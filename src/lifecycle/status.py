@@ -82,8 +82,9 @@ def _median(sorted_values: Sequence[int]) -> float:
     return float(sorted_values[mid]) if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
 
 
-class _Rhythm:
-    """Walks purchase days in order, keeping the sorted gaps for the median."""
+class Rhythm:
+    """Walks purchase days in order, keeping the sorted gaps for the median: the rhythm rule's
+    at-risk threshold (also read by the bulk planner's bounds)."""
 
     def __init__(self, policy: StatusPolicy):
         self.p = policy
@@ -97,12 +98,14 @@ class _Rhythm:
         return self.p.at_risk_multiple * self.p.fallback_gap_days, None
 
 
-def _classify(
+def classify(
     idle: int,
     threshold: float,
     p: StatusPolicy,
     alive: float | None,
 ) -> Status:
+    """The status after ``idle`` days without a purchase day, given the rhythm's ``threshold``
+    and, when a model decides, ``alive`` (its P(alive)): the one place the status is decided."""
     if idle > p.lapsed_days or (alive is not None and alive < p.lapsed_p_alive):
         return Status.LAPSED
     if alive is not None:
@@ -161,13 +164,13 @@ def at_risk_day(
     ``today``: what the planner's bounds read for many customers without a ledger each."""
     if not days:
         return None
-    rhythm = _Rhythm(p)
+    rhythm = Rhythm(p)
     rhythm.gaps = sorted((b - a).days for a, b in itertools.pairwise(days))
     threshold, _ = rhythm.threshold()
 
     def slipping(day: date) -> bool:
         alive = _p_alive(model, days, len(days), day)
-        status = _classify((day - days[-1]).days, threshold, p, alive)
+        status = classify((day - days[-1]).days, threshold, p, alive)
         return status in (Status.AT_RISK, Status.LAPSED)
 
     lo, hi = days[-1], today
@@ -200,7 +203,7 @@ def status_from_ledger(
             ),
             as_of=now,
         )
-    rhythm = _Rhythm(p)
+    rhythm = Rhythm(p)
     rhythm.gaps = sorted((b - a).days for a, b in itertools.pairwise(days[:-1]))
     won_back_on: date | None = None
     if len(days) >= 2:
@@ -208,14 +211,14 @@ def status_from_ledger(
         # day of their latest purchase, judged by the rhythm (or model) before it?
         gap = (days[-1] - days[-2]).days
         threshold, _ = rhythm.threshold()
-        before = _classify(gap, threshold, p, _p_alive(model, days, len(days) - 1, days[-1]))
+        before = classify(gap, threshold, p, _p_alive(model, days, len(days) - 1, days[-1]))
         won_back_on = days[-1] if before in (Status.AT_RISK, Status.LAPSED) else None
         bisect.insort(rhythm.gaps, gap)
     today = ledger.day(now)
     idle = (today - days[-1]).days
     threshold, median = rhythm.threshold()
     alive = _p_alive(model, days, len(days), today)
-    status = _classify(idle, threshold, p, alive)
+    status = classify(idle, threshold, p, alive)
     if status is Status.ACTIVE and won_back_on is not None:
         status = Status.WON_BACK
     if not explain:

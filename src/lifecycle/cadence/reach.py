@@ -79,10 +79,10 @@ from lifecycle.policy import Policy, TierReview
 from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
 from lifecycle.status import (
     AliveModel,
-    _classify,
-    _Rhythm,
+    Rhythm,
     at_risk_day,
     at_risk_since,
+    classify,
     status_from_ledger,
 )
 from lifecycle.vocabulary import ESCALATION_TEMPLATE, OWNER_CHANNELS, Stage, Status
@@ -436,13 +436,11 @@ class Reach:
             turned = at_risk_day(days, today, status)
             if turned is not None:
                 out[i] = datetime(turned.year, turned.month, turned.day, tzinfo=UTC).timestamp()
-            rhythm = _Rhythm(status)
+            rhythm = Rhythm(status)
             rhythm.gaps = sorted((b - a).days for a, b in pairwise(days))
             threshold, _ = rhythm.threshold()
             # Active and won back are told apart by the last pause: both count as active here.
-            now_status[i] = _STATUS_CODE[
-                _classify((today - days[-1]).days, threshold, status, None)
-            ]
+            now_status[i] = _STATUS_CODE[classify((today - days[-1]).days, threshold, status, None)]
         self._at_risk = out
         self._status = now_status
         return out
