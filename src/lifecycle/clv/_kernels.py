@@ -107,25 +107,10 @@ def _rfm_ok_loop(x: Floats, tx: Floats, T: Floats) -> bool:
 
 
 @_jit
-def _rfm_gap_loop(x: Floats, tx: Floats, T: Floats, alpha: float, u: Floats) -> bool:
-    """u = (T - tx) / (alpha + tx), and whether every row is a valid (frequency, recency, T)."""
-    ok = True
-    for i in range(x.size):  # the checks of _rfm_ok_loop (a loop of its own vectorises better)
-        xi = x[i]
-        ti = tx[i]
-        big = T[i]
-        ok &= (
-            (xi >= 0.0)
-            & (xi < math.inf)
-            & (xi == math.floor(xi))
-            & (ti >= 0.0)
-            & (ti <= big)
-            & (big < math.inf)
-            & ((xi > 0.0) | (ti == 0.0))
-        )
-    for i in range(x.size):
+def _gap_loop(tx: Floats, T: Floats, alpha: float, u: Floats) -> None:
+    """u = (T - tx) / (alpha + tx), in place."""
+    for i in range(tx.size):
         u[i] = (T[i] - tx[i]) / (alpha + tx[i])
-    return ok
 
 
 @_jit
@@ -206,8 +191,9 @@ def alive_probability(
             u = buf[: xb.size]
             o = out[start : start + CHUNK]
             if fast:
-                if not _rfm_gap_loop(xb, tb, bb, alpha, u) and not checked:
+                if not checked and not _rfm_ok_loop(xb, tb, bb):
                     return None
+                _gap_loop(tb, bb, alpha, u)
                 np.log1p(u, out=u)
                 _odds_loop(xb, u, r, table, log_a)
                 np.exp(u, out=u)
