@@ -17,7 +17,21 @@ import attrs
 from lifecycle._display import field_table, one_line
 from lifecycle._ledger import Ledger, OrderState, customer_zone, fold, ordered
 from lifecycle._time import require_aware, to_utc, zone
-from lifecycle.events import Event, Referred, sort_key
+from lifecycle.events import (
+    ConsentChanged,
+    Contacted,
+    Event,
+    OrderDelivered,
+    OrderShipped,
+    OwnerAssigned,
+    PointsRedeemed,
+    Referred,
+    Replied,
+    ReturnedToPool,
+    TierGranted,
+    TierRevoked,
+    sort_key,
+)
 from lifecycle.policy import Policy, StagePolicy
 from lifecycle.reasons import Reason
 from lifecycle.vocabulary import Stage
@@ -28,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_COMPLAINT",
+    "NO_STAGE_FACT",
     "STAGE_RULES",
     "Period",
     "StageAssessment",
@@ -64,6 +79,22 @@ Flag: TypeAlias = "bool | npt.NDArray[np.bool_]"
 
 #: :attr:`StageFacts.complaint_age` of a customer who never complained: older than any window.
 NO_COMPLAINT: Final = 1 << 40
+
+#: Events that change none of the facts the stage table reads (:class:`StageFacts`) nor the
+#: customer's zone: at their instants the stage cannot change, unless one is the customer's
+#: first event. The stage history skips judging there; the planning bounds anchor elsewhere.
+NO_STAGE_FACT: Final = (
+    OrderShipped,
+    OrderDelivered,
+    Contacted,
+    Replied,
+    ConsentChanged,
+    OwnerAssigned,
+    ReturnedToPool,
+    TierGranted,
+    TierRevoked,
+    PointsRedeemed,
+)
 
 
 class StageFacts(NamedTuple):
@@ -886,25 +917,38 @@ def stage_timeline(
         {t for ps in periods.values() for p in ps for t in p if t is not None and t <= now}
     )
     pending: list[datetime] = []
+    instants = [sort_key(e)[0] for e in events]  # UTC, worked out when the event was made
+    n = len(events)
     i = 0
     current: Stage | None = None
     seen: tuple[object, ...] = ()
     while True:
-        candidates = []
-        if i < len(events):
-            candidates.append(to_utc(events[i].at))
-        if pending:
-            candidates.append(pending[0])
-        if not candidates:
+        if i < n:
+            t = instants[i]
+            if pending and pending[0] < t:
+                t = pending[0]
+        elif pending:
+            t = pending[0]
+        else:
             break
-        t = min(candidates)
         if t > now:
             break
+        timed = False  # a time boundary or a conversion falls at t
         while pending and pending[0] <= t:
             heapq.heappop(pending)
+            timed = True
         start = i
-        while i < len(events) and to_utc(events[i].at) == t:
+        facts = timed or current is None
+        while i < n and instants[i] == t:
+            if not facts and not isinstance(events[i], NO_STAGE_FACT):
+                facts = True
             i += 1
+        if not facts:
+            # Only events that change no fact the stage table reads, and no boundary: the
+            # stage, its boundaries and the zone stay as they were.
+            for e in events[start:i]:
+                ledger.apply(e)
+            continue
         tz = customer_zone(events[start:i], policy, ledger.tz)
         if tz != ledger.tz:
             # A profile moved the customer to another zone: their calendar days regroup, so

@@ -76,7 +76,7 @@ from lifecycle.events import (
     sort_key,
 )
 from lifecycle.policy import Policy, TierReview
-from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
+from lifecycle.stages import NO_COMPLAINT, NO_STAGE_FACT, STAGE_RULES, StageFacts
 from lifecycle.status import (
     AliveModel,
     Rhythm,
@@ -125,21 +125,6 @@ _KINDS: Final[tuple[type[Event], ...]] = (
 )
 _CODE: Final = {k: i for i, k in enumerate(_KINDS)}
 _OTHER: Final = len(_KINDS)
-
-#: Events that change none of the facts the stage table reads (:class:`StageFacts`): at their
-#: instants the stage cannot change, unless one is the customer's first event.
-_NO_STAGE_FACT: Final = (
-    OrderShipped,
-    OrderDelivered,
-    Contacted,
-    Replied,
-    ConsentChanged,
-    OwnerAssigned,
-    ReturnedToPool,
-    TierGranted,
-    TierRevoked,
-    PointsRedeemed,
-)
 
 _ORDER_TRIGGERS: Final = {
     EventTrigger.ORDER_PLACED: OrderPlaced,
@@ -504,7 +489,7 @@ class Reach:
         referred (the stage history is judged at those instants and at the time boundaries
         after them, which :meth:`stage_changes` adds)."""
         c = self.cols
-        moves = ~np.isin(c.kind, [_CODE[k] for k in _NO_STAGE_FACT])
+        moves = ~np.isin(c.kind, [_CODE[k] for k in NO_STAGE_FACT])
         first = np.full(c.n, np.inf)
         np.minimum.at(first, c.cust, c.when)
         seen = np.isfinite(first)
