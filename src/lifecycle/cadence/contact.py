@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 import attrs
@@ -62,11 +63,13 @@ class QuietHours:
         return wall >= self.start or wall < self.end
 
 
+@lru_cache(maxsize=1 << 16)
 def first_instant_at(day: date, wall: time, tz: tzinfo) -> datetime:
     """The first instant at which the clock of ``tz`` reads ``day`` ``wall`` or later (UTC).
 
     A wall time in a DST fold is its first occurrence; one in a gap (it never shows on the
-    clock) gives the instant the clock jumps past it.
+    clock) gives the instant the clock jumps past it. Remembered: planning asks for the same
+    few days, wall times and zones for every customer.
     """
     local = datetime.combine(day, wall, tzinfo=tz)
     naive = local.replace(tzinfo=None)

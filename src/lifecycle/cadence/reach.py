@@ -238,6 +238,8 @@ class Reach:
         self._at_risk: npt.NDArray[np.float64] | None = None
         self._status: npt.NDArray[np.int8] | None = None
         self._rise: tuple[npt.NDArray[np.bool_] | None] | None = None
+        self._payments: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
+        self._clean: npt.NDArray[np.bool_] | None = None
         self.floor = _seconds(floor)
         self.end = _seconds(end)
         self.floor_day = floor.astimezone(UTC).date()
@@ -316,17 +318,47 @@ class Reach:
             out |= self._stages[stage]
         return out
 
+    def payments(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """(customer, instant) of the payments at or before now, by customer then instant."""
+        if self._payments is None:
+            c = self.cols
+            paid = (c.kind == _CODE[OrderPaid]) & (c.when <= _seconds(self.now))
+            pc, pt = c.cust[paid], c.when[paid]
+            order = np.lexsort((pt, pc))
+            self._payments = pc[order], pt[order]
+        return self._payments
+
+    def clean(self) -> npt.NDArray[np.bool_]:
+        """The customers who paid and every one of whose payments by now is a valid order of
+        its own (no order cancelled or refunded, no erasure, no order paid twice): their valid
+        orders are their payments, and their valid days the days of their payments."""
+        if self._clean is not None:
+            return self._clean
+        c = self.cols
+        now = _seconds(self.now)
+        clean = np.zeros(c.n, dtype=bool)
+        clean[self.payments()[0]] = True
+        clean[c.of(OrderCancelled, OrderRefunded, CustomerErased)[0]] = False
+        once: dict[int, set[str]] = {}
+        for i, t, e in c.paid:
+            if t <= now and clean[i]:
+                ids = once.setdefault(i, set())
+                if e.order_id in ids:
+                    clean[i] = False  # paid twice: the ledger keeps one payment
+                ids.add(e.order_id)
+        self._clean = clean
+        return clean
+
     def _possible_stages(self) -> dict[Stage, npt.NDArray[np.bool_]]:
         c = self.cols
         n = c.n
         now = _seconds(self.now)
-        paid = (c.kind == _CODE[OrderPaid]) & (c.when <= now)
-        pc, pt = c.cust[paid], c.when[paid]
-        orders = np.bincount(pc, minlength=n).astype(np.int64)
+        sc, st = self.payments()
+        orders = np.bincount(sc, minlength=n).astype(np.int64)
         first = np.full(n, np.inf)
         last = np.full(n, -np.inf)
-        np.minimum.at(first, pc, pt)
-        np.maximum.at(last, pc, pt)
+        np.minimum.at(first, sc, st)
+        np.maximum.at(last, sc, st)
         bought = orders > 0
         elapsed = np.where(bought, last - first, 0.0) / _DAY
         signed = (c.kind == _CODE[PartnershipSigned]) & (c.when <= now)
@@ -334,13 +366,16 @@ class Reach:
         partner[c.cust[signed]] = True
         converted = np.bincount(c.conv_cust, minlength=n).astype(np.int64)
         zeros = np.zeros(n, dtype=np.int64)
+        # The last valid day is a payment's day, so the idle days are at least the whole days
+        # since the last payment, less one for the calendar days of the customer's zone.
+        idle = np.where(bought, np.maximum(np.floor((now - last) / _DAY) - 1, 0), 0)
         best = StageFacts(
             partner=partner,
             converted=converted,
             orders=orders,
             days=orders,
             span=np.where(bought, np.floor(elapsed) + 2, 0).astype(np.int64),
-            idle=zeros,
+            idle=idle.astype(np.int64),
             nps=np.full(n, 10, dtype=np.int64),
             reviews=np.full(n, 1 << 30, dtype=np.int64),
             review_average=np.full(n, 5.0),
@@ -349,19 +384,9 @@ class Reach:
             engaged=np.ones(n, dtype=bool),
         )
         # The less favourable facts, for customers whose payments are all valid orders.
-        clean = bought.copy()
-        clean[c.of(OrderCancelled, OrderRefunded, CustomerErased)[0]] = False
-        order = np.lexsort((pt, pc))
-        sc, st = pc[order], pt[order]
+        clean = self.clean()
         apart = (sc[1:] == sc[:-1]) & (st[1:] - st[:-1] > 2 * _DAY)
         days = np.where(bought, 1 + np.bincount(sc[1:][apart], minlength=n), 0)
-        once: dict[int, set[str]] = {}
-        for i, t, e in c.paid:
-            if t <= now and clean[i]:
-                ids = once.setdefault(i, set())
-                if e.order_id in ids:
-                    clean[i] = False  # paid twice: the ledger keeps one payment
-                ids.add(e.order_id)
         never = np.zeros(n, dtype=bool)
         worst = StageFacts(
             partner=never,
@@ -498,6 +523,18 @@ class Reach:
             np.concatenate([c.when[moves], c.conv_when, first[seen]]),
         )
 
+    def idle_anchors(self, idle: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The payments whose day may have been the last valid day when the idle limit
+        (``idle`` seconds) ran out after it: time's only boundary on a stage besides the
+        complaint window. The last valid day is always a payment's day; for a customer whose
+        payments are all valid orders (:meth:`clean`), a payment followed by another within
+        the limit (less a day for calendar days) never was."""
+        sc, st = self.payments()
+        last = np.ones(len(sc), dtype=bool)
+        last[:-1] = (sc[1:] != sc[:-1]) | (st[1:] - st[:-1] >= idle - _DAY)
+        keep = last | ~self.clean()[sc]
+        return sc[keep], st[keep]
+
     def stage_changes(self, policy: Policy, offset: float, valid: float) -> None:
         """Occurrences due ``offset`` seconds after a stage change, valid ``valid`` seconds."""
         cust, when = self.stage_moves()
@@ -506,7 +543,8 @@ class Reach:
         # The midnight starting the day ``n`` days after an anchor's day: at most a day before
         # or ``n`` days after the anchor (the margin takes in a zone's shifts).
         idle = p.long_term_max_idle_days * _DAY
-        self.anchored(cust, when, idle + offset, idle + offset + _DAY, valid)
+        pc, pt = self.idle_anchors(idle)
+        self.anchored(pc, pt, idle + offset, idle + offset + _DAY, valid)
         cc, cw = self.cols.of(ComplaintOpened)
         quiet = p.complaint_free_days * _DAY
         self.anchored(cc, cw, quiet + offset, quiet + offset + _DAY, valid)
@@ -541,8 +579,16 @@ def _rule_reach(r: Reach, rule: CadenceRule, policy: Policy, model: AliveModel |
             # to the end of the local day after its floor: a zone's local day is at most a day
             # from the UTC day, so a day of margin each side is enough.
             slack = 1
-        else:  # the first valid order is one of the payments
+        else:  # the first valid order is one of the payments; the first, when all are valid
             cust, when = c.of(OrderPaid)
+            pay_c, pay_t = r.payments()
+            spotless = r.clean()
+            earliest = np.ones(len(pay_c), dtype=bool)
+            earliest[1:] = pay_c[1:] != pay_c[:-1]
+            earliest &= spotless[pay_c]
+            others = ~spotless[cust]
+            cust = np.concatenate([cust[others], pay_c[earliest]])
+            when = np.concatenate([when[others], pay_t[earliest]])
             month, day = _month_day(when, 0)
             slack = 2  # and the payment's local day is at most a day from its UTC day
         r.yearly(cust, month, day, rule.lead_days, slack=slack)
