@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
+from lifecycle import service
 from lifecycle.cadence.planner import plan_bulk, plan_customers
 from lifecycle.cadence.reach import reach
 from lifecycle.cadence.rules import (
@@ -307,3 +309,27 @@ def test_a_rhythm_anchors_on_the_last_contact(seed: int, ago: list[int], escalat
     )
     day = timedelta(days=1)
     _same(plan_customers(shop, policy, now, horizon=day), plan_bulk(shop, policy, now, horizon=day))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    days_before=st.integers(0, 700),
+    horizon_hours=st.sampled_from([0, 30]),
+    chunk=st.integers(1, 50),
+)
+def test_the_facade_plans_by_the_bulk_path_a_chunk_at_a_time(
+    seed: int, days_before: int, horizon_hours: int, chunk: int
+) -> None:
+    """``Lifecycle.plan`` (stored customers, planned a chunk at a time by the bounds and the
+    reference planner) gives the reference plan of every stored history."""
+    data = synthetic_shop(40, seed=seed)
+    now = data.as_of - timedelta(days=days_before)
+    policy = lc.Policy(timezone=data.timezone)
+    shop = lc.Lifecycle.in_memory(clock=lc.FixedClock(data.as_of), policy=policy)
+    shop.record(data.events)
+    histories = {cid: shop.store.history(cid) for cid in shop.store.customer_ids()}
+    horizon = timedelta(hours=horizon_hours)
+    with patch.object(service, "_PLAN_CHUNK", chunk):
+        planned = shop.plan(now, horizon=horizon)
+    _same(plan_customers(histories, policy, now, horizon=horizon), planned)

@@ -30,7 +30,14 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.assessment import conversions_among
 from lifecycle.cadence.contact import next_allowed
 from lifecycle.cadence.gate import Outcome, contact_gate, control_hold, stamp
-from lifecycle.cadence.planner import FollowUp, follow_up_key, occurrences_of, stopped_reason
+from lifecycle.cadence.planner import (
+    FollowUp,
+    Plan,
+    follow_up_key,
+    occurrences_of,
+    plan_bulk,
+    stopped_reason,
+)
 from lifecycle.clock import Clock
 from lifecycle.errors import (
     ChannelError,
@@ -419,6 +426,70 @@ def _isolated(
     return out
 
 
+def _conversions(
+    store: Store,
+    referred: Mapping[str, Collection[str]],
+    policy: Policy,
+    now: datetime,
+    histories: Mapping[str, Sequence[Event]],
+    skipped: list[Skipped] | None,
+) -> tuple[dict[str, dict[str, datetime]], set[str]]:
+    """:func:`conversions_of` for the customers of ``referred``, and (with ``skipped``) the
+    customers whose referrals could not be read, listed in ``skipped`` and left out."""
+    try:
+        return conversions_of(store, referred, policy, now, known=histories), set()
+    except StoreError:
+        raise
+    except Exception:
+        if skipped is None:
+            raise
+    # One referred customer's history does not read: find whose referrals fail.
+    per = _isolated(
+        skipped,
+        list(referred),
+        lambda c: conversions_of(store, {c: referred[c]}, policy, now, known=histories),
+    )
+    conversions = {k: v for mine in per.values() for k, v in mine.items()}
+    return conversions, set(referred) - per.keys()
+
+
+def plan_stored(
+    store: Store,
+    customer_ids: Sequence[str],
+    policy: Policy,
+    now: datetime,
+    *,
+    model: AliveModel | None = None,
+    horizon: timedelta = timedelta(0),
+    lookahead: timedelta = timedelta(0),
+    skipped: list[Skipped] | None = None,
+) -> tuple[Plan, dict[str, int]]:
+    """The plan of the stored customers of ``customer_ids`` who have events, by the bulk path
+    (:func:`lifecycle.cadence.planner.plan_bulk`: the bounds over all of them, the reference
+    planner for those some rule may reach), and how many events each was read with (their
+    version). Referrals are read as :func:`read_records` reads them; with ``skipped``, a
+    customer whose history or referrals cannot be read is left out and listed there."""
+    now = to_utc(require_aware(now, "now"))
+    histories = read_histories(store, customer_ids, skipped)
+    referred = {
+        cid: {e.referred_id for e in h if isinstance(e, Referred)} for cid, h in histories.items()
+    }
+    referred = {cid: ids for cid, ids in referred.items() if ids}
+    conversions, failed = _conversions(store, referred, policy, now, histories, skipped)
+    for cid in failed:
+        histories.pop(cid, None)
+    plan = plan_bulk(
+        histories,
+        policy,
+        now,
+        horizon=horizon,
+        model=model,
+        referrals=conversions,
+        lookahead=lookahead,
+    )
+    return plan, {cid: len(h) for cid, h in histories.items()}
+
+
 def read_records(
     store: Store,
     customer_ids: Iterable[str],
@@ -460,23 +531,10 @@ def read_records(
     referred.update(
         {cid: {e.referred_id for e in h if isinstance(e, Referred)} for cid, h in histories.items()}
     )
-    try:
-        conversions = conversions_of(store, referred, policy, now, known=histories)
-    except StoreError:
-        raise
-    except Exception:
-        if skipped is None:
-            raise
-        # One referred customer's history does not read: find whose referrals fail.
-        per = _isolated(
-            skipped,
-            list(referred),
-            lambda c: conversions_of(store, {c: referred[c]}, policy, now, known=histories),
-        )
-        conversions = {k: v for mine in per.values() for k, v in mine.items()}
-        for cid in set(referred) - per.keys():
-            resumed.pop(cid, None)
-            histories.pop(cid, None)
+    conversions, failed = _conversions(store, referred, policy, now, histories, skipped)
+    for cid in failed:
+        resumed.pop(cid, None)
+        histories.pop(cid, None)
 
     def record(cid: str) -> CustomerRecord:
         refs = conversions.get(cid, {})

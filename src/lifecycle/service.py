@@ -32,13 +32,14 @@ from lifecycle.analytics.batch import BatchAssessment
 from lifecycle.analytics.batch import assess_all as batch_assess_all
 from lifecycle.analytics.uplift import Uplift
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
-from lifecycle.cadence.planner import Plan, plan_records
+from lifecycle.cadence.planner import Plan, join_plans
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.dispatch import (
     DispatchReport,
     conversions_in,
     default_worker,
     dispatch,
+    plan_stored,
     read_histories,
     read_records,
     to_outbox,
@@ -221,6 +222,9 @@ def _owner_events(history: Sequence[Event]) -> tuple[Event, ...]:
 #: How far past now dispatch planning looks for follow-ups coming, to know when to plan a
 #: customer again: more than the longest day (25 hours when DST ends) to the next midnight.
 _LOOKAHEAD: Final = timedelta(days=2)
+
+#: Customers planned together: the planning bounds work on this many at once.
+_PLAN_CHUNK: Final = 20_000
 
 #: Batches at least this large pause the cyclic garbage collector while they are recorded.
 _BULK = 1000
@@ -673,20 +677,24 @@ class Lifecycle:
         :meth:`assess` reports.
         """
         at = self._now(now)
-        ids = list(self.store.customer_ids()) if customers is None else list(customers)
-        records: list[CustomerRecord] = []
+        ids = (
+            list(self.store.customer_ids()) if customers is None else list(dict.fromkeys(customers))
+        )
+        plans: list[Plan] = []
         skipped: list[Skipped] = []
-        for chunk in _chunked(ids, 5000):
-            records += read_records(
-                self.store,
-                chunk,
-                self.policy,
-                at,
-                model=self.model,
-                horizon=horizon,
-                skipped=skipped,
-            ).values()
-        plan = plan_records(records, horizon=horizon, now=at)
+        for chunk in _chunked(ids, _PLAN_CHUNK):
+            plans.append(
+                plan_stored(
+                    self.store,
+                    chunk,
+                    self.policy,
+                    at,
+                    model=self.model,
+                    horizon=horizon,
+                    skipped=skipped,
+                )[0]
+            )
+        plan = join_plans(plans, at)
         if skipped:
             plan = attrs.evolve(plan, skipped=_sorted_skips([*skipped, *plan.skipped]))
         return plan
@@ -744,24 +752,23 @@ class Lifecycle:
     ) -> int:
         """Plan the customers of ``due`` (id to index stamp) a chunk at a time, store what is
         due in the outbox, and tell the index when each is next due."""
-        for chunk in _chunked(list(due), 5000):
+        for chunk in _chunked(list(due), _PLAN_CHUNK):
             failed: list[Skipped] = []
             lookahead = _LOOKAHEAD if index is not None else timedelta(0)
-            records = read_records(
+            plan, versions = plan_stored(
                 self.store,
                 chunk,
                 self.policy,
                 at,
                 model=self.model,
-                horizon=lookahead,
+                lookahead=lookahead,
                 skipped=failed,
             )
-            plan = plan_records(records.values(), now=at)
             failed += plan.skipped
             skipped += failed
             entries = [to_outbox(f) for f in plan.due if f.channel is not None]
             if entries:
-                self._store_entries(entries, {cid: r.version for cid, r in records.items()})
+                self._store_entries(entries, versions)
             if index is not None:
                 stuck = {s.customer_id for s in failed}
                 index.planned(

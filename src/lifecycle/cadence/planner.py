@@ -718,12 +718,37 @@ def _plan_each(
         held += p.held
         skipped += p.skipped
         upcoming.update(p.next_due)
-    due.sort(key=lambda f: (f.due_at, f.customer_id, -f.priority, f.key))
-    held.sort(key=lambda h: (h.follow_up.due_at, h.follow_up.customer_id, h.follow_up.key))
+    due.sort(key=_due_order)
+    held.sort(key=_held_order)
     if at is None:
         raise UsageError("plan_records needs now= when it is given no record")
     return Plan(
         due=tuple(due), held=tuple(held), as_of=at, next_due=upcoming, skipped=tuple(skipped)
+    )
+
+
+def _due_order(f: FollowUp) -> tuple[datetime, str, int, str]:
+    """How a plan of many customers lists what is due: by due time, then customer."""
+    return f.due_at, f.customer_id, -f.priority, f.key
+
+
+def _held_order(h: Held) -> tuple[datetime, str, str]:
+    return h.follow_up.due_at, h.follow_up.customer_id, h.follow_up.key
+
+
+def join_plans(plans: Sequence[Plan], now: datetime) -> Plan:
+    """One plan of the plans of separate groups of customers, all made at ``now``, listed as
+    one plan of them all would list them."""
+    return Plan(
+        due=tuple(sorted((f for p in plans for f in p.due), key=_due_order)),
+        held=tuple(sorted((h for p in plans for h in p.held), key=_held_order)),
+        as_of=now,
+        next_due={c: t for p in plans for c, t in p.next_due.items()},
+        skipped=tuple(
+            sorted(
+                (s for p in plans for s in p.skipped), key=lambda s: (s.customer_id, s.rule or "")
+            )
+        ),
     )
 
 
