@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lifecycle as lc
 from builders import POLICY, History, day
 from lifecycle import Status
+from lifecycle._ledger import fold
+from lifecycle._time import to_utc
+from lifecycle.status import STATUS_EVENTS, at_risk_since, status_from_ledger
+from lifecycle.testing.strategies import histories
 
 
 def test_no_valid_order_means_no_status() -> None:
@@ -148,3 +156,19 @@ def test_lapsed_days_still_apply_with_a_model() -> None:
 def test_status_reasons_point_at_the_latest_valid_order() -> None:
     s = History().orders(0, 10, 20).refund("c1-o3", 21).status(30)
     assert s.reasons[0].evidence == ("order_paid:c1-o2",)
+
+
+@settings(max_examples=150, deadline=None)
+@given(history=histories(), later=st.integers(0, 4 * 365))
+def test_the_status_reads_only_the_orders_and_the_profiles(
+    history: list[lc.Event], later: int
+) -> None:
+    """A ledger folded from :data:`STATUS_EVENTS` alone gives the status (and the day the
+    customer turned at risk) of the whole history: what the planning bounds fold."""
+    now = history[0].at + timedelta(days=later)
+    full = fold(history, POLICY, to_utc(now))
+    some = fold([e for e in history if isinstance(e, STATUS_EVENTS)], POLICY, to_utc(now))
+    assert status_from_ledger(some, now, explain=False) == status_from_ledger(
+        full, now, explain=False
+    )
+    assert at_risk_since(some, to_utc(now)) == at_risk_since(full, to_utc(now))

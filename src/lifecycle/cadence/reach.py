@@ -78,6 +78,7 @@ from lifecycle.events import (
 from lifecycle.policy import Policy, TierReview
 from lifecycle.stages import NO_COMPLAINT, NO_STAGE_FACT, STAGE_RULES, StageFacts
 from lifecycle.status import (
+    STATUS_EVENTS,
     AliveModel,
     Rhythm,
     at_risk_day,
@@ -457,13 +458,15 @@ class Reach:
 
     def settle(self, which: npt.NDArray[np.bool_]) -> None:
         """Fold the ledgers of the customers of ``which`` whose turn at risk :meth:`at_risk`
-        could not tell (an order cancelled or refunded), and read their turn and status as
-        the record does (:func:`lifecycle.status.at_risk_since`, :func:`status_from_ledger`)."""
+        could not tell (an order cancelled or refunded), from the events the status reads
+        (:data:`lifecycle.status.STATUS_EVENTS`), and read their turn and status as the record
+        does (:func:`lifecycle.status.at_risk_since`, :func:`status_from_ledger`)."""
         turned = self.at_risk()
         assert self._status is not None
         c = self.cols
         for i in np.flatnonzero(which & (self._status == _UNSURE)).tolist():
-            ledger = fold(c.histories[c.ids[i]], self.policy, self.now)
+            mine = [e for e in c.histories[c.ids[i]] if isinstance(e, STATUS_EVENTS)]
+            ledger = fold(mine, self.policy, self.now)
             day = at_risk_since(ledger, self.now)
             turned[i] = (
                 np.nan
