@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import lifecycle as lc
 from builders import POLICY, History, day
 from lifecycle import Status
-from lifecycle._ledger import fold
+from lifecycle._ledger import ORDER_EVENTS, fold
 from lifecycle._time import to_utc
 from lifecycle.status import STATUS_EVENTS, at_risk_since, status_from_ledger
 from lifecycle.testing.strategies import histories
@@ -164,7 +164,8 @@ def test_the_status_reads_only_the_orders_and_the_profiles(
     history: list[lc.Event], later: int
 ) -> None:
     """A ledger folded from :data:`STATUS_EVENTS` alone gives the status (and the day the
-    customer turned at risk) of the whole history: what the planning bounds fold."""
+    customer turned at risk) of the whole history, and one folded from the order events alone
+    its valid orders: what the planning bounds and the referral conversions fold."""
     now = history[0].at + timedelta(days=later)
     full = fold(history, POLICY, to_utc(now))
     some = fold([e for e in history if isinstance(e, STATUS_EVENTS)], POLICY, to_utc(now))
@@ -172,3 +173,7 @@ def test_the_status_reads_only_the_orders_and_the_profiles(
         full, now, explain=False
     )
     assert at_risk_since(some, to_utc(now)) == at_risk_since(full, to_utc(now))
+    orders = fold([e for e in history if isinstance(e, ORDER_EVENTS)], POLICY, to_utc(now))
+    assert [(o.order_id, o.paid) for o in orders.valid_orders()] == [
+        (o.order_id, o.paid) for o in full.valid_orders()
+    ]

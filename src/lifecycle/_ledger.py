@@ -122,6 +122,10 @@ def ordered(history: Iterable[Event], now: datetime | None = None) -> list[Event
     return events
 
 
+#: The events the valid orders are decided from: a ledger folded from these alone holds the
+#: same valid orders, valid days and totals.
+ORDER_EVENTS: Final = (OrderPlaced, OrderPaid, OrderCancelled, OrderRefunded)
+
 _NO_PROFILE: Final = Profile()
 
 

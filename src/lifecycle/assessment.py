@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from lifecycle._display import html_table, one_line
-from lifecycle._ledger import Ledger, fold
+from lifecycle._ledger import ORDER_EVENTS, Ledger, fold
 from lifecycle._time import require_aware, to_utc
 from lifecycle.events import Event, Referred
 from lifecycle.loyalty import TierAssessment, TierProgress, loyalty_from_ledger
@@ -131,7 +131,8 @@ def first_valid_order_at(
     history: Sequence[Event], policy: Policy, now: datetime
 ) -> datetime | None:
     """When the customer's first order still valid at ``now`` was paid, if any."""
-    orders = fold(history, policy, to_utc(require_aware(now, "now"))).valid_orders()
+    mine = [e for e in history if isinstance(e, ORDER_EVENTS)]  # all the valid orders read
+    orders = fold(mine, policy, to_utc(require_aware(now, "now"))).valid_orders()
     return orders[0].paid.at if orders and orders[0].paid is not None else None
 
 

@@ -16,17 +16,9 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from lifecycle._display import field_table, one_line
-from lifecycle._ledger import Ledger, fold
+from lifecycle._ledger import ORDER_EVENTS, Ledger, fold
 from lifecycle._time import require_aware, to_utc
-from lifecycle.events import (
-    CustomerRegistered,
-    Event,
-    OrderCancelled,
-    OrderPaid,
-    OrderPlaced,
-    OrderRefunded,
-    ProfileUpdated,
-)
+from lifecycle.events import CustomerRegistered, Event, ProfileUpdated
 from lifecycle.policy import Policy, StatusPolicy
 from lifecycle.reasons import Reason
 from lifecycle.vocabulary import Status
@@ -35,14 +27,7 @@ __all__ = ["AliveModel", "StatusAssessment", "assess_status"]
 
 #: The events the status reads: the orders (its valid days) and the profiles (the customer's
 #: zone, for their calendar days). A ledger folded from these alone gives the same status.
-STATUS_EVENTS = (
-    OrderPlaced,
-    OrderPaid,
-    OrderCancelled,
-    OrderRefunded,
-    CustomerRegistered,
-    ProfileUpdated,
-)
+STATUS_EVENTS = (*ORDER_EVENTS, CustomerRegistered, ProfileUpdated)
 
 
 @runtime_checkable

@@ -158,7 +158,9 @@ class _Columns:
         flat = [e for cid in ids for e in histories[cid]]
         sizes = np.fromiter((len(histories[cid]) for cid in ids), np.int64, len(ids))
         self.cust = np.repeat(np.arange(len(ids), dtype=np.int64), sizes)
-        self.when = np.fromiter((e.at.timestamp() for e in flat), np.float64, len(flat))
+        # The instant from the replay key, already in UTC: four times cheaper than from a
+        # wall time in a named zone, and the shop has millions of events.
+        self.when = np.fromiter((sort_key(e)[0].timestamp() for e in flat), np.float64, len(flat))
         self.kind = np.fromiter((code.get(type(e), _OTHER) for e in flat), np.int16, len(flat))
         cust = self.cust.tolist()
         when = self.when.tolist()
