@@ -20,11 +20,13 @@ from lifecycle._time import require_aware, to_utc, zone
 from lifecycle.events import (
     ConsentChanged,
     Contacted,
+    CustomerRegistered,
     Event,
     OrderDelivered,
     OrderShipped,
     OwnerAssigned,
     PointsRedeemed,
+    ProfileUpdated,
     Referred,
     Replied,
     ReturnedToPool,
@@ -922,6 +924,7 @@ def stage_timeline(
     i = 0
     current: Stage | None = None
     seen: tuple[object, ...] = ()
+    signed: tuple[object, ...] = ()
     while True:
         if i < n:
             t = instants[i]
@@ -949,14 +952,23 @@ def stage_timeline(
             for e in events[start:i]:
                 ledger.apply(e)
             continue
-        tz = customer_zone(events[start:i], policy, ledger.tz)
-        if tz != ledger.tz:
-            # A profile moved the customer to another zone: their calendar days regroup, so
-            # the replay so far starts again in the new zone (this happens rarely).
-            ledger = Ledger(policy, tz)
-            start = 0
-        for e in events[start:i]:
-            ledger.apply(e)
+        if timed or any(isinstance(e, _ZONED) for e in events[start:i]):
+            tz = customer_zone(events[start:i], policy, ledger.tz)
+            if tz != ledger.tz:
+                # A profile moved the customer to another zone: their calendar days regroup,
+                # so the replay so far starts again in the new zone (this happens rarely).
+                ledger = Ledger(policy, tz)
+                start = 0
+            for e in events[start:i]:
+                ledger.apply(e)
+        else:
+            for e in events[start:i]:
+                ledger.apply(e)
+            # Should the facts the stage table reads that do not move with time come out as
+            # they were, the stage stays (those that move with time change it only at the
+            # boundaries, which are timed).
+            if _signature(ledger) == signed:
+                continue
         converted = (
             {
                 rid: since
@@ -968,6 +980,7 @@ def stage_timeline(
             else {}
         )
         judge = StageJudge(ledger, converted, t)
+        signed = _signature(ledger)
         # Reasons are built only where the stage changes: a long replay stays linear.
         if judge.stage() != current:
             result = judge.decide()
@@ -993,6 +1006,29 @@ def stage_timeline(
                 heapq.heappush(pending, ct)
                 break
     return tuple(changes), next((p for p in sorted(pending) if p > now), None)
+
+
+_ZONED: Final = (CustomerRegistered, ProfileUpdated)
+
+
+def _signature(lg: Ledger) -> tuple[object, ...]:
+    """The facts the stage table reads (:class:`StageFacts`) that do not move with time, as
+    the ledger holds them: the idle days and the complaint's age move with time, and change
+    the stage only at the boundaries :meth:`StageJudge.boundaries` gives."""
+    return (
+        tuple(lg.partnerships),
+        len(lg.referrals),
+        lg.valid_count,
+        len(lg.valid_days),
+        lg.first_day,
+        lg.last_day,
+        lg.latest_nps,
+        lg.review_count,
+        lg.review_total,
+        len(lg.open_complaints),
+        lg.last_complaint,
+        lg.engagement is not None,
+    )
 
 
 def stage_criteria(policy: StagePolicy | None = None, lang: str = "en") -> dict[Stage, str]:
