@@ -19,6 +19,7 @@ from lifecycle.vocabulary import Stage, Status
 __all__ = [
     "Channel",
     "Erasure",
+    "EventFields",
     "EventLog",
     "Message",
     "OutboxEntry",
@@ -426,6 +427,35 @@ class PlanIndex(Protocol):
 
     def replan_all(self, fingerprint: str) -> None:
         """Make every customer due for planning (the policy or the model changed)."""
+        ...
+
+
+@runtime_checkable
+class EventFields(Protocol):
+    """A store that reads a few fields of stored events without building the events.
+
+    Optional: ``Lifecycle.assess_all`` decides the customers no snapshot answers for from
+    these fields when the store has it, and from their decoded histories otherwise.
+
+    Contract: the events are those the store's :meth:`EventLog.histories` would give, read as
+    written (the store checked them when they were recorded).
+    """
+
+    def event_fields(
+        self,
+        customer_ids: Iterable[str],
+        fields: Mapping[str, Sequence[str]],
+        until: datetime,
+    ) -> list[tuple[str, int, str, tuple[Any, ...]]]:
+        """``(customer id, instant, type, values)`` of each stored event of these customers
+        whose type is a key of ``fields`` and whose instant is at or before ``until``: the
+        instant in whole microseconds since 1970 UTC, the values those of the fields named
+        (dotted paths such as ``profile.timezone``) as their JSON holds them (decimals as
+        text, ``None`` for null or absent), each customer's events in replay order.
+
+        Raises:
+            InvalidEvent: an event read does not decode.
+        """
         ...
 
 

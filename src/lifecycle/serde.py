@@ -285,6 +285,28 @@ def event_from_body(body: str | bytes, *, customer_id: str, event_id: str) -> Ev
     return event_from_dict(data)
 
 
+def body_head(event_type: str) -> str:
+    """How :func:`event_body` begins for an event of ``event_type`` of this schema version: a
+    stored body that begins so is read as written, any other is decoded (and upgraded)."""
+    return f'{{"type":{encode_basestring(event_type)},"v":{SCHEMA_VERSION},'
+
+
+def body_fields(
+    body: str | bytes, paths: Sequence[str], *, customer_id: str, event_id: str
+) -> tuple[Any, ...]:
+    """The values at ``paths`` (dotted, such as ``profile.timezone``) of a stored event, as
+    :func:`event_to_dict` writes them (``None`` where absent): the body decoded, upgraded from
+    an older schema version and checked like any event read."""
+    data: Any = event_to_dict(event_from_body(body, customer_id=customer_id, event_id=event_id))
+    out = []
+    for path in paths:
+        value = data
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        out.append(value)
+    return tuple(out)
+
+
 def _json_piece(tp: Any, value: str, namespace: dict[str, Any], i: int) -> str:
     """A Python expression that writes ``value`` (of type ``tp``) as the JSON of its encoding."""
     origin = typing.get_origin(tp)

@@ -28,7 +28,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters._urls import is_server_url
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
-from lifecycle.analytics.batch import BatchAssessment
+from lifecycle.analytics.batch import BatchAssessment, assess_stored, stored_fields
 from lifecycle.analytics.batch import assess_all as batch_assess_all
 from lifecycle.analytics.uplift import Uplift
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
@@ -85,6 +85,7 @@ from lifecycle.owners import OwnerChanges, PoolSweep, admit, assign, protect, sw
 from lifecycle.policy import Policy
 from lifecycle.ports import (
     Channel,
+    EventFields,
     OutboxEntry,
     PlanIndex,
     PlanMark,
@@ -652,12 +653,37 @@ class Lifecycle:
                 self.store, customer_ids, self.policy, now, model=self.model, skipped=skipped
             )
             return [(cid, *stage_and_status_of(r)[:2]) for cid, r in records.items()]
+        if isinstance(self.store, EventFields):
+            try:
+                return self._assessed_from_fields(self.store, customer_ids, now)
+            except (ValueError, TypeError, ArithmeticError):
+                pass  # an event that does not decode: the histories below say whose
         histories = read_histories(self.store, customer_ids, skipped)
         referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
         others = self.store.histories(referred - histories.keys())
         events = [e for h in (*histories.values(), *others.values()) for e in h]
         batch = batch_assess_all(events, self.policy, now)
         return [(cid, *batch.of(cid)) for cid in histories]
+
+    def _assessed_from_fields(
+        self, store: EventFields, customer_ids: Sequence[str], now: datetime
+    ) -> list[tuple[str, Stage, Status | None]]:
+        """:meth:`_assessed_apart` from the fields of the stored events the batch reads,
+        those of the customers referred included, without decoding a history."""
+        fields = stored_fields(self.policy)
+        rows = store.event_fields(customer_ids, fields, now)
+        kind = Referred.event_type
+        referred = {r[3][0] for r in rows if r[2] == kind}.difference(customer_ids)
+        if referred:
+            rows += store.event_fields(referred, fields, now)
+        batch = assess_stored(rows, customer_ids, self.policy, now)
+        stage, status = batch.stages(), batch.statuses()
+        wanted = set(customer_ids)
+        return [
+            (cid, stage[i], status[i])
+            for i, cid in enumerate(batch.customer_id.tolist())
+            if cid in wanted
+        ]
 
     # -- follow-ups ---------------------------------------------------------------------------
 
