@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 import lifecycle as lc
 from lifecycle.adapters.sqlite import SQLiteStore
 from lifecycle.analytics import BatchAssessment
+from lifecycle.analytics.batch import assess_all, assess_stored, stored_fields
 from lifecycle.datasets import synthetic_shop
 
 
@@ -107,3 +109,69 @@ def test_assess_all_reads_the_value_model_like_assess() -> None:
         for cid in data.customer_ids[:150]:
             a = shop.assess(cid, at)
             assert got.of(cid) == (a.stage, a.status)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    customers=st.integers(1, 80),
+    days=st.sampled_from([-400, -30, 0, 45]),
+    placed_engages=st.booleans(),
+)
+def test_the_stored_fields_give_what_the_events_give(
+    seed: int, customers: int, days: int, placed_engages: bool
+) -> None:
+    """The batch from a SQLite store's event fields equals the batch from the decoded events,
+    customer by customer (policies that count placed orders as engagement or not)."""
+    data = synthetic_shop(customers, seed=seed)
+    stage = lc.StagePolicy(placed_order_is_engagement=placed_engages)
+    policy = lc.Policy(timezone=data.timezone, stage=stage)
+    at = data.as_of + timedelta(days=days)
+    store = SQLiteStore(":memory:")
+    try:
+        store.append(data.events)
+        ids = sorted(store.customer_ids())
+        rows = store.event_fields(ids, stored_fields(policy), at)
+        got = assess_stored(rows, ids, policy, at)
+        want = assess_all(data.events, policy, at)
+        assert list(got.customer_id) == list(want.customer_id)
+        assert got.stage.tolist() == want.stage.tolist()
+        assert got.status.tolist() == want.status.tolist()
+    finally:
+        store.close()
+
+
+def test_events_stored_by_an_older_release_are_decoded_and_upgraded(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body of an older schema version is read through the event decoder (and its upgrade),
+    the others of the same batch as stored: the same fields either way."""
+    data = synthetic_shop(30, seed=4)
+    with lc.Lifecycle.open(
+        tmp_path / "shop.db",
+        clock=lc.FixedClock(data.as_of),
+        policy=lc.Policy(timezone=data.timezone),
+    ) as shop:
+        shop.record(data.events)
+        store = shop.store
+        assert isinstance(store, SQLiteStore)
+        fields = stored_fields(shop.policy)
+        ids = sorted(store.customer_ids())
+        before = store.event_fields(ids, fields, data.as_of)
+        old = next(e.customer_id for e in data.events if isinstance(e, lc.OrderPaid))
+        store._db.execute(
+            "UPDATE events SET body = replace(body, '\"v\":3,', '\"v\":2,') WHERE customer_id = ?",
+            (old,),
+        )
+        decoded: list[str] = []
+        older_fields = SQLiteStore._older_fields
+
+        def spy(self: SQLiteStore, db: Any, customer_ids: Any, *args: Any) -> Any:
+            decoded.extend(customer_ids)
+            return older_fields(self, db, customer_ids, *args)
+
+        monkeypatch.setattr(SQLiteStore, "_older_fields", spy)
+        assert store.event_fields(ids, fields, data.as_of) == before
+        assert decoded == [old]
+        earlier = data.as_of - timedelta(days=1)
+        assert batch(shop, earlier) == one_by_one(shop, earlier)

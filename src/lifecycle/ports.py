@@ -446,12 +446,13 @@ class EventFields(Protocol):
         customer_ids: Iterable[str],
         fields: Mapping[str, Sequence[str]],
         until: datetime,
-    ) -> list[tuple[str, int, str, tuple[Any, ...]]]:
-        """``(customer id, instant, type, values)`` of each stored event of these customers
-        whose type is a key of ``fields`` and whose instant is at or before ``until``: the
-        instant in whole microseconds since 1970 UTC, the values those of the fields named
-        (dotted paths such as ``profile.timezone``) as their JSON holds them (decimals as
-        text, ``None`` for null or absent), each customer's events in replay order.
+    ) -> list[tuple[Any, ...]]:
+        """``(customer id, instant, type, value, ...)`` of each stored event of these
+        customers whose type is a key of ``fields`` and whose instant is at or before
+        ``until``, each customer's events in replay order: the instant in whole microseconds
+        since 1970 UTC, then the values of the fields named for its type (dotted paths such
+        as ``profile.timezone``) as their JSON holds them (decimals as text, ``None`` for null
+        or absent), padded with ``None`` to the most fields named for any type.
 
         Raises:
             InvalidEvent: an event read does not decode.

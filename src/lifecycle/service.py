@@ -673,7 +673,7 @@ class Lifecycle:
         fields = stored_fields(self.policy)
         rows = store.event_fields(customer_ids, fields, now)
         kind = Referred.event_type
-        referred = {r[3][0] for r in rows if r[2] == kind}.difference(customer_ids)
+        referred = {r[3] for r in rows if r[2] == kind}.difference(customer_ids)
         if referred:
             rows += store.event_fields(referred, fields, now)
         batch = assess_stored(rows, customer_ids, self.policy, now)

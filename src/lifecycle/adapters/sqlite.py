@@ -715,56 +715,78 @@ class SQLiteStore:
         customer_ids: Iterable[str],
         fields: Mapping[str, Sequence[str]],
         until: datetime,
-    ) -> list[tuple[str, int, str, tuple[Any, ...]]]:
+    ) -> list[tuple[Any, ...]]:
         """The fields SQLite's JSON functions read from the bodies as stored: no event is
         built. A body of another schema version is decoded and upgraded as events are."""
         kinds = list(fields)
         if not kinds:
             return []
-        heads = {kind: body_head(kind) for kind in kinds}
         width = max(len(paths) for paths in fields.values())
-        columns, column_args = [], []
+        columns, args = [], []
         for k in range(width):
             cases = []
             for kind in kinds:
                 if k < len(fields[kind]):
                     cases.append("WHEN ? THEN json_extract(body, ?)")
-                    column_args += [kind, "$." + fields[kind][k]]
+                    args += [kind, "$." + fields[kind][k]]
             columns.append(f"CASE type {' '.join(cases)} END" if cases else "NULL")
-        head = max(len(h) for h in heads.values())
-        select = (
-            f"SELECT customer_id, at_us, type, seq, substr(body, 1, {head}), "
-            f"{', '.join(columns) or 'NULL'} FROM events WHERE "
+        # The body of this schema version begins with its type and version (serde.body_head);
+        # the type of an event stored by an older release is read as NULL, and its customer's
+        # events are all decoded instead.
+        heads = " ".join("WHEN ? THEN ?" for _ in kinds)
+        head_args = [x for kind in kinds for x in (kind, body_head(kind))]
+        select = ", ".join(
+            [
+                "customer_id",
+                "at_us",
+                f"CASE WHEN instr(body, CASE type {heads} END) = 1 THEN type END",
+                *columns,
+            ]
         )
-        kind_marks = ",".join("?" * len(kinds))
-        until_us = _us(until)
-        out: list[tuple[str, int, str, tuple[Any, ...]]] = []
-        older: list[int] = []  # rows of another schema version: decoded one by one below
+        where = "type IN ({}) AND at_us <= ?".format(",".join("?" * len(kinds)))
+        where_args = [*kinds, _us(until)]
+        out: list[tuple[Any, ...]] = []
         with self._reading() as db:
             for chunk in _chunks(sorted(set(customer_ids))):
                 marks = ",".join("?" * len(chunk))
-                sql = (
-                    f"{select} customer_id IN ({marks}) AND type IN ({kind_marks}) "
-                    "AND at_us <= ? ORDER BY customer_id, at_us, rank, event_id"
-                )
                 try:
-                    rows = db.execute(sql, (*column_args, *chunk, *kinds, until_us)).fetchall()
+                    rows = db.execute(
+                        f"SELECT {select} FROM events WHERE customer_id IN ({marks}) AND "
+                        f"{where} ORDER BY customer_id, at_us, rank, event_id",
+                        (*head_args, *args, *chunk, *where_args),
+                    ).fetchall()
                 except sqlite3.OperationalError as e:
                     if "JSON" not in str(e):
                         raise
                     raise InvalidEvent("a stored event is not valid JSON") from e
-                for cid, at_us, kind, seq, start, *values in rows:
-                    if not start.startswith(heads[kind]):
-                        older.append(len(out))
-                        values = [seq]
-                    out.append((cid, at_us, kind, tuple(values[: len(fields[kind])])))
-            for i in older:
-                cid, at_us, kind, (seq,) = out[i]
-                event_id, body = db.execute(
-                    "SELECT event_id, body FROM events WHERE seq = ?", (seq,)
-                ).fetchone()
-                values = body_fields(body, fields[kind], customer_id=cid, event_id=event_id)
-                out[i] = (cid, at_us, kind, values)
+                older = {r[0] for r in rows if r[2] is None}
+                if older:
+                    rows = [r for r in rows if r[0] not in older]
+                    rows += self._older_fields(db, sorted(older), fields, until, width)
+                    rows.sort(key=_BY_CUSTOMER)  # stable: each customer's order stays
+                out += rows
+        return out
+
+    def _older_fields(
+        self,
+        db: sqlite3.Connection,
+        customer_ids: Sequence[str],
+        fields: Mapping[str, Sequence[str]],
+        until: datetime,
+        width: int,
+    ) -> list[tuple[Any, ...]]:
+        """:meth:`event_fields` of customers some of whose events were stored by an older
+        release: every body decoded (and upgraded) as an event is."""
+        marks = ",".join("?" * len(customer_ids))
+        out: list[tuple[Any, ...]] = []
+        for cid, at_us, kind, event_id, body in db.execute(
+            "SELECT customer_id, at_us, type, event_id, body FROM events "
+            f"WHERE customer_id IN ({marks}) AND type IN ({','.join('?' * len(fields))}) "
+            "AND at_us <= ? ORDER BY customer_id, at_us, rank, event_id",
+            (*customer_ids, *fields, _us(until)),
+        ):
+            values = body_fields(body, fields[kind], customer_id=cid, event_id=event_id)
+            out.append((cid, at_us, kind, *values, *(None,) * (width - len(values))))
         return out
 
     def history_since(self, customer_id: str, version: int) -> tuple[Event, ...]:

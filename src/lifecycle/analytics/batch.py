@@ -163,6 +163,8 @@ class _Columns:
 
     def __init__(self, policy: Policy):
         self.policy = policy
+        self.prospect_engagements = policy.stage.prospect_engagements
+        self.placed_engages = policy.stage.placed_order_is_engagement
         self.ids: dict[str, int] = {}
         self.zone_rows: list[tuple[int, str]] = []
         self.engaged: list[int] = []
@@ -198,11 +200,11 @@ class _Columns:
             self.zone_rows.append((c, timezone))
 
     def engagement(self, c: int, kind: str) -> None:
-        if kind in self.policy.stage.prospect_engagements:
+        if kind in self.prospect_engagements:
             self.engaged.append(c)
 
     def placed(self, c: int) -> None:
-        if self.policy.stage.placed_order_is_engagement:
+        if self.placed_engages:
             self.engaged.append(c)
 
     def paid(self, c: int, order_id: str, amount: Decimal, at_us: int) -> None:
@@ -210,7 +212,8 @@ class _Columns:
         if o not in self.amount:
             self.amount[o] = amount
             self.paid_rows.append((o, c, at_us))
-        self.placed(c)
+        if self.placed_engages:
+            self.engaged.append(c)
 
     def cancelled_order(self, c: int, order_id: str) -> None:
         self.cancelled.add(self.order(c, order_id))
@@ -263,41 +266,41 @@ class _Columns:
 
 
 #: A stored event as :meth:`lifecycle.ports.EventFields.event_fields` gives it: customer id,
-#: instant (microseconds since 1970 UTC), event type and the values of the fields read.
-StoredRow = tuple[str, int, str, tuple[Any, ...]]
+#: instant (microseconds since 1970 UTC), event type, then the values of the fields read.
+StoredRow = tuple[Any, ...]
 
-_Enter = Callable[[_Columns, int, int, tuple[Any, ...]], None]
+_Enter = Callable[[_Columns, int, int, StoredRow], None]
 
 #: What the batch reads of each event type it needs, as stored: the fields (paths into the
 #: stored event, values as JSON holds them: decimals as text) and how they enter the columns.
 #: The same facts as :meth:`_Columns.add` takes from events.
 _STORED: Final[dict[str, tuple[tuple[str, ...], _Enter]]] = {
-    CustomerRegistered.event_type: (("profile.timezone",), lambda k, c, at, v: k.zone(c, v[0])),
-    ProfileUpdated.event_type: (("profile.timezone",), lambda k, c, at, v: k.zone(c, v[0])),
-    Engaged.event_type: (("kind",), lambda k, c, at, v: k.engagement(c, v[0])),
+    CustomerRegistered.event_type: (("profile.timezone",), lambda k, c, at, r: k.zone(c, r[3])),
+    ProfileUpdated.event_type: (("profile.timezone",), lambda k, c, at, r: k.zone(c, r[3])),
+    Engaged.event_type: (("kind",), lambda k, c, at, r: k.engagement(c, r[3])),
     OrderPaid.event_type: (
         ("order_id", "amount"),
-        lambda k, c, at, v: k.paid(c, v[0], Decimal(v[1]), at),
+        lambda k, c, at, r: k.paid(c, r[3], Decimal(r[4]), at),
     ),
-    OrderPlaced.event_type: ((), lambda k, c, at, v: k.placed(c)),
-    OrderCancelled.event_type: (("order_id",), lambda k, c, at, v: k.cancelled_order(c, v[0])),
+    OrderPlaced.event_type: ((), lambda k, c, at, r: k.placed(c)),
+    OrderCancelled.event_type: (("order_id",), lambda k, c, at, r: k.cancelled_order(c, r[3])),
     OrderRefunded.event_type: (
         ("order_id", "amount"),
-        lambda k, c, at, v: k.refunded_order(c, v[0], Decimal(v[1])),
+        lambda k, c, at, r: k.refunded_order(c, r[3], Decimal(r[4])),
     ),
-    FeedbackGiven.event_type: (("kind", "score"), lambda k, c, at, v: k.feedback(c, v[0], v[1])),
-    ReviewPosted.event_type: (("rating",), lambda k, c, at, v: k.review(c, v[0])),
+    FeedbackGiven.event_type: (("kind", "score"), lambda k, c, at, r: k.feedback(c, r[3], r[4])),
+    ReviewPosted.event_type: (("rating",), lambda k, c, at, r: k.review(c, r[3])),
     ComplaintOpened.event_type: (
         ("complaint_id",),
-        lambda k, c, at, v: k.complaint(c, v[0], True, at),
+        lambda k, c, at, r: k.complaint(c, r[3], True, at),
     ),
     ComplaintResolved.event_type: (
         ("complaint_id",),
-        lambda k, c, at, v: k.complaint(c, v[0], False, at),
+        lambda k, c, at, r: k.complaint(c, r[3], False, at),
     ),
-    Referred.event_type: (("referred_id",), lambda k, c, at, v: k.referral(c, v[0])),
-    PartnershipSigned.event_type: (("kind",), lambda k, c, at, v: k.partnership(c, v[0], True)),
-    PartnershipEnded.event_type: (("kind",), lambda k, c, at, v: k.partnership(c, v[0], False)),
+    Referred.event_type: (("referred_id",), lambda k, c, at, r: k.referral(c, r[3])),
+    PartnershipSigned.event_type: (("kind",), lambda k, c, at, r: k.partnership(c, r[3], True)),
+    PartnershipEnded.event_type: (("kind",), lambda k, c, at, r: k.partnership(c, r[3], False)),
 }
 
 
@@ -375,8 +378,12 @@ def assess_stored(
     for cid in customer_ids:
         code(cid)  # their events may all lie ahead, or be of types the batch does not read
     enter = {kind: how for kind, (_, how) in _STORED.items()}
-    for cid, at_us, kind, values in rows:
-        enter[kind](cols, code(cid), at_us, values)
+    last, c = None, 0
+    for row in rows:
+        if row[0] != last:  # each customer's rows come together
+            last = row[0]
+            c = code(last)
+        enter[row[2]](cols, c, row[1], row)
     return _decide(cols, policy, now, datetime_to_us(now))
 
 
