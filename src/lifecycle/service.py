@@ -635,24 +635,28 @@ class Lifecycle:
         now = self._now(at)
         with collector_paused():  # a row per customer, all alive to the end: nothing to collect
             ids = sorted(self.store.customer_ids())
-            decided: list[tuple[str, Stage, Status | None]] = [
+            held = [
                 (s.customer_id, s.stage, s.status) for s in self.store.snapshots(holding_at=now)
             ]
-            held = {cid for cid, _, _ in decided}
+            parts = [BatchAssessment.of_parts(held, now)]
+            answered = {cid for cid, _, _ in held}
+            apart = [c for c in ids if c not in answered]
             skipped: list[Skipped] = []
-            for chunk in _chunked([c for c in ids if c not in held], 20_000):
-                decided += self._assessed_apart(chunk, now, skipped)
-            return BatchAssessment.of_parts(decided, now, skipped)
+            fields = self.model is None and isinstance(self.store, EventFields)
+            for chunk in _chunked(apart, 100_000 if fields else 20_000):
+                parts.append(self._assessed_apart(chunk, now, skipped))
+            return BatchAssessment.joined(parts, now, skipped)
 
     def _assessed_apart(
         self, customer_ids: Sequence[str], now: datetime, skipped: list[Skipped]
-    ) -> list[tuple[str, Stage, Status | None]]:
-        """(customer id, stage, status) of customers no snapshot answers for at ``now``."""
+    ) -> BatchAssessment:
+        """The stage and status of customers no snapshot answers for at ``now``."""
         if self.model is not None:  # the status reads the model: one customer at a time
             records = read_records(
                 self.store, customer_ids, self.policy, now, model=self.model, skipped=skipped
             )
-            return [(cid, *stage_and_status_of(r)[:2]) for cid, r in records.items()]
+            decided = [(cid, *stage_and_status_of(r)[:2]) for cid, r in records.items()]
+            return BatchAssessment.of_parts(decided, now)
         if isinstance(self.store, EventFields):
             try:
                 return self._assessed_from_fields(self.store, customer_ids, now)
@@ -662,12 +666,11 @@ class Lifecycle:
         referred = {e.referred_id for h in histories.values() for e in h if isinstance(e, Referred)}
         others = self.store.histories(referred - histories.keys())
         events = [e for h in (*histories.values(), *others.values()) for e in h]
-        batch = batch_assess_all(events, self.policy, now)
-        return [(cid, *batch.of(cid)) for cid in histories]
+        return batch_assess_all(events, self.policy, now).only(histories)
 
     def _assessed_from_fields(
         self, store: EventFields, customer_ids: Sequence[str], now: datetime
-    ) -> list[tuple[str, Stage, Status | None]]:
+    ) -> BatchAssessment:
         """:meth:`_assessed_apart` from the fields of the stored events the batch reads,
         those of the customers referred included, without decoding a history."""
         fields = stored_fields(self.policy)
@@ -677,13 +680,7 @@ class Lifecycle:
         if referred:
             rows += store.event_fields(referred, fields, now)
         batch = assess_stored(rows, customer_ids, self.policy, now)
-        stage, status = batch.stages(), batch.statuses()
-        wanted = set(customer_ids)
-        return [
-            (cid, stage[i], status[i])
-            for i, cid in enumerate(batch.customer_id.tolist())
-            if cid in wanted
-        ]
+        return batch.only(customer_ids) if referred else batch
 
     # -- follow-ups ---------------------------------------------------------------------------
 

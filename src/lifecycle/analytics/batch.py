@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Final
 
 import attrs
@@ -101,6 +102,35 @@ class BatchAssessment:
             skipped=tuple(sorted(skipped, key=lambda k: k.customer_id)),
         )
 
+    @classmethod
+    def joined(
+        cls, parts: Iterable[BatchAssessment], as_of: datetime, skipped: Iterable[Skipped] = ()
+    ) -> BatchAssessment:
+        """The customers of ``parts`` (each customer in one of them) in one batch, in
+        customer-id order."""
+        parts = list(parts)
+        ids = np.concatenate([p.customer_id for p in parts]).astype(object)
+        order = np.argsort(ids.astype(str), kind="stable")
+        return cls(
+            customer_id=ids[order],
+            stage=np.concatenate([p.stage for p in parts]).astype(np.int8)[order],
+            status=np.concatenate([p.status for p in parts]).astype(np.int8)[order],
+            as_of=as_of,
+            skipped=tuple(sorted(skipped, key=lambda k: k.customer_id)),
+        )
+
+    def only(self, customer_ids: Iterable[str]) -> BatchAssessment:
+        """The batch of those of ``customer_ids`` it holds (tiers left out)."""
+        wanted = set(customer_ids)
+        keep = np.array([cid in wanted for cid in self.customer_id.tolist()], dtype=bool)
+        return BatchAssessment(
+            customer_id=self.customer_id[keep],
+            stage=self.stage[keep],
+            status=self.status[keep],
+            as_of=self.as_of,
+            skipped=self.skipped,
+        )
+
     def __len__(self) -> int:
         return len(self.customer_id)
 
@@ -158,13 +188,66 @@ class BatchAssessment:
         return {s: int(counts[i]) for i, s in enumerate(STATUS_CODES) if s is not None}
 
 
+#: A stored event as :meth:`lifecycle.ports.EventFields.event_fields` gives it: customer id,
+#: instant (microseconds since 1970 UTC), event type, then the values of the fields read.
+StoredRow = tuple[Any, ...]
+
+#: What the batch reads of each event type it needs: the facts it enters (types that enter one
+#: fact keep their replay order together: a later profile's zone replaces an earlier one, a
+#: resolution closes a complaint, an end closes a partnership) and the fields it reads, as
+#: dotted paths into the event (and into its stored JSON, where decimals are text).
+_READS: Final[dict[type[Event], tuple[str, tuple[str, ...]]]] = {
+    CustomerRegistered: ("zone", ("profile.timezone",)),
+    ProfileUpdated: ("zone", ("profile.timezone",)),
+    Engaged: ("engaged", ("kind",)),
+    OrderPlaced: ("placed", ()),
+    OrderPaid: ("paid", ("order_id", "amount")),
+    OrderCancelled: ("cancelled", ("order_id",)),
+    OrderRefunded: ("refunded", ("order_id", "amount")),
+    FeedbackGiven: ("feedback", ("kind", "score")),
+    ReviewPosted: ("review", ("rating",)),
+    ComplaintOpened: ("complaint", ("complaint_id",)),
+    ComplaintResolved: ("complaint", ("complaint_id",)),
+    Referred: ("referral", ("referred_id",)),
+    PartnershipSigned: ("partnership", ("kind",)),
+    PartnershipEnded: ("partnership", ("kind",)),
+}
+_FACT_OF: Final = {cls.event_type: fact for cls, (fact, _) in _READS.items()}
+_OPENED: Final = ComplaintOpened.event_type
+_SIGNED: Final = PartnershipSigned.event_type
+
+
+def stored_fields(policy: Policy) -> dict[str, tuple[str, ...]]:
+    """The fields :func:`assess_stored` reads, by event type: what to ask
+    :meth:`lifecycle.ports.EventFields.event_fields` for (placed orders only when the policy
+    counts them as engagement)."""
+    return {
+        cls.event_type: paths
+        for cls, (_, paths) in _READS.items()
+        if cls is not OrderPlaced or policy.stage.placed_order_is_engagement
+    }
+
+
+def _row_writer(cls: type[Event]) -> Callable[[Event, int], StoredRow]:
+    """A function that gives an event of ``cls`` as the row a store's ``event_fields`` gives."""
+    _, paths = _READS[cls]
+    if not paths:
+        return lambda e, at_us: (e.customer_id, at_us, e.event_type)
+    get = attrgetter(*paths)
+    if len(paths) == 1:
+        return lambda e, at_us: (e.customer_id, at_us, e.event_type, get(e))
+    return lambda e, at_us: (e.customer_id, at_us, e.event_type, *get(e))
+
+
+_ROW_WRITERS: Final = {cls: _row_writer(cls) for cls in _READS}
+
+
 class _Columns:
-    """The facts the rules read, gathered in one pass over the events in replay order."""
+    """The facts the rules read, gathered from the rows of the events read, each customer's
+    in replay order."""
 
     def __init__(self, policy: Policy):
         self.policy = policy
-        self.prospect_engagements = policy.stage.prospect_engagements
-        self.placed_engages = policy.stage.placed_order_is_engagement
         self.ids: dict[str, int] = {}
         self.zone_rows: list[tuple[int, str]] = []
         self.engaged: list[int] = []
@@ -193,126 +276,57 @@ class _Columns:
             o = self.orders[key] = len(self.orders)
         return o
 
-    # The facts, each entered once whichever way the events were read.
-
-    def zone(self, c: int, timezone: str | None) -> None:
-        if timezone:
-            self.zone_rows.append((c, timezone))
-
-    def engagement(self, c: int, kind: str) -> None:
-        if kind in self.prospect_engagements:
-            self.engaged.append(c)
-
-    def placed(self, c: int) -> None:
-        if self.placed_engages:
-            self.engaged.append(c)
-
-    def paid(self, c: int, order_id: str, amount: Decimal, at_us: int) -> None:
-        o = self.order(c, order_id)
-        if o not in self.amount:
-            self.amount[o] = amount
-            self.paid_rows.append((o, c, at_us))
-        if self.placed_engages:
-            self.engaged.append(c)
-
-    def cancelled_order(self, c: int, order_id: str) -> None:
-        self.cancelled.add(self.order(c, order_id))
-
-    def refunded_order(self, c: int, order_id: str, amount: Decimal) -> None:
-        o = self.order(c, order_id)
-        self.refunded[o] = self.refunded.get(o, Decimal(0)) + amount
-
-    def feedback(self, c: int, kind: str, score: int) -> None:
-        if kind == "nps":
-            self.nps.append((c, score))
-
-    def review(self, c: int, rating: int) -> None:
-        self.reviews.append((c, rating))
-
-    def complaint(self, c: int, complaint_id: str, opened: bool, at_us: int) -> None:
-        code = self.complaints.setdefault((c, complaint_id), len(self.complaints))
-        self.complaint_rows.append((code, c, opened, at_us))
-
-    def referral(self, c: int, referred_id: str) -> None:
-        self.referrals.append((c, referred_id))
-
-    def partnership(self, c: int, kind: str, signed: bool) -> None:
-        self.partnerships.append((c, kind, signed))
-
-    def add(self, e: Event, c: int, at_us: int) -> None:
-        match e:
-            case CustomerRegistered(profile=p) | ProfileUpdated(profile=p):
-                self.zone(c, p.timezone)
-            case Engaged(kind=kind):
-                self.engagement(c, kind)
-            case OrderPaid(order_id=oid, amount=amount):
-                self.paid(c, oid, amount, at_us)
-            case OrderPlaced():
-                self.placed(c)
-            case OrderCancelled(order_id=oid):
-                self.cancelled_order(c, oid)
-            case OrderRefunded(order_id=oid, amount=amount):
-                self.refunded_order(c, oid, amount)
-            case FeedbackGiven(kind=kind, score=score):
-                self.feedback(c, kind, score)
-            case ReviewPosted(rating=rating):
-                self.review(c, rating)
-            case ComplaintOpened(complaint_id=k) | ComplaintResolved(complaint_id=k):
-                self.complaint(c, k, isinstance(e, ComplaintOpened), at_us)
-            case Referred(referred_id=rid):
-                self.referral(c, rid)
-            case PartnershipSigned(kind=kind) | PartnershipEnded(kind=kind):
-                self.partnership(c, kind, isinstance(e, PartnershipSigned))
-
-
-#: A stored event as :meth:`lifecycle.ports.EventFields.event_fields` gives it: customer id,
-#: instant (microseconds since 1970 UTC), event type, then the values of the fields read.
-StoredRow = tuple[Any, ...]
-
-_Enter = Callable[[_Columns, int, int, StoredRow], None]
-
-#: What the batch reads of each event type it needs, as stored: the fields (paths into the
-#: stored event, values as JSON holds them: decimals as text) and how they enter the columns.
-#: The same facts as :meth:`_Columns.add` takes from events.
-_STORED: Final[dict[str, tuple[tuple[str, ...], _Enter]]] = {
-    CustomerRegistered.event_type: (("profile.timezone",), lambda k, c, at, r: k.zone(c, r[3])),
-    ProfileUpdated.event_type: (("profile.timezone",), lambda k, c, at, r: k.zone(c, r[3])),
-    Engaged.event_type: (("kind",), lambda k, c, at, r: k.engagement(c, r[3])),
-    OrderPaid.event_type: (
-        ("order_id", "amount"),
-        lambda k, c, at, r: k.paid(c, r[3], Decimal(r[4]), at),
-    ),
-    OrderPlaced.event_type: ((), lambda k, c, at, r: k.placed(c)),
-    OrderCancelled.event_type: (("order_id",), lambda k, c, at, r: k.cancelled_order(c, r[3])),
-    OrderRefunded.event_type: (
-        ("order_id", "amount"),
-        lambda k, c, at, r: k.refunded_order(c, r[3], Decimal(r[4])),
-    ),
-    FeedbackGiven.event_type: (("kind", "score"), lambda k, c, at, r: k.feedback(c, r[3], r[4])),
-    ReviewPosted.event_type: (("rating",), lambda k, c, at, r: k.review(c, r[3])),
-    ComplaintOpened.event_type: (
-        ("complaint_id",),
-        lambda k, c, at, r: k.complaint(c, r[3], True, at),
-    ),
-    ComplaintResolved.event_type: (
-        ("complaint_id",),
-        lambda k, c, at, r: k.complaint(c, r[3], False, at),
-    ),
-    Referred.event_type: (("referred_id",), lambda k, c, at, r: k.referral(c, r[3])),
-    PartnershipSigned.event_type: (("kind",), lambda k, c, at, r: k.partnership(c, r[3], True)),
-    PartnershipEnded.event_type: (("kind",), lambda k, c, at, r: k.partnership(c, r[3], False)),
-}
-
-
-def stored_fields(policy: Policy) -> dict[str, tuple[str, ...]]:
-    """The fields :func:`assess_stored` reads, by event type: what to ask
-    :meth:`lifecycle.ports.EventFields.event_fields` for (placed orders only when the policy
-    counts them as engagement)."""
-    return {
-        kind: paths
-        for kind, (paths, _) in _STORED.items()
-        if kind != OrderPlaced.event_type or policy.stage.placed_order_is_engagement
-    }
+    def enter(self, rows: Iterable[StoredRow]) -> None:
+        """Enter the facts of each row, in one loop without a call per row: at millions of
+        rows, the calls would cost more than the facts."""
+        placed_engages = self.policy.stage.placed_order_is_engagement
+        kinds = self.policy.stage.prospect_engagements
+        code, order = self.code, self.order
+        engaged, zones = self.engaged, self.zone_rows
+        orders, amount, paid = self.orders, self.amount, self.paid_rows
+        complaints, complaint_rows = self.complaints, self.complaint_rows
+        last, c = None, 0
+        for r in rows:
+            if r[0] != last:  # each customer's rows come together
+                last = r[0]
+                c = code(last)
+            fact = _FACT_OF[r[2]]
+            if fact == "placed":
+                if placed_engages:
+                    engaged.append(c)
+            elif fact == "paid":
+                key = (c, r[3])
+                o = orders.get(key)
+                if o is None:
+                    o = orders[key] = len(orders)
+                if o not in amount:  # the first payment of an order counts
+                    amount[o] = Decimal(r[4])
+                    paid.append((o, c, r[1]))
+                if placed_engages:
+                    engaged.append(c)
+            elif fact == "engaged":
+                if r[3] in kinds:
+                    engaged.append(c)
+            elif fact == "zone":
+                if r[3]:
+                    zones.append((c, r[3]))
+            elif fact == "review":
+                self.reviews.append((c, r[3]))
+            elif fact == "feedback":
+                if r[3] == "nps":
+                    self.nps.append((c, r[4]))
+            elif fact == "complaint":
+                k = complaints.setdefault((c, r[3]), len(complaints))
+                complaint_rows.append((k, c, r[2] == _OPENED, r[1]))
+            elif fact == "cancelled":
+                self.cancelled.add(order(c, r[3]))
+            elif fact == "refunded":
+                o = order(c, r[3])
+                self.refunded[o] = self.refunded.get(o, Decimal(0)) + Decimal(r[4])
+            elif fact == "referral":
+                self.referrals.append((c, r[3]))
+            elif fact == "partnership":
+                self.partnerships.append((c, r[3], r[2] == _SIGNED))
 
 
 def _last_per_group(groups: IntArray, n: int) -> IntArray:
@@ -342,8 +356,10 @@ def assess_all(
         if sort_key(e)[0] <= now:
             upto.append(e)
     upto.sort(key=sort_key)
-    for e in upto:
-        cols.add(e, cols.code(e.customer_id), datetime_to_us(sort_key(e)[0]))
+    writers = _ROW_WRITERS
+    cols.enter(
+        writers[type(e)](e, datetime_to_us(sort_key(e)[0])) for e in upto if type(e) in writers
+    )
     batch = _decide(cols, policy, now, now_us)
     if not tiers:
         return batch
@@ -377,13 +393,7 @@ def assess_stored(
     code = cols.code
     for cid in customer_ids:
         code(cid)  # their events may all lie ahead, or be of types the batch does not read
-    enter = {kind: how for kind, (_, how) in _STORED.items()}
-    last, c = None, 0
-    for row in rows:
-        if row[0] != last:  # each customer's rows come together
-            last = row[0]
-            c = code(last)
-        enter[row[2]](cols, c, row[1], row)
+    cols.enter(rows)
     return _decide(cols, policy, now, datetime_to_us(now))
 
 
