@@ -175,3 +175,23 @@ def test_events_stored_by_an_older_release_are_decoded_and_upgraded(
         assert decoded == [old]
         earlier = data.as_of - timedelta(days=1)
         assert batch(shop, earlier) == one_by_one(shop, earlier)
+
+
+@pytest.mark.parametrize("days", [-1, 0, 1, 400])
+def test_snapshot_stages_are_the_snapshots_that_hold(tmp_path: pathlib.Path, days: int) -> None:
+    data = synthetic_shop(60, seed=9)
+    with lc.Lifecycle.open(
+        tmp_path / "shop.db",
+        clock=lc.FixedClock(data.as_of),
+        policy=lc.Policy(timezone=data.timezone),
+    ) as shop:
+        shop.record(data.events)
+        store = shop.store
+        assert isinstance(store, SQLiteStore)
+        at = data.as_of + timedelta(days=days)
+        want = [
+            (s.customer_id, int(s.stage), None if s.status is None else s.status.value)
+            for s in store.snapshots(holding_at=at)
+        ]
+        assert store.snapshot_stages(at) == want
+        assert (len(want) == 0) == (days < 0)

@@ -30,6 +30,7 @@ __all__ = [
     "SendResult",
     "ShopSettings",
     "Snapshot",
+    "SnapshotStages",
     "SnapshotStore",
     "Store",
 ]
@@ -457,6 +458,21 @@ class EventFields(Protocol):
         Raises:
             InvalidEvent: an event read does not decode.
         """
+        ...
+
+
+@runtime_checkable
+class SnapshotStages(Protocol):
+    """A store that lists the stage and status of the snapshots holding at an instant as plain
+    values, without building the snapshots.
+
+    Optional: ``Lifecycle.assess_all`` reads them through :meth:`SnapshotStore.snapshots`
+    otherwise (a snapshot object per customer costs more than its three values).
+    """
+
+    def snapshot_stages(self, holding_at: datetime) -> list[tuple[str, int, str | None]]:
+        """``(customer id, stage value, status value or None)`` of each stored snapshot that
+        holds at ``holding_at`` (as :meth:`Snapshot.holds_at` says), in customer id order."""
         ...
 
 

@@ -91,6 +91,7 @@ from lifecycle.ports import (
     PlanMark,
     ShopSettings,
     Snapshot,
+    SnapshotStages,
     Store,
 )
 from lifecycle.reasons import Skipped
@@ -635,11 +636,15 @@ class Lifecycle:
         now = self._now(at)
         with collector_paused():  # a row per customer, all alive to the end: nothing to collect
             ids = sorted(self.store.customer_ids())
-            held = [
-                (s.customer_id, s.stage, s.status) for s in self.store.snapshots(holding_at=now)
-            ]
-            parts = [BatchAssessment.of_parts(held, now)]
-            answered = {cid for cid, _, _ in held}
+            if isinstance(self.store, SnapshotStages):
+                stored = self.store.snapshot_stages(now)
+                parts = [BatchAssessment.of_values(stored, now)]
+            else:
+                held = [
+                    (s.customer_id, s.stage, s.status) for s in self.store.snapshots(holding_at=now)
+                ]
+                parts = [BatchAssessment.of_parts(held, now)]
+            answered = set(parts[0].customer_id.tolist())
             apart = [c for c in ids if c not in answered]
             skipped: list[Skipped] = []
             fields = self.model is None and isinstance(self.store, EventFields)

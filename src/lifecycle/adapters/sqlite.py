@@ -875,6 +875,16 @@ class SQLiteStore:
             rows = db.execute(sql + " ORDER BY customer_id", args).fetchall()
         return iter([_snapshot(r) for r in rows])
 
+    def snapshot_stages(self, holding_at: datetime) -> list[tuple[str, int, str | None]]:
+        at = _ts(holding_at)
+        with self._reading() as db:
+            return db.execute(
+                "SELECT customer_id, stage, status FROM snapshots "
+                "WHERE as_of <= ? AND (valid_until IS NULL OR valid_until > ?) "
+                "ORDER BY customer_id",
+                (at, at),
+            ).fetchall()
+
     def snapshot(self, customer_id: str) -> Snapshot | None:
         with self._reading() as db:
             row = db.execute(

@@ -8,7 +8,7 @@ gives customer by customer (the tests hold it to that on generated shops), sever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -100,6 +100,20 @@ class BatchAssessment:
             status=np.array([code[r[2]] for r in rows], dtype=np.int8),
             as_of=as_of,
             skipped=tuple(sorted(skipped, key=lambda k: k.customer_id)),
+        )
+
+    @classmethod
+    def of_values(
+        cls, rows: Sequence[tuple[str, int, str | None]], as_of: datetime
+    ) -> BatchAssessment:
+        """The batch of customers given as (customer id, stage value, status value or
+        ``None``), in customer-id order: a store's stored stages, read as plain values."""
+        code = {None if s is None else s.value: i for i, s in enumerate(STATUS_CODES)}
+        return cls(
+            customer_id=np.array([r[0] for r in rows], dtype=object),
+            stage=np.array([r[1] for r in rows], dtype=np.int8),
+            status=np.array([code[r[2]] for r in rows], dtype=np.int8),
+            as_of=as_of,
         )
 
     @classmethod
