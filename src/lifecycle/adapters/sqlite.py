@@ -136,6 +136,7 @@ _CUSTOMER_INDEXES: Final = (
 )
 _BULK_EVENTS: Final = 50_000
 _BY_CUSTOMER: Final = itemgetter(0)
+_TYPE: Final = itemgetter(2)
 
 #: Text older releases kept in an outbox entry's payload that now has a column of its own.
 _MOVED_TEXTS: Final = (
@@ -759,8 +760,8 @@ class SQLiteStore:
                     if "JSON" not in str(e):
                         raise
                     raise InvalidEvent("a stored event is not valid JSON") from e
-                older = {r[0] for r in rows if r[2] is None}
-                if older:
+                if None in map(_TYPE, rows):
+                    older = {r[0] for r in rows if r[2] is None}
                     rows = [r for r in rows if r[0] not in older]
                     rows += self._older_fields(db, sorted(older), fields, until, width)
                     rows.sort(key=_BY_CUSTOMER)  # stable: each customer's order stays

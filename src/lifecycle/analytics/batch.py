@@ -266,7 +266,10 @@ class _Columns:
         self.zone_rows: list[tuple[int, str]] = []
         self.engaged: list[int] = []
         self.orders: dict[tuple[int, str], int] = {}
-        self.paid_rows: list[tuple[int, int, int]] = []  # order, customer, at_us
+        # Each valid order's first payment: order, customer, instant (three columns).
+        self.paid_order: list[int] = []
+        self.paid_customer: list[int] = []
+        self.paid_at: list[int] = []
         self.amount: dict[int, Decimal] = {}
         self.cancelled: set[int] = set()
         self.refunded: dict[int, Decimal] = {}
@@ -297,7 +300,8 @@ class _Columns:
         kinds = self.policy.stage.prospect_engagements
         code, order = self.code, self.order
         engaged, zones = self.engaged, self.zone_rows
-        orders, amount, paid = self.orders, self.amount, self.paid_rows
+        orders, amount = self.orders, self.amount
+        paid_order, paid_customer, paid_at = self.paid_order, self.paid_customer, self.paid_at
         complaints, complaint_rows = self.complaints, self.complaint_rows
         last, c = None, 0
         for r in rows:
@@ -315,7 +319,9 @@ class _Columns:
                     o = orders[key] = len(orders)
                 if o not in amount:  # the first payment of an order counts
                     amount[o] = Decimal(r[4])
-                    paid.append((o, c, r[1]))
+                    paid_order.append(o)
+                    paid_customer.append(c)
+                    paid_at.append(r[1])
                 if placed_engages:
                     engaged.append(c)
             elif fact == "engaged":
@@ -428,7 +434,12 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
         last = _last_per_group(zc, n)
         has = last >= 0
         zone_of[has] = zn[last[has]]
-    zone_names, zone_index = np.unique(zone_of.astype(str), return_inverse=True)
+    # Few zones among many customers: a dictionary numbers them faster than a sort.
+    zone_codes: dict[str, int] = {}
+    zone_index = np.array(
+        [zone_codes.setdefault(z, len(zone_codes)) for z in zone_of.tolist()], dtype=np.int64
+    )
+    zone_names = list(zone_codes)
 
     def days_of(customers: IntArray, at_us: IntArray) -> IntArray:
         """Each instant's calendar day in its customer's zone."""
@@ -443,8 +454,9 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
     today = days_of(np.arange(n, dtype=np.int64), np.full(n, now_us, dtype=np.int64))
 
     # -- valid orders ----------------------------------------------------------------------------
-    paid = np.array(cols.paid_rows, dtype=np.int64).reshape(-1, 3)
-    p_order, p_cust, p_at = paid[:, 0], paid[:, 1], paid[:, 2]
+    p_order = np.array(cols.paid_order, dtype=np.int64)
+    p_cust = np.array(cols.paid_customer, dtype=np.int64)
+    p_at = np.array(cols.paid_at, dtype=np.int64)
     undone = np.array(
         [
             o in cols.cancelled or (o in cols.refunded and cols.refunded[o] >= cols.amount[o])
@@ -458,7 +470,8 @@ def _decide(cols: _Columns, policy: Policy, now: datetime, now_us: int) -> Batch
     # Distinct purchase days, sorted by customer then day.
     if len(v_day):
         span = int(v_day.max()) - int(v_day.min()) + 1
-        key = np.unique(v_cust * span + (v_day - v_day.min()))
+        key = np.sort(v_cust * span + (v_day - v_day.min()))
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # np.unique, without its hash
         d_cust, d_day = key // span, key % span + v_day.min()
     else:
         d_cust = d_day = np.zeros(0, dtype=np.int64)
