@@ -28,7 +28,7 @@ from lifecycle._time import require_aware, to_utc
 from lifecycle.adapters._urls import is_server_url
 from lifecycle.adapters.memory import MemoryStore
 from lifecycle.adapters.sqlite import SQLiteStore
-from lifecycle.analytics.batch import BatchAssessment, assess_stored, stored_fields
+from lifecycle.analytics.batch import BatchAssessment, assess_stored, stored_rows
 from lifecycle.analytics.batch import assess_all as batch_assess_all
 from lifecycle.analytics.uplift import Uplift
 from lifecycle.assessment import Assessment, assess_record, stage_and_status_of
@@ -678,14 +678,10 @@ class Lifecycle:
     ) -> BatchAssessment:
         """:meth:`_assessed_apart` from the fields of the stored events the batch reads,
         those of the customers referred included, without decoding a history."""
-        fields = stored_fields(self.policy)
-        rows = store.event_fields(customer_ids, fields, now)
-        kind = Referred.event_type
-        referred = {r[3] for r in rows if r[2] == kind}.difference(customer_ids)
-        if referred:
-            rows += store.event_fields(referred, fields, now)
-        batch = assess_stored(rows, customer_ids, self.policy, now)
-        return batch.only(customer_ids) if referred else batch
+        rows = stored_rows(
+            lambda ids, fields: store.event_fields(ids, fields, now), customer_ids, self.policy
+        )
+        return assess_stored(rows, customer_ids, self.policy, now).only(customer_ids)
 
     # -- follow-ups ---------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ gives customer by customer (the tests hold it to that on generated shops), sever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -45,7 +45,13 @@ from lifecycle.reasons import Skipped
 from lifecycle.stages import NO_COMPLAINT, STAGE_RULES, StageFacts
 from lifecycle.vocabulary import Stage, Status
 
-__all__ = ["BatchAssessment", "assess_all", "assess_stored", "stored_fields"]
+__all__ = [
+    "BatchAssessment",
+    "assess_all",
+    "assess_stored",
+    "stored_fields",
+    "stored_rows",
+]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -231,15 +237,37 @@ _OPENED: Final = ComplaintOpened.event_type
 _SIGNED: Final = PartnershipSigned.event_type
 
 
-def stored_fields(policy: Policy) -> dict[str, tuple[str, ...]]:
+def stored_fields() -> dict[str, tuple[str, ...]]:
     """The fields :func:`assess_stored` reads, by event type: what to ask
-    :meth:`lifecycle.ports.EventFields.event_fields` for (placed orders only when the policy
-    counts them as engagement)."""
-    return {
-        cls.event_type: paths
-        for cls, (_, paths) in _READS.items()
-        if cls is not OrderPlaced or policy.stage.placed_order_is_engagement
-    }
+    :meth:`lifecycle.ports.EventFields.event_fields` for. Placed orders are left out: they
+    count only as engagement, which a payment gives too (:func:`stored_rows` reads them for
+    the customers who paid nothing yet)."""
+    return {cls.event_type: paths for cls, (_, paths) in _READS.items() if cls is not OrderPlaced}
+
+
+#: Reads the stored rows of some customers' events of the types given (``event_fields`` of a
+#: store, its instant fixed).
+RowReader = Callable[[Iterable[str], Mapping[str, Sequence[str]]], list[StoredRow]]
+
+
+def stored_rows(read: RowReader, customer_ids: Sequence[str], policy: Policy) -> list[StoredRow]:
+    """What :func:`assess_stored` reads to decide ``customer_ids``: their events of
+    :func:`stored_fields`, those of the customers they referred, and the placed orders of
+    those of them who paid nothing (when the policy counts a placed order as engagement: a
+    payment already did; placed orders of a customer then come after their other events)."""
+    fields = stored_fields()
+    rows = read(customer_ids, fields)
+    kind = Referred.event_type
+    referred = {r[3] for r in rows if r[2] == kind}.difference(customer_ids)
+    if referred:
+        rows += read(referred, fields)
+    if policy.stage.placed_order_is_engagement:
+        kind = OrderPaid.event_type
+        paid = {r[0] for r in rows if r[2] == kind}
+        unpaid = [c for c in customer_ids if c not in paid]
+        if unpaid:
+            rows += read(unpaid, {OrderPlaced.event_type: ()})
+    return rows
 
 
 def _row_writer(cls: type[Event]) -> Callable[[Event, int], StoredRow]:
@@ -401,10 +429,11 @@ def assess_stored(
     rows: Iterable[StoredRow], customer_ids: Iterable[str], policy: Policy, now: datetime
 ) -> BatchAssessment:
     """The stage and status at ``now`` of ``customer_ids`` and of every customer in ``rows``,
-    from the fields of their stored events (:func:`stored_fields`) instead of the events.
+    from the fields of their stored events (:func:`stored_rows`) instead of the events.
 
     ``rows``: the events of those types at or before ``now``, each customer's in replay order,
-    as a store's :meth:`~lifecycle.ports.EventFields.event_fields` gives them. Decided by the
+    as a store's :meth:`~lifecycle.ports.EventFields.event_fields` gives them (placed orders,
+    whose order does not matter, may come apart: :func:`stored_rows`). Decided by the
     same columns and rules as :func:`assess_all`, without building an event: a batch over a
     large store spends most of its time otherwise decoding events whose facts it never reads.
     """
