@@ -66,6 +66,7 @@ __all__ = [
     "default_worker",
     "dispatch",
     "in_doubt",
+    "plan_stored",
     "read_facts",
     "read_histories",
     "read_records",

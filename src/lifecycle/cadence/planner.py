@@ -50,6 +50,7 @@ __all__ = [
     "Held",
     "Plan",
     "follow_up_key",
+    "join_plans",
     "occurrences_of",
     "plan_bulk",
     "plan_customer",
