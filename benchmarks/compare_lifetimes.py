@@ -15,13 +15,14 @@ summary of ``--summary`` transactions (the log of ``bench_clv.py``, customer by 
 time order) beside lifetimes' ``summary_data_from_transaction_data`` (distinct days, as ours).
 
 Wall and CPU seconds are both given, lifetimes' too (the machine may be shared: the CPU
-seconds of these single-threaded passes are what they take on a quiet one); "lifetimes / ours"
-is the ratio of wall seconds, and of CPU seconds after it.
+seconds are close to what the passes take on a quiet one; ours are the fewest of three runs);
+"lifetimes / ours" is the ratio of wall seconds, and of CPU seconds after it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ from lifecycle.clv import BetaGeo, simulate_customers
 from lifecycle.datasets.cdnow import load_cdnow_summary, load_cdnow_transactions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_clv import SHAPES, logs, shape_row
+from bench_clv import SHAPES, logs, shape_row, timed
 from bench_store import load, machine, reference_loop
 
 LIFETIMES = r"""
@@ -243,7 +244,8 @@ def shapes(python: str, sizes: list[int], fit_max: int) -> None:
 
 
 def summaries(python: str, n: int) -> None:
-    """Our summary (median of three) beside lifetimes' (one run) on ``n`` transactions."""
+    """Our summary (median of three) beside lifetimes' (one run) on ``n`` transactions, in days
+    (lifetimes' purchases are distinct days, as ours)."""
     print(
         "\n| summary of a log written | transactions | ours s | ours CPU s | lifetimes s "
         "| lifetimes CPU s | lifetimes / ours |"
@@ -252,13 +254,7 @@ def summaries(python: str, n: int) -> None:
     for layout, (customers, at, amount) in logs(n).items():
         table = Transactions.from_arrays(customers, at, amount)
         rfm_summary(Transactions.from_arrays(customers[:200_000], at[:200_000], amount[:200_000]))
-        walls, cpus = [], []
-        for _ in range(3):
-            start, cpu = time.perf_counter(), time.process_time()
-            rfm_summary(table)
-            walls.append(time.perf_counter() - start)
-            cpus.append(time.process_time() - cpu)
-        mine, mine_cpu = sorted(walls)[1], sorted(cpus)[1]
+        mine, mine_cpu = timed(functools.partial(rfm_summary, table))
         del table
         with tempfile.TemporaryDirectory() as tmp:
             inp, outp = Path(tmp) / "in.npz", Path(tmp) / "out.npz"

@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle._compiled import numpy_only
-from lifecycle.analytics import SummaryPartial, Transactions, _grouping, merge, rfm_summary
+from lifecycle.analytics import (
+    SummaryPartial,
+    Transactions,
+    _grouping,
+    merge,
+    rfm_summary,
+    summary,
+)
 from lifecycle.analytics.summary import CustomerSummary, _group_starts
 
 pytest.importorskip("numba")
@@ -91,6 +98,7 @@ def test_the_compiled_summary_equals_the_numpy_summary(
         want = rfm_summary(table, unit="weeks")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_grouping, "MIN_ROWS", 0)  # the compiled loops for tables of any size
+        mp.setattr(summary, "_PARALLEL_ROWS", 1)  # and the gathers on two threads
         _assert_same(rfm_summary(table, unit="weeks"), want)
         # partials of slices carry orders and last instants of their own into the grouping
         where = rng.integers(0, parts, n)

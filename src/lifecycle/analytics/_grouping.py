@@ -11,7 +11,15 @@ import numpy.typing as npt
 
 from lifecycle._compiled import available, jit
 
-__all__ = ["MIN_ROWS", "compiled", "customer_totals", "day_totals", "sorted_groups"]
+__all__ = [
+    "MIN_ROWS",
+    "compiled",
+    "count_runs",
+    "customer_totals",
+    "day_totals",
+    "gather",
+    "sorted_groups",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -65,12 +73,10 @@ def _gather_loop(key: IntArray, shift: int, values: IntArray, out: IntArray) -> 
         out[i] = values[key[i] & mask]
 
 
-def _gather(key: IntArray, shift: int, values: IntArray) -> IntArray:
-    """``values`` in the order of the rows numbered in the low ``shift`` bits of ``key`` (an
-    empty column stays empty): the random reads in a loop of their own, which keeps many of
-    them in flight at once (in the grouping loop they wait on each other)."""
-    if not values.size:
-        return values
+def gather(key: IntArray, shift: int, values: IntArray) -> IntArray:
+    """``values`` in the order of the rows numbered in the low ``shift`` bits of ``key``: the
+    random reads in a loop of their own, which keeps many of them in flight at once (in the
+    grouping loop they would wait on each other)."""
     out = np.empty_like(values)
     _gather_loop(key, shift, values, out)
     return out
@@ -137,6 +143,11 @@ def _day_totals_loop(
 _NONE = np.zeros(0, dtype=np.int64)
 
 
+def count_runs(key: IntArray, shift: int) -> int:
+    """The number of runs of equal ``key >> shift`` in sorted keys."""
+    return int(_count_runs_loop(key, shift)) if key.size else 0
+
+
 def day_totals(
     key: IntArray | None,
     shift: int,
@@ -153,21 +164,13 @@ def day_totals(
     first_us: IntArray,
     last_us: IntArray | None,
 ) -> tuple[IntArray, ...]:
-    """Each (code, day) group's key ``(code - cmin) * span + day - dmin``, spend, orders,
-    refunds, discounted orders, first and last instant.
+    """Each of the ``groups`` (code, day) groups' key ``(code - cmin) * span + day - dmin``,
+    spend, orders, refunds, discounted orders, first and last instant.
 
-    The rows are taken in ``key`` order (sorted keys with the row number in their low ``shift``
-    bits), or as they are when ``key`` is None (then they must be in (code, day) order, with
-    ``groups`` groups, as :func:`sorted_groups` counts them). ``None`` columns mean one order per row, no refunds, no discounts, and
-    ``last_us`` equal to ``first_us``."""
-    counts, refunded, cheaper = (_NONE if v is None else v for v in (orders, refunds, discounted))
-    lo, hi = first_us, first_us if last_us is None else last_us
-    if key is not None:
-        groups = int(_count_runs_loop(key, shift)) if key.size else 0
-        spend, counts, refunded, cheaper, lo = (
-            _gather(key, shift, v) for v in (spend, counts, refunded, cheaper, lo)
-        )
-        hi = lo if last_us is None else _gather(key, shift, hi)
+    The rows are in (code, day) order: either the columns were gathered in the order of the
+    sorted ``key`` (the group key above ``shift`` bits; see :func:`gather`), or ``key`` is
+    None and the rows came in that order (:func:`sorted_groups`). ``None`` columns mean one
+    order per row, no refunds, no discounts, and ``last_us`` equal to ``first_us``."""
     out = tuple(np.empty(groups, dtype=np.int64) for _ in range(7))
     if groups:
         _day_totals_loop(
@@ -179,11 +182,11 @@ def day_totals(
             dmin,
             span,
             spend,
-            counts,
-            refunded,
-            cheaper,
-            lo,
-            hi,
+            _NONE if orders is None else orders,
+            _NONE if refunds is None else refunds,
+            _NONE if discounted is None else discounted,
+            first_us,
+            first_us if last_us is None else last_us,
             *out,
         )
     return out

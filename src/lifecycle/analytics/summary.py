@@ -222,13 +222,25 @@ def _day_totals_compiled(
     row_bits = max(1, (n - 1).bit_length())
     if groups >= 2 ** (63 - row_bits):
         return None
+    extras = (orders, refunds, discounted)
     count = _grouping.sorted_groups(codes, days, cmin, dmin, span)
     key = None
     if count < 0:  # not in order: sort the keys with the row number in their low bits
-        key = _packed_key(codes, days, bounds)
+        key = sorted_key = _packed_key(codes, days, bounds)
         key <<= row_bits
         key |= np.arange(n, dtype=np.int64)
         _sort(key)
+        count = _grouping.count_runs(key, row_bits)
+
+        def gather(values: IntArray | None) -> IntArray | None:
+            return None if values is None else _grouping.gather(sorted_key, row_bits, values)
+
+        # The random reads of the gathers cost the most after the sort: one core each.
+        (spend, orders, refunds, discounted), (first_us, last_us) = _side_by_side(
+            n,
+            lambda: (_grouping.gather(sorted_key, row_bits, spend), *map(gather, extras)),
+            lambda: (_grouping.gather(sorted_key, row_bits, first_us), gather(last_us)),
+        )
     out = _grouping.day_totals(
         key, row_bits, codes, days, cmin, dmin, span, count,
         spend, orders, refunds, discounted, first_us, last_us,
