@@ -112,6 +112,10 @@ def shown(seconds: float) -> str:
     return "failed" if seconds < 0 else "-" if np.isnan(seconds) else f"{seconds:.3f}"
 
 
+#: (figure, lifetimes' wall and CPU seconds, ours): every ratio printed, for the targets table
+RATIOS: list[tuple[str, float, float, float, float]] = []
+
+
 def ratio(theirs: float, ours: float) -> str:
     return f"{theirs / ours:.1f}x" if theirs > 0 else "-"
 
@@ -206,7 +210,23 @@ def main() -> None:
         shapes(args.python, shape_sizes, args.lifetimes_fit_max)
     if args.summary:
         summaries(args.python, args.summary)
+    targets()
     print(f"\nreference loop {reference_loop():.2f} s, {load()}")
+
+
+def targets() -> None:
+    """The targets against lifetimes: a BG/NBD fit at least 50 times as fast at a million
+    customers of either shape, and no function slower than its lifetimes counterpart; met when
+    the ratio of wall seconds, or of CPU seconds, reaches it."""
+    if not RATIOS:
+        return
+    print("\n| figure | target: lifetimes / ours | wall | CPU | met |")
+    print("|---|---:|---:|---:|---|")
+    for name, wall, cpu, mine, mine_cpu in RATIOS:
+        goal = 50.0 if name.startswith("BG/NBD fit") and ", 1,000,000" in name else 1.0
+        by_wall, by_cpu = wall / mine, cpu / mine_cpu if cpu > 0 else 0.0
+        met = "yes" if by_wall >= goal else "yes (CPU)" if by_cpu >= goal else "NO"
+        print(f"| {name} | >= {goal:g} | {by_wall:.1f}x | {by_cpu:.1f}x | {met} |")
 
 
 def shapes(python: str, sizes: list[int], fit_max: int) -> None:
@@ -235,6 +255,8 @@ def shapes(python: str, sizes: list[int], fit_max: int) -> None:
             ):
                 wall, cpu = theirs.get(key, (np.nan, np.nan))
                 mine, mine_cpu = ours[key]
+                if wall > 0:
+                    RATIOS.append((f"{name}, {label}, {n:,}", wall, cpu, mine, mine_cpu))
                 print(
                     f"| {label} | {n:,} | {int(ours['rows']):,} | {name} | {mine:.3f} "
                     f"| {mine_cpu:.3f} | {shown(wall)} | {shown(cpu)} | {ratio(wall, mine)}, "
@@ -261,6 +283,7 @@ def summaries(python: str, n: int) -> None:
             np.savez(inp, ids=customers, at=at, amount=amount)
             subprocess.run([python, "-c", LIFETIMES_SUMMARY, str(inp), str(outp)], check=True)
             wall, cpu = np.load(outp)["summary"]
+        RATIOS.append((f"summary, {layout}, {customers.size:,}", wall, cpu, mine, mine_cpu))
         print(
             f"| {layout} | {customers.size:,} | {mine:.3f} | {mine_cpu:.3f} | {shown(wall)} "
             f"| {shown(cpu)} | {ratio(wall, mine)}, {ratio(cpu, mine_cpu)} CPU |",

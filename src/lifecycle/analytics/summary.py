@@ -1,10 +1,14 @@
-"""Per-customer summaries from the transaction table, by numpy sorting and grouping.
+"""Per-customer summaries from the transaction table, by sorting and grouping.
 
 The summary is built in two steps so that it can run on partitions: :meth:`SummaryPartial.of`
 reduces any slice of the transactions to one row per customer and day (the sufficient
 statistics), partials :func:`merge` exactly (money is counted in integer units of 1/10,000, so
 sums do not depend on the order of addition), and :meth:`SummaryPartial.finish` computes the
 summary. ``rfm_summary(table)`` does all three on one machine.
+
+The rows are sorted once by packed (customer, day) keys, or not at all when they come in that
+order; the grouping after the sort runs as compiled loops with the ``fast`` extra (numba, see
+:mod:`lifecycle.analytics._grouping`) and as numpy operations otherwise, with the same result.
 """
 
 from __future__ import annotations
