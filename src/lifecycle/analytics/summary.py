@@ -43,9 +43,19 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+#: rows per block of :func:`_units` (its temporary stays in the core's cache)
+_BLOCK = 1 << 15
+
+
 def _units(money: FloatArray) -> IntArray:
+    """``money`` in whole units of 1/SCALE, block by block: no temporary as long as the column."""
     units = np.empty(len(money), dtype=np.int64)
-    np.rint(money * SCALE, out=units, casting="unsafe")  # whole numbers: the cast is exact
+    buf = np.empty(min(len(money), _BLOCK))
+    for start in range(0, len(money), _BLOCK):
+        scaled = buf[: len(money[start : start + _BLOCK])]
+        np.multiply(money[start : start + _BLOCK], SCALE, out=scaled)
+        # whole numbers: the cast is exact
+        np.rint(scaled, out=units[start : start + _BLOCK], casting="unsafe")
     return units
 
 
