@@ -552,7 +552,9 @@ class CustomerSummary:
 def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
     n_rows = len(p)
     starts = _group_starts(p.customer_id) if n_rows else np.zeros(0, dtype=np.int64)
-    lasts = np.append(starts[1:], n_rows)[: len(starts)] - 1  # each customer's last row
+    lasts = np.empty_like(starts)  # each customer's last row
+    np.subtract(starts[1:], 1, out=lasts[:-1])
+    lasts[-1:] = n_rows - 1
     days = lasts - starts
     days += 1
     frequency = days - 1
@@ -577,14 +579,21 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
     monetary = (spend - p.spend[starts]) / np.maximum(frequency, 1)
     monetary /= SCALE
     total = spend / SCALE
+
+    def span(later: IntArray | int, earlier: IntArray) -> FloatArray:
+        # days in floats (exact: far below 2**53), divided in place: one new array
+        out: FloatArray = np.subtract(later, earlier, dtype=np.float64)
+        out /= scale
+        return out
+
     return CustomerSummary(
         customer_id=p.customer_id[starts],
         orders=orders,
         purchase_days=days,
         frequency=frequency,
-        recency=(last_day - first_day) / scale,
-        T=(end_day - first_day) / scale,
-        days_since_last=(end_day - last_day) / scale,
+        recency=span(last_day, first_day),
+        T=span(end_day, first_day),
+        days_since_last=span(end_day, last_day),
         # a customer's days are in order, and a later day's instants are later; the gathers
         # are new arrays, so the instants are views of them, not copies
         first_at=p.first_us[starts].view("datetime64[us]"),
