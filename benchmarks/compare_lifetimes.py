@@ -10,12 +10,19 @@ Then, at ``--shape-sizes`` customers of the two shapes of ``bench_clv.py`` in we
 acquired continuously over three years, few repeated rows), with the number of distinct
 (frequency, recency, T) rows: BG/NBD fit, P(alive), expected purchases in 4 weeks and the
 Gamma-Gamma fit, ours (median of three) beside lifetimes (one run; its fits only up to
-``--lifetimes-fit-max`` customers, as they take minutes beyond), in the same run.
+``--lifetimes-fit-max`` customers, as they take minutes beyond), in the same run. And the
+summary of ``--summary`` transactions (the log of ``bench_clv.py``, customer by customer and in
+time order) beside lifetimes' ``summary_data_from_transaction_data`` (distinct days, as ours).
+
+Wall and CPU seconds are both given, lifetimes' too (the machine may be shared: the CPU
+seconds are close to what the passes take on a quiet one; ours are the fewest of three runs);
+"lifetimes / ours" is the ratio of wall seconds, and of CPU seconds after it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import subprocess
 import sys
 import tempfile
@@ -24,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lifecycle.analytics import Transactions, rfm_summary
 from lifecycle.clv import BetaGeo, simulate_customers
 from lifecycle.datasets.cdnow import load_cdnow_summary, load_cdnow_transactions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_clv import SHAPES, shape_row
-from bench_store import machine, reference_loop
+from bench_clv import SHAPES, logs, shape_row, timed
+from bench_store import load, machine, reference_loop
 
 LIFETIMES = r"""
 import sys, time, warnings
@@ -70,12 +78,12 @@ d = np.load(sys.argv[1])
 x, tx, T, m = d["x"], d["tx"], d["T"], d["m"]
 out = {}
 def timed(name, fn):
-    s = time.perf_counter()
+    s, c = time.perf_counter(), time.process_time()
     try:
         fn()
-        out[name] = time.perf_counter() - s
+        out[name] = [time.perf_counter() - s, time.process_time() - c]
     except Exception:
-        out[name] = -1.0
+        out[name] = [-1.0, -1.0]
 bg = BetaGeoFitter()
 bg.params_ = pd.Series(dict(zip(["r", "alpha", "a", "b"], d["params"])))
 timed("p_alive", lambda: bg.conditional_probability_alive(x, tx, T))
@@ -87,6 +95,30 @@ if bool(d["fit"]):
 np.savez(sys.argv[2], **out)
 """
 
+LIFETIMES_SUMMARY = r"""
+import sys, time, warnings
+import numpy as np, pandas as pd
+warnings.simplefilter("ignore")
+from lifetimes.utils import summary_data_from_transaction_data
+d = np.load(sys.argv[1])
+frame = pd.DataFrame({"id": d["ids"], "date": d["at"], "amount": d["amount"]})
+s, c = time.perf_counter(), time.process_time()
+summary_data_from_transaction_data(frame, "id", "date", monetary_value_col="amount", freq="D")
+np.savez(sys.argv[2], summary=[time.perf_counter() - s, time.process_time() - c])
+"""
+
+
+def shown(seconds: float) -> str:
+    return "failed" if seconds < 0 else "-" if np.isnan(seconds) else f"{seconds:.3f}"
+
+
+#: (figure, lifetimes' wall and CPU seconds, ours): every ratio printed, for the targets table
+RATIOS: list[tuple[str, float, float, float, float]] = []
+
+
+def ratio(theirs: float, ours: float) -> str:
+    return f"{theirs / ours:.1f}x" if theirs > 0 else "-"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -94,8 +126,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="2357,100000,1000000")
     parser.add_argument("--shape-sizes", default="1000000,10000000")
     parser.add_argument("--lifetimes-fit-max", type=int, default=1_000_000)
+    parser.add_argument("--summary", type=int, default=10_000_000)
     args = parser.parse_args()
-    print(f"machine: {machine()}, numpy {np.__version__}; reference loop {reference_loop():.2f} s")
+    print(
+        f"machine: {machine()}, numpy {np.__version__}; reference loop {reference_loop():.2f} s, "
+        f"{load()}"
+    )
     sizes = [int(s) for s in args.sizes.split(",")]
     cohort = load_cdnow_summary()
     master = load_cdnow_transactions().summary()
@@ -172,14 +208,34 @@ def main() -> None:
     shape_sizes = [int(s) for s in args.shape_sizes.split(",") if s]
     if shape_sizes:
         shapes(args.python, shape_sizes, args.lifetimes_fit_max)
+    if args.summary:
+        summaries(args.python, args.summary)
+    targets()
+    print(f"\nreference loop {reference_loop():.2f} s, {load()}")
+
+
+def targets() -> None:
+    """The targets against lifetimes: a BG/NBD fit at least 50 times as fast at a million
+    customers of either shape, and no function slower than its lifetimes counterpart; met when
+    the ratio of wall seconds, or of CPU seconds, reaches it."""
+    if not RATIOS:
+        return
+    print("\n| figure | target: lifetimes / ours | wall | CPU | met |")
+    print("|---|---:|---:|---:|---|")
+    for name, wall, cpu, mine, mine_cpu in RATIOS:
+        goal = 50.0 if name.startswith("BG/NBD fit") and ", 1,000,000" in name else 1.0
+        by_wall, by_cpu = wall / mine, cpu / mine_cpu if cpu > 0 else 0.0
+        met = "yes" if by_wall >= goal else "yes (CPU)" if by_cpu >= goal else "NO"
+        print(f"| {name} | >= {goal:g} | {by_wall:.1f}x | {by_cpu:.1f}x | {met} |")
 
 
 def shapes(python: str, sizes: list[int], fit_max: int) -> None:
     """Ours beside lifetimes on the two shapes, each size and shape in the same run."""
     print(
-        "\n| shape | customers | distinct rows | function | ours s | lifetimes s | lifetimes / ours |"
+        "\n| shape | customers | distinct rows | function | ours s | ours CPU s | lifetimes s "
+        "| lifetimes CPU s | lifetimes / ours |"
     )
-    print("|---|---:|---:|---|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     params = np.array([0.243, 4.414, 0.793, 2.426])
     for n in sizes:
         for label, make in SHAPES.items():
@@ -197,14 +253,42 @@ def shapes(python: str, sizes: list[int], fit_max: int) -> None:
                 ("expected", "E[X(4 weeks)]"),
                 ("gamma_gamma", "Gamma-Gamma fit"),
             ):
-                t = float(theirs.get(key, np.nan))
-                shown = "failed" if t < 0 else "-" if np.isnan(t) else f"{t:.3f}"
-                ratio = f"{t / ours[key]:.0f}x" if t > 0 else "-"
+                wall, cpu = theirs.get(key, (np.nan, np.nan))
+                mine, mine_cpu = ours[key]
+                if wall > 0:
+                    RATIOS.append((f"{name}, {label}, {n:,}", wall, cpu, mine, mine_cpu))
                 print(
-                    f"| {label} | {n:,} | {int(ours['rows']):,} | {name} | {ours[key]:.3f} "
-                    f"| {shown} | {ratio} |",
+                    f"| {label} | {n:,} | {int(ours['rows']):,} | {name} | {mine:.3f} "
+                    f"| {mine_cpu:.3f} | {shown(wall)} | {shown(cpu)} | {ratio(wall, mine)}, "
+                    f"{ratio(cpu, mine_cpu)} CPU |",
                     flush=True,
                 )
+
+
+def summaries(python: str, n: int) -> None:
+    """Our summary (median of three) beside lifetimes' (one run) on ``n`` transactions, in days
+    (lifetimes' purchases are distinct days, as ours)."""
+    print(
+        "\n| summary of a log written | transactions | ours s | ours CPU s | lifetimes s "
+        "| lifetimes CPU s | lifetimes / ours |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for layout, (customers, at, amount) in logs(n).items():
+        table = Transactions.from_arrays(customers, at, amount)
+        rfm_summary(Transactions.from_arrays(customers[:200_000], at[:200_000], amount[:200_000]))
+        mine, mine_cpu = timed(functools.partial(rfm_summary, table))
+        del table
+        with tempfile.TemporaryDirectory() as tmp:
+            inp, outp = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+            np.savez(inp, ids=customers, at=at, amount=amount)
+            subprocess.run([python, "-c", LIFETIMES_SUMMARY, str(inp), str(outp)], check=True)
+            wall, cpu = np.load(outp)["summary"]
+        RATIOS.append((f"summary, {layout}, {customers.size:,}", wall, cpu, mine, mine_cpu))
+        print(
+            f"| {layout} | {customers.size:,} | {mine:.3f} | {mine_cpu:.3f} | {shown(wall)} "
+            f"| {shown(cpu)} | {ratio(wall, mine)}, {ratio(cpu, mine_cpu)} CPU |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

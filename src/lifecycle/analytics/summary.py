@@ -1,10 +1,14 @@
-"""Per-customer summaries from the transaction table, by numpy sorting and grouping.
+"""Per-customer summaries from the transaction table, by sorting and grouping.
 
 The summary is built in two steps so that it can run on partitions: :meth:`SummaryPartial.of`
 reduces any slice of the transactions to one row per customer and day (the sufficient
 statistics), partials :func:`merge` exactly (money is counted in integer units of 1/10,000, so
 sums do not depend on the order of addition), and :meth:`SummaryPartial.finish` computes the
 summary. ``rfm_summary(table)`` does all three on one machine.
+
+The rows are sorted once by packed (customer, day) keys, or not at all when they come in that
+order; the grouping after the sort runs as compiled loops with the ``fast`` extra (numba, see
+:mod:`lifecycle.analytics._grouping`) and as numpy operations otherwise, with the same result.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy.typing as npt
 
 from lifecycle._display import arrow_table, field_table, frame, html_table, one_line, polars_frame
 from lifecycle._time import require_aware, zone
+from lifecycle.analytics import _grouping
 from lifecycle.analytics._days import datetime_to_us, local_days
 from lifecycle.analytics.table import Transactions
 from lifecycle.errors import DataError
@@ -38,9 +43,19 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+#: rows per block of :func:`_units` (its temporary stays in the core's cache)
+_BLOCK = 1 << 15
+
+
 def _units(money: FloatArray) -> IntArray:
+    """``money`` in whole units of 1/SCALE, block by block: no temporary as long as the column."""
     units = np.empty(len(money), dtype=np.int64)
-    np.rint(money * SCALE, out=units, casting="unsafe")  # whole numbers: the cast is exact
+    buf = np.empty(min(len(money), _BLOCK))
+    for start in range(0, len(money), _BLOCK):
+        scaled = buf[: len(money[start : start + _BLOCK])]
+        np.multiply(money[start : start + _BLOCK], SCALE, out=scaled)
+        # whole numbers: the cast is exact
+        np.rint(scaled, out=units[start : start + _BLOCK], casting="unsafe")
     return units
 
 
@@ -123,26 +138,61 @@ def _side_by_side(rows: int, *tasks: Callable[[], Any]) -> list[Any]:
         return [f.result() for f in [pool.submit(task) for task in tasks]]
 
 
-def _sort_groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+def _key_bounds(codes: IntArray, days: IntArray) -> tuple[int, int, int, int]:
+    """The smallest code and day, the days' span, and the number of values the (code, day) key
+    ``(code - cmin) * span + day - dmin`` can take (rows must be non-empty)."""
+    cmin, dmin = int(codes.min()), int(days.min())
+    span = int(days.max()) - dmin + 1
+    return cmin, dmin, span, (int(codes.max()) - cmin + 1) * span
+
+
+def _packed_key(codes: IntArray, days: IntArray, bounds: tuple[int, int, int, int]) -> IntArray:
+    """The (code, day) keys, computed in place where it can be: at ten million rows every
+    temporary costs page faults."""
+    cmin, dmin, span, _ = bounds
+    key = codes - cmin
+    key *= span
+    key += days
+    key -= dmin
+    return key
+
+
+def _in_order(key: IntArray) -> bool:
+    """Whether ``key`` never decreases (a log written customer by customer needs no sort)."""
+    return bool(len(key) < 2 or (key[1:] >= key[:-1]).all())
+
+
+def _split_keys(code: IntArray, bounds: tuple[int, int, int, int]) -> tuple[IntArray, IntArray]:
+    """The codes and days of packed (code, day) keys (``code`` is overwritten)."""
+    cmin, dmin, span, _ = bounds
+    day = np.empty_like(code)  # not a view of the keys: a partial would keep them all alive
+    np.divmod(code, span, out=(code, day))
+    code += cmin
+    day += dmin
+    return code, day
+
+
+def _sort_groups(
+    codes: IntArray, days: IntArray
+) -> tuple[IntArray | None, IntArray, IntArray, IntArray]:
     """Sort rows by (customer code, day).
 
-    Returns the permutation, where each group starts, and each group's code and day.
+    Returns the permutation (None when the rows are in that order already), where each group
+    starts, and each group's code and day.
     """
     n = len(codes)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty
-    cmin, dmin = int(codes.min()), int(days.min())
-    span = int(days.max()) - dmin + 1
-    groups = (int(codes.max()) - cmin + 1) * span
+    bounds = _key_bounds(codes, days)
+    groups = bounds[3]
     if groups < 2**62:
-        # In place where it can be: at ten million rows every temporary costs page faults.
-        key = codes - cmin
-        key *= span
-        key += days
-        key -= dmin
+        key = _packed_key(codes, days, bounds)
+        order: IntArray | None = None
         row_bits = max(1, (n - 1).bit_length())
-        if groups < 2 ** (63 - row_bits):
+        if _in_order(key):
+            sorted_key = key
+        elif groups < 2 ** (63 - row_bits):
             # Pack the row number under the key and sort plain integers: a sort is about twice
             # as fast as an argsort, and the low bits give back the permutation.
             key <<= row_bits
@@ -156,11 +206,7 @@ def _sort_groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray, I
             order = np.argsort(key)
             sorted_key = key[order]
         starts = _group_starts(sorted_key)
-        code = sorted_key[starts]
-        day = np.empty_like(code)  # not a view of the keys: a partial would keep them all alive
-        np.divmod(code, span, out=(code, day))
-        code += cmin
-        day += dmin
+        code, day = _split_keys(sorted_key[starts], bounds)
         return order, starts, code, day
     order = np.lexsort((days, codes))
     c, d = codes[order], days[order]
@@ -168,6 +214,53 @@ def _sort_groups(codes: IntArray, days: IntArray) -> tuple[IntArray, IntArray, I
     change[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1])
     starts = np.flatnonzero(change)
     return order, starts, c[starts], d[starts]
+
+
+def _day_totals_compiled(
+    codes: IntArray,
+    days: IntArray,
+    spend: IntArray,
+    orders: IntArray | None,
+    refunds: IntArray | None,
+    discounted: IntArray | None,
+    first_us: IntArray,
+    last_us: IntArray | None,
+) -> tuple[IntArray, ...] | None:
+    """The customer-day rows by the compiled loops (the columns of :func:`_day_totals_numpy`);
+    None when the keys with the row number under them would not fit in 63 bits, or no rows."""
+    n = len(codes)
+    if n == 0:
+        return None
+    bounds = _key_bounds(codes, days)
+    cmin, dmin, span, groups = bounds
+    row_bits = max(1, (n - 1).bit_length())
+    if groups >= 2 ** (63 - row_bits):
+        return None
+    extras = (orders, refunds, discounted)
+    count = _grouping.sorted_groups(codes, days, cmin, dmin, span)
+    key = None
+    if count < 0:  # not in order: sort the keys with the row number in their low bits
+        key = sorted_key = _packed_key(codes, days, bounds)
+        key <<= row_bits
+        key |= np.arange(n, dtype=np.int64)
+        _sort(key)
+        count = _grouping.count_runs(key, row_bits)
+
+        def gather(values: IntArray | None) -> IntArray | None:
+            return None if values is None else _grouping.gather(sorted_key, row_bits, values)
+
+        # The random reads of the gathers cost the most after the sort: one core each.
+        (spend, orders, refunds, discounted), (first_us, last_us) = _side_by_side(
+            n,
+            lambda: (_grouping.gather(sorted_key, row_bits, spend), *map(gather, extras)),
+            lambda: (_grouping.gather(sorted_key, row_bits, first_us), gather(last_us)),
+        )
+    out = _grouping.day_totals(
+        key, row_bits, codes, days, cmin, dmin, span, count,
+        spend, orders, refunds, discounted, first_us, last_us,
+    )  # fmt: skip
+    code, day = _split_keys(out[0], bounds)
+    return (code, day, *out[1:])
 
 
 @attrs.frozen(eq=False)
@@ -281,41 +374,64 @@ def _reduce(
     """Group rows by (customer, day). ``None`` columns mean: one order per row, no refunds,
     no discounts, and ``last_us`` equal to ``first_us`` (a table's rows, not a partial's)."""
     codes, uniques = _customer_codes(ids)
+    columns = (spend, orders, refunds, discounted, first_us, last_us)
+    grouped = _day_totals_compiled(codes, day, *columns) if _grouping.compiled(len(ids)) else None
+    if grouped is None:
+        grouped = _day_totals_numpy(codes, day, *columns)
+    g_codes, g_day, total, counts, refunded, cheaper, lo, hi = grouped
+    return SummaryPartial(
+        customer_id=g_codes.astype(ids.dtype, copy=False) if uniques is None else uniques[g_codes],
+        day=g_day,
+        spend=total,
+        orders=counts,
+        refunds=refunded,
+        discounted=cheaper,
+        first_us=lo,
+        last_us=hi,
+        timezone=timezone,
+    )
+
+
+def _day_totals_numpy(
+    codes: IntArray,
+    day: IntArray,
+    spend: IntArray,
+    orders: IntArray | None,
+    refunds: IntArray | None,
+    discounted: IntArray | None,
+    first_us: IntArray,
+    last_us: IntArray | None,
+) -> tuple[IntArray, ...]:
+    """Each (customer code, day)'s code, day, spend, orders, refunds, discounted orders, first
+    and last instant, by numpy sorting and grouping."""
     order, starts, g_codes, g_day = _sort_groups(codes, day)
     size = len(starts)
+
+    def gather(values: IntArray) -> IntArray:
+        return values if order is None else values[order]
 
     def add(values: IntArray | None) -> IntArray:
         if values is None:
             return np.zeros(size, dtype=np.int64)
-        return _segment_sums(values[order], starts)
+        return _segment_sums(gather(values), starts)
 
     def instants() -> tuple[IntArray, IntArray]:
-        at_sorted = first_us[order]
+        at_sorted = gather(first_us)
         lo = _segment_extremes(np.minimum, at_sorted, starts)
         if last_us is not None:
-            at_sorted = last_us[order]
+            at_sorted = gather(last_us)
         hi = _segment_extremes(np.maximum, at_sorted, starts)
         return lo, hi
 
     if orders is None:
         counts = np.empty(size, dtype=np.int64)
         np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-        counts[-1:] = len(order) - starts[-1:]
+        counts[-1:] = len(codes) - starts[-1:]
     else:
         counts = add(orders)
     # The two gathers in the permuted order cost the most after the sort: one per core.
-    total, (lo, hi) = _side_by_side(len(order), lambda: add(spend), instants)
-    return SummaryPartial(
-        customer_id=g_codes.astype(ids.dtype, copy=False) if uniques is None else uniques[g_codes],
-        day=g_day,
-        spend=total,
-        orders=counts,
-        refunds=add(refunds),
-        discounted=add(discounted),
-        first_us=lo,
-        last_us=hi,
-        timezone=timezone,
-    )
+    total, (lo, hi) = _side_by_side(len(codes), lambda: add(spend), instants)
+    return g_codes, g_day, total, counts, add(refunds), add(discounted), lo, hi
 
 
 def merge(*partials: SummaryPartial) -> SummaryPartial:
@@ -436,40 +552,54 @@ class CustomerSummary:
 def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
     n_rows = len(p)
     starts = _group_starts(p.customer_id) if n_rows else np.zeros(0, dtype=np.int64)
-    ends = np.append(starts[1:], n_rows).astype(np.int64)
-    days = ends - starts
+    lasts = np.empty_like(starts)  # each customer's last row
+    np.subtract(starts[1:], 1, out=lasts[:-1])
+    lasts[-1:] = n_rows - 1
+    days = lasts - starts
+    days += 1
+    frequency = days - 1
     first_day = p.day[starts]
-    last_day = p.day[ends - 1] if n_rows else p.day[:0]
+    last_day = p.day[lasts]
     scale = _UNIT_DAYS[unit]
+    if _grouping.compiled(n_rows):
+        spend, orders, refunds, discounted, gaps = _grouping.customer_totals(
+            p.day, p.spend, p.orders, p.refunds, p.discounted, starts
+        )
+    else:
 
-    def add(values: IntArray) -> IntArray:
-        return _segment_sums(values, starts)
+        def sums() -> list[IntArray]:
+            columns = (p.spend, p.orders, p.refunds, p.discounted)
+            return [_segment_sums(values, starts) for values in columns]
 
-    def sums() -> tuple[IntArray, ...]:
-        # a customer's days are in order, and a later day's instants are later
-        first_us = p.first_us[starts]
-        last_us = p.last_us[ends - 1] if n_rows else p.last_us[:0]
-        return add(p.spend), add(p.orders), add(p.refunds), add(p.discounted), first_us, last_us
+        # The median gaps take about as long as all the sums: one core each.
+        gaps, (spend, orders, refunds, discounted) = _side_by_side(
+            n_rows, lambda: _median_gaps(p.day, starts, days), sums
+        )
+    # without repeat purchases the repeat spend is 0, so the mean over max(frequency, 1) is 0
+    monetary = (spend - p.spend[starts]) / np.maximum(frequency, 1)
+    monetary /= SCALE
+    total = spend / SCALE
 
-    # The median gaps take about as long as all the sums: one core each.
-    gaps, (spend, orders, refunds, discounted, first_us, last_us) = _side_by_side(
-        n_rows, lambda: _median_gaps(p.day, starts, days), sums
-    )
-    repeat_spend = spend - p.spend[starts]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        monetary = np.where(days > 1, repeat_spend / np.maximum(days - 1, 1), 0.0) / SCALE
+    def span(later: IntArray | int, earlier: IntArray) -> FloatArray:
+        # days in floats (exact: far below 2**53), divided in place: one new array
+        out: FloatArray = np.subtract(later, earlier, dtype=np.float64)
+        out /= scale
+        return out
+
     return CustomerSummary(
         customer_id=p.customer_id[starts],
         orders=orders,
         purchase_days=days,
-        frequency=days - 1,
-        recency=(last_day - first_day) / scale,
-        T=(end_day - first_day) / scale,
-        days_since_last=(end_day - last_day) / scale,
-        first_at=first_us.astype("datetime64[us]"),
-        last_at=last_us.astype("datetime64[us]"),
-        total_spend=spend / SCALE,
-        mean_spend=spend / SCALE / np.maximum(orders, 1),
+        frequency=frequency,
+        recency=span(last_day, first_day),
+        T=span(end_day, first_day),
+        days_since_last=span(end_day, last_day),
+        # a customer's days are in order, and a later day's instants are later; the gathers
+        # are new arrays, so the instants are views of them, not copies
+        first_at=p.first_us[starts].view("datetime64[us]"),
+        last_at=p.last_us[lasts].view("datetime64[us]"),
+        total_spend=total,
+        mean_spend=total / np.maximum(orders, 1),
         monetary_value=monetary,
         refunds=refunds / SCALE,
         discounted_orders=discounted,

@@ -14,14 +14,13 @@ enough to use it, so importing the value models costs nothing more with the extr
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from lifecycle._compiled import available, jit, numpy_only
 from lifecycle.clv._data import CHUNK, Floats
 
 __all__ = [
@@ -34,60 +33,19 @@ __all__ = [
     "spend_sums",
 ]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 #: row indices into small tables (32-bit where they fit: less to read per row)
 Index = npt.NDArray[np.integer[Any]]
 
 #: below this many rows the compiled loops are not worth their call
 MIN_ROWS = 50_000
 
-#: None until a long pass asks whether numba is installed
-_state: dict[str, bool | None] = {"compiled": None}
-_jitted: dict[str, Any] = {}
-
 
 def compiled(n: int) -> bool:
     """Whether the compiled loops serve a pass over ``n`` rows."""
-    if n < MIN_ROWS:
-        return False
-    if _state["compiled"] is None:
-        try:
-            import numba  # noqa: F401  # the `fast` extra; without it numpy does every step
-        except ImportError:
-            _state["compiled"] = False
-        else:
-            _state["compiled"] = True
-    return bool(_state["compiled"])
+    return n >= MIN_ROWS and available()
 
 
-@contextlib.contextmanager
-def numpy_only() -> Iterator[None]:
-    """Within the block, every pass runs as numpy operations."""
-    before = _state["compiled"]
-    _state["compiled"] = False
-    try:
-        yield
-    finally:
-        _state["compiled"] = before
-
-
-def _jit(fn: _F) -> _F:
-    """``fn`` compiled by numba on its first call (only made once :func:`compiled` said yes)."""
-
-    def first_call(*args: Any) -> Any:
-        loop = _jitted.get(fn.__name__)
-        if loop is None:
-            import numba
-
-            loop = _jitted[fn.__name__] = numba.njit(cache=True, nogil=True)(fn)
-        return loop(*args)
-
-    first_call.__name__ = fn.__name__
-    first_call.__doc__ = fn.__doc__
-    return cast(_F, first_call)
-
-
-@_jit
+@jit
 def _rfm_ok_loop(x: Floats, tx: Floats, T: Floats) -> bool:
     ok = True
     for i in range(x.size):
@@ -106,14 +64,14 @@ def _rfm_ok_loop(x: Floats, tx: Floats, T: Floats) -> bool:
     return ok
 
 
-@_jit
+@jit
 def _gap_loop(tx: Floats, T: Floats, alpha: float, u: Floats) -> None:
     """u = (T - tx) / (alpha + tx), in place."""
     for i in range(tx.size):
         u[i] = (T[i] - tx[i]) / (alpha + tx[i])
 
 
-@_jit
+@jit
 def _odds_loop(x: Floats, u: Floats, r: float, table: Floats, log_a: float) -> None:
     """u = (log a - table[x]) + (r + x) u, in place (x whole numbers below the table's size)."""
     for i in range(x.size):
@@ -121,7 +79,7 @@ def _odds_loop(x: Floats, u: Floats, r: float, table: Floats, log_a: float) -> N
         u[i] = (log_a - table[int(xi)]) + (r + xi) * u[i]
 
 
-@_jit
+@jit
 def _logistic_loop(x: Floats, e: Floats, out: Floats, one_at_zero: bool) -> None:
     """out = 1 / (1 + e), or 1 where x = 0 when ``one_at_zero``."""
     # two plain loops: the compiler turns each into vector instructions, not the one with a choice
@@ -212,7 +170,7 @@ def alive_probability(
     return out
 
 
-@_jit
+@jit
 def _mixture_odds_loop(
     xi: Index,
     ti: Index,
@@ -232,7 +190,7 @@ def _mixture_odds_loop(
         e[i] = -abs(v)
 
 
-@_jit
+@jit
 def _mixture_sums_loop(
     xi: Index,
     ti: Index,
