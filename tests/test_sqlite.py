@@ -474,3 +474,47 @@ def test_any_events_read_back_the_same_through_the_bulk_path(batch: list[lc.Even
     for cid, history in stored["bulk"].items():
         given_ = sorted((e for e in batch if e.customer_id == cid), key=lambda e: e.event_id)
         assert sorted(history, key=lambda e: e.event_id) == given_
+
+
+def test_snapshot_instants_a_batch_shares_are_written_once_each_and_the_fold_kept(
+    tmp_path: Path,
+) -> None:
+    """A batch's snapshots write each instant once, as text; two instants a zone's clock reads
+    alike (the hour repeated when summer time ends) are still two instants."""
+    from zoneinfo import ZoneInfo
+
+    from lifecycle.ports import Snapshot
+
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)  # 00:30 UTC
+    second = first.replace(fold=1)  # 01:30 UTC
+    assert first == second  # one zone: compared by the clock
+    assert first.astimezone(UTC) != second.astimezone(UTC)
+    store = SQLiteStore(tmp_path / "shop.db")
+    try:
+        store.append([_paid(f"c{i}", i) for i in range(4)])
+        until = [first, second, first, None]
+        store.put_snapshots(
+            [
+                Snapshot(
+                    customer_id=f"c{i}",
+                    stage=lc.Stage.FIRST_PURCHASE,
+                    status=lc.Status.ACTIVE,
+                    as_of=T0,
+                    valid_until=until[i],
+                    version=1,
+                )
+                for i in (3, 1, 0, 2)  # not in key order: stored all the same
+            ]
+        )
+        got = {s.customer_id: s.valid_until for s in store.snapshots()}
+        rows = store._db.execute("SELECT as_of FROM snapshots").fetchall()
+    finally:
+        store.close()
+    assert {c: None if t is None else t.astimezone(UTC) for c, t in got.items()} == {
+        "c0": datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        "c1": datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+        "c2": datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        "c3": None,
+    }
+    assert {r[0] for r in rows} == {T0.isoformat(timespec="microseconds")}

@@ -201,6 +201,26 @@ _RARE: Final = (CustomerErased, PointsRedeemed, TierGranted, TierRevoked)
 #: Events the pool rules judge on the whole book (a return to the pool is always allowed).
 _OWNER_CHANGES: Final = (OwnerAssigned, OwnerProtected)
 
+#: What :meth:`Lifecycle.record` looks for in a batch, by event class: nothing (most events),
+#: one of :data:`_RARE` or one of :data:`_OWNER_CHANGES`.
+_OTHER: Final = 0
+_RARE_KIND: Final = 1
+_OWNER_CHANGE: Final = 2
+_KINDS: dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    """The kind of events of class ``cls`` (worked out once per class)."""
+    kind = (
+        _RARE_KIND
+        if issubclass(cls, _RARE)
+        else _OWNER_CHANGE
+        if issubclass(cls, _OWNER_CHANGES)
+        else _OTHER
+    )
+    _KINDS[cls] = kind
+    return kind
+
 
 @attrs.frozen
 class _PoolView:
@@ -385,16 +405,33 @@ class Lifecycle:
         history changed since it was read: owners' loads, quotas and protections count
         everyone, so a concurrent change of any customer makes the write try again.
         """
-        touched = {e.customer_id for e in batch}
-        if pool is None and any(isinstance(e, _OWNER_CHANGES) for e in batch):
+        # One pass over the batch: each customer's events, and the rare kinds (erasures,
+        # loyalty moves, owner changes) by the class of each event.
+        grouped: dict[str, list[Event]] = {}
+        rare: list[Event] = []
+        owner_changes = False
+        kinds = _KINDS
+        for e in batch:
+            events = grouped.get(e.customer_id)
+            if events is None:
+                grouped[e.customer_id] = [e]
+            else:
+                events.append(e)
+            kind = kinds.get(type(e))
+            if kind is None:
+                kind = _kind(type(e))
+            if kind == _RARE_KIND:
+                rare.append(e)
+            elif kind == _OWNER_CHANGE:
+                owner_changes = True
+        touched = grouped.keys()
+        if pool is None and owner_changes:
             pool = self._pool_view()
         old = self.store.histories(touched)
         for cid in touched:
             old.setdefault(cid, ())
             if pool is not None and checked and len(old[cid]) != pool.versions.get(cid, 0):
                 raise ConcurrencyError(cid)  # changed since the rules read it
-        # Erasures and loyalty moves are rare: find them in one pass.
-        rare = [e for e in batch if isinstance(e, _RARE)]
         # An erased customer's personal data is dropped on the way in, too.
         erased = {e.customer_id for e in rare if isinstance(e, CustomerErased)}
         erased |= {cid for cid, h in old.items() if any(isinstance(e, CustomerErased) for e in h)}
@@ -415,9 +452,11 @@ class Lifecycle:
         if pool is not None and not checked:
             view = {**pool.histories, **old}
             admit(view, new, self.policy.owners, to_utc(self.clock.now()))
-        by_customer: dict[str, list[Event]] = {}
-        for e in new:
-            by_customer.setdefault(e.customer_id, []).append(e)
+        by_customer = grouped
+        if new is not batch or erased:  # events left out or redacted: group what is left
+            by_customer = {}
+            for e in new:
+                by_customer.setdefault(e.customer_id, []).append(e)
         histories: dict[str, tuple[Event, ...]] = {}
         # The history read is the version expected: a writer in between makes append refuse.
         versions: dict[str, int] = {}

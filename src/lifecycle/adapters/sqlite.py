@@ -551,12 +551,13 @@ class SQLiteStore:
         # conflicts.
         db.execute("SAVEPOINT insert_events")
         new: Sequence[Event]
+        inserted: list[EventRow]
         try:
             if bulk:
                 for name, _ in _CUSTOMER_INDEXES:
                     db.execute(f"DROP INDEX IF EXISTS {name}")
             db.executemany(insert, rows)
-            new = events
+            new, inserted = events, rows
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK TO insert_events")  # the indexes dropped are back, too
             bulk = False
@@ -580,13 +581,15 @@ class SQLiteStore:
                     fresh.discard(r[3])
                     once.append(r)
             db.executemany(insert, once)
+            inserted = once
         if bulk:
             for name, columns in _CUSTOMER_INDEXES:
                 db.execute(f"CREATE INDEX {name} ON {columns}")
         db.execute("RELEASE insert_events")
         if not new:
             return 0
-        counts = Counter(e.customer_id for e in new)
+        # Counted from the rows inserted, which are in customer order: so are the inserts below.
+        counts = Counter(map(_BY_CUSTOMER, inserted))
         db.executemany(
             "INSERT INTO customers (customer_id, version) VALUES (?, ?) "
             "ON CONFLICT (customer_id) DO UPDATE SET version = version + excluded.version",
@@ -619,25 +622,39 @@ class SQLiteStore:
     def _put_snapshots(self, db: sqlite3.Connection, snapshots: Sequence[Snapshot]) -> None:
         if not snapshots:
             return
+        # A batch's snapshots share their ``as_of`` and many share a ``valid_until`` (a
+        # midnight): each instant is written as text once. The fold joins the key: instants of
+        # one zone compare by their wall clock alone.
+        texts: dict[tuple[datetime, int], str] = {}
+
+        def text(at: datetime) -> str:
+            key = (at, at.fold)
+            out = texts.get(key)
+            if out is None:
+                out = texts[key] = _ts(at)
+            return out
+
+        rows = [
+            (
+                s.customer_id,
+                int(s.stage),
+                None if s.status is None else s.status.value,
+                text(s.as_of),
+                None if s.valid_until is None else text(s.valid_until),
+                s.version,
+                s.state,
+                s.version,
+                s.customer_id,
+            )
+            for s in snapshots
+        ]
+        rows.sort(key=_BY_CUSTOMER)  # in key order: the table's inserts append
         db.executemany(
             "INSERT OR REPLACE INTO snapshots "
             "(customer_id, stage, status, as_of, valid_until, version, state) "
             "SELECT ?, ?, ?, ?, ?, ?, ? "
             "WHERE ? = (SELECT version FROM customers WHERE customer_id = ?)",
-            [
-                (
-                    s.customer_id,
-                    int(s.stage),
-                    None if s.status is None else s.status.value,
-                    _ts(s.as_of),
-                    _opt_ts(s.valid_until),
-                    s.version,
-                    s.state,
-                    s.version,
-                    s.customer_id,
-                )
-                for s in snapshots
-            ],
+            rows,
         )
 
     def append(
