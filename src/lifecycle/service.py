@@ -66,6 +66,7 @@ from lifecycle.events import (
     ReviewPosted,
     TierGranted,
     TierRevoked,
+    sort_key,
 )
 from lifecycle.experiments import measure
 from lifecycle.io import (
@@ -98,7 +99,7 @@ from lifecycle.reasons import Skipped
 from lifecycle.record import CustomerRecord
 from lifecycle.report import OwnerReport, ShopReport, owner_report, shop_report
 from lifecycle.serde import encode_value, event_to_dict
-from lifecycle.stages import StageChange, referral_periods, stage_history, stage_timeline
+from lifecycle.stages import StageChange, referral_periods, stage_history, stage_replay
 from lifecycle.status import AliveModel
 from lifecycle.vocabulary import OWNER_CHANNELS, Stage, Status
 from lifecycle.whatif import PolicyComparison, compare_policies
@@ -533,26 +534,42 @@ class Lifecycle:
         ``referrals``: the conversions of the customers they referred, when already read."""
         if referrals is None:
             referrals = self._referrals(history, now, pending)
-        record = CustomerRecord(
-            customer_id, history, self.policy, now, referrals=referrals, model=self.model
-        )
-        stage, status, valid_until = stage_and_status_of(record)
         state = None
-        if (
-            version >= self.state_from
-            and record.next_event_at is None
-            and len(record.events) == version
-        ):
-            changes, until = stage_timeline(history, self.policy, now, referrals=referrals)
+        at = to_utc(now)
+        replay = (
+            stage_replay(history, self.policy, at, referrals=referrals)
+            if version >= self.state_from
+            and len(history) == version
+            and all(sort_key(e)[0] <= at for e in history)
+            else None
+        )
+        if replay is not None and replay.ledger is not None:
+            # The state keeps the fold and the stage history: one replay makes both.
+            record = CustomerRecord.from_ledger(
+                customer_id,
+                replay.ledger,
+                self.policy,
+                at,
+                history=lambda: history,
+                version=version,
+                stage_history=replay.changes,
+                referrals=referrals,
+                model=self.model,
+            )
             state = encode_state(
                 customer_id,
-                record.ledger,
-                record.events[-1] if record.events else None,
+                replay.ledger,
+                replay.events[-1],
                 policy_fingerprint(self.policy),
-                stage_history=changes,
-                stages_until=until,
+                stage_history=replay.changes,
+                stages_until=replay.until,
                 referrals=referrals,
             )
+        else:
+            record = CustomerRecord(
+                customer_id, history, self.policy, now, referrals=referrals, model=self.model
+            )
+        stage, status, valid_until = stage_and_status_of(record)
         return Snapshot(
             customer_id=customer_id,
             stage=stage,

@@ -902,6 +902,30 @@ def stage_timeline(
     """:func:`stage_history`, and the first instant after ``now`` at which time alone may add
     a change (``None``: only new events can). Up to that instant, and with no new event, the
     changes stay the history's: what a snapshot keeps."""
+    replay = stage_replay(history, policy, now, referrals=referrals)
+    return replay.changes, replay.until
+
+
+class StageReplay(NamedTuple):
+    """What one replay of a history gives: :func:`stage_timeline`'s changes and instant, the
+    events at or before ``now`` in replay order, and their fold (the ledger ``fold`` gives;
+    ``None`` when there is no event)."""
+
+    changes: tuple[StageChange, ...]
+    until: datetime | None
+    events: list[Event]
+    ledger: Ledger | None
+
+
+def stage_replay(
+    history: Sequence[Event],
+    policy: Policy,
+    now: datetime,
+    *,
+    referrals: Mapping[str, datetime | Sequence[Period]] | None = None,
+) -> StageReplay:
+    """:func:`stage_timeline` with the fold it makes on the way, for a caller that needs both
+    (a snapshot): one pass over the history instead of two."""
     now = to_utc(require_aware(now, "now"))
     periods = {
         rid: ((to_utc(p), None),)
@@ -911,7 +935,7 @@ def stage_timeline(
     }
     events = ordered(history, now)
     if not events:
-        return (), None
+        return StageReplay((), None, events, None)
     # The customer's zone as known at each instant, as an assessment then would read it.
     ledger = Ledger(policy, zone(policy.timezone))
     changes: list[StageChange] = []
@@ -1005,7 +1029,9 @@ def stage_timeline(
             if ct > t:
                 heapq.heappush(pending, ct)
                 break
-    return tuple(changes), next((p for p in sorted(pending) if p > now), None)
+    until = next((p for p in sorted(pending) if p > now), None)
+    ledger.applied = len(events)  # as fold_ordered leaves it
+    return StageReplay(tuple(changes), until, events, ledger)
 
 
 _ZONED: Final = (CustomerRegistered, ProfileUpdated)
