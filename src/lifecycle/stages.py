@@ -50,12 +50,14 @@ __all__ = [
     "StageAssessment",
     "StageChange",
     "StageFacts",
+    "StageReplay",
     "StageRule",
     "assess_stage",
     "conversion_periods",
     "referral_periods",
     "stage_criteria",
     "stage_history",
+    "stage_replay",
     "stage_table",
 ]
 
