@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -333,3 +334,28 @@ def test_the_facade_plans_by_the_bulk_path_a_chunk_at_a_time(
     with patch.object(service, "_PLAN_CHUNK", chunk):
         planned = shop.plan(now, horizon=horizon)
     _same(plan_customers(histories, policy, now, horizon=horizon), planned)
+
+
+@attrs.frozen
+class _Failing(_HostRule):
+    """A host's rule as code that fails for everyone."""
+
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
+        raise ValueError(f"{self.id} fails")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 50])
+def test_the_facade_lists_failing_rules_as_the_reference_does(chunk: int) -> None:
+    """A customer's failing rules are listed in the policy's order, whatever the chunks."""
+    data = synthetic_shop(3, seed=5)
+    base = lc.Policy(timezone=data.timezone)
+    rules = (_Failing(id="zz"), _Failing(id="aa"))
+    policy = attrs.evolve(base, cadence=attrs.evolve(base.cadence, rules=rules))
+    shop = lc.Lifecycle.in_memory(clock=lc.FixedClock(data.as_of), policy=policy)
+    shop.record(data.events)
+    histories = {cid: shop.store.history(cid) for cid in shop.store.customer_ids()}
+    with patch.object(service, "_PLAN_CHUNK", chunk):
+        planned = shop.plan(data.as_of)
+    reference = plan_customers(histories, policy, data.as_of)
+    assert [s.rule for s in reference.skipped[:2]] == ["zz", "aa"]
+    _same(reference, planned)
