@@ -745,11 +745,8 @@ def join_plans(plans: Sequence[Plan], now: datetime) -> Plan:
         held=tuple(sorted((h for p in plans for h in p.held), key=_held_order)),
         as_of=now,
         next_due={c: t for p in plans for c, t in p.next_due.items()},
-        skipped=tuple(
-            sorted(
-                (s for p in plans for s in p.skipped), key=lambda s: (s.customer_id, s.rule or "")
-            )
-        ),
+        # By customer alone: the sort keeps each plan's order of a customer's rules.
+        skipped=tuple(sorted((s for p in plans for s in p.skipped), key=lambda s: s.customer_id)),
     )
 
 
