@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lifecycle as lc
@@ -278,6 +279,7 @@ def test_yearly_dates_at_the_edges_of_the_window(
     ago=st.lists(st.integers(-3, 80), min_size=1, max_size=4),
     escalated=st.booleans(),
 )
+@example(seed=0, ago=[0, 0], escalated=True)
 def test_a_rhythm_anchors_on_the_last_contact(seed: int, ago: list[int], escalated: bool) -> None:
     """Contacts days before the plan (and an escalation, which is not one): the rhythm of
     every N days is due after the last contact, whatever came before."""
@@ -294,6 +296,9 @@ def test_a_rhythm_anchors_on_the_last_contact(seed: int, ago: list[int], escalat
                     at=now - timedelta(days=days + n % 5, hours=n % 7),
                     channel="sms",
                     template="owner_follow_up" if not escalated or k else ESCALATION_TEMPLATE,
+                    # One id an event, as a store keeps them: two contacts at one instant on
+                    # one channel would share the natural key, and the ledger keep the first.
+                    event_id=f"{cid}-contact-{k}",
                 )
             )
     rhythm = Periodic(
@@ -333,3 +338,28 @@ def test_the_facade_plans_by_the_bulk_path_a_chunk_at_a_time(
     with patch.object(service, "_PLAN_CHUNK", chunk):
         planned = shop.plan(now, horizon=horizon)
     _same(plan_customers(histories, policy, now, horizon=horizon), planned)
+
+
+@attrs.frozen
+class _Failing(_HostRule):
+    """A host's rule as code that fails for everyone."""
+
+    def occurrences(self, facts: CustomerRecord) -> Iterable[Occurrence]:
+        raise ValueError(f"{self.id} fails")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 50])
+def test_the_facade_lists_failing_rules_as_the_reference_does(chunk: int) -> None:
+    """A customer's failing rules are listed in the policy's order, whatever the chunks."""
+    data = synthetic_shop(3, seed=5)
+    base = lc.Policy(timezone=data.timezone)
+    rules = (_Failing(id="zz"), _Failing(id="aa"))
+    policy = attrs.evolve(base, cadence=attrs.evolve(base.cadence, rules=rules))
+    shop = lc.Lifecycle.in_memory(clock=lc.FixedClock(data.as_of), policy=policy)
+    shop.record(data.events)
+    histories = {cid: shop.store.history(cid) for cid in shop.store.customer_ids()}
+    with patch.object(service, "_PLAN_CHUNK", chunk):
+        planned = shop.plan(data.as_of)
+    reference = plan_customers(histories, policy, data.as_of)
+    assert [s.rule for s in reference.skipped[:2]] == ["zz", "aa"]
+    _same(reference, planned)

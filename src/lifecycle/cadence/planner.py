@@ -745,11 +745,8 @@ def join_plans(plans: Sequence[Plan], now: datetime) -> Plan:
         held=tuple(sorted((h for p in plans for h in p.held), key=_held_order)),
         as_of=now,
         next_due={c: t for p in plans for c, t in p.next_due.items()},
-        skipped=tuple(
-            sorted(
-                (s for p in plans for s in p.skipped), key=lambda s: (s.customer_id, s.rule or "")
-            )
-        ),
+        # By customer alone: the sort keeps each plan's order of a customer's rules.
+        skipped=tuple(sorted((s for p in plans for s in p.skipped), key=lambda s: s.customer_id)),
     )
 
 
@@ -774,7 +771,9 @@ def plan_bulk(
     them. Unlike :func:`plan_customers`, a customer no rule reaches is not folded, and a rule
     is not run for a customer it cannot reach: a history that cannot be folded, or a rule
     that fails whatever the window, is reported in :attr:`Plan.skipped` only for customers
-    (and rules) the bounds reach.
+    (and rules) the bounds reach. The histories are as a store keeps them: the bounds read
+    every event, so an event id naming two different events (which the ledger folds once,
+    and :meth:`lifecycle.Lifecycle.record` refuses) may give another plan.
     """
     # A large shop's planning allocates many objects that stay alive while it runs: full
     # collections would walk them all and find nothing.
