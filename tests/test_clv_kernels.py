@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lifecycle._compiled import numpy_only
 from lifecycle.clv import BetaGeo, GammaGamma, ModifiedBetaGeo, _data, _kernels, simulate_customers
 from lifecycle.clv.betageo import _build_likelihood
 from lifecycle.errors import DataError
@@ -103,7 +104,7 @@ def test_compiled_and_numpy_predictions_agree_bitwise(
     model = model_cls.from_params(r=0.3, alpha=20.0 / (7 if weeks else 1), a=0.8, b=2.5)
     alive = model.p_alive(x, tx, T)
     expected = model.expected_purchases(4.0, x, tx, T)
-    with _kernels.numpy_only():
+    with numpy_only():
         alive_np = model.p_alive(x, tx, T)
         expected_np = model.expected_purchases(4.0, x, tx, T)
     np.testing.assert_array_equal(alive, alive_np)
@@ -123,12 +124,12 @@ def test_compiled_and_numpy_likelihoods_agree(small_blocks: None) -> None:
     for shift in (0.0, 1.0):
         lik = _build_likelihood(x, tx, T, None, shift)
         f, g = lik(theta)
-        with _kernels.numpy_only():
+        with numpy_only():
             f_np, g_np = lik(theta)
         assert f == pytest.approx(f_np, rel=1e-12)
         np.testing.assert_allclose(g, g_np, rtol=1e-10, atol=1e-14)
     fit = BetaGeo().fit(x, tx, T, time_unit_days=7)
-    with _kernels.numpy_only():
+    with numpy_only():
         fit_np = BetaGeo().fit(x, tx, T, time_unit_days=7)
     for k in fit.params:
         assert fit.params[k] == pytest.approx(fit_np.params[k], rel=1e-8)
@@ -155,7 +156,7 @@ def test_bad_rows_on_the_fast_path_raise_the_checks_error(
     x, tx, T = _customers(3_000, 13, False)
     x[2500], tx[2500], T[2500] = row
     model = BetaGeo.from_params(r=0.3, alpha=20.0, a=0.8, b=2.5)
-    with _kernels.numpy_only() if not compiled else contextlib.nullcontext():
+    with numpy_only() if not compiled else contextlib.nullcontext():
         with pytest.raises(DataError) as alive_error:
             model.p_alive(x, tx, T)
         with pytest.raises(DataError) as expected_error:

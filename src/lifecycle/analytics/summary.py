@@ -23,9 +23,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+import lifecycle.analytics._grouping as grouping
 from lifecycle._display import arrow_table, field_table, frame, html_table, one_line, polars_frame
 from lifecycle._time import require_aware, zone
-from lifecycle.analytics import _grouping
 from lifecycle.analytics._days import datetime_to_us, local_days
 from lifecycle.analytics.table import Transactions
 from lifecycle.errors import DataError
@@ -237,25 +237,25 @@ def _day_totals_compiled(
     if groups >= 2 ** (63 - row_bits):
         return None
     extras = (orders, refunds, discounted)
-    count = _grouping.sorted_groups(codes, days, cmin, dmin, span)
+    count = grouping.sorted_groups(codes, days, cmin, dmin, span)
     key = None
     if count < 0:  # not in order: sort the keys with the row number in their low bits
         key = sorted_key = _packed_key(codes, days, bounds)
         key <<= row_bits
         key |= np.arange(n, dtype=np.int64)
         _sort(key)
-        count = _grouping.count_runs(key, row_bits)
+        count = grouping.count_runs(key, row_bits)
 
         def gather(values: IntArray | None) -> IntArray | None:
-            return None if values is None else _grouping.gather(sorted_key, row_bits, values)
+            return None if values is None else grouping.gather(sorted_key, row_bits, values)
 
         # The random reads of the gathers cost the most after the sort: one core each.
         (spend, orders, refunds, discounted), (first_us, last_us) = _side_by_side(
             n,
-            lambda: (_grouping.gather(sorted_key, row_bits, spend), *map(gather, extras)),
-            lambda: (_grouping.gather(sorted_key, row_bits, first_us), gather(last_us)),
+            lambda: (grouping.gather(sorted_key, row_bits, spend), *map(gather, extras)),
+            lambda: (grouping.gather(sorted_key, row_bits, first_us), gather(last_us)),
         )
-    out = _grouping.day_totals(
+    out = grouping.day_totals(
         key, row_bits, codes, days, cmin, dmin, span, count,
         spend, orders, refunds, discounted, first_us, last_us,
     )  # fmt: skip
@@ -375,7 +375,7 @@ def _reduce(
     no discounts, and ``last_us`` equal to ``first_us`` (a table's rows, not a partial's)."""
     codes, uniques = _customer_codes(ids)
     columns = (spend, orders, refunds, discounted, first_us, last_us)
-    grouped = _day_totals_compiled(codes, day, *columns) if _grouping.compiled(len(ids)) else None
+    grouped = _day_totals_compiled(codes, day, *columns) if grouping.compiled(len(ids)) else None
     if grouped is None:
         grouped = _day_totals_numpy(codes, day, *columns)
     g_codes, g_day, total, counts, refunded, cheaper, lo, hi = grouped
@@ -561,8 +561,8 @@ def _finish(p: SummaryPartial, end_day: int, unit: Unit) -> CustomerSummary:
     first_day = p.day[starts]
     last_day = p.day[lasts]
     scale = _UNIT_DAYS[unit]
-    if _grouping.compiled(n_rows):
-        spend, orders, refunds, discounted, gaps = _grouping.customer_totals(
+    if grouping.compiled(n_rows):
+        spend, orders, refunds, discounted, gaps = grouping.customer_totals(
             p.day, p.spend, p.orders, p.refunds, p.discounted, starts
         )
     else:

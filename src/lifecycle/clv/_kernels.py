@@ -6,7 +6,7 @@ loops are the fastest here); the checks of the input and the arithmetic between 
 compiled loops when numba is installed (the ``fast`` extra) and as numpy operations otherwise.
 P(alive) and the expected purchases come out the same to the last bit either way (the same
 operations in the same order); the likelihood's sums, added in another order, agree to about
-1e-12. :func:`numpy_only` switches the compiled loops off (for the tests that compare them).
+1e-12. :func:`lifecycle._compiled.numpy_only` switches the compiled loops off (for the tests that compare them).
 
 numba is imported, and each loop compiled (then cached on disk), the first time a pass is long
 enough to use it, so importing the value models costs nothing more with the extra installed.
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lifecycle._compiled import available, jit, numpy_only
+from lifecycle._compiled import available, jit
 from lifecycle.clv._data import CHUNK, Floats
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "alive_probability",
     "compiled",
     "mixture_terms",
-    "numpy_only",
     "rfm_ok",
     "spend_sums",
 ]
