@@ -417,15 +417,16 @@ class Reach:
     def at_risk(self) -> npt.NDArray[np.float64]:
         """For each customer, the instant (UTC seconds) starting the day they turned at risk
         by the rhythm (:func:`lifecycle.status.at_risk_day`, as the status rule decides it):
-        ``nan`` while active, ``-inf`` when it cannot be told without their ledger (an order
-        cancelled or refunded)."""
+        ``nan`` while active, ``-inf`` when it cannot be told without their ledger (they paid,
+        but not every payment is a valid order of its own: :meth:`clean`)."""
         if self._at_risk is not None:
             return self._at_risk
         c = self.cols
         now = self.now
         shop = customer_zone((), self.policy)
         unsure = np.zeros(c.n, dtype=bool)
-        unsure[c.of(OrderCancelled, OrderRefunded)[0]] = True
+        unsure[self.payments()[0]] = True
+        unsure &= ~self.clean()
         paid: dict[int, list[OrderPaid]] = {}
         for i, _, e in c.paid:
             if not unsure[i] and to_utc(e.at) <= now:
@@ -439,10 +440,6 @@ class Reach:
         now_status[unsure] = _UNSURE
         status = self.policy.status
         for i, orders in paid.items():
-            if len({o.order_id for o in orders}) < len(orders):
-                out[i] = -np.inf
-                now_status[i] = _UNSURE
-                continue
             tz = c.zones.get(i, shop)
             days = sorted({local_date(o.at, tz) for o in orders})
             today = local_date(now, tz)
@@ -460,7 +457,7 @@ class Reach:
 
     def settle(self, which: npt.NDArray[np.bool_]) -> None:
         """Fold the ledgers of the customers of ``which`` whose turn at risk :meth:`at_risk`
-        could not tell (an order cancelled or refunded), from the events the status reads
+        could not tell (not :meth:`clean`), from the events the status reads
         (:data:`lifecycle.status.STATUS_EVENTS`), and read their turn and status as the record
         does (:func:`lifecycle.status.at_risk_since`, :func:`status_from_ledger`)."""
         turned = self.at_risk()
